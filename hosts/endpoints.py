@@ -1,0 +1,105 @@
+"""Parse and validate the endpoint a user types for a host.
+
+Three shapes are accepted:
+  unix:///var/run/docker.sock
+  tcp://docker1.example.org:2376          (always mutual TLS, always verified)
+  ssh://user@docker1.example.org:22       (optional ?socket=/run/user/1000/docker.sock)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import parse_qs, urlsplit
+
+from django.core.exceptions import ValidationError
+
+
+class Transport(StrEnum):
+    UNIX = "unix"
+    TLS = "tls"
+    SSH = "ssh"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    transport: Transport
+    host: str = ""
+    port: int = 0
+    user: str = ""
+    socket_path: str = ""
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
+_SOCKET = re.compile(r"^/[A-Za-z0-9_./@-]{1,200}$")
+
+
+def _host_and_port(netloc_host: str | None, port: int | None, default_port: int) -> tuple[str, int]:
+    if not netloc_host:
+        raise ValidationError("The endpoint has no host name.")
+    host = netloc_host
+    if ":" in host:  # IPv6 literal
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValidationError(f"{host!r} is not a valid host name or address.") from None
+    elif not _HOSTNAME.match(host):
+        raise ValidationError(f"{host!r} is not a valid host name or address.")
+    return host, port or default_port
+
+
+def parse_endpoint(raw: str) -> Endpoint:
+    raw = (raw or "").strip()
+    if not raw:
+        raise ValidationError("Enter an endpoint such as tcp://host:2376 or ssh://user@host.")
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError as exc:
+        raise ValidationError(f"The endpoint is not a valid URL ({exc}).") from None
+
+    if parts.scheme == "unix":
+        path = parts.path or ""
+        if parts.netloc or not _SOCKET.match(path):
+            raise ValidationError("A unix endpoint looks like unix:///var/run/docker.sock.")
+        return Endpoint(Transport.UNIX, socket_path=path)
+
+    if parts.scheme in ("tcp", "https"):
+        if parts.path not in ("", "/") or parts.query or parts.username:
+            raise ValidationError("A TCP endpoint looks like tcp://host:2376, nothing more.")
+        host, port = _host_and_port(parts.hostname, port, 2376)
+        return Endpoint(Transport.TLS, host=host, port=port)
+
+    if parts.scheme == "ssh":
+        user = parts.username or ""
+        if not _USER.match(user):
+            raise ValidationError("An SSH endpoint needs a user: ssh://user@host:22.")
+        if parts.password:
+            raise ValidationError("Put no password in the endpoint: Posture uses SSH keys only.")
+        if parts.path not in ("", "/"):
+            raise ValidationError("Give a remote socket as ?socket=/path, not as a URL path.")
+        socket_path = ""
+        if parts.query:
+            query = parse_qs(parts.query, strict_parsing=False)
+            if set(query) - {"socket"}:
+                raise ValidationError("The only SSH option is ?socket=/path/to/docker.sock.")
+            socket_path = query.get("socket", [""])[0]
+            if not _SOCKET.match(socket_path):
+                raise ValidationError("The remote socket must be an absolute path.")
+        host, port = _host_and_port(parts.hostname, port, 22)
+        return Endpoint(Transport.SSH, host=host, port=port, user=user, socket_path=socket_path)
+
+    if parts.scheme == "http":
+        raise ValidationError(
+            "Plain http:// is refused: an unauthenticated Docker API is root on the host "
+            "(cheat-sheet rule 1). Use tcp:// with mutual TLS or ssh://."
+        )
+    raise ValidationError("The endpoint must start with unix://, tcp:// or ssh://.")

@@ -1,0 +1,132 @@
+"""manage.py host add|list|remove: the inventory from the command line."""
+
+from __future__ import annotations
+
+import json
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from hosts import keys
+from hosts.endpoints import Transport, parse_endpoint
+from hosts.models import Host
+
+
+def _read(path: str | None) -> str:
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _labels(items: list[str]) -> dict[str, str]:
+    labels = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CommandError(f"--label takes key=value, not {item!r}")
+        labels[key.strip()] = value.strip()
+    return labels
+
+
+class Command(BaseCommand):
+    help = "Register, list and remove Docker hosts."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        add = sub.add_parser("add", help="register a host")
+        add.add_argument("name")
+        add.add_argument("endpoint", help="unix:///path, tcp://host:2376 or ssh://user@host:22")
+        add.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+        add.add_argument("--owner", default="", help="owner email")
+        add.add_argument("--interval", type=int, help="scan interval in minutes")
+        add.add_argument("--ca", help="CA certificate file (tcp://)")
+        add.add_argument("--cert", help="client certificate file (tcp://)")
+        add.add_argument("--key", help="client key file (tcp://)")
+        add.add_argument("--ssh-key", help="SSH private key file (ssh://)")
+        add.add_argument("--host-key", default="", help="pinned host key: 'ssh-ed25519 AAAA...'")
+        add.add_argument("--host-key-file", help="file holding the pinned host key line")
+        add.add_argument("--disabled", action="store_true", help="register without scheduling")
+        lst = sub.add_parser("list", help="list hosts")
+        lst.add_argument("--format", choices=["text", "json"], default="text")
+        rm = sub.add_parser("remove", help="remove a host and its history")
+        rm.add_argument("name")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        getattr(self, f"handle_{opts['action']}")(opts)
+
+    def handle_add(self, opts: dict[str, Any]) -> None:
+        try:
+            endpoint = parse_endpoint(opts["endpoint"])
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
+        if Host.objects.filter(name=opts["name"]).exists():
+            raise CommandError(f"a host named {opts['name']!r} already exists")
+        host = Host(name=opts["name"], endpoint=opts["endpoint"], labels=_labels(opts["label"]),
+                    owner_email=opts["owner"], enabled=not opts["disabled"])
+        if opts["interval"]:
+            host.scan_interval = opts["interval"]
+        try:
+            if endpoint.transport is Transport.TLS:
+                ca, cert, key = _read(opts["ca"]), _read(opts["cert"]), _read(opts["key"])
+                if not (ca and cert and key):
+                    raise CommandError("tcp:// hosts need --ca, --cert and --key (mutual TLS)")
+                keys.check_certificates(ca, "CA certificate")
+                keys.check_certificates(cert, "client certificate")
+                keys.check_private_key(key)
+                host.tls_ca_cert, host.tls_client_cert = ca, cert
+                host.set_tls_client_key(key)
+            elif endpoint.transport is Transport.SSH:
+                private = _read(opts["ssh_key"])
+                pinned = (opts["host_key"] or _read(opts["host_key_file"])).strip()
+                if not (private and pinned):
+                    raise CommandError(
+                        "ssh:// hosts need --ssh-key and --host-key (or --host-key-file): "
+                        "the host key is pinned, never learnt on first use"
+                    )
+                keys.load_ssh_private_key(private)
+                keys.parse_ssh_host_key(pinned)
+                host.ssh_host_key = pinned.splitlines()[0]
+                host.set_ssh_private_key(private)
+            host.full_clean()
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        except ValidationError as exc:
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in
+                                         exc.message_dict.items())) from None
+        host.save()
+        self.stdout.write(f"added {host.name} ({endpoint.transport.value}, every "
+                          f"{host.scan_interval} min)")
+
+    def handle_list(self, opts: dict[str, Any]) -> None:
+        hosts = Host.objects.select_related("posture").order_by("name")
+        rows = []
+        for host in hosts:
+            posture = getattr(host, "posture", None)
+            rows.append({
+                "name": host.name,
+                "endpoint": host.endpoint,
+                "labels": host.labels,
+                "enabled": host.enabled,
+                "score": posture.score if posture else None,
+                "grade": posture.grade if posture else "",
+                "last_error": posture.last_error_class if posture else "",
+            })
+        if opts["format"] == "json":
+            self.stdout.write(json.dumps(rows, indent=2))
+            return
+        for row in rows:
+            score = "-" if row["score"] is None else f"{row['score']:>3} {row['grade']}"
+            status = row["last_error"] or ("ok" if row["score"] is not None else "never scanned")
+            self.stdout.write(f"{row['name']:<24} {score:<6} {status:<18} {row['endpoint']}")
+
+    def handle_remove(self, opts: dict[str, Any]) -> None:
+        deleted, _ = Host.objects.filter(name=opts["name"]).delete()
+        if not deleted:
+            raise CommandError(f"no host named {opts['name']!r}")
+        self.stdout.write(f"removed {opts['name']}")

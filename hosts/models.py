@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from hosts.credentials import Credentials
+from hosts.endpoints import Endpoint, parse_endpoint
+from posture import crypto
+
+HOST_NAME = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
+    "Use letters, digits, dots, dashes and underscores (it is used in URLs and commands).",
+)
+
+
+def default_interval() -> int:
+    return int(settings.POSTURE_SCAN["DEFAULT_INTERVAL_MINUTES"])
+
+
+class HostQuerySet(models.QuerySet["Host"]):
+    def enabled(self) -> HostQuerySet:
+        return self.filter(enabled=True)
+
+    def due(self, now: timezone.datetime | None = None) -> HostQuerySet:
+        return self.enabled().filter(next_scan_at__lte=now or timezone.now())
+
+
+class Host(models.Model):
+    name = models.CharField(max_length=100, unique=True, validators=[HOST_NAME])
+    endpoint = models.CharField(max_length=500, validators=[parse_endpoint])
+    labels = models.JSONField(default=dict, blank=True)
+    owner_email = models.EmailField(blank=True)
+    scan_interval = models.PositiveIntegerField(
+        "scan interval (minutes)",
+        default=default_interval,
+        validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)],
+    )
+    enabled = models.BooleanField(default=True)
+    next_scan_at = models.DateTimeField(default=timezone.now)
+
+    # Public material, shown back to the user so they can check it.
+    tls_ca_cert = models.TextField("CA certificate (PEM)", blank=True)
+    tls_client_cert = models.TextField("client certificate (PEM)", blank=True)
+    ssh_host_key = models.TextField("pinned SSH host public key", blank=True)
+    # Secret material: ciphertext only, never rendered (see posture.crypto).
+    tls_client_key_enc = models.TextField(blank=True, editable=False)
+    ssh_private_key_enc = models.TextField(blank=True, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = HostQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            # dispatch_due_scans: enabled hosts whose next_scan_at has passed.
+            models.Index(fields=["enabled", "next_scan_at"], name="host_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def parsed_endpoint(self) -> Endpoint:
+        return parse_endpoint(self.endpoint)
+
+    @property
+    def transport(self) -> str:
+        return self.parsed_endpoint.transport.value
+
+    def set_tls_client_key(self, pem: str) -> None:
+        self.tls_client_key_enc = crypto.encrypt(pem) if pem else ""
+
+    def set_ssh_private_key(self, pem: str) -> None:
+        self.ssh_private_key_enc = crypto.encrypt(pem) if pem else ""
+
+    @property
+    def has_tls_client_key(self) -> bool:
+        return bool(self.tls_client_key_enc)
+
+    @property
+    def has_ssh_private_key(self) -> bool:
+        return bool(self.ssh_private_key_enc)
+
+    def credentials(self) -> Credentials:
+        """Decrypted credentials for one scan; kept in memory only, never stored or logged."""
+        return Credentials(
+            ca_cert=self.tls_ca_cert,
+            client_cert=self.tls_client_cert,
+            client_key=crypto.decrypt(self.tls_client_key_enc) if self.tls_client_key_enc else "",
+            ssh_private_key=(
+                crypto.decrypt(self.ssh_private_key_enc) if self.ssh_private_key_enc else ""
+            ),
+            ssh_host_key=self.ssh_host_key,
+        )
+
+    def label_pairs(self) -> list[tuple[str, str]]:
+        return sorted((str(k), str(v)) for k, v in (self.labels or {}).items())
+
+    def schedule_next(self, now: timezone.datetime | None = None) -> timezone.datetime:
+        return (now or timezone.now()) + timedelta(minutes=self.scan_interval)

@@ -1,0 +1,212 @@
+"""Process plumbing shared by the lab services: spawn, find again, wait, stop.
+
+A lab service is found again through its pidfile plus its command line, never through the
+pid alone: pids are reused, and a stale pidfile must not make us "reuse" an unrelated process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+# The default search path handed to lab processes: dockerd looks up containerd, runc,
+# docker-init and docker-proxy on PATH, and sshd/postgres binaries live in sbin directories.
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class LabError(RuntimeError):
+    """A lab service could not be started, reached or stopped."""
+
+
+def loopback_host(host: str) -> str:
+    # The lab must never put traffic on a shared network, so anything else is refused here
+    # rather than trusted to every caller.
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise LabError(f"lab services listen on a loopback IP address, not {host!r}") from None
+    if address not in LOOPBACK:
+        raise LabError(f"{host} is not in {LOOPBACK}: lab services listen on loopback only")
+    return host
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    # Racy by nature (another process may take the port before ours binds it), but on a
+    # machine running one test suite at a time it is the simplest correct choice.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((loopback_host(host), 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def pid_alive(pid: int) -> bool:
+    """True when `pid` runs and is not a zombie (a dead child we have not reaped yet)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state letter follows the parenthesised command name, which may contain spaces.
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def read_pid(pidfile: Path) -> int | None:
+    try:
+        text = pidfile.read_text().split()
+    except OSError:
+        return None
+    if not text or not text[0].isdigit():
+        return None
+    return int(text[0])
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def live_pid(pidfile: Path, *markers: str) -> int | None:
+    """The pid recorded in `pidfile` if that process is alive and its argv contains `markers`."""
+    pid = read_pid(pidfile)
+    if pid is None or not pid_alive(pid):
+        return None
+    argv = " ".join(cmdline(pid))
+    if not all(marker in argv for marker in markers):
+        return None
+    return pid
+
+
+def spawn(
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    user: str | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    # A new session keeps the service alive through a Ctrl-C of the test run that started
+    # it (the next run reuses it) and out of the terminal's process group.
+    child_env = {"PATH": SYSTEM_PATH, "LANG": "C.UTF-8", **(env or {})}
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_env,
+            cwd=cwd,
+            start_new_session=True,
+            user=user,
+            group=user,
+            extra_groups=[] if user else None,
+        )
+
+
+def reap(pid: int) -> None:
+    # Only our own children can be reaped; for anything else this is a no-op.
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def wait_until(
+    predicate: Callable[[], bool],
+    *,
+    timeout: float,
+    interval: float = 0.05,
+    failed: Callable[[], bool] | None = None,
+) -> bool:
+    """Poll `predicate` until it holds (True), `failed` holds or the timeout passes (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if (failed is not None and failed()) or time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def terminate(pid: int, *, timeout: float = 15.0, sig: signal.Signals = signal.SIGTERM) -> None:
+    """Send `sig`, wait up to `timeout` for the process to exit, then SIGKILL it."""
+    if not pid_alive(pid):
+        reap(pid)
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+    def gone() -> bool:
+        reap(pid)
+        return not pid_alive(pid)
+
+    if wait_until(gone, timeout=timeout):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    if not wait_until(gone, timeout=5.0):
+        raise LabError(f"process {pid} survived SIGKILL")
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Serialise start/stop of one lab service between processes (tests, demo, a second run)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_state(path: Path, state: Mapping[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+    tmp.replace(path)
+
+
+def lab_root(name: str) -> Path:
+    """The state directory of a lab service: short, because unix socket paths are limited."""
+    if not name or len(name) > 24 or not all(ch.isalnum() or ch in "-_" for ch in name):
+        raise LabError(f"lab names are 1-24 characters of [A-Za-z0-9_-], not {name!r}")
+    return Path("/tmp") / f"pst-{name}"

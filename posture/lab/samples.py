@@ -1,0 +1,158 @@
+"""Deliberately misconfigured containers, one misconfiguration each, plus one hardened one.
+
+They give the rules something real to find: every sample's HostConfig/Config is what the
+Engine API reports for a container created that way, not a hand-written fixture. Each runs
+`sleep 3600` with networking off (except the host-network sample), so nothing is reachable.
+
+What runs where: this machine (a VM whose root lacks CAP_SYS_RESOURCE in its bounding set)
+cannot start a privileged container: runc asks for every capability and fails with "unable
+to apply caps: operation not permitted". That sample stays "created", which is still what a
+scanner sees in `docker ps -a` and what the privileged rule inspects. Every other sample,
+including the ones sharing the host's pid/ipc/uts/network namespaces, starts.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from posture.lab.process import LabError
+
+PREFIX = "lab-"
+LABEL = "posture.lab.sample"
+COMMAND = ["sleep", "3600"]
+FAKE_AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    # What a scanner should report about it, for docs and test messages.
+    finding: str
+    host_config: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    # False where the container cannot run on the lab machine; see the module docstring.
+    startable: bool = True
+
+
+def sample_specs(docker_socket: str) -> tuple[Sample, ...]:
+    return (
+        Sample(
+            "lab-privileged",
+            "privileged container",
+            {"privileged": True},
+            startable=False,
+        ),
+        Sample(
+            "lab-docker-sock",
+            "Docker socket mounted into the container",
+            {"binds": {docker_socket: {"bind": "/var/run/docker.sock", "mode": "rw"}}},
+        ),
+        Sample("lab-root-user", "runs as root explicitly", config={"user": "root"}),
+        Sample(
+            "lab-cap-add",
+            "dangerous capabilities added",
+            {"cap_add": ["SYS_ADMIN", "NET_ADMIN"]},
+        ),
+        Sample(
+            "lab-seccomp-unconfined",
+            "seccomp disabled",
+            {"security_opt": ["seccomp=unconfined"]},
+        ),
+        Sample("lab-pid-host", "shares the host PID namespace", {"pid_mode": "host"}),
+        Sample("lab-ipc-host", "shares the host IPC namespace", {"ipc_mode": "host"}),
+        Sample("lab-uts-host", "shares the host UTS namespace", {"uts_mode": "host"}),
+        Sample("lab-host-network", "shares the host network", {"network_mode": "host"}),
+        # Defaults on purpose: writable rootfs, no memory/CPU/pids limits, no restart policy.
+        Sample("lab-unlimited", "writable rootfs and no resource limits"),
+        Sample(
+            "lab-host-etc",
+            "sensitive host directory mounted read-write",
+            {"binds": {"/etc": {"bind": "/host/etc", "mode": "rw"}}},
+        ),
+        # /dev/null is harmless to expose yet lands in HostConfig.Devices like a real disk.
+        Sample(
+            "lab-device",
+            "host device mapped into the container",
+            {"devices": ["/dev/null:/dev/lab-device:rwm"]},
+        ),
+        Sample(
+            "lab-restart-always",
+            "restart policy always",
+            {"restart_policy": {"Name": "always", "MaximumRetryCount": 0}},
+        ),
+        Sample(
+            "lab-env-secret",
+            "secret in the environment",
+            config={"environment": {"AWS_SECRET_ACCESS_KEY": FAKE_AWS_SECRET}},
+        ),
+        Sample(
+            "lab-hardened",
+            "nothing: every hardening option set",
+            {
+                "cap_drop": ["ALL"],
+                "security_opt": ["no-new-privileges:true"],
+                "read_only": True,
+                "mem_limit": "64m",
+                "nano_cpus": 500_000_000,
+                "pids_limit": 64,
+                "restart_policy": {"Name": "on-failure", "MaximumRetryCount": 3},
+            },
+            config={"user": "1000:1000"},
+        ),
+    )
+
+
+def socket_path_of(client: docker.APIClient) -> str:
+    """The host path of the unix socket `client` talks to (docker-py keeps it on its adapter)."""
+    adapter = client.get_adapter("http+docker://localhost")
+    path = getattr(adapter, "socket_path", None)
+    if not isinstance(path, str):
+        raise LabError("the client is not on a unix socket: pass docker_socket explicitly")
+    return path
+
+
+def remove_samples(client: docker.APIClient) -> None:
+    for container in client.containers(all=True):
+        if any(name.startswith(f"/{PREFIX}") for name in container.get("Names") or ()):
+            try:
+                client.remove_container(container["Id"], force=True, v=True)
+            except docker.errors.NotFound:
+                pass  # removed meanwhile, e.g. by a parallel cleanup
+
+
+def create_samples(
+    client: docker.APIClient, image: str, *, docker_socket: str | os.PathLike[str] | None = None
+) -> dict[str, str]:
+    """Replace all lab-* containers with the samples; return name -> container id.
+
+    `docker_socket` is the host path bind-mounted as /var/run/docker.sock in the socket
+    sample; by default the socket `client` itself uses, which exists wherever the lab runs
+    (binding a missing path would make dockerd create a directory there).
+    """
+    socket_path = str(docker_socket) if docker_socket else socket_path_of(client)
+    if not stat.S_ISSOCK(Path(socket_path).stat().st_mode):
+        raise LabError(f"{socket_path} is not a unix socket")
+    remove_samples(client)
+    ids: dict[str, str] = {}
+    for sample in sample_specs(socket_path):
+        host_options = {"network_mode": "none", **sample.host_config}
+        host_config = client.create_host_config(**host_options)
+        container = client.create_container(
+            image,
+            command=COMMAND,
+            name=sample.name,
+            host_config=host_config,
+            labels={LABEL: sample.finding},
+            **sample.config,
+        )
+        ids[sample.name] = str(container["Id"])
+        if sample.startable:
+            client.start(container["Id"])
+    return ids

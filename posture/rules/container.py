@@ -1,0 +1,582 @@
+"""Container rules on privilege and isolation: user, privileged mode, capabilities,
+no-new-privileges, seccomp, AppArmor and host namespaces (OWASP cheat sheet rules 2-6).
+
+Each check reads GET /containers/{id}/json as kept in ContainerFacts.inspect; the daemon's
+GET /info (ContainerFacts.host.info) is read only where the daemon decides the outcome.
+"""
+
+from __future__ import annotations
+
+from posture.rules.base import (
+    Remediation,
+    Result,
+    Scope,
+    Severity,
+    failed,
+    not_applicable,
+    passed,
+    rule,
+    unknown,
+)
+from posture.rules.facts import ContainerFacts
+from posture.rules.fields import (
+    TRUTHY,
+    daemon_security_options,
+    flag,
+    root_user,
+    security_options,
+    strings,
+    text,
+)
+
+# Docker's default capability set (moby oci/caps/defaults.go); adding one of these back
+# after --cap-drop ALL is the cheat sheet's recommended pattern, not a finding.
+DEFAULT_CAPS = frozenset(
+    {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "NET_RAW",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    }
+)
+# Capabilities with known paths from container root to host root; named apart in evidence.
+DANGEROUS_CAPS = frozenset(
+    {
+        "ALL",
+        "BPF",
+        "DAC_READ_SEARCH",
+        "MAC_ADMIN",
+        "MAC_OVERRIDE",
+        "NET_ADMIN",
+        "SYS_ADMIN",
+        "SYS_MODULE",
+        "SYS_PTRACE",
+        "SYS_RAWIO",
+    }
+)
+NO_DAEMON_INFO = "the daemon's /info SecurityOptions are not available for this host"
+
+
+def cap_name(cap: str) -> str:
+    # The API keeps what the client sent: "sys_admin", "SYS_ADMIN" and "CAP_SYS_ADMIN" alike.
+    return cap.strip().upper().removeprefix("CAP_")
+
+
+def shown_options(opts: list[str]) -> list[str]:
+    # An inline seccomp profile is kilobytes of JSON; evidence keeps its key, not its body.
+    return [
+        "seccomp=<inline profile>" if o.startswith(("seccomp={", "seccomp:{")) else o for o in opts
+    ]
+
+
+def daemon_options(c: ContainerFacts) -> dict[str, dict[str, str]] | None:
+    if c.host is None:
+        return None
+    parsed = daemon_security_options(c.host.info)
+    return None if isinstance(parsed, Result) else parsed
+
+
+@rule(
+    id="CTR-PRIVILEGED",
+    title="Container runs in privileged mode",
+    title_fr="Le conteneur s'exécute en mode privilégié",
+    severity=Severity.CRITICAL,
+    scope=Scope.CONTAINER,
+    rationale=(
+        "--privileged grants every kernel capability and every host device, and turns off "
+        "seccomp and AppArmor: a process in the container can take over the host."
+    ),
+    rationale_fr=(
+        "--privileged accorde toutes les capacités du noyau et tous les périphériques de "
+        "l'hôte, et désactive seccomp et AppArmor : un processus du conteneur peut prendre "
+        "le contrôle de l'hôte."
+    ),
+    remediation=Remediation(
+        en=(
+            "Recreate the container without --privileged. If it needs one specific "
+            "privilege, grant only that capability or device and keep the default seccomp "
+            "and AppArmor profiles."
+        ),
+        fr=(
+            "Recréez le conteneur sans --privileged. S'il a besoin d'un privilège précis, "
+            "n'accordez que cette capacité ou ce périphérique et conservez les profils "
+            "seccomp et AppArmor par défaut."
+        ),
+        docker_run="--privileged=false",
+        compose="privileged: false",
+        kubernetes="securityContext.privileged: false",
+    ),
+    owasp=(3,),
+    cis=("5.5",),
+)
+def privileged(c: ContainerFacts) -> Result:
+    value = flag(c.inspect, "HostConfig.Privileged")
+    if isinstance(value, Result):
+        return value
+    return failed("HostConfig.Privileged", True) if value else passed("HostConfig.Privileged", False)
+
+
+@rule(
+    id="CTR-USER",
+    title="Container runs as root",
+    title_fr="Le conteneur s'exécute en tant que root",
+    severity=Severity.HIGH,
+    scope=Scope.CONTAINER,
+    rationale=(
+        "A process running as UID 0 in the container is UID 0 on the host unless the daemon "
+        "remaps user namespaces; any escape or writable host mount then yields host root."
+    ),
+    rationale_fr=(
+        "Un processus exécuté avec l'UID 0 dans le conteneur est l'UID 0 de l'hôte, sauf "
+        "si le démon remappe les espaces de noms utilisateur ; toute évasion ou tout "
+        "montage de l'hôte accessible en écriture donne alors root sur l'hôte."
+    ),
+    remediation=Remediation(
+        en=(
+            "Run the process as an unprivileged user: create one in the image and switch to "
+            "it with a USER instruction, or start the container with a non-zero --user. "
+            "Where root cannot be avoided, enable user namespace remapping on the daemon."
+        ),
+        fr=(
+            "Exécutez le processus sous un utilisateur non privilégié : créez-le dans "
+            "l'image et activez-le avec l'instruction USER, ou lancez le conteneur avec un "
+            "--user non nul. Si root est inévitable, activez le remappage des espaces de "
+            "noms utilisateur sur le démon."
+        ),
+        docker_run="--user 10001:10001",
+        compose='user: "10001:10001"',
+        kubernetes="securityContext.runAsUser: 10001",
+        daemon_json='{"userns-remap": "default"}',
+    ),
+    owasp=(2,),
+    cis=("4.1",),
+)
+def runs_as_root(c: ContainerFacts) -> Result:
+    user = text(c.inspect, "Config.User")
+    if isinstance(user, Result):
+        return user
+    return failed("Config.User", user) if root_user(user) else passed("Config.User", user)
+
+
+@rule(
+    id="CTR-CAP-ADD",
+    title="Extra Linux capabilities added",
+    title_fr="Capacités Linux supplémentaires ajoutées",
+    severity=Severity.HIGH,
+    scope=Scope.CONTAINER,
+    rationale=(
+        "Capabilities beyond Docker's default set hand container root powers with known "
+        "paths to the host: SYS_ADMIN is close to --privileged, SYS_PTRACE reads other "
+        "processes, SYS_MODULE loads kernel code, DAC_READ_SEARCH reads any host file."
+    ),
+    rationale_fr=(
+        "Les capacités hors de l'ensemble par défaut de Docker donnent au root du "
+        "conteneur des moyens connus d'atteindre l'hôte : SYS_ADMIN équivaut presque à "
+        "--privileged, SYS_PTRACE lit les autres processus, SYS_MODULE charge du code "
+        "noyau, DAC_READ_SEARCH lit n'importe quel fichier de l'hôte."
+    ),
+    remediation=Remediation(
+        en=(
+            "Remove every added capability the application does not need. Start from "
+            "--cap-drop ALL and add back only the ones it is shown to need."
+        ),
+        fr=(
+            "Retirez toute capacité ajoutée dont l'application n'a pas besoin. Partez de "
+            "--cap-drop ALL et ne rajoutez que celles dont le besoin est démontré."
+        ),
+        docker_run="--cap-drop ALL --cap-add NET_BIND_SERVICE",
+        compose="cap_add: [NET_BIND_SERVICE]",
+        kubernetes="securityContext.capabilities.add: [NET_BIND_SERVICE]",
+    ),
+    owasp=(3,),
+    cis=("5.4",),
+)
+def capabilities_added(c: ContainerFacts) -> Result:
+    added = strings(c.inspect, "HostConfig.CapAdd")
+    if isinstance(added, Result):
+        return added
+    extra = [cap for cap in added if cap_name(cap) not in DEFAULT_CAPS]
+    if extra:
+        dangerous = [cap for cap in extra if cap_name(cap) in DANGEROUS_CAPS]
+        more = [("HostConfig.CapAdd (dangerous)", dangerous)] if dangerous else []
+        return failed("HostConfig.CapAdd", added, *more)
+    privileged = flag(c.inspect, "HostConfig.Privileged")
+    if isinstance(privileged, Result):
+        return privileged
+    if privileged:  # --privileged grants every capability whatever CapAdd says
+        return failed("HostConfig.Privileged", True)
+    return passed("HostConfig.CapAdd", added)
+
+
+@rule(
+    id="CTR-CAP-DROP",
+    title="Default capabilities not dropped",
+    title_fr="Capacités par défaut non supprimées",
+    severity=Severity.LOW,
+    scope=Scope.CONTAINER,
+    rationale=(
+        "Docker's default set still holds capabilities most services never use (NET_RAW, "
+        "MKNOD, SETFCAP...). Dropping ALL and adding back the few needed shrinks what an "
+        "attacker inherits."
+    ),
+    rationale_fr=(
+        "L'ensemble par défaut de Docker contient encore des capacités que la plupart des "
+        "services n'utilisent jamais (NET_RAW, MKNOD, SETFCAP...). Tout supprimer puis "
+        "rajouter les quelques capacités utiles réduit ce dont hérite un attaquant."
+    ),
+    remediation=Remediation(
+        en="Start the container with --cap-drop ALL, then add back only what it needs.",
+        fr=(
+            "Lancez le conteneur avec --cap-drop ALL, puis ne rajoutez que les capacités "
+            "nécessaires."
+        ),
+        docker_run="--cap-drop ALL",
+        compose="cap_drop: [ALL]",
+        kubernetes="securityContext.capabilities.drop: [ALL]",
+    ),
+    owasp=(3,),
+    cis=("5.4",),
+)
+def capabilities_not_dropped(c: ContainerFacts) -> Result:
+    privileged = flag(c.inspect, "HostConfig.Privileged")
+    if privileged is True:  # the daemon ignores --cap-drop for privileged containers
+        return failed("HostConfig.Privileged", True)
+    dropped = strings(c.inspect, "HostConfig.CapDrop")
+    if isinstance(dropped, Result):
+        return dropped
+    if any(cap_name(cap) == "ALL" for cap in dropped):
+        return passed("HostConfig.CapDrop", dropped)
+    return failed("HostConfig.CapDrop", dropped)
+
+
+@rule(
+    id="CTR-NO-NEW-PRIVILEGES",
+    title="Privilege escalation not blocked (no-new-privileges)",
+    title_fr="Élévation de privilèges non bloquée (no-new-privileges)",
+    severity=Severity.MEDIUM,
+    scope=Scope.CONTAINER,
+    rationale=(
+        "Without no-new-privileges, a setuid or setgid binary in the image lets a process "
+        "gain privileges it was not started with. A daemon-wide default set in daemon.json "
+        "is not visible through the API, so the container's own options are read."
+    ),
+    rationale_fr=(
+        "Sans no-new-privileges, un binaire setuid ou setgid de l'image permet à un "
+        "processus d'obtenir des privilèges qu'il n'avait pas au démarrage. Un réglage "
+        "global dans daemon.json n'est pas visible par l'API : ce sont les options du "
+        "conteneur qui sont lues."
+    ),
+    remediation=Remediation(
+        en=(
+            "Start the container with --security-opt no-new-privileges:true, and consider "
+            "making it the daemon default."
+        ),
+        fr=(
+            "Lancez le conteneur avec --security-opt no-new-privileges:true, et envisagez "
+            "d'en faire la valeur par défaut du démon."
+        ),
+        docker_run="--security-opt no-new-privileges:true",
+        compose='security_opt: ["no-new-privileges:true"]',
+        kubernetes="securityContext.allowPrivilegeEscalation: false",
+        daemon_json='{"no-new-privileges": true}',
+    ),
+    owasp=(4,),
+    cis=("5.26",),
+)
+def no_new_privileges(c: ContainerFacts) -> Result:
+    opts = strings(c.inspect, "HostConfig.SecurityOpt")
+    if isinstance(opts, Result):
+        return opts
+    value = security_options(opts).get("no-new-privileges", "")
+    if value.lower() in TRUTHY:
+        return passed("HostConfig.SecurityOpt", shown_options(opts))
+    return failed("HostConfig.SecurityOpt", shown_options(opts))
+
+
+@rule(
+    id="CTR-SECCOMP",
+    title="seccomp filtering disabled",
+    title_fr="Filtrage seccomp désactivé",
+    severity=Severity.HIGH,
+    scope=Scope.CONTAINER,
+    rationale=(
+        "The default seccomp profile blocks system calls that containers rarely need and "
+        "kernel exploits often use. seccomp=unconfined or --privileged removes that layer."
+    ),
+    rationale_fr=(
+        "Le profil seccomp par défaut bloque des appels système rarement utiles aux "
+        "conteneurs et souvent utilisés par les exploits noyau. seccomp=unconfined ou "
+        "--privileged supprime cette protection."
+    ),
+    remediation=Remediation(
+        en=(
+            "Remove seccomp=unconfined (and --privileged). If the default profile blocks a "
+            "call the application needs, write a custom profile that allows just that call."
+        ),
+        fr=(
+            "Supprimez seccomp=unconfined (et --privileged). Si le profil par défaut bloque "
+            "un appel nécessaire, écrivez un profil personnalisé qui n'autorise que cet "
+            "appel."
+        ),
+        docker_run="--security-opt seccomp=./profile.json",
+        compose='security_opt: ["seccomp=./profile.json"]',
+        kubernetes="securityContext.seccompProfile.type: RuntimeDefault",
+    ),
+    owasp=(6,),
+    cis=("5.22",),
+)
+def seccomp_disabled(c: ContainerFacts) -> Result:
+    opts = strings(c.inspect, "HostConfig.SecurityOpt")
+    if isinstance(opts, Result):
+        return opts
+    own = security_options(opts).get("seccomp")
+    if own is not None and own.lower() == "unconfined":
+        return failed("HostConfig.SecurityOpt", shown_options(opts))
+    daemon = daemon_options(c)
+    if daemon is not None and "seccomp" not in daemon:
+        return not_applicable("the daemon reports no seccomp support (kernel or build)")
+    privileged = flag(c.inspect, "HostConfig.Privileged")
+    if isinstance(privileged, Result):
+        return privileged
+    if privileged:  # Docker never applies a seccomp profile to privileged containers
+        return failed("HostConfig.Privileged", True)
+    if daemon is None:
+        return unknown(NO_DAEMON_INFO)
+    if own is None and daemon["seccomp"].get("profile", "").lower() == "unconfined":
+        # A daemon-wide "seccomp-profile": "unconfined" reaches every container that does
+        # not bring its own profile.
+        return failed("info.SecurityOptions", ["name=seccomp,profile=unconfined"])
+    return passed("HostConfig.SecurityOpt", shown_options(opts))
+
+
+@rule(
+    id="CTR-APPARMOR",
+    title="AppArmor confinement disabled",
+    title_fr="Confinement AppArmor désactivé",
+    severity=Severity.HIGH,
+    scope=Scope.CONTAINER,
+    rationale=(
+        "On hosts with AppArmor, the docker-default profile denies writes to /proc and /sys "
+        "and mounts; apparmor=unconfined or --privileged removes it."
+    ),
+    rationale_fr=(
+        "Sur les hôtes dotés d'AppArmor, le profil docker-default interdit les écritures "
+        "dans /proc et /sys ainsi que les montages ; apparmor=unconfined ou --privileged "
+        "le supprime."
+    ),
+    remediation=Remediation(
+        en=(
+            "Remove apparmor=unconfined (and --privileged) so the default profile applies, "
+            "or load a custom profile tailored to the application."
+        ),
+        fr=(
+            "Supprimez apparmor=unconfined (et --privileged) pour que le profil par défaut "
+            "s'applique, ou chargez un profil personnalisé adapté à l'application."
+        ),
+        docker_run="--security-opt apparmor=docker-default",
+        compose='security_opt: ["apparmor=docker-default"]',
+        kubernetes="securityContext.appArmorProfile.type: RuntimeDefault",
+    ),
+    owasp=(6,),
+    cis=("5.2",),
+)
+def apparmor_disabled(c: ContainerFacts) -> Result:
+    opts = strings(c.inspect, "HostConfig.SecurityOpt")
+    if isinstance(opts, Result):
+        return opts
+    own = security_options(opts).get("apparmor", "")
+    if own.lower() == "unconfined":
+        return failed("HostConfig.SecurityOpt", shown_options(opts))
+    privileged = flag(c.inspect, "HostConfig.Privileged")
+    profile = text(c.inspect, "AppArmorProfile")
+    if profile == "unconfined":
+        more = [("HostConfig.Privileged", True)] if privileged is True else []
+        return failed("AppArmorProfile", profile, *more)
+    daemon = daemon_options(c)
+    if daemon is not None and "apparmor" not in daemon:
+        return not_applicable("the daemon reports no AppArmor support on this host")
+    if own:  # an explicitly named profile is applied even to privileged containers
+        return passed("HostConfig.SecurityOpt", shown_options(opts))
+    if isinstance(privileged, Result):
+        return privileged
+    if privileged:
+        return failed("HostConfig.Privileged", True)
+    if isinstance(profile, Result):
+        return profile
+    if profile:
+        return passed("AppArmorProfile", profile)
+    if daemon is None:
+        return unknown(NO_DAEMON_INFO)
+    # Docker records the profile when the container starts; a never-started one has none yet.
+    return unknown("no AppArmor profile is recorded for this container yet")
+
+
+def shares_host(c: ContainerFacts, path: str) -> Result:
+    mode = text(c.inspect, path)
+    if isinstance(mode, Result):
+        return mode
+    return failed(path, mode) if mode.strip().lower() == "host" else passed(path, mode)
+
+
+@rule(
+    id="CTR-HOST-NETWORK",
+    title="Container shares the host network namespace",
+    title_fr="Le conteneur partage l'espace de noms réseau de l'hôte",
+    severity=Severity.HIGH,
+    scope=Scope.CONTAINER,
+    rationale=(
+        "With --network host the container sees every host interface, can bind any host "
+        "port and reach services listening on localhost, bypassing network isolation."
+    ),
+    rationale_fr=(
+        "Avec --network host, le conteneur voit toutes les interfaces de l'hôte, peut "
+        "écouter sur n'importe quel port et joindre les services locaux, sans isolation "
+        "réseau."
+    ),
+    remediation=Remediation(
+        en=(
+            "Attach the container to a user-defined network and publish only the ports it "
+            "serves."
+        ),
+        fr=(
+            "Rattachez le conteneur à un réseau défini par l'utilisateur et ne publiez que "
+            "les ports qu'il sert."
+        ),
+        docker_run="--network app-net -p 127.0.0.1:8080:8080",
+        compose="networks: [app-net]",
+        kubernetes="spec.hostNetwork: false",
+    ),
+    owasp=(5,),
+    cis=("5.10",),
+)
+def host_network(c: ContainerFacts) -> Result:
+    return shares_host(c, "HostConfig.NetworkMode")
+
+
+@rule(
+    id="CTR-HOST-PID",
+    title="Container shares the host PID namespace",
+    title_fr="Le conteneur partage l'espace de noms PID de l'hôte",
+    severity=Severity.HIGH,
+    scope=Scope.CONTAINER,
+    rationale=(
+        "With --pid host the container sees every host process, their arguments and "
+        "environment, and as root can signal or trace them."
+    ),
+    rationale_fr=(
+        "Avec --pid host, le conteneur voit tous les processus de l'hôte, leurs arguments "
+        "et leur environnement, et peut en tant que root les signaler ou les tracer."
+    ),
+    remediation=Remediation(
+        en="Remove --pid host (pid: host in Compose) so the container gets its own namespace.",
+        fr=(
+            "Supprimez --pid host (pid: host dans Compose) pour que le conteneur ait son "
+            "propre espace de noms."
+        ),
+        kubernetes="spec.hostPID: false",
+    ),
+    cis=("5.16",),
+)
+def host_pid(c: ContainerFacts) -> Result:
+    return shares_host(c, "HostConfig.PidMode")
+
+
+@rule(
+    id="CTR-HOST-IPC",
+    title="Container shares the host IPC namespace",
+    title_fr="Le conteneur partage l'espace de noms IPC de l'hôte",
+    severity=Severity.HIGH,
+    scope=Scope.CONTAINER,
+    rationale=(
+        "With --ipc host the container can read and write the host's shared memory "
+        "segments, semaphores and message queues."
+    ),
+    rationale_fr=(
+        "Avec --ipc host, le conteneur peut lire et modifier la mémoire partagée, les "
+        "sémaphores et les files de messages de l'hôte."
+    ),
+    remediation=Remediation(
+        en="Use a private IPC namespace (the default) instead of --ipc host.",
+        fr="Utilisez un espace de noms IPC privé (le défaut) au lieu de --ipc host.",
+        docker_run="--ipc private",
+        compose="ipc: private",
+        kubernetes="spec.hostIPC: false",
+    ),
+    cis=("5.17",),
+)
+def host_ipc(c: ContainerFacts) -> Result:
+    return shares_host(c, "HostConfig.IpcMode")
+
+
+@rule(
+    id="CTR-HOST-UTS",
+    title="Container shares the host UTS namespace",
+    title_fr="Le conteneur partage l'espace de noms UTS de l'hôte",
+    # MEDIUM rather than HIGH: changing the shared hostname still needs CAP_SYS_ADMIN.
+    severity=Severity.MEDIUM,
+    scope=Scope.CONTAINER,
+    rationale=(
+        "With --uts host the container shares the host's hostname and domain name and, "
+        "given enough privilege, can change them for the whole host."
+    ),
+    rationale_fr=(
+        "Avec --uts host, le conteneur partage le nom d'hôte et le nom de domaine de "
+        "l'hôte et peut, avec assez de privilèges, les modifier pour tout l'hôte."
+    ),
+    remediation=Remediation(
+        en="Remove --uts host (uts: host in Compose); set --hostname if a name is needed.",
+        fr=(
+            "Supprimez --uts host (uts: host dans Compose) ; utilisez --hostname si un nom "
+            "est nécessaire."
+        ),
+        docker_run="--hostname app",
+        compose="hostname: app",
+    ),
+    cis=("5.21",),
+)
+def host_uts(c: ContainerFacts) -> Result:
+    return shares_host(c, "HostConfig.UTSMode")
+
+
+@rule(
+    id="CTR-HOST-USERNS",
+    title="Container opts out of user namespace remapping",
+    title_fr="Le conteneur échappe au remappage des espaces de noms utilisateur",
+    severity=Severity.MEDIUM,
+    scope=Scope.CONTAINER,
+    rationale=(
+        "On a daemon with userns-remap, --userns host runs this container in the host's "
+        "user namespace, so its root is the host's root again."
+    ),
+    rationale_fr=(
+        "Sur un démon avec userns-remap, --userns host place ce conteneur dans l'espace "
+        "de noms utilisateur de l'hôte : son root redevient celui de l'hôte."
+    ),
+    remediation=Remediation(
+        en="Remove --userns host (userns_mode: host in Compose) from the container.",
+        fr="Supprimez --userns host (userns_mode: host dans Compose) du conteneur.",
+    ),
+    owasp=(2,),
+    cis=("5.31",),
+)
+def host_userns(c: ContainerFacts) -> Result:
+    mode = text(c.inspect, "HostConfig.UsernsMode")
+    if isinstance(mode, Result):
+        return mode
+    daemon = daemon_options(c)
+    if daemon is None:
+        return unknown(NO_DAEMON_INFO)
+    if "userns" not in daemon:
+        # Without remapping every container already shares it; DMN-USERNS reports that.
+        return not_applicable("the daemon does not remap user namespaces")
+    return shares_host(c, "HostConfig.UsernsMode")

@@ -1,0 +1,51 @@
+"""Collected facts about one host, as the rules see them.
+
+The collector (scans.collect) builds these from Engine API responses after redaction:
+environment variable values never reach this layer, only names and a redacted form.
+Dicts keep the daemon's own field names so evidence reads like `docker inspect`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ImageFacts:
+    id: str
+    inspect: dict[str, Any]
+    history: list[dict[str, Any]] | None = None  # None when history could not be read
+
+    @property
+    def name(self) -> str:
+        tags = self.inspect.get("RepoTags") or []
+        return str(tags[0]) if tags else self.id[:19]
+
+
+@dataclass
+class ContainerFacts:
+    id: str
+    inspect: dict[str, Any]
+    image: ImageFacts | None = None
+    host: HostFacts | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.inspect.get("Name") or self.id[:12]).lstrip("/")
+
+
+@dataclass
+class HostFacts:
+    version: dict[str, Any]
+    info: dict[str, Any]
+    containers: list[ContainerFacts] = field(default_factory=list)
+    images: list[ImageFacts] = field(default_factory=list)
+    networks: list[dict[str, Any]] = field(default_factory=list)
+
+    def link(self) -> None:
+        """Point each container at its image and host, so container rules can read both."""
+        by_id = {image.id: image for image in self.images}
+        for container in self.containers:
+            container.host = self
+            container.image = by_id.get(str(container.inspect.get("Image", "")))

@@ -1,0 +1,195 @@
+"""Posture settings: every knob comes from the environment (see docs/CONFIGURATION in README).
+
+Defaults give the embedded mode: SQLite and a filesystem Celery broker under
+POSTURE_DATA_DIR, so one command runs the whole product without a server to install.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from posture.env import env, envbool, envint, envlist, envsecret, persistent_secret
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env("POSTURE_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+
+DEBUG = envbool("POSTURE_DEBUG", False)
+SECRET_KEY = envsecret("POSTURE_SECRET_KEY") or persistent_secret(DATA_DIR / "secret_key")
+# Keys that encrypt stored credentials (TLS client keys, SSH private keys). Several keys,
+# comma-separated, allow rotation: the first encrypts, all decrypt.
+ENCRYPTION_KEYS = envlist(
+    "POSTURE_ENCRYPTION_KEYS",
+    envsecret("POSTURE_ENCRYPTION_KEYS") or persistent_secret(DATA_DIR / "encryption_key"),
+)
+ALLOWED_HOSTS = envlist("POSTURE_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("POSTURE_CSRF_TRUSTED_ORIGINS", "")
+SITE_URL = env("POSTURE_SITE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "posture",
+    "hosts",
+    "scans",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "posture.middleware.SecurityHeadersMiddleware",
+]
+
+ROOT_URLCONF = "posture.urls"
+WSGI_APPLICATION = "posture.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+_db_engine = env("POSTURE_DB_ENGINE", "sqlite")
+if _db_engine == "sqlite":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env("POSTURE_DB_NAME", str(DATA_DIR / "posture.sqlite3")),
+            # WAL lets the web process read while a worker writes a scan.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            # A file, not shared-cache memory: the test Celery worker writes from another
+            # thread, and shared-cache SQLite raises "table is locked" instead of waiting.
+            "TEST": {"NAME": env("POSTURE_TEST_DB_NAME", str(DATA_DIR / "test.sqlite3"))},
+        }
+    }
+elif _db_engine == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": env("POSTURE_DB_NAME", "posture"),
+            "USER": env("POSTURE_DB_USER", "posture"),
+            "PASSWORD": envsecret("POSTURE_DB_PASSWORD"),
+            "HOST": env("POSTURE_DB_HOST", "127.0.0.1"),
+            "PORT": env("POSTURE_DB_PORT", "5432"),
+            "CONN_MAX_AGE": envint("POSTURE_DB_CONN_MAX_AGE", 60, minimum=0),
+            "CONN_HEALTH_CHECKS": True,
+        }
+    }
+else:
+    raise ImproperlyConfigured(f"POSTURE_DB_ENGINE must be sqlite or postgres, not {_db_engine!r}")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "fleet"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+TIME_ZONE = env("POSTURE_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env("POSTURE_STATIC_ROOT", str(DATA_DIR / "static")))
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = envbool("POSTURE_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if envbool("POSTURE_BEHIND_TLS_PROXY", False) else None
+)
+
+# --- Celery -------------------------------------------------------------------------
+# Only JSON crosses the broker (no pickle) and task payloads carry ids, never credentials.
+CELERY_BROKER_URL = env("POSTURE_BROKER_URL", "filesystem://")
+_broker_dir = DATA_DIR / "broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+else:
+    # Longer than the longest scan, far below Redis' one-hour default which would
+    # redeliver a slow task to a second worker while the first still runs it.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": envint("POSTURE_VISIBILITY_TIMEOUT", 900, minimum=60)
+    }
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = TIME_ZONE
+# Past the scan's own deadline a task is stuck in C code or a dead socket: stop it.
+CELERY_TASK_SOFT_TIME_LIMIT = envint("POSTURE_SCAN_DEADLINE", 120, minimum=5) + 30
+CELERY_TASK_TIME_LIMIT = envint("POSTURE_SCAN_DEADLINE", 120, minimum=5) + 60
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-scans": {
+        "task": "scans.tasks.dispatch_due_scans",
+        "schedule": float(envint("POSTURE_DISPATCH_EVERY", 30, minimum=1)),
+    },
+}
+
+# --- Scanning -----------------------------------------------------------------------
+POSTURE_SCAN = {
+    # Whole-scan budget: docker-py's timeout applies per socket read only.
+    "DEADLINE": envint("POSTURE_SCAN_DEADLINE", 120, minimum=5),
+    "CONNECT_TIMEOUT": envint("POSTURE_CONNECT_TIMEOUT", 10, minimum=1),
+    "READ_TIMEOUT": envint("POSTURE_READ_TIMEOUT", 30, minimum=1),
+    # Daemons are untrusted: no single response may exceed this many bytes.
+    "MAX_RESPONSE_BYTES": envint("POSTURE_MAX_RESPONSE_BYTES", 32 * 1024 * 1024, minimum=1024),
+    "POOL_SIZE": envint("POSTURE_POOL_SIZE", 4, minimum=1),
+    "DEFAULT_INTERVAL_MINUTES": envint("POSTURE_DEFAULT_INTERVAL", 15, minimum=1),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("POSTURE_LOG_LEVEL", "INFO")},
+    "loggers": {"paramiko": {"level": "WARNING"}},
+}

@@ -1,0 +1,201 @@
+"""Write a finished scan. A successful scan becomes the host's current picture in one
+transaction; a failed one touches only its own ScanRun and the host's health counters."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from posture.rules import Evaluation, HostScore, Outcome
+from posture.rules.facts import HostFacts
+from scans.models import Container, Finding, HostPosture, Image, ScanRun, ScoreSample
+from scans.transports.errors import ErrorClass
+
+
+def digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _short(value: Any, limit: int) -> str:
+    return str(value or "")[:limit]
+
+
+def _sync_inventory(scan: ScanRun, model: type[Container] | type[Image], key_field: str,
+                    items: dict[str, dict[str, Any]]) -> None:
+    """Create new items, rewrite changed ones, mark vanished ones gone; leave the rest."""
+    now = scan.finished_at or timezone.now()
+    existing = {
+        getattr(row, key_field): row
+        for row in model.objects.filter(host=scan.host).only("id", key_field, "digest", "gone_at")
+    }
+    create, update = [], []
+    for key, fields in items.items():
+        row = existing.get(key)
+        if row is None:
+            create.append(model(host=scan.host, **{key_field: key}, first_seen_at=now, **fields))
+        elif row.digest != fields["digest"] or row.gone_at is not None:
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.gone_at = None
+            update.append(row)
+    model.objects.bulk_create(create, batch_size=500)
+    if update:
+        model.objects.bulk_update(update, [*next(iter(items.values())).keys(), "gone_at"],
+                                  batch_size=500)
+    vanished = [row.pk for key, row in existing.items() if key not in items and row.gone_at is None]
+    if vanished:
+        model.objects.filter(pk__in=vanished).update(gone_at=now)
+
+
+def _container_fields(facts: HostFacts) -> dict[str, dict[str, Any]]:
+    out = {}
+    for c in facts.containers:
+        config = c.inspect.get("Config") if isinstance(c.inspect.get("Config"), dict) else {}
+        state = c.inspect.get("State") if isinstance(c.inspect.get("State"), dict) else {}
+        out[c.id] = {
+            "name": _short(c.name, 255),
+            "image_ref": _short(config.get("Image"), 255),
+            "image_id": _short(c.inspect.get("Image"), 80),
+            "state": _short(state.get("Status"), 32),
+            "inspect": c.inspect,
+            "digest": digest(c.inspect),
+        }
+    return out
+
+
+def _image_fields(facts: HostFacts) -> dict[str, dict[str, Any]]:
+    out = {}
+    for i in facts.images:
+        tags = i.inspect.get("RepoTags") if isinstance(i.inspect.get("RepoTags"), list) else []
+        out[i.id] = {
+            "name": _short(i.name, 255),
+            "tags": tags,
+            "inspect": i.inspect,
+            "history": i.history,
+            "digest": digest([i.inspect, i.history]),
+        }
+    return out
+
+
+def _evidence(ev: Evaluation) -> list[dict[str, str]]:
+    return [{"field": e.field, "value": e.value[:2000]} for e in ev.result.evidence]
+
+
+def _sync_findings(scan: ScanRun, evaluations: Iterable[Evaluation], facts: HostFacts) -> None:
+    now = scan.finished_at or timezone.now()
+    open_findings = {
+        (f.rule_id, f.subject_kind, f.subject_key): f
+        for f in Finding.objects.open().for_host(scan.host)
+    }
+    outcomes: dict[tuple[str, str, str], Evaluation] = {}
+    for ev in evaluations:
+        outcomes[(ev.rule.id, ev.subject_kind.value, ev.subject_key)] = ev
+
+    create, update = [], []
+    for key, ev in outcomes.items():
+        if ev.outcome is not Outcome.FAIL:
+            continue
+        evidence = _evidence(ev)
+        finding = open_findings.get(key)
+        if finding is None:
+            create.append(Finding(
+                host=scan.host, rule_id=ev.rule.id, severity=int(ev.rule.severity),
+                subject_kind=ev.subject_kind.value, subject_key=ev.subject_key,
+                subject_name=_short(ev.subject_name, 255), evidence=evidence,
+                opened_at=now, opened_scan=scan,
+            ))
+        elif finding.evidence != evidence or finding.subject_name != ev.subject_name[:255]:
+            finding.evidence = evidence
+            finding.subject_name = _short(ev.subject_name, 255)
+            update.append(finding)
+
+    resolved = []
+    for key, finding in open_findings.items():
+        ev = outcomes.get(key)
+        # An unknown verdict is not a fix: the finding stays open until a rule says pass,
+        # not applicable, or the subject (container, image) is gone.
+        if ev is None or ev.outcome in (Outcome.PASS, Outcome.NOT_APPLICABLE):
+            resolved.append(finding.pk)
+    Finding.objects.bulk_create(create, batch_size=500)
+    if update:
+        Finding.objects.bulk_update(update, ["evidence", "subject_name"], batch_size=500)
+    if resolved:
+        Finding.objects.filter(pk__in=resolved).update(resolved_at=now, resolved_scan=scan)
+
+
+def _rule_summary(evaluations: Iterable[Evaluation]) -> dict[str, dict[str, Any]]:
+    summary: dict[str, dict[str, Any]] = {}
+    for ev in evaluations:
+        entry = summary.setdefault(
+            ev.rule.id, {"pass": 0, "fail": 0, "na": 0, "unknown": 0, "reasons": []}
+        )
+        entry[ev.outcome.value] += 1
+        reason = ev.result.reason
+        if ev.outcome is Outcome.UNKNOWN and reason and reason not in entry["reasons"]:
+            if len(entry["reasons"]) < 3:
+                entry["reasons"].append(reason[:200])
+    return summary
+
+
+@transaction.atomic
+def store_success(scan: ScanRun, facts: HostFacts, evaluations: list[Evaluation],
+                  score: HostScore, duration_ms: int, api_version: str) -> None:
+    now = timezone.now()
+    engine = _short(facts.version.get("Version"), 64)
+    scan.status = ScanRun.Status.SUCCEEDED
+    scan.finished_at = now
+    scan.duration_ms = duration_ms
+    scan.engine_version = engine
+    scan.api_version = api_version
+    scan.containers = len(facts.containers)
+    scan.images = len(facts.images)
+    scan.score = score.score
+    scan.grade = score.grade
+    scan.error_class = ""
+    scan.error_detail = ""
+    scan.save()
+
+    _sync_inventory(scan, Container, "container_id", _container_fields(facts))
+    _sync_inventory(scan, Image, "image_id", _image_fields(facts))
+    _sync_findings(scan, evaluations, facts)
+
+    failing = score.failing_by_severity
+    counts = {
+        "failing_critical": failing.get("critical", 0),
+        "failing_high": failing.get("high", 0),
+        "failing_medium": failing.get("medium", 0),
+        "failing_low": failing.get("low", 0),
+    }
+    HostPosture.objects.update_or_create(host=scan.host, defaults={
+        "current_scan": scan, "score": score.score, "grade": score.grade,
+        "rules_assessed": score.rules_assessed, "rules_unknown": score.rules_unknown,
+        "rule_summary": _rule_summary(evaluations), "engine_version": engine,
+        "containers": len(facts.containers), "images": len(facts.images),
+        "last_success_at": now, "last_scan": scan, "last_attempt_at": now,
+        "last_error_class": "", "consecutive_failures": 0, **counts,
+    })
+    ScoreSample.objects.create(host=scan.host, scan=scan, taken_at=now, score=score.score,
+                               grade=score.grade, **counts)
+
+
+@transaction.atomic
+def store_failure(scan: ScanRun, error_class: ErrorClass, detail: str, duration_ms: int | None,
+                  status: str = ScanRun.Status.FAILED) -> None:
+    """Record the failure; the host's last good picture (score, findings) stays untouched."""
+    now = timezone.now()
+    ScanRun.objects.filter(pk=scan.pk).update(
+        status=status, finished_at=now, duration_ms=duration_ms,
+        error_class=error_class.value, error_detail=detail[:1000],
+    )
+    posture, _ = HostPosture.objects.select_for_update().get_or_create(host_id=scan.host_id)
+    posture.last_scan_id = scan.pk
+    posture.last_attempt_at = now
+    posture.last_error_class = error_class.value
+    posture.consecutive_failures += 1
+    posture.save(update_fields=["last_scan", "last_attempt_at", "last_error_class",
+                                "consecutive_failures"])

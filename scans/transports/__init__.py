@@ -1,0 +1,65 @@
+"""Open a DockerAPI for a host's endpoint, whatever the transport."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import urllib3
+
+from hosts.credentials import Credentials
+from hosts.endpoints import Endpoint, Transport
+from scans.transports import ssh, tls, unix
+from scans.transports.base import Deadline, DockerAPI, SocketTracker
+from scans.transports.errors import ErrorClass, NotFound, ScanError
+
+__all__ = ["Deadline", "DockerAPI", "ErrorClass", "Limits", "NotFound", "ScanError", "open_api"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    deadline: float = 120
+    connect_timeout: float = 10
+    read_timeout: float = 30
+    max_bytes: int = 32 * 1024 * 1024
+    pool_size: int = 4
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        from django.conf import settings
+
+        conf = settings.POSTURE_SCAN
+        return cls(
+            deadline=conf["DEADLINE"],
+            connect_timeout=conf["CONNECT_TIMEOUT"],
+            read_timeout=conf["READ_TIMEOUT"],
+            max_bytes=conf["MAX_RESPONSE_BYTES"],
+            pool_size=conf["POOL_SIZE"],
+        )
+
+
+def open_api(endpoint: Endpoint, creds: Credentials, limits: Limits) -> DockerAPI:
+    deadline = Deadline(limits.deadline)
+    tracker = SocketTracker()
+    timeout = urllib3.Timeout(connect=limits.connect_timeout, read=limits.read_timeout)
+    common = {
+        "connect_timeout": limits.connect_timeout,
+        "read_timeout": limits.read_timeout,
+        "max_bytes": limits.max_bytes,
+    }
+    if endpoint.transport is Transport.UNIX:
+        pool = unix.UnixPool(endpoint.socket_path, tracker, limits.pool_size, timeout)
+        return DockerAPI("http://localhost", pool, tracker, deadline, **common)
+    if endpoint.transport is Transport.TLS:
+        https = tls.tls_pool(endpoint.host, endpoint.port, creds, tracker, limits.pool_size,
+                             timeout)
+        base = f"https://{endpoint.host}:{endpoint.port}"
+        if ":" in endpoint.host:
+            base = f"https://[{endpoint.host}]:{endpoint.port}"
+        return DockerAPI(base, https, tracker, deadline, **common)
+    if endpoint.transport is Transport.SSH:
+        client = ssh.connect(endpoint, creds, min(limits.connect_timeout, deadline.remaining()))
+        sshpool = ssh.SSHPool(client, ssh.dial_command(endpoint), tracker, limits.pool_size,
+                              timeout)
+        return DockerAPI("http://docker", sshpool, tracker, deadline, on_close=client.close,
+                         diagnose=sshpool.diagnose, **common)
+    raise ScanError(ErrorClass.CONFIGURATION, f"unsupported transport {endpoint.transport}")

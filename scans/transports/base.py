@@ -1,0 +1,327 @@
+"""The transport contract: one HTTP session per host over a pool that we own.
+
+docker-py's own adapters key their pools by URL (a new connection, or over SSH a new
+channel and a remote `docker system dial-stdio`, for every distinct path) and let requests
+read REQUESTS_CA_BUNDLE into a per-client CA. Here every transport gives one urllib3 pool
+for the host; verification lives only in the pool's SSLContext; and the session ignores
+the environment. The Engine API is spoken through docker-py's low-level APIClient (its
+URL building and version prefix), with our own reading of bodies: capped, time-bounded,
+and parsed fail-closed.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import docker
+import requests
+import requests.adapters
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from scans.transports.errors import ErrorClass, NotFound, ScanError
+
+MIN_API_VERSION = "1.24"  # Docker 1.12; docker-py's own floor
+MAX_API_VERSION = "1.45"  # newest shape this collector was written against
+
+
+def version_tuple(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in value.split("."))
+    except (ValueError, AttributeError):
+        raise ScanError(ErrorClass.MALFORMED, f"API version {value!r} is not a version") from None
+
+
+class Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expires = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self.expires - time.monotonic()
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def check(self) -> None:
+        if self.expired:
+            raise ScanError(ErrorClass.TIMEOUT, f"scan exceeded its {self.seconds:.0f}s budget")
+
+
+class SocketTracker:
+    """Remembers the sockets a scan opened, so the watchdog can cut them at the deadline.
+
+    A socket read timeout bounds each recv, not a whole response: a daemon that trickles
+    one byte every few seconds would otherwise hold the worker indefinitely.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._closers: list[Callable[[], None]] = []
+        self.aborted = False
+
+    def add_socket(self, sock: socket.socket) -> None:
+        def cut() -> None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        self.add(cut)
+
+    def add(self, closer: Callable[[], None]) -> None:
+        with self._lock:
+            if self.aborted:
+                closer()
+            self._closers.append(closer)
+
+    def abort(self) -> None:
+        with self._lock:
+            self.aborted = True
+            closers, self._closers = self._closers, []
+        for closer in closers:
+            closer()
+
+
+class PoolAdapter(requests.adapters.HTTPAdapter):
+    """Routes every request of the session to the host's single connection pool."""
+
+    def __init__(self, pool: urllib3.HTTPConnectionPool) -> None:
+        super().__init__(max_retries=0)
+        self.pool = pool
+
+    def get_connection_with_tls_context(  # type: ignore[override]
+        self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
+    ) -> urllib3.HTTPConnectionPool:
+        return self.pool
+
+    def cert_verify(self, conn: Any, url: Any, verify: Any, cert: Any) -> None:
+        # Deliberately empty: requests would load a CA bundle path here (from verify=True,
+        # certifi or REQUESTS_CA_BUNDLE) into the pool and widen trust beyond the host's CA.
+        return None
+
+    def request_url(self, request: Any, proxies: Any) -> str:
+        return str(request.path_url)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def timeout_for(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+class DockerAPI:
+    """A scan's view of one daemon: JSON GETs with a size cap and a deadline."""
+
+    def __init__(
+        self,
+        base_url: str,
+        pool: urllib3.HTTPConnectionPool,
+        tracker: SocketTracker,
+        deadline: Deadline,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        max_bytes: int,
+        on_close: Callable[[], None] | None = None,
+        diagnose: Callable[[], ScanError | None] | None = None,
+    ) -> None:
+        # A unix:// base_url makes APIClient mount docker-py's adapter, replaced just below;
+        # version is fixed to the floor until negotiate() has read the daemon's /version.
+        self.client = docker.APIClient(base_url="unix:///nonexistent", version=MIN_API_VERSION)
+        self.client.trust_env = False  # no REQUESTS_CA_BUNDLE, no proxies from the environment
+        self.client.verify = True
+        self.client.base_url = base_url
+        self.client.close()
+        self.client.adapters.clear()
+        self.client.mount(base_url, PoolAdapter(pool))
+        self.tracker = tracker
+        self.deadline = deadline
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_bytes = max_bytes
+        self._on_close = on_close
+        self._diagnose = diagnose
+        self._watchdog = threading.Timer(max(deadline.remaining(), 0), tracker.abort)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        self.api_version = MIN_API_VERSION
+
+    # -- lifecycle -------------------------------------------------------------------
+    def close(self) -> None:
+        self._watchdog.cancel()
+        try:
+            self.client.close()
+        finally:
+            if self._on_close:
+                self._on_close()
+
+    def __enter__(self) -> DockerAPI:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests --------------------------------------------------------------------
+    def url(self, path: str, versioned: bool = True) -> str:
+        if versioned:
+            return f"{self.client.base_url}/v{self.api_version}{path}"
+        return f"{self.client.base_url}{path}"
+
+    def get_raw(self, path: str, params: dict[str, Any] | None = None, versioned: bool = True
+                ) -> bytes:
+        self.deadline.check()
+        remaining = max(self.deadline.remaining(), 0.1)
+        timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
+        try:
+            response = self.client.get(
+                self.url(path, versioned), params=params, stream=True, timeout=timeout
+            )
+            with response:
+                if response.status_code >= 400:
+                    self._raise_for_status(response, path)
+                return self._read_capped(response)
+        except ScanError:
+            raise
+        except NotFound:
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
+            raise self.classify(exc) from exc
+
+    def get_json(self, path: str, params: dict[str, Any] | None = None, versioned: bool = True
+                 ) -> Any:
+        body = self.get_raw(path, params, versioned)
+        try:
+            return json.loads(body)
+        except RecursionError:
+            raise ScanError(ErrorClass.MALFORMED, f"{path}: JSON nested too deeply") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            # ValueError also covers integers longer than Python's digit limit.
+            raise ScanError(ErrorClass.MALFORMED, f"{path}: not JSON ({exc})"[:300]) from None
+
+    def _read_capped(self, response: requests.Response) -> bytes:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            raise ScanError(
+                ErrorClass.MALFORMED,
+                f"response of {int(declared)} bytes exceeds the {self.max_bytes}-byte cap",
+            )
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.raw.stream(65536, decode_content=True):
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise ScanError(
+                    ErrorClass.MALFORMED, f"response exceeds the {self.max_bytes}-byte cap"
+                )
+            chunks.append(chunk)
+            self.deadline.check()
+        return b"".join(chunks)
+
+    def _raise_for_status(self, response: requests.Response, path: str) -> None:
+        status = response.status_code
+        try:
+            text = response.raw.read(2048, decode_content=True).decode("utf-8", "replace")
+            message = str(json.loads(text).get("message", text))
+        except Exception:  # noqa: BLE001 - an error body is advisory only
+            message = ""
+        message = message.strip()[:300]
+        if status == 404:
+            raise NotFound(path)
+        if status == 400 and "version" in message.lower():
+            raise ScanError(ErrorClass.API_VERSION, message)
+        if status in (401, 403):
+            raise ScanError(ErrorClass.AUTH_FAILED, f"HTTP {status} {message}".strip())
+        if status >= 500:
+            raise ScanError(ErrorClass.DAEMON_ERROR, f"{path}: HTTP {status} {message}".strip())
+        raise ScanError(ErrorClass.MALFORMED, f"{path}: unexpected HTTP {status} {message}")
+
+    def classify(self, exc: BaseException) -> ScanError:
+        if self.tracker.aborted or self.deadline.expired:
+            return ScanError(
+                ErrorClass.TIMEOUT, f"scan exceeded its {self.deadline.seconds:.0f}s budget"
+            )
+        if self._diagnose:
+            found = self._diagnose()
+            if found:
+                return found
+        return classify_exception(exc)
+
+    # -- Engine API ------------------------------------------------------------------
+    def negotiate(self) -> dict[str, Any]:
+        """Read /version (unversioned) and settle the API version used for the rest."""
+        ping = self.get_raw("/_ping", versioned=False)
+        if ping.strip() not in (b"OK", b""):
+            raise ScanError(ErrorClass.MALFORMED, "/_ping did not answer OK: not a Docker API?")
+        version = self.get_json("/version", versioned=False)
+        if not isinstance(version, dict) or not isinstance(version.get("ApiVersion"), str):
+            raise ScanError(ErrorClass.MALFORMED, "/version has no ApiVersion")
+        server = version["ApiVersion"]
+        if version_tuple(server) < version_tuple(MIN_API_VERSION):
+            raise ScanError(
+                ErrorClass.API_VERSION,
+                f"daemon API {server} is older than {MIN_API_VERSION} "
+                f"(engine {str(version.get('Version', '?'))[:40]})",
+            )
+        chosen = min(version_tuple(server), version_tuple(MAX_API_VERSION))
+        floor = version.get("MinAPIVersion")
+        if isinstance(floor, str) and version_tuple(floor) > chosen:
+            chosen = version_tuple(floor)
+        self.api_version = ".".join(str(p) for p in chosen)
+        return version
+
+
+def classify_exception(exc: BaseException) -> ScanError:
+    """Map what requests, urllib3, ssl and sockets raise to the taxonomy."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    chain: list[BaseException] = []
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        nxt = current.__cause__ or current.__context__
+        if nxt is None and current.args and isinstance(current.args[0], BaseException):
+            nxt = current.args[0]
+        if nxt is None and hasattr(current, "reason") and isinstance(current.reason, BaseException):
+            nxt = current.reason
+        current = nxt
+    text = " | ".join(str(e) for e in chain)[:400]
+    for err in chain:
+        if isinstance(err, ssl.SSLCertVerificationError):
+            return ScanError(ErrorClass.TLS_VERIFY, err.verify_message or str(err))
+    for err in chain:
+        if isinstance(err, ssl.SSLError):
+            reason = (getattr(err, "reason", "") or "").upper()
+            if "CERTIFICATE" in reason and ("BAD" in reason or "UNKNOWN" in reason or
+                                            "REQUIRED" in reason or "EXPIRED" in reason):
+                return ScanError(
+                    ErrorClass.AUTH_FAILED, f"the daemon rejected the client certificate ({reason})"
+                )
+            return ScanError(ErrorClass.TLS_VERIFY, f"TLS handshake failed: {err}"[:300])
+    for err in chain:
+        if isinstance(err, socket.timeout | TimeoutError | requests.Timeout):
+            return ScanError(ErrorClass.TIMEOUT, text)
+        if isinstance(err, urllib3.exceptions.ReadTimeoutError | urllib3.exceptions.ConnectTimeoutError):
+            return ScanError(ErrorClass.TIMEOUT, text)
+    for err in chain:
+        if isinstance(err, ConnectionRefusedError | FileNotFoundError | socket.gaierror):
+            return ScanError(ErrorClass.UNREACHABLE, text)
+        if isinstance(err, PermissionError):
+            return ScanError(ErrorClass.PERMISSION_DENIED, text)
+        if isinstance(err, OSError) and err.errno in (101, 111, 113, 2):  # unreachable/refused
+            return ScanError(ErrorClass.UNREACHABLE, text)
+    for err in chain:
+        if isinstance(err, requests.exceptions.ChunkedEncodingError | urllib3.exceptions.ProtocolError
+                      | urllib3.exceptions.IncompleteRead | urllib3.exceptions.DecodeError):
+            return ScanError(ErrorClass.MALFORMED, f"response cut off or garbled: {text}"[:300])
+        if isinstance(err, requests.ConnectionError | Urllib3Error | ConnectionError):
+            return ScanError(ErrorClass.UNREACHABLE, text)
+    return ScanError(ErrorClass.INTERNAL, f"{type(exc).__name__}: {text}"[:300])

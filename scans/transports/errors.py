@@ -1,0 +1,125 @@
+"""One error taxonomy for every transport, in words a person understands.
+
+Each class says whether retrying could help (transient) or a person must act (permanent).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorClass(StrEnum):
+    UNREACHABLE = "unreachable"
+    TLS_VERIFY = "tls_verify"
+    HOST_KEY_MISMATCH = "host_key_mismatch"
+    HOST_KEY_UNKNOWN = "host_key_unknown"
+    AUTH_FAILED = "auth_failed"
+    PERMISSION_DENIED = "permission_denied"
+    TIMEOUT = "timeout"
+    API_VERSION = "api_version"
+    MALFORMED = "malformed"
+    DAEMON_ERROR = "daemon_error"
+    CONFIGURATION = "configuration"
+    INTERRUPTED = "interrupted"
+    INTERNAL = "internal"
+
+    @property
+    def label(self) -> str:
+        return LABELS[self][0]
+
+    @property
+    def advice(self) -> str:
+        return LABELS[self][1]
+
+    @property
+    def transient(self) -> bool:
+        return self in TRANSIENT
+
+
+LABELS: dict[ErrorClass, tuple[str, str]] = {
+    ErrorClass.UNREACHABLE: (
+        "Host unreachable",
+        "Nothing answered at this address and port. Check that the daemon runs, listens "
+        "there, and that no firewall is in the way.",
+    ),
+    ErrorClass.TLS_VERIFY: (
+        "TLS verification failed",
+        "The daemon's certificate was not signed by the CA stored for this host, has "
+        "expired, or does not name this address. Posture never scans unverified hosts.",
+    ),
+    ErrorClass.HOST_KEY_MISMATCH: (
+        "SSH host key mismatch",
+        "The server presented a different host key from the one pinned for this host. "
+        "It may have been reinstalled, or someone is in the middle. Check, then update "
+        "the pinned key.",
+    ),
+    ErrorClass.HOST_KEY_UNKNOWN: (
+        "SSH host key not pinned",
+        "No pinned host key matches this server. Paste the server's public host key "
+        "(ssh-keyscan output, checked out of band) into the host's settings.",
+    ),
+    ErrorClass.AUTH_FAILED: (
+        "Authentication failed",
+        "The daemon or SSH server refused Posture's credentials (client certificate or "
+        "SSH key).",
+    ),
+    ErrorClass.PERMISSION_DENIED: (
+        "Permission denied",
+        "Posture logged in but may not talk to the Docker socket (is the SSH user allowed "
+        "to use docker?), or the docker CLI is missing on the host.",
+    ),
+    ErrorClass.TIMEOUT: (
+        "Timed out",
+        "The daemon took longer than the scan's time budget to answer.",
+    ),
+    ErrorClass.API_VERSION: (
+        "API version too old",
+        "The daemon speaks an Engine API older than 1.24 (Docker 1.12). Upgrade it: "
+        "cheat-sheet rule 0.",
+    ),
+    ErrorClass.MALFORMED: (
+        "Malformed response",
+        "The daemon answered with something that is not the Engine API's JSON (or "
+        "too large, or cut off). Nothing from this scan was kept.",
+    ),
+    ErrorClass.DAEMON_ERROR: (
+        "Daemon error",
+        "The daemon returned a server error while being scanned.",
+    ),
+    ErrorClass.CONFIGURATION: (
+        "Incomplete host settings",
+        "The host lacks the credentials its endpoint needs (CA, client certificate and "
+        "key for tcp://; private key and pinned host key for ssh://).",
+    ),
+    ErrorClass.INTERRUPTED: (
+        "Scan interrupted",
+        "The worker running this scan stopped before it finished; it will run again.",
+    ),
+    ErrorClass.INTERNAL: (
+        "Internal error",
+        "Posture failed on its side; see the worker log.",
+    ),
+}
+
+TRANSIENT = {
+    ErrorClass.UNREACHABLE,
+    ErrorClass.TIMEOUT,
+    ErrorClass.DAEMON_ERROR,
+    ErrorClass.INTERRUPTED,
+}
+
+
+class ScanError(Exception):
+    def __init__(self, error_class: ErrorClass, detail: str = "") -> None:
+        super().__init__(f"{error_class.label}: {detail}" if detail else error_class.label)
+        self.error_class = error_class
+        # Details may quote the daemon: keep them short; templates escape them.
+        self.detail = detail[:500]
+
+    @property
+    def transient(self) -> bool:
+        return self.error_class.transient
+
+
+class NotFound(Exception):
+    """The daemon answered 404: the object went away between listing and inspecting it."""

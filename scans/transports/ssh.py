@@ -1,0 +1,149 @@
+"""SSH: one authenticated connection per host, its channels pooled as HTTP connections.
+
+docker-py's ssh:// transport opens a channel and a remote `docker system dial-stdio` for
+every distinct URL, reads the port from ~/.ssh/config rather than the URL, and takes no key
+object. Here the key and the pinned host key come from the host's record (RejectPolicy: an
+unknown or changed key is refused), one paramiko Transport carries everything, and each
+pooled HTTP connection is one channel running dial-stdio, kept alive across requests.
+"""
+
+from __future__ import annotations
+
+import shlex
+import socket
+from typing import Any
+
+import paramiko
+import urllib3
+import urllib3.connection
+
+from hosts import keys
+from hosts.credentials import Credentials
+from hosts.endpoints import Endpoint
+from scans.transports.base import SocketTracker, timeout_for
+from scans.transports.errors import ErrorClass, ScanError
+
+def load_private_key(text: str) -> paramiko.PKey:
+    try:
+        return keys.load_ssh_private_key(text)
+    except ValueError as exc:
+        raise ScanError(ErrorClass.CONFIGURATION, str(exc)) from None
+
+
+def parse_host_key(line: str) -> paramiko.PKey:
+    try:
+        return keys.parse_ssh_host_key(line)
+    except ValueError as exc:
+        raise ScanError(ErrorClass.CONFIGURATION, f"pinned key: {exc}") from None
+
+
+def known_hosts_name(host: str, port: int) -> str:
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def connect(endpoint: Endpoint, creds: Credentials, timeout: float) -> paramiko.SSHClient:
+    if not (creds.ssh_private_key and creds.ssh_host_key):
+        raise ScanError(
+            ErrorClass.CONFIGURATION, "ssh:// hosts need a private key and a pinned host key"
+        )
+    pkey = load_private_key(creds.ssh_private_key)
+    host_key = parse_host_key(creds.ssh_host_key)
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.get_host_keys().add(
+        known_hosts_name(endpoint.host, endpoint.port), host_key.get_name(), host_key
+    )
+    try:
+        client.connect(
+            endpoint.host,
+            port=endpoint.port,
+            username=endpoint.user,
+            pkey=pkey,
+            allow_agent=False,
+            look_for_keys=False,
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+        )
+    except paramiko.BadHostKeyException as exc:
+        client.close()
+        raise ScanError(
+            ErrorClass.HOST_KEY_MISMATCH,
+            f"server sent {exc.key.get_name()} {exc.key.fingerprint}, pinned "
+            f"{exc.expected_key.fingerprint}",
+        ) from None
+    except paramiko.AuthenticationException as exc:
+        client.close()
+        raise ScanError(ErrorClass.AUTH_FAILED, f"SSH: {exc}") from None
+    except paramiko.SSHException as exc:
+        client.close()
+        if "not found in known_hosts" in str(exc):
+            raise ScanError(
+                ErrorClass.HOST_KEY_UNKNOWN,
+                f"the server offers no key of the pinned type ({host_key.get_name()})",
+            ) from None
+        raise ScanError(ErrorClass.UNREACHABLE, f"SSH: {exc}") from None
+    except (TimeoutError, socket.timeout):
+        client.close()
+        raise ScanError(ErrorClass.TIMEOUT, "SSH connection timed out") from None
+    except OSError as exc:
+        client.close()
+        raise ScanError(ErrorClass.UNREACHABLE, f"SSH: {exc}") from None
+    return client
+
+
+def dial_command(endpoint: Endpoint) -> str:
+    if endpoint.socket_path:
+        return f"docker -H {shlex.quote('unix://' + endpoint.socket_path)} system dial-stdio"
+    return "docker system dial-stdio"
+
+
+class ChannelConnection(urllib3.connection.HTTPConnection):
+    def __init__(self, pool: SSHPool, **kwargs: Any) -> None:
+        super().__init__("docker", **kwargs)
+        self.ssh_pool = pool
+
+    def connect(self) -> None:
+        transport = self.ssh_pool.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise ConnectionError("the SSH connection is closed")
+        channel = transport.open_session(timeout=timeout_for(self.timeout))
+        channel.settimeout(timeout_for(self.timeout))
+        channel.exec_command(self.ssh_pool.command)
+        self.ssh_pool.last_channel = channel
+        self.sock = channel  # type: ignore[assignment]
+
+
+class SSHPool(urllib3.HTTPConnectionPool):
+    def __init__(self, client: paramiko.SSHClient, command: str, tracker: SocketTracker,
+                 maxsize: int, timeout: Any) -> None:
+        super().__init__("docker", maxsize=maxsize, block=True, timeout=timeout)
+        self.client = client
+        self.command = command
+        self.last_channel: paramiko.Channel | None = None
+        tracker.add(client.close)
+
+    def _new_conn(self) -> urllib3.connection.HTTPConnection:
+        self.num_connections += 1
+        return ChannelConnection(self, timeout=self.timeout.connect_timeout)
+
+    def diagnose(self) -> ScanError | None:
+        """Explain a failed request from what the remote dial-stdio wrote to stderr."""
+        channel = self.last_channel
+        if channel is None:
+            return None
+        try:
+            stderr = b""
+            while channel.recv_stderr_ready():
+                stderr += channel.recv_stderr(4096)
+        except OSError:
+            return None
+        message = stderr.decode("utf-8", "replace").strip()[:300]
+        lowered = message.lower()
+        if "permission denied" in lowered:
+            return ScanError(ErrorClass.PERMISSION_DENIED, message)
+        if "not found" in lowered and "docker" in lowered:
+            return ScanError(ErrorClass.PERMISSION_DENIED, f"docker CLI missing: {message}")
+        if "cannot connect" in lowered or "no such file" in lowered:
+            return ScanError(ErrorClass.UNREACHABLE, f"remote daemon: {message}")
+        return None
