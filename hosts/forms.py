@@ -1,0 +1,254 @@
+"""The host form: endpoint, labels, and the credentials each transport needs.
+
+Private keys are write-only: the widgets never render a value (not even after a failed
+submit), a blank field keeps the stored ciphertext, and a "remove" box clears it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from hosts import keys
+from hosts.endpoints import Endpoint, Transport, parse_endpoint
+from hosts.models import Host
+
+LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_./-]{0,62})$")
+LABEL_VALUE_MAX = 100
+MAX_LABELS = 20
+PEM_MAX = 64 * 1024
+
+
+class SecretTextarea(forms.Textarea):
+    """A textarea that, like PasswordInput(render_value=False), never renders its value."""
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        return super().get_context(name, None, attrs)
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """"env=prod, team=payments" (commas or new lines) -> {"env": "prod", "team": "payments"}."""
+    labels: dict[str, str] = {}
+    for raw in re.split(r"[,\n]", text or ""):
+        item = raw.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep:
+            raise ValidationError(_("Write each label as key=value (%(item)s has no “=”)."),
+                                  params={"item": item[:40]})
+        if not LABEL_KEY.match(key):
+            raise ValidationError(
+                _("Label key %(key)s: use up to 63 letters, digits, “_”, “.”, “/” or “-”."),
+                params={"key": key[:40]},
+            )
+        if len(value) > LABEL_VALUE_MAX:
+            raise ValidationError(_("Label %(key)s: the value is longer than %(max)s characters."),
+                                  params={"key": key, "max": LABEL_VALUE_MAX})
+        if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
+            raise ValidationError(_("Label %(key)s: the value contains control characters."),
+                                  params={"key": key})
+        if key in labels:
+            raise ValidationError(_("Label %(key)s is given twice."), params={"key": key})
+        labels[key] = value
+    if len(labels) > MAX_LABELS:
+        raise ValidationError(_("At most %(max)s labels per host."), params={"max": MAX_LABELS})
+    return labels
+
+
+def format_labels(labels: dict[str, Any] | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted((labels or {}).items()))
+
+
+def _pem(text: str) -> str:
+    """Normalise pasted PEM: CRLF from Windows clipboards, stray indentation, final newline."""
+    lines = [line.strip() for line in (text or "").replace("\r\n", "\n").split("\n")]
+    cleaned = "\n".join(line for line in lines if line)
+    return cleaned + "\n" if cleaned else ""
+
+
+def _public_bytes(key: Any) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _key_matches_cert(key_pem: str, cert_pem: str) -> bool:
+    cert = x509.load_pem_x509_certificates(cert_pem.encode())[0]
+    key = load_pem_private_key(key_pem.encode(), password=None)
+    return _public_bytes(key.public_key()) == _public_bytes(cert.public_key())
+
+
+class HostForm(forms.ModelForm):
+    labels = forms.CharField(
+        label=_("Labels"), required=False, max_length=2000,
+        help_text=_("Comma-separated key=value pairs, e.g. env=prod, team=payments."),
+        widget=forms.TextInput(attrs={"placeholder": "env=prod, team=payments"}),
+    )
+    tls_client_key = forms.CharField(
+        label=_("Client key (PEM)"), required=False, max_length=PEM_MAX, strip=False,
+        widget=SecretTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        help_text=_("Write-only: never shown again. Leave blank to keep the stored key."),
+    )
+    remove_tls_client_key = forms.BooleanField(label=_("Remove the stored client key"),
+                                               required=False)
+    ssh_private_key = forms.CharField(
+        label=_("SSH private key"), required=False, max_length=PEM_MAX, strip=False,
+        widget=SecretTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        help_text=_("Unencrypted OpenSSH or PEM key, write-only: never shown again. "
+                    "Leave blank to keep the stored key."),
+    )
+    remove_ssh_private_key = forms.BooleanField(label=_("Remove the stored SSH key"),
+                                                required=False)
+
+    class Meta:
+        model = Host
+        fields = [
+            "name", "endpoint", "labels", "owner_email", "scan_interval", "enabled",
+            "tls_ca_cert", "tls_client_cert", "ssh_host_key",
+        ]
+        labels = {
+            "name": _("Name"),
+            "endpoint": _("Endpoint"),
+            "owner_email": _("Owner email"),
+            "scan_interval": _("Scan interval (minutes)"),
+            "enabled": _("Scan this host on schedule"),
+            "tls_ca_cert": _("CA certificate (PEM)"),
+            "tls_client_cert": _("Client certificate (PEM)"),
+            "ssh_host_key": _("Pinned SSH host public key"),
+        }
+        help_texts = {
+            "endpoint": _("unix:///var/run/docker.sock, tcp://host:2376 (mutual TLS) or "
+                          "ssh://user@host:22"),
+            "tls_ca_cert": _("The CA that signed the daemon's certificate."),
+            "ssh_host_key": _("One line, e.g. from ssh-keyscan, checked out of band."),
+        }
+        widgets = {
+            "tls_ca_cert": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+            "tls_client_cert": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+            "ssh_host_key": forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+            "endpoint": forms.TextInput(attrs={"placeholder": "tcp://docker1.example.org:2376",
+                                               "spellcheck": "false"}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["labels"] = format_labels(self.instance.labels)
+        self.endpoint: Endpoint | None = None
+
+    def clean_endpoint(self) -> str:
+        raw = self.cleaned_data["endpoint"].strip()
+        self.endpoint = parse_endpoint(raw)
+        return raw
+
+    def clean_labels(self) -> dict[str, str]:
+        return parse_labels(self.cleaned_data["labels"])
+
+    def clean_tls_ca_cert(self) -> str:
+        return self._certificate("tls_ca_cert", _("CA certificate"))
+
+    def clean_tls_client_cert(self) -> str:
+        return self._certificate("tls_client_cert", _("client certificate"))
+
+    def _certificate(self, name: str, what: str) -> str:
+        pem = _pem(self.cleaned_data.get(name, ""))
+        if pem:
+            try:
+                keys.check_certificates(pem, str(what))
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from None
+        return pem
+
+    def clean_tls_client_key(self) -> str:
+        pem = _pem(self.cleaned_data.get("tls_client_key", ""))
+        if pem:
+            try:
+                keys.check_private_key(pem)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from None
+        return pem
+
+    def clean_ssh_private_key(self) -> str:
+        pem = _pem(self.cleaned_data.get("ssh_private_key", ""))
+        if pem:
+            try:
+                keys.load_ssh_private_key(pem)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from None
+        return pem
+
+    def clean_ssh_host_key(self) -> str:
+        line = " ".join((self.cleaned_data.get("ssh_host_key") or "").split())
+        if line:
+            try:
+                keys.parse_ssh_host_key(line)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from None
+        return line
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for secret in ("tls_client_key", "ssh_private_key"):
+            if data.get(secret) and data.get(f"remove_{secret}"):
+                self.add_error(f"remove_{secret}", _("Either paste a new key or remove the "
+                                                     "stored one, not both."))
+        if self.endpoint is None:
+            return data
+        if self.endpoint.transport is Transport.TLS:
+            self._require_tls(data)
+        elif self.endpoint.transport is Transport.SSH:
+            self._require_ssh(data)
+        return data
+
+    def _keeps(self, secret: str, stored: bool, data: dict[str, Any]) -> bool:
+        return bool(data.get(secret)) or (stored and not data.get(f"remove_{secret}"))
+
+    def _require_tls(self, data: dict[str, Any]) -> None:
+        if "tls_ca_cert" in data and not data["tls_ca_cert"]:
+            self.add_error("tls_ca_cert", _("A tcp:// endpoint needs the CA certificate that "
+                                            "signed the daemon's certificate."))
+        if "tls_client_cert" in data and not data["tls_client_cert"]:
+            self.add_error("tls_client_cert", _("A tcp:// endpoint needs a client certificate "
+                                                "(mutual TLS)."))
+        if "tls_client_key" in data and not self._keeps(
+            "tls_client_key", self.instance.has_tls_client_key, data
+        ):
+            self.add_error("tls_client_key", _("A tcp:// endpoint needs the client "
+                                               "certificate's private key."))
+        key, cert = data.get("tls_client_key"), data.get("tls_client_cert")
+        if key and cert and not _key_matches_cert(key, cert):
+            self.add_error("tls_client_key", _("This key does not belong to the client "
+                                               "certificate."))
+
+    def _require_ssh(self, data: dict[str, Any]) -> None:
+        if "ssh_private_key" in data and not self._keeps(
+            "ssh_private_key", self.instance.has_ssh_private_key, data
+        ):
+            self.add_error("ssh_private_key", _("An ssh:// endpoint needs a private key."))
+        if "ssh_host_key" in data and not data["ssh_host_key"]:
+            self.add_error("ssh_host_key", _("An ssh:// endpoint needs the server's host key, "
+                                             "pinned: Posture never trusts on first use."))
+
+    def save(self, commit: bool = True) -> Host:
+        host: Host = super().save(commit=False)
+        data = self.cleaned_data
+        if data.get("tls_client_key"):
+            host.set_tls_client_key(data["tls_client_key"])
+        elif data.get("remove_tls_client_key"):
+            host.set_tls_client_key("")
+        if data.get("ssh_private_key"):
+            host.set_ssh_private_key(data["ssh_private_key"])
+        elif data.get("remove_ssh_private_key"):
+            host.set_ssh_private_key("")
+        if commit:
+            host.save()
+        return host

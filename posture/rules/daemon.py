@@ -1,0 +1,531 @@
+"""Daemon rules, read from GET /info (HostFacts.info), GET /version (HostFacts.version) and
+GET /networks (HostFacts.networks). OWASP cheat sheet rules 0, 2, 5, 6, 10 and 11.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from posture.rules.base import (
+    MISSING,
+    Remediation,
+    Result,
+    Scope,
+    Severity,
+    dig,
+    failed,
+    not_applicable,
+    passed,
+    rule,
+    unknown,
+)
+from posture.rules.facts import HostFacts
+from posture.rules.fields import daemon_security_options, flag, records, strings, text
+
+# Lowest release per Engine line carrying the January 2024 "Leaky Vessels" fixes
+# (BuildKit CVE-2024-23651/23652/23653, classic builder CVE-2024-24557). Lines older than
+# the oldest key received no fix; lines newer than the newest key shipped fixed.
+ENGINE_FIXED = {24: (24, 0, 9), 25: (25, 0, 2)}
+RUNC_FIXED = (1, 1, 12)  # CVE-2024-21626, runc working-directory container escape
+VERSION = re.compile(r"^v?(\d+(?:\.\d+)*)(.*)$")
+# Upstream pre-release and old "-ce"/"-ee" suffixes; anything else is a vendor rebuild.
+UPSTREAM_SUFFIX = re.compile(r"^(-(rc|beta|alpha)[.\d]*|-c?e|-ee|-\d+-g[0-9a-f]+)?$", re.I)
+# Distribution packaging marks, which may sit in GitCommit while Version looks upstream.
+VENDOR_MARK = re.compile(r"ubuntu|deb\d|dfsg|\+ds|~|\.el\d|\.fc\d|amzn|suse", re.I)
+BRIDGE_ICC = "com.docker.network.bridge.enable_icc"
+DEFAULT_INSECURE = {"127.0.0.0/8", "::1/128"}  # the daemon always trusts loopback
+
+
+def security_options(h: HostFacts) -> tuple[dict[str, dict[str, str]], list[str]] | Result:
+    parsed = daemon_security_options(h.info)
+    if isinstance(parsed, Result):
+        return parsed
+    raw = strings(h.info, "SecurityOptions")
+    return parsed, raw if isinstance(raw, list) else []
+
+
+def parse_version(version: str, commit: str = "") -> tuple[tuple[int, ...], bool] | None:
+    """(numeric release, built by a vendor that may backport fixes), or None if unreadable."""
+    match = VERSION.match(version.strip())
+    if not match:
+        return None
+    release = tuple(int(part) for part in match.group(1).split("."))
+    vendor = not UPSTREAM_SUFFIX.match(match.group(2)) or bool(VENDOR_MARK.search(commit))
+    return release, vendor
+
+
+def component(h: HostFacts, name: str) -> dict[str, Any] | None:
+    found = records(h.version, "Components")
+    if isinstance(found, Result):
+        return None
+    return next((c for c in found if str(c.get("Name", "")).lower() == name), None)
+
+
+def vendor_unknown(what: str, version: str) -> Result:
+    return unknown(
+        f"{what} {version} is a distribution build below the upstream fixed release; the "
+        "vendor may have backported the fix, so check its security tracker"
+    )
+
+
+@rule(
+    id="DMN-USERNS",
+    title="User namespace remapping not enabled",
+    title_fr="Remappage des espaces de noms utilisateur non activé",
+    severity=Severity.MEDIUM,
+    scope=Scope.DAEMON,
+    rationale=(
+        "Without userns-remap, root in a container is root on the host; with it, container "
+        "UID 0 maps to an unprivileged host range. Rootless mode gives the same protection."
+    ),
+    rationale_fr=(
+        "Sans userns-remap, root dans un conteneur est root sur l'hôte ; avec, l'UID 0 du "
+        "conteneur correspond à une plage non privilégiée de l'hôte. Le mode sans racine "
+        "offre la même protection."
+    ),
+    remediation=Remediation(
+        en=(
+            'Set "userns-remap": "default" in daemon.json and restart the daemon; existing '
+            "images and volumes must be re-pulled or re-owned for the new UID range."
+        ),
+        fr=(
+            'Ajoutez "userns-remap": "default" dans daemon.json et redémarrez le démon ; '
+            "les images et volumes existants doivent être retéléchargés ou réattribués à "
+            "la nouvelle plage d'UID."
+        ),
+        daemon_json='{"userns-remap": "default"}',
+    ),
+    owasp=(2,),
+    cis=("2.9",),
+)
+def userns_remap(h: HostFacts) -> Result:
+    read = security_options(h)
+    if isinstance(read, Result):
+        return read
+    parsed, raw = read
+    if "userns" in parsed or "rootless" in parsed:
+        return passed("SecurityOptions", raw)
+    return failed("SecurityOptions", raw)
+
+
+def on_default_bridge(inspect: dict[str, Any]) -> bool:
+    networks = dig(inspect, "NetworkSettings.Networks")
+    if isinstance(networks, dict):
+        return "bridge" in networks
+    return dig(inspect, "HostConfig.NetworkMode") in ("default", "bridge")
+
+
+@rule(
+    id="DMN-ICC",
+    title="Unrestricted traffic between containers on the default bridge",
+    title_fr="Trafic libre entre conteneurs sur le pont par défaut",
+    severity=Severity.LOW,
+    scope=Scope.DAEMON,
+    rationale=(
+        "On the default bridge every container can reach every other one on any port. "
+        "Containers on user-defined networks are not affected, so this fails only when "
+        "some container actually sits on the default bridge with icc on."
+    ),
+    rationale_fr=(
+        "Sur le pont par défaut, chaque conteneur peut joindre tous les autres sur tous "
+        "les ports. Les réseaux définis par l'utilisateur ne sont pas concernés : la règle "
+        "n'échoue que si un conteneur se trouve sur le pont par défaut avec icc actif."
+    ),
+    remediation=Remediation(
+        en=(
+            "Move containers to user-defined networks that group only those that must talk "
+            "to each other, or disable icc on the default bridge."
+        ),
+        fr=(
+            "Déplacez les conteneurs vers des réseaux définis par l'utilisateur regroupant "
+            "seulement ceux qui doivent communiquer, ou désactivez icc sur le pont par défaut."
+        ),
+        docker_run="--network app-net",
+        compose="networks: [app-net]",
+        kubernetes="kind: NetworkPolicy",
+        daemon_json='{"icc": false}',
+    ),
+    owasp=(5,),
+    cis=("2.2",),
+)
+def inter_container_communication(h: HostFacts) -> Result:
+    # /info does not expose icc; the default bridge's options in GET /networks do.
+    if not h.networks:
+        return unknown("the network list (GET /networks) was not collected")
+    bridge = next(
+        (n for n in h.networks if isinstance(n, dict) and n.get("Name") == "bridge"), None
+    )
+    if bridge is None:
+        return not_applicable("the daemon runs without a default bridge network")
+    options = bridge.get("Options")
+    icc = options.get(BRIDGE_ICC) if isinstance(options, dict) else None
+    field = f"networks[bridge].Options.{BRIDGE_ICC}"
+    if not isinstance(icc, str):
+        return unknown(f"{field} is absent from the network data")
+    if icc.lower() != "true":
+        return passed(field, icc)
+    attached = sorted(c.name for c in h.containers if on_default_bridge(c.inspect))
+    if attached:
+        return failed(field, icc, ("containers on network bridge", attached))
+    return passed(field, icc)
+
+
+@rule(
+    id="DMN-DEBUG",
+    title="Daemon runs in debug mode",
+    title_fr="Le démon s'exécute en mode débogage",
+    severity=Severity.LOW,
+    scope=Scope.DAEMON,
+    rationale=(
+        "Debug logging floods the logs, can record request details that should not be "
+        "kept, and hides the events an operator needs to review."
+    ),
+    rationale_fr=(
+        "La journalisation en débogage inonde les journaux, peut conserver des détails de "
+        "requêtes qui ne devraient pas l'être et noie les événements à examiner."
+    ),
+    remediation=Remediation(
+        en='Set "log-level": "info" (and remove "debug": true) in daemon.json.',
+        fr='Réglez "log-level": "info" (et retirez "debug": true) dans daemon.json.',
+        daemon_json='{"log-level": "info", "debug": false}',
+    ),
+    owasp=(10,),
+    cis=("2.3",),
+)
+def debug_mode(h: HostFacts) -> Result:
+    debug = flag(h.info, "Debug")
+    if isinstance(debug, Result):
+        return debug
+    return failed("Debug", True) if debug else passed("Debug", False)
+
+
+@rule(
+    id="DMN-LIVE-RESTORE",
+    title="Live restore not enabled",
+    title_fr="Restauration à chaud non activée",
+    severity=Severity.LOW,
+    scope=Scope.DAEMON,
+    rationale=(
+        "Without live-restore, restarting or upgrading the daemon stops every container, "
+        "which discourages applying security updates promptly."
+    ),
+    rationale_fr=(
+        "Sans live-restore, redémarrer ou mettre à jour le démon arrête tous les "
+        "conteneurs, ce qui décourage d'appliquer rapidement les correctifs."
+    ),
+    remediation=Remediation(
+        en='Set "live-restore": true in daemon.json and reload the daemon.',
+        fr='Ajoutez "live-restore": true dans daemon.json et rechargez le démon.',
+        daemon_json='{"live-restore": true}',
+    ),
+    cis=("2.15",),
+)
+def live_restore(h: HostFacts) -> Result:
+    if dig(h.info, "Swarm.LocalNodeState") == "active":
+        # The daemon refuses live-restore in swarm mode.
+        return not_applicable("live-restore is incompatible with swarm mode")
+    enabled = flag(h.info, "LiveRestoreEnabled")
+    if isinstance(enabled, Result):
+        return enabled
+    return passed("LiveRestoreEnabled", True) if enabled else failed("LiveRestoreEnabled", False)
+
+
+@rule(
+    id="DMN-ROOTLESS",
+    title="Daemon does not run in rootless mode",
+    title_fr="Le démon ne s'exécute pas en mode sans racine",
+    # Informational: rootless has real limitations and is not the right choice everywhere.
+    severity=Severity.INFO,
+    scope=Scope.DAEMON,
+    rationale=(
+        "In rootless mode the daemon and its containers run as an unprivileged user, so "
+        "even a container escape does not give root on the host."
+    ),
+    rationale_fr=(
+        "En mode sans racine, le démon et ses conteneurs s'exécutent sous un utilisateur "
+        "non privilégié : même une évasion de conteneur ne donne pas root sur l'hôte."
+    ),
+    remediation=Remediation(
+        en=(
+            "Where its known limitations allow, install the daemon in rootless mode "
+            "(dockerd-rootless-setuptool.sh install) or consider Podman."
+        ),
+        fr=(
+            "Si ses limitations connues le permettent, installez le démon en mode sans "
+            "racine (dockerd-rootless-setuptool.sh install) ou envisagez Podman."
+        ),
+    ),
+    owasp=(11,),
+    cis=("2.1",),
+)
+def rootless(h: HostFacts) -> Result:
+    read = security_options(h)
+    if isinstance(read, Result):
+        return read
+    parsed, raw = read
+    return passed("SecurityOptions", raw) if "rootless" in parsed else failed("SecurityOptions", raw)
+
+
+@rule(
+    id="DMN-SECCOMP",
+    title="Daemon-wide seccomp profile disabled",
+    title_fr="Profil seccomp désactivé pour tout le démon",
+    severity=Severity.HIGH,
+    scope=Scope.DAEMON,
+    rationale=(
+        'With "seccomp-profile": "unconfined" every container that does not bring its own '
+        "profile runs without system call filtering."
+    ),
+    rationale_fr=(
+        'Avec "seccomp-profile": "unconfined", tout conteneur sans profil propre '
+        "s'exécute sans filtrage des appels système."
+    ),
+    remediation=Remediation(
+        en=(
+            'Remove "seccomp-profile": "unconfined" from daemon.json so the built-in '
+            "default applies, or point it at a reviewed custom profile."
+        ),
+        fr=(
+            'Retirez "seccomp-profile": "unconfined" de daemon.json pour revenir au profil '
+            "intégré, ou indiquez un profil personnalisé relu."
+        ),
+        daemon_json='{"seccomp-profile": "builtin"}',
+    ),
+    owasp=(6,),
+    cis=("2.17",),
+)
+def daemon_seccomp(h: HostFacts) -> Result:
+    read = security_options(h)
+    if isinstance(read, Result):
+        return read
+    parsed, raw = read
+    if "seccomp" not in parsed:
+        return unknown("the daemon reports no seccomp support, so no profile can be assessed")
+    if parsed["seccomp"].get("profile", "").lower() == "unconfined":
+        return failed("SecurityOptions", raw)
+    return passed("SecurityOptions", raw)
+
+
+@rule(
+    id="DMN-AUTHZ",
+    title="No authorization plugin",
+    title_fr="Aucun plugin d'autorisation",
+    severity=Severity.LOW,
+    scope=Scope.DAEMON,
+    rationale=(
+        "Without an authorization plugin, anyone who reaches the API socket may do "
+        "everything, including starting privileged containers."
+    ),
+    rationale_fr=(
+        "Sans plugin d'autorisation, quiconque atteint le socket de l'API peut tout faire, "
+        "y compris lancer des conteneurs privilégiés."
+    ),
+    remediation=Remediation(
+        en=(
+            "Install an authorization plugin (for example Open Policy Agent's) that limits "
+            "which API calls each client may make."
+        ),
+        fr=(
+            "Installez un plugin d'autorisation (par exemple celui d'Open Policy Agent) qui "
+            "limite les appels d'API permis à chaque client."
+        ),
+        daemon_json='{"authorization-plugins": ["opa-docker-authz"]}',
+    ),
+    cis=("2.12",),
+)
+def authorization_plugin(h: HostFacts) -> Result:
+    plugins = strings(h.info, "Plugins.Authorization")
+    if isinstance(plugins, Result):
+        return plugins
+    field = "Plugins.Authorization"
+    return passed(field, plugins) if plugins else failed(field, dig(h.info, field))
+
+
+@rule(
+    id="DMN-INSECURE-REGISTRY",
+    title="Insecure registries allowed",
+    title_fr="Registres non sécurisés autorisés",
+    severity=Severity.MEDIUM,
+    scope=Scope.DAEMON,
+    rationale=(
+        "The daemon pulls from insecure registries over plain HTTP or unverified TLS, so "
+        "anyone on the path can substitute the images it runs."
+    ),
+    rationale_fr=(
+        "Le démon récupère les images des registres non sécurisés en HTTP ou en TLS non "
+        "vérifié : n'importe qui sur le trajet peut substituer les images exécutées."
+    ),
+    remediation=Remediation(
+        en=(
+            'Remove entries from "insecure-registries" and give those registries a trusted '
+            "TLS certificate."
+        ),
+        fr=(
+            'Retirez les entrées de "insecure-registries" et dotez ces registres d\'un '
+            "certificat TLS de confiance."
+        ),
+        daemon_json='{"insecure-registries": []}',
+    ),
+    owasp=(13,),
+    cis=("2.5",),
+)
+def insecure_registries(h: HostFacts) -> Result:
+    cidrs = strings(h.info, "RegistryConfig.InsecureRegistryCIDRs")
+    if isinstance(cidrs, Result):
+        return cidrs
+    extra = [cidr for cidr in cidrs if cidr not in DEFAULT_INSECURE]
+    indexes = dig(h.info, "RegistryConfig.IndexConfigs")
+    named = sorted(
+        name
+        for name, conf in (indexes.items() if isinstance(indexes, dict) else [])
+        if isinstance(conf, dict) and conf.get("Secure") is False
+    )
+    if not extra and not named:
+        return passed("RegistryConfig.InsecureRegistryCIDRs", cidrs)
+    more = [("RegistryConfig.IndexConfigs (Secure: false)", named)] if named else []
+    return failed("RegistryConfig.InsecureRegistryCIDRs", cidrs, *more)
+
+
+@rule(
+    id="DMN-EXPERIMENTAL",
+    title="Experimental features enabled",
+    title_fr="Fonctionnalités expérimentales activées",
+    severity=Severity.LOW,
+    scope=Scope.DAEMON,
+    rationale=(
+        "Experimental features are unfinished and get less security review than stable "
+        "ones; they have no place on a production daemon."
+    ),
+    rationale_fr=(
+        "Les fonctionnalités expérimentales sont inachevées et moins auditées que les "
+        "fonctionnalités stables ; elles n'ont pas leur place sur un démon de production."
+    ),
+    remediation=Remediation(
+        en='Set "experimental": false in daemon.json (or drop --experimental).',
+        fr='Réglez "experimental": false dans daemon.json (ou retirez --experimental).',
+        daemon_json='{"experimental": false}',
+    ),
+    cis=("2.18",),
+)
+def experimental(h: HostFacts) -> Result:
+    enabled = flag(h.info, "ExperimentalBuild")
+    if isinstance(enabled, Result):
+        return enabled
+    return failed("ExperimentalBuild", True) if enabled else passed("ExperimentalBuild", False)
+
+
+def engine_version(h: HostFacts) -> tuple[str, str, str] | Result:
+    """(evidence field, version, git commit) of the Engine, from /version."""
+    engine = component(h, "engine")
+    version = text(h.version, "Version")
+    if isinstance(version, str) and version:
+        commit = dig(engine, "Details.GitCommit") if engine else dig(h.version, "GitCommit")
+        return "Version", version, commit if isinstance(commit, str) else ""
+    if engine and isinstance(engine.get("Version"), str):
+        commit = dig(engine, "Details.GitCommit")
+        return "Components[Engine].Version", engine["Version"], str(commit or "")
+    return unknown("the Engine version is absent from GET /version")
+
+
+@rule(
+    id="DMN-ENGINE-VERSION",
+    title="Docker Engine predates current security fixes",
+    title_fr="Docker Engine antérieur aux correctifs de sécurité actuels",
+    severity=Severity.HIGH,
+    scope=Scope.DAEMON,
+    rationale=(
+        "Releases before 25.0.2 (24.0.9 on the 24 line) miss the January 2024 'Leaky "
+        "Vessels' fixes for build-time container escapes and cache poisoning; older lines "
+        "are out of support and got no fix at all."
+    ),
+    rationale_fr=(
+        "Les versions antérieures à 25.0.2 (24.0.9 pour la branche 24) n'ont pas les "
+        "correctifs « Leaky Vessels » de janvier 2024 contre les évasions à la "
+        "construction et l'empoisonnement du cache ; les branches plus anciennes ne sont "
+        "plus maintenues et n'ont reçu aucun correctif."
+    ),
+    remediation=Remediation(
+        en=(
+            "Upgrade Docker Engine to a supported release, and keep the host kernel patched "
+            "too: containers share it."
+        ),
+        fr=(
+            "Mettez Docker Engine à jour vers une version maintenue, et gardez aussi le "
+            "noyau de l'hôte à jour : les conteneurs le partagent."
+        ),
+    ),
+    owasp=(0,),
+    cis=("1.2.2",),
+)
+def engine_outdated(h: HostFacts) -> Result:
+    read = engine_version(h)
+    if isinstance(read, Result):
+        return read
+    field, version, commit = read
+    parsed = parse_version(version, commit)
+    if parsed is None:
+        return unknown(f"cannot read the Engine version {version!r}")
+    release, vendor = parsed
+    major = release[0]
+    if major > max(ENGINE_FIXED):
+        return passed(field, version)
+    fixed = ENGINE_FIXED.get(major)
+    if fixed is not None and release >= fixed:
+        return passed(field, version)
+    return vendor_unknown("Docker Engine", version) if vendor else failed(field, version)
+
+
+def runc_version(h: HostFacts) -> tuple[str, str, str] | Result:
+    runc = component(h, "runc")
+    if runc and isinstance(runc.get("Version"), str):
+        commit = dig(runc, "Details.GitCommit")
+        return "Components[runc].Version", runc["Version"], str(commit or "")
+    commit = dig(h.info, "RuncCommit.ID")
+    if isinstance(commit, str) and commit:
+        return "RuncCommit.ID", commit, commit
+    if commit is MISSING:
+        return unknown("the runc version is absent from GET /version and GET /info")
+    return unknown("the daemon reports no runc version")
+
+
+@rule(
+    id="DMN-RUNC-VERSION",
+    title="runc vulnerable to the CVE-2024-21626 container escape",
+    title_fr="runc vulnérable à l'évasion de conteneur CVE-2024-21626",
+    severity=Severity.HIGH,
+    scope=Scope.DAEMON,
+    rationale=(
+        "runc before 1.1.12 leaks a host file descriptor into new containers: a malicious "
+        "image or a docker exec can reach the host filesystem as root ('Leaky Vessels')."
+    ),
+    rationale_fr=(
+        "runc avant 1.1.12 laisse fuir un descripteur de fichier de l'hôte dans les "
+        "nouveaux conteneurs : une image malveillante ou un docker exec peut atteindre le "
+        "système de fichiers de l'hôte en root (« Leaky Vessels »)."
+    ),
+    remediation=Remediation(
+        en=(
+            "Upgrade runc to 1.1.12 or later (with Docker's packages, update containerd.io), "
+            "then restart containers so they run under the fixed runtime."
+        ),
+        fr=(
+            "Mettez runc à jour en 1.1.12 ou plus (avec les paquets Docker, mettez à jour "
+            "containerd.io), puis redémarrez les conteneurs sous le runtime corrigé."
+        ),
+    ),
+    owasp=(0,),
+    cis=("1.2.2",),
+)
+def runc_outdated(h: HostFacts) -> Result:
+    read = runc_version(h)
+    if isinstance(read, Result):
+        return read
+    field, version, commit = read
+    parsed = parse_version(version, commit)
+    if parsed is None:
+        return unknown(f"cannot read the runc version {version!r}")
+    release, vendor = parsed
+    if release >= RUNC_FIXED:
+        return passed(field, version)
+    return vendor_unknown("runc", version) if vendor else failed(field, version)

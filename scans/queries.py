@@ -1,0 +1,390 @@
+"""Read-side queries for the pages: the fleet table and one host's report.
+
+Views parse the request into these arguments and render what comes back; nothing here
+knows about HTTP. The fleet query costs the same number of statements for 3 hosts or
+3,000 (posture joined, active scans as an EXISTS subquery), which tests/web pins down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from django.utils import timezone, translation
+
+from hosts.models import Host
+from posture.rules import REGISTRY, Rule, Severity
+from scans.models import Finding, HostPosture, ScanRun
+from scans.transports.errors import ErrorClass
+
+# A host whose last good picture is older than this many scan intervals is flagged stale:
+# one missed scan is noise, three in a row means nobody is looking at that host any more.
+STALE_AFTER_INTERVALS = 3
+HISTORY_LENGTH = 20
+
+SORTS: dict[str, tuple[Any, ...]] = {
+    "name": (F("name").asc(),),
+    "score": (F("posture__score").asc(nulls_last=True), F("name").asc()),
+    "failing": (
+        F("posture__failing_critical").asc(nulls_first=True),
+        F("posture__failing_high").asc(nulls_first=True),
+        F("posture__failing_medium").asc(nulls_first=True),
+        F("posture__failing_low").asc(nulls_first=True),
+        F("name").asc(),
+    ),
+    "last_scan": (F("posture__last_attempt_at").asc(nulls_first=True), F("name").asc()),
+}
+STATUSES = ("ok", "failing", "error", "never", "scanning")
+GRADES = ("A", "B", "C", "D", "F")
+
+
+def _reverse(order: Any) -> Any:
+    """Descending twin of an ascending OrderBy; hosts without a value stay at the bottom."""
+    if order.expression == F("name"):
+        return order
+    return F(order.expression.name).desc(nulls_last=True)
+
+
+@dataclass(frozen=True)
+class FleetFilters:
+    q: str = ""
+    labels: tuple[tuple[str, str | None], ...] = ()
+    status: str = ""
+    grade: str = ""
+    sort: str = "name"
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, Any]) -> FleetFilters:
+        """Read ?q=&label=k=v&status=&grade=&sort= leniently: an unknown value is ignored."""
+        getlist = getattr(params, "getlist", lambda key: [params[key]] if key in params else [])
+        labels: list[tuple[str, str | None]] = []
+        for raw in getlist("label"):
+            key, sep, value = str(raw).partition("=")
+            if key.strip():
+                labels.append((key.strip(), value.strip() if sep else None))
+        status = str(params.get("status", ""))
+        grade = str(params.get("grade", "")).upper()
+        sort = str(params.get("sort", "name"))
+        return cls(
+            q=str(params.get("q", "")).strip()[:200],
+            labels=tuple(labels[:10]),
+            status=status if status in STATUSES else "",
+            grade=grade if grade in GRADES else "",
+            sort=sort if sort.removeprefix("-") in SORTS else "name",
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.q or self.labels or self.status or self.grade)
+
+    def label_strings(self) -> list[str]:
+        return [k if v is None else f"{k}={v}" for k, v in self.labels]
+
+
+def fleet_queryset() -> QuerySet[Host]:
+    active = ScanRun.objects.active().filter(host=OuterRef("pk"))
+    return Host.objects.select_related("posture").annotate(scan_active=Exists(active))
+
+
+def _filtered(qs: QuerySet[Host], filters: FleetFilters) -> QuerySet[Host]:
+    if filters.q:
+        qs = qs.filter(Q(name__icontains=filters.q) | Q(endpoint__icontains=filters.q))
+    for index, (key, value) in enumerate(filters.labels):
+        if value is None:
+            qs = qs.filter(labels__has_key=key)
+        else:
+            # KeyTextTransform rather than labels__contains: SQLite has no JSON containment.
+            alias = f"label_{index}"
+            qs = qs.alias(**{alias: KeyTextTransform(key, "labels")}).filter(**{alias: value})
+    if filters.grade:
+        qs = qs.filter(posture__grade=filters.grade)
+    if filters.status == "scanning":
+        qs = qs.filter(scan_active=True)
+    elif filters.status == "never":
+        qs = qs.filter(Q(posture__isnull=True) | Q(posture__last_attempt_at__isnull=True))
+    elif filters.status == "error":
+        qs = qs.exclude(posture__last_error_class="").filter(posture__isnull=False)
+    elif filters.status == "ok":
+        qs = qs.filter(posture__last_error_class="", posture__last_success_at__isnull=False)
+    elif filters.status == "failing":
+        qs = qs.filter(_failing_q())
+    return qs
+
+
+def _failing_q() -> Q:
+    return (
+        Q(posture__failing_critical__gt=0)
+        | Q(posture__failing_high__gt=0)
+        | Q(posture__failing_medium__gt=0)
+        | Q(posture__failing_low__gt=0)
+    )
+
+
+def _ordered(qs: QuerySet[Host], sort: str) -> QuerySet[Host]:
+    orders = SORTS[sort.removeprefix("-")]
+    if sort.startswith("-"):
+        orders = tuple(_reverse(o) for o in orders)
+    return qs.order_by(*orders)
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    """What the status cell says about a host, decided from rows already loaded."""
+
+    state: str  # scanning | never | error | stale | ok
+    error: ErrorClass | None = None
+    as_of: datetime | None = None  # time of the last good picture
+    attempted_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state == "scanning"
+
+
+def host_status(host: Host, posture: HostPosture | None, scan_active: bool,
+                now: datetime | None = None) -> HostStatus:
+    as_of = posture.last_success_at if posture else None
+    attempted = posture.last_attempt_at if posture else None
+    if scan_active:
+        return HostStatus("scanning", as_of=as_of, attempted_at=attempted)
+    if posture is None or attempted is None:
+        return HostStatus("never")
+    if posture.last_error_class:
+        return HostStatus("error", posture.error, as_of, attempted)
+    now = now or timezone.now()
+    stale_after = timedelta(minutes=host.scan_interval * STALE_AFTER_INTERVALS)
+    if as_of is None or now - as_of > stale_after:
+        return HostStatus("stale", as_of=as_of, attempted_at=attempted)
+    return HostStatus("ok", as_of=as_of, attempted_at=attempted)
+
+
+def posture_of(host: Host) -> HostPosture | None:
+    # The reverse one-to-one raises when the row is missing (a host never scanned).
+    return getattr(host, "posture", None)
+
+
+def transport_of(host: Host) -> str:
+    try:
+        return host.transport
+    except ValidationError:  # an endpoint stored before a stricter parser: show, don't crash
+        return "?"
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    host: Host
+    posture: HostPosture | None
+    status: HostStatus
+    transport: str
+
+    @classmethod
+    def of(cls, host: Host, now: datetime) -> FleetRow:
+        posture = posture_of(host)
+        active = bool(getattr(host, "scan_active", False))
+        return cls(host, posture, host_status(host, posture, active, now), transport_of(host))
+
+
+def fleet_rows(filters: FleetFilters, limit: int = 500) -> list[FleetRow]:
+    hosts = _ordered(_filtered(fleet_queryset(), filters), filters.sort)[:limit]
+    now = timezone.now()
+    return [FleetRow.of(host, now) for host in hosts]
+
+
+def fleet_row(name: str) -> FleetRow | None:
+    host = fleet_queryset().filter(name=name).first()
+    return FleetRow.of(host, timezone.now()) if host else None
+
+
+@dataclass(frozen=True)
+class FleetCounts:
+    hosts: int
+    failing: int
+    errors: int
+    scanning: int
+
+
+def fleet_counts() -> FleetCounts:
+    """Whole-fleet counters for the header, one aggregate statement."""
+    active = ScanRun.objects.active().filter(host=OuterRef("pk"))
+    totals = Host.objects.annotate(scan_active=Exists(active)).aggregate(
+        hosts=Count("pk"),
+        failing=Count("pk", filter=_failing_q()),
+        errors=Count("pk", filter=~Q(posture__last_error_class="") & Q(posture__isnull=False)),
+        scanning=Count("pk", filter=Q(scan_active=True)),
+    )
+    return FleetCounts(**totals)
+
+
+# --- One host's report ------------------------------------------------------------------
+
+
+def _fr() -> bool:
+    return (translation.get_language() or "en").startswith("fr")
+
+
+@dataclass
+class Subject:
+    kind: str
+    name: str
+    evidence: list[str]
+
+
+@dataclass
+class FailingRule:
+    rule_id: str
+    severity: Severity
+    rule: Rule | None
+    subjects: list[Subject] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        if self.rule is None:  # a rule retired since the finding was opened
+            return self.rule_id
+        return self.rule.title_fr if _fr() and self.rule.title_fr else self.rule.title
+
+    @property
+    def rationale(self) -> str:
+        if self.rule is None:
+            return ""
+        return self.rule.rationale_fr if _fr() and self.rule.rationale_fr else self.rule.rationale
+
+    @property
+    def remediation_text(self) -> str:
+        if self.rule is None:
+            return ""
+        rem = self.rule.remediation
+        return rem.fr if _fr() and rem.fr else rem.en
+
+    @property
+    def snippets(self) -> list[tuple[str, str]]:
+        """(label, code) pairs; the labels are translated in the template."""
+        if self.rule is None:
+            return []
+        rem = self.rule.remediation
+        pairs = [
+            ("docker_run", rem.docker_run),
+            ("compose", rem.compose),
+            ("kubernetes", rem.kubernetes),
+            ("daemon_json", rem.daemon_json),
+        ]
+        return [(kind, code) for kind, code in pairs if code]
+
+
+@dataclass
+class NotAssessed:
+    rule_id: str
+    title: str
+    unknown: int
+    reasons: list[str]
+
+
+def _severity(value: int) -> Severity:
+    try:
+        return Severity(value)
+    except ValueError:
+        return Severity.INFO
+
+
+def failing_rules(host: Host) -> list[FailingRule]:
+    findings = Finding.objects.open().for_host(host).order_by(
+        "-severity", "rule_id", "subject_kind", "subject_name"
+    )
+    groups: dict[str, FailingRule] = {}
+    for finding in findings:
+        group = groups.get(finding.rule_id)
+        if group is None:
+            group = groups[finding.rule_id] = FailingRule(
+                finding.rule_id, _severity(finding.severity), REGISTRY.get(finding.rule_id)
+            )
+        evidence = [
+            f"{item.get('field', '')} = {item.get('value', '')}"
+            for item in finding.evidence
+            if isinstance(item, dict)
+        ]
+        group.subjects.append(Subject(finding.subject_kind, finding.subject_name, evidence))
+    return list(groups.values())
+
+
+def not_assessed(summary: Mapping[str, Any]) -> list[NotAssessed]:
+    out = []
+    for rule_id, entry in sorted(summary.items()):
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("unknown", 0) > 0 and entry.get("pass", 0) + entry.get("fail", 0) == 0:
+            rule = REGISTRY.get(rule_id)
+            title = rule_id if rule is None else (
+                rule.title_fr if _fr() and rule.title_fr else rule.title
+            )
+            reasons = [str(r) for r in entry.get("reasons", [])]
+            out.append(NotAssessed(rule_id, title, int(entry["unknown"]), reasons))
+    return out
+
+
+@dataclass
+class Coverage:
+    assessed: int
+    applicable: int
+
+    @property
+    def percent(self) -> int | None:
+        return round(100 * self.assessed / self.applicable) if self.applicable else None
+
+
+def coverage(summary: Mapping[str, Any]) -> Coverage:
+    """Rules decided (pass/fail) out of rules that concern the host (anything but n/a only)."""
+    assessed = applicable = 0
+    for entry in summary.values():
+        if not isinstance(entry, dict):
+            continue
+        decided = entry.get("pass", 0) + entry.get("fail", 0)
+        if decided or entry.get("unknown", 0):
+            applicable += 1
+        if decided:
+            assessed += 1
+    return Coverage(assessed, applicable)
+
+
+@dataclass
+class HostReport:
+    host: Host
+    posture: HostPosture | None
+    status: HostStatus
+    transport: str
+    last_scan: ScanRun | None
+    failing: list[FailingRule]
+    not_assessed: list[NotAssessed]
+    coverage: Coverage
+    history: list[ScanRun]
+
+
+def current_status(host: Host) -> tuple[HostStatus, HostPosture | None]:
+    posture = HostPosture.objects.filter(host=host).first()
+    active = ScanRun.objects.active().for_host(host).exists()
+    return host_status(host, posture, active), posture
+
+
+def host_report(host: Host) -> HostReport:
+    status, posture = current_status(host)
+    summary = posture.rule_summary if posture and isinstance(posture.rule_summary, dict) else {}
+    history = list(ScanRun.objects.for_host(host)[:HISTORY_LENGTH])
+    last_scan = None
+    if posture and posture.last_scan_id:
+        last_scan = next((s for s in history if s.pk == posture.last_scan_id), None)
+        if last_scan is None:
+            last_scan = ScanRun.objects.filter(pk=posture.last_scan_id).first()
+    return HostReport(
+        host=host,
+        posture=posture,
+        status=status,
+        transport=transport_of(host),
+        last_scan=last_scan,
+        failing=failing_rules(host),
+        not_assessed=not_assessed(summary),
+        coverage=coverage(summary),
+        history=history,
+    )

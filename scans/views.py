@@ -1,0 +1,96 @@
+"""Posture pages: the fleet table, a host's report, its scan status and "Scan now".
+
+Thin views: parse the request, call scans.queries or scans.services, render. Fragments are
+declared inline in the page templates (django-template-partials) and chosen here when the
+request comes from htmx, the django-htmx example app's pattern.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from hosts.models import Host
+from scans import queries
+from scans.models import ScanRun
+from scans.services import request_scan
+
+# While a scan is queued or running the status fragment polls; this ends the polling.
+STOP_POLLING = 286
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _fragment_requested(request: HtmxHttpRequest) -> bool:
+    # A boosted request wants the whole page, a plain hx-get only the swapped part.
+    return bool(request.htmx) and not request.htmx.boosted
+
+
+@require_GET
+def fleet(request: HtmxHttpRequest) -> HttpResponse:
+    filters = queries.FleetFilters.from_query(request.GET)
+    template = "scans/fleet.html"
+    if _fragment_requested(request):
+        template += "#fleet-table"
+    context = {
+        "filters": filters,
+        "rows": queries.fleet_rows(filters),
+        "counts": queries.fleet_counts(),
+        "statuses": queries.STATUSES,
+        "grades": queries.GRADES,
+    }
+    return render(request, template, context)
+
+
+@require_GET
+def host_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
+    host = get_object_or_404(Host, name=name)
+    return render(request, "scans/host_detail.html", {"report": queries.host_report(host)})
+
+
+@require_GET
+def host_status(request: HtmxHttpRequest, name: str) -> HttpResponse:
+    """The status fragment; polled every 2 s while a scan is active, answered with 286
+    (htmx's "stop polling") and the final state once no scan is active any more.
+
+    ?row=1 answers with the whole fleet-table row, so the score beside the status is fresh
+    when the scan ends; otherwise with the status badge of the host page.
+    """
+    if request.GET.get("row"):
+        row = queries.fleet_row(name)
+        if row is None:
+            raise Http404
+        response = render(request, "scans/fleet.html#fleet-row", {"row": row})
+        active = row.status.active
+    else:
+        host = get_object_or_404(Host, name=name)
+        status, _posture = queries.current_status(host)
+        response = render(request, "scans/status.html", {
+            "host": host, "status": status, "reload": bool(request.GET.get("reload")),
+        })
+        active = status.active
+    if not active:
+        response.status_code = STOP_POLLING
+    return response
+
+
+@require_POST
+def host_scan(request: HtmxHttpRequest, name: str) -> HttpResponse:
+    host = get_object_or_404(Host, name=name)
+    _scan, created = request_scan(host, trigger=ScanRun.Trigger.MANUAL)
+    if request.htmx:
+        status, _posture = queries.current_status(host)
+        return render(request, "scans/status.html", {
+            "host": host, "status": status, "reload": True,
+        })
+    if created:
+        messages.success(request, _("Scan queued."))
+    else:
+        messages.info(request, _("A scan of this host is already queued or running."))
+    return redirect("host-detail", name=host.name)
