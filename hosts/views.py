@@ -27,7 +27,7 @@ def host_add(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("Host added; its first scan is queued.") if host.enabled
                          else _("Host added."))
         return redirect("host-detail", name=host.name)
-    return render(request, "hosts/form.html", {"form": form, "host": None})
+    return render(request, "hosts/form.html", {"form": form, "host": None, "name": ""})
 
 
 @require_http_methods(["GET", "POST"])
@@ -38,14 +38,9 @@ def host_edit(request: HttpRequest, name: str) -> HttpResponse:
         host = form.save()
         messages.success(request, _("Host saved."))
         return redirect("host-detail", name=host.name)
-    # The stored-key flags come from the row as saved, not from the submitted form.
-    stored = Host.objects.only("tls_client_key_enc", "ssh_private_key_enc").get(pk=host.pk)
-    return render(request, "hosts/form.html", {
-        "form": form,
-        "host": host,
-        "has_tls_client_key": stored.has_tls_client_key,
-        "has_ssh_private_key": stored.has_ssh_private_key,
-    })
+    # A failed submit has already copied the typed values onto form.instance: links use
+    # the name the host is stored under.
+    return render(request, "hosts/form.html", {"form": form, "host": host, "name": name})
 
 
 @require_http_methods(["GET", "POST"])

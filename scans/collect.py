@@ -51,7 +51,7 @@ def _parallel(api: DockerAPI, fn: Callable[[str], T | None], items: list[str]) -
 
 def _inspect_container(api: DockerAPI, ident: str) -> ContainerFacts | None:
     try:
-        data = _expect(api.get_json(f"/containers/{quote(ident)}/json"), dict, "container")
+        data = _expect(api.get_json(f"/containers/{quote(ident, safe=':')}/json"), dict, "container")
     except NotFound:
         return None  # removed between the listing and the inspect
     return ContainerFacts(id=ident, inspect=redact_container(data))
@@ -59,11 +59,11 @@ def _inspect_container(api: DockerAPI, ident: str) -> ContainerFacts | None:
 
 def _inspect_image(api: DockerAPI, ident: str) -> ImageFacts | None:
     try:
-        data = _expect(api.get_json(f"/images/{quote(ident)}/json"), dict, "image")
+        data = _expect(api.get_json(f"/images/{quote(ident, safe=':')}/json"), dict, "image")
     except NotFound:
         return None
     try:
-        history = _expect(api.get_json(f"/images/{quote(ident)}/history"), list, "history")
+        history = _expect(api.get_json(f"/images/{quote(ident, safe=':')}/history"), list, "history")
         history = redact_history(history)
     except NotFound:
         history = None

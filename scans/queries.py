@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
@@ -39,13 +40,16 @@ SORTS: dict[str, tuple[Any, ...]] = {
     ),
     "last_scan": (F("posture__last_attempt_at").asc(nulls_first=True), F("name").asc()),
 }
+# Columns whose useful first click is "most first": most failing rules, latest scan.
+DESCENDING_FIRST = {"failing", "last_scan"}
 STATUSES = ("ok", "failing", "error", "never", "scanning")
 GRADES = ("A", "B", "C", "D", "F")
 
 
 def _reverse(order: Any) -> Any:
-    """Descending twin of an ascending OrderBy; hosts without a value stay at the bottom."""
-    if order.expression == F("name"):
+    """Descending twin of an ascending OrderBy; hosts without a value stay at the bottom,
+    and ties stay in name order."""
+    if order.expression.name == "name":
         return order
     return F(order.expression.name).desc(nulls_last=True)
 
@@ -84,6 +88,25 @@ class FleetFilters:
 
     def label_strings(self) -> list[str]:
         return [k if v is None else f"{k}={v}" for k, v in self.labels]
+
+    def query_string(self, **changes: str) -> str:
+        """This filter set as "?q=..&label=..", with some parameters replaced."""
+        params: dict[str, Any] = {
+            "q": self.q, "label": self.label_strings(), "status": self.status,
+            "grade": self.grade, "sort": "" if self.sort == "name" else self.sort,
+        }
+        params.update(changes)
+        kept = {k: v for k, v in params.items() if v}
+        return "?" + urlencode(kept, doseq=True) if kept else "?"
+
+    def sort_urls(self) -> dict[str, str]:
+        """Per column, the link that sorts by it: its first direction, then the reverse."""
+        urls = {}
+        for column in SORTS:
+            first = f"-{column}" if column in DESCENDING_FIRST else column
+            second = first.removeprefix("-") if first.startswith("-") else f"-{first}"
+            urls[column] = self.query_string(sort=second if self.sort == first else first)
+        return urls
 
 
 def fleet_queryset() -> QuerySet[Host]:
@@ -127,7 +150,9 @@ def _failing_q() -> Q:
 
 def _ordered(qs: QuerySet[Host], sort: str) -> QuerySet[Host]:
     orders = SORTS[sort.removeprefix("-")]
-    if sort.startswith("-"):
+    if sort == "-name":
+        orders = (F("name").desc(),)
+    elif sort.startswith("-"):
         orders = tuple(_reverse(o) for o in orders)
     return qs.order_by(*orders)
 
@@ -144,6 +169,10 @@ class HostStatus:
     @property
     def active(self) -> bool:
         return self.state == "scanning"
+
+
+def grade_class(grade: str | None) -> str:
+    return f"grade-{grade.lower()}" if grade and grade in GRADES else "grade-none"
 
 
 def host_status(host: Host, posture: HostPosture | None, scan_active: bool,
@@ -181,6 +210,10 @@ class FleetRow:
     posture: HostPosture | None
     status: HostStatus
     transport: str
+
+    @property
+    def grade_class(self) -> str:
+        return grade_class(self.posture.grade if self.posture else None)
 
     @classmethod
     def of(cls, host: Host, now: datetime) -> FleetRow:
@@ -360,6 +393,10 @@ class HostReport:
     not_assessed: list[NotAssessed]
     coverage: Coverage
     history: list[ScanRun]
+
+    @property
+    def grade_class(self) -> str:
+        return grade_class(self.posture.grade if self.posture else None)
 
 
 def current_status(host: Host) -> tuple[HostStatus, HostPosture | None]:

@@ -17,7 +17,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 # The default search path handed to lab processes: dockerd looks up containerd, runc,
@@ -210,3 +210,29 @@ def lab_root(name: str) -> Path:
     if not name or len(name) > 24 or not all(ch.isalnum() or ch in "-_" for ch in name):
         raise LabError(f"lab names are 1-24 characters of [A-Za-z0-9_-], not {name!r}")
     return Path("/tmp") / f"pst-{name}"
+
+
+class LabService(Protocol):
+    reused: bool
+
+    def start(self) -> Any: ...
+
+    def stop(self) -> None: ...
+
+
+_S = TypeVar("_S", bound=LabService)
+
+
+@contextlib.contextmanager
+def running(service: _S) -> Iterator[_S]:
+    """Start (or adopt) `service` for the duration of the block; stop it only if we started it.
+
+    A service adopted from an earlier run belongs to whoever started it, and POSTURE_LAB_KEEP=1
+    leaves ours running too, so the next test run skips the start cost.
+    """
+    service.start()
+    try:
+        yield service
+    finally:
+        if not service.reused and os.environ.get("POSTURE_LAB_KEEP", "") not in ("1", "true"):
+            service.stop()

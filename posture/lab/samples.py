@@ -170,3 +170,29 @@ def create_samples(
     specs = sample_specs(socket_path)
     with ThreadPoolExecutor(_WORKERS) as pool:
         return dict(zip((sample.name for sample in specs), pool.map(create, specs), strict=True))
+
+
+def ensure_samples(
+    client: docker.APIClient, image: str, *, docker_socket: str | os.PathLike[str] | None = None
+) -> dict[str, str]:
+    """Keep an existing, complete sample set (restarting what should run); else recreate it.
+
+    The demo uses this so that container ids stay stable across restarts: new ids would
+    show up in the dashboard as findings resolved and reopened on every `scripts/run`.
+    """
+    socket_path = str(docker_socket) if docker_socket else socket_path_of(client)
+    specs = {sample.name: sample for sample in sample_specs(socket_path)}
+    existing = {
+        name[1:]: container
+        for container in client.containers(all=True)
+        for name in container.get("Names") or ()
+        if name.startswith(f"/{PREFIX}")
+    }
+    if set(existing) != set(specs) or any(
+        container.get("Image") != image for container in existing.values()
+    ):
+        return create_samples(client, image, docker_socket=socket_path)
+    for name, container in existing.items():
+        if specs[name].startable and container.get("State") != "running":
+            client.start(container["Id"])
+    return {name: str(existing[name]["Id"]) for name in specs}

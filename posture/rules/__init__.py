@@ -1,6 +1,14 @@
 """The rule catalogue. Importing this package registers every rule."""
 
-from posture.rules import container, daemon, image  # noqa: F401  (registration)
+from posture.rules import (  # noqa: F401  (registration)
+    container,
+    container_mounts,
+    container_namespaces,
+    container_resources,
+    daemon,
+    daemon_versions,
+    image,
+)
 from posture.rules.base import REGISTRY, Outcome, Rule, Scope, Severity
 from posture.rules.engine import Evaluation, evaluate
 from posture.rules.scoring import HostScore, score_host

@@ -367,8 +367,7 @@ def devices(c: ContainerFacts) -> Result:
     ),
     remediation=Remediation(
         en=(
-            "Run with --read-only and give the paths the application writes to a tmpfs or "
-            "a volume."
+            "Run with --read-only and give the paths the application writes to a tmpfs or a volume."
         ),
         fr=(
             "Lancez avec --read-only et fournissez un tmpfs ou un volume aux chemins où "

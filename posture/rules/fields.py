@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from posture.rules.base import MISSING, Result, dig, unknown
+from posture.rules.facts import ContainerFacts
 
+NO_DAEMON_INFO = "the daemon's /info SecurityOptions are not available for this host"
 TRUTHY = {"1", "t", "true"}  # the spellings Go's strconv.ParseBool reads as true
 FALSY = {"0", "f", "false"}
 
@@ -118,3 +120,11 @@ def root_user(spec: str) -> bool:
     """
     name = spec.strip().partition(":")[0].strip()
     return name in {"", "root"} or (name.isdigit() and int(name) == 0)
+
+
+def daemon_options(c: ContainerFacts) -> dict[str, dict[str, str]] | None:
+    """The container's daemon's parsed SecurityOptions; None when they are not known."""
+    if c.host is None:
+        return None
+    parsed = daemon_security_options(c.host.info)
+    return None if isinstance(parsed, Result) else parsed

@@ -1,0 +1,27 @@
+# Production image for web, worker and beat (see docker-compose.yml).
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    POSTURE_DATA_DIR=/data \
+    POSTURE_STATIC_ROOT=/app/staticfiles
+
+# A fixed, unprivileged uid (cheat-sheet rule 2): nothing in the image runs as root.
+RUN groupadd --system --gid 10001 posture \
+ && useradd --system --uid 10001 --gid posture --home-dir /app --shell /usr/sbin/nologin posture
+
+WORKDIR /app
+COPY requirements.lock /app/
+RUN pip install --no-cache-dir -r requirements.lock
+COPY --chown=root:root . /app/
+# Static files are built into the image, so the root filesystem can be read-only at run time.
+RUN POSTURE_SECRET_KEY=collectstatic POSTURE_ENCRYPTION_KEYS=collectstatic \
+    POSTURE_DATA_DIR=/tmp/build python manage.py collectstatic --noinput \
+ && rm -rf /tmp/build && mkdir -p /data && chown posture:posture /data
+
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --retries=3 \
+  CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"
+CMD ["gunicorn", "posture.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", \
+     "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-"]

@@ -1,0 +1,177 @@
+"""Daemon rules on versions: OWASP cheat sheet rule 0, keep the host and Docker up to date.
+
+Read from GET /version (HostFacts.version) and GET /info (HostFacts.info). Distribution
+packages often backport fixes without changing the upstream version, so a vendor build
+below the fixed release is UNKNOWN, not FAIL.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from posture.rules.base import (
+    MISSING,
+    Remediation,
+    Result,
+    Scope,
+    Severity,
+    dig,
+    failed,
+    passed,
+    rule,
+    unknown,
+)
+from posture.rules.facts import HostFacts
+from posture.rules.fields import records, text
+
+# Lowest release per Engine line carrying the January 2024 "Leaky Vessels" fixes
+# (BuildKit CVE-2024-23651/23652/23653, classic builder CVE-2024-24557). Lines older than
+# the oldest key received no fix; lines newer than the newest key shipped fixed.
+ENGINE_FIXED = {24: (24, 0, 9), 25: (25, 0, 2)}
+RUNC_FIXED = (1, 1, 12)  # CVE-2024-21626, runc working-directory container escape
+VERSION = re.compile(r"^v?(\d+(?:\.\d+)*)(.*)$")
+# Upstream pre-release and old "-ce"/"-ee" suffixes; anything else is a vendor rebuild.
+UPSTREAM_SUFFIX = re.compile(r"^(-(rc|beta|alpha)[.\d]*|-c?e|-ee|-\d+-g[0-9a-f]+)?$", re.I)
+# Distribution packaging marks, which may sit in GitCommit while Version looks upstream.
+VENDOR_MARK = re.compile(r"ubuntu|deb\d|dfsg|\+ds|~|\.el\d|\.fc\d|amzn|suse", re.I)
+
+
+def parse_version(version: str, commit: str = "") -> tuple[tuple[int, ...], bool] | None:
+    """(numeric release, built by a vendor that may backport fixes), or None if unreadable."""
+    match = VERSION.match(version.strip())
+    if not match:
+        return None
+    release = tuple(int(part) for part in match.group(1).split("."))
+    vendor = not UPSTREAM_SUFFIX.match(match.group(2)) or bool(VENDOR_MARK.search(commit))
+    return release, vendor
+
+
+def component(h: HostFacts, name: str) -> dict[str, Any] | None:
+    found = records(h.version, "Components")
+    if isinstance(found, Result):
+        return None
+    return next((c for c in found if str(c.get("Name", "")).lower() == name), None)
+
+
+def vendor_unknown(what: str, version: str) -> Result:
+    return unknown(
+        f"{what} {version} is a distribution build below the upstream fixed release; the "
+        "vendor may have backported the fix, so check its security tracker"
+    )
+
+
+def engine_version(h: HostFacts) -> tuple[str, str, str] | Result:
+    """(evidence field, version, git commit) of the Engine, from /version."""
+    engine = component(h, "engine")
+    version = text(h.version, "Version")
+    if isinstance(version, str) and version:
+        commit = dig(engine, "Details.GitCommit") if engine else dig(h.version, "GitCommit")
+        return "Version", version, commit if isinstance(commit, str) else ""
+    if engine and isinstance(engine.get("Version"), str):
+        commit = dig(engine, "Details.GitCommit")
+        return "Components[Engine].Version", engine["Version"], str(commit or "")
+    return unknown("the Engine version is absent from GET /version")
+
+
+@rule(
+    id="DMN-ENGINE-VERSION",
+    title="Docker Engine predates current security fixes",
+    title_fr="Docker Engine antérieur aux correctifs de sécurité actuels",
+    severity=Severity.HIGH,
+    scope=Scope.DAEMON,
+    rationale=(
+        "Releases before 25.0.2 (24.0.9 on the 24 line) miss the January 2024 'Leaky "
+        "Vessels' fixes for build-time container escapes and cache poisoning; older lines "
+        "are out of support and got no fix at all."
+    ),
+    rationale_fr=(
+        "Les versions antérieures à 25.0.2 (24.0.9 pour la branche 24) n'ont pas les "
+        "correctifs « Leaky Vessels » de janvier 2024 contre les évasions à la "
+        "construction et l'empoisonnement du cache ; les branches plus anciennes ne sont "
+        "plus maintenues et n'ont reçu aucun correctif."
+    ),
+    remediation=Remediation(
+        en=(
+            "Upgrade Docker Engine to a supported release, and keep the host kernel patched "
+            "too: containers share it."
+        ),
+        fr=(
+            "Mettez Docker Engine à jour vers une version maintenue, et gardez aussi le "
+            "noyau de l'hôte à jour : les conteneurs le partagent."
+        ),
+    ),
+    owasp=(0,),
+    cis=("1.2.2",),
+)
+def engine_outdated(h: HostFacts) -> Result:
+    read = engine_version(h)
+    if isinstance(read, Result):
+        return read
+    field, version, commit = read
+    parsed = parse_version(version, commit)
+    if parsed is None:
+        return unknown(f"cannot read the Engine version {version!r}")
+    release, vendor = parsed
+    major = release[0]
+    if major > max(ENGINE_FIXED):
+        return passed(field, version)
+    fixed = ENGINE_FIXED.get(major)
+    if fixed is not None and release >= fixed:
+        return passed(field, version)
+    return vendor_unknown("Docker Engine", version) if vendor else failed(field, version)
+
+
+def runc_version(h: HostFacts) -> tuple[str, str, str] | Result:
+    runc = component(h, "runc")
+    if runc and isinstance(runc.get("Version"), str):
+        commit = dig(runc, "Details.GitCommit")
+        return "Components[runc].Version", runc["Version"], str(commit or "")
+    commit = dig(h.info, "RuncCommit.ID")
+    if isinstance(commit, str) and commit:
+        return "RuncCommit.ID", commit, commit
+    if commit is MISSING:
+        return unknown("the runc version is absent from GET /version and GET /info")
+    return unknown("the daemon reports no runc version")
+
+
+@rule(
+    id="DMN-RUNC-VERSION",
+    title="runc vulnerable to the CVE-2024-21626 container escape",
+    title_fr="runc vulnérable à l'évasion de conteneur CVE-2024-21626",
+    severity=Severity.HIGH,
+    scope=Scope.DAEMON,
+    rationale=(
+        "runc before 1.1.12 leaks a host file descriptor into new containers: a malicious "
+        "image or a docker exec can reach the host filesystem as root ('Leaky Vessels')."
+    ),
+    rationale_fr=(
+        "runc avant 1.1.12 laisse fuir un descripteur de fichier de l'hôte dans les "
+        "nouveaux conteneurs : une image malveillante ou un docker exec peut atteindre le "
+        "système de fichiers de l'hôte en root (« Leaky Vessels »)."
+    ),
+    remediation=Remediation(
+        en=(
+            "Upgrade runc to 1.1.12 or later (with Docker's packages, update containerd.io), "
+            "then restart containers so they run under the fixed runtime."
+        ),
+        fr=(
+            "Mettez runc à jour en 1.1.12 ou plus (avec les paquets Docker, mettez à jour "
+            "containerd.io), puis redémarrez les conteneurs sous le runtime corrigé."
+        ),
+    ),
+    owasp=(0,),
+    cis=("1.2.2",),
+)
+def runc_outdated(h: HostFacts) -> Result:
+    read = runc_version(h)
+    if isinstance(read, Result):
+        return read
+    field, version, commit = read
+    parsed = parse_version(version, commit)
+    if parsed is None:
+        return unknown(f"cannot read the runc version {version!r}")
+    release, vendor = parsed
+    if release >= RUNC_FIXED:
+        return passed(field, version)
+    return vendor_unknown("runc", version) if vendor else failed(field, version)

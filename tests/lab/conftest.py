@@ -1,0 +1,74 @@
+"""Session-wide lab services for the lab's own tests.
+
+Each fixture is a thin wrapper over posture.lab, so moving them to tests/conftest.py for the
+whole suite is a cut and paste. A service an earlier run left running is adopted and left
+running; one started here is stopped at the end (unless POSTURE_LAB_KEEP=1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from posture.lab.daemon import LabDaemon
+from posture.lab.images import DEFAULT_TAG, import_image
+from posture.lab.pki import Pki, make_pki, make_rogue_pki
+from posture.lab.process import lab_root, running
+from posture.lab.samples import create_samples
+from posture.lab.services import LabPostgres, LabRedis
+from posture.lab.sshd import LabSshd
+
+
+@pytest.fixture(scope="session")
+def lab_pki() -> Pki:
+    return make_pki(lab_root("test-pki"), ips=("127.0.0.1",), dns_names=("localhost",))
+
+
+@pytest.fixture(scope="session")
+def lab_rogue_pki() -> Pki:
+    return make_rogue_pki(lab_root("test-rogue"))
+
+
+@pytest.fixture(scope="session")
+def lab_daemon(lab_pki: Pki) -> Iterator[LabDaemon]:
+    with running(LabDaemon("test", tls=lab_pki)) as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="session")
+def lab_client(lab_daemon: LabDaemon) -> Iterator[docker.APIClient]:
+    with lab_daemon.api_client() as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def lab_image(lab_client: docker.APIClient) -> str:
+    import_image(lab_client, DEFAULT_TAG)
+    return DEFAULT_TAG
+
+
+@pytest.fixture(scope="session")
+def lab_samples(
+    lab_daemon: LabDaemon, lab_client: docker.APIClient, lab_image: str
+) -> dict[str, str]:
+    return create_samples(lab_client, lab_image, docker_socket=lab_daemon.socket_path)
+
+
+@pytest.fixture(scope="session")
+def lab_sshd() -> Iterator[LabSshd]:
+    with running(LabSshd("test-ssh")) as sshd:
+        yield sshd
+
+
+@pytest.fixture(scope="session")
+def lab_redis() -> Iterator[LabRedis]:
+    with running(LabRedis("test-redis")) as redis:
+        yield redis
+
+
+@pytest.fixture(scope="session")
+def lab_postgres() -> Iterator[LabPostgres]:
+    with running(LabPostgres("test-pg")) as postgres:
+        yield postgres
