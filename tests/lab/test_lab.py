@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import stat
+import tarfile
 import time
 from pathlib import Path
 
@@ -14,6 +17,8 @@ import psycopg
 import pytest
 import redis
 import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from posture.lab.daemon import API_VERSION, LabDaemon
 from posture.lab.images import is_static_elf, rootfs_tar
@@ -44,9 +49,6 @@ def test_pki_keys_are_private_and_reused(tmp_path: Path) -> None:
 
 
 def test_rootfs_has_static_busybox_and_applets(tmp_path: Path) -> None:
-    import io
-    import tarfile
-
     with tarfile.open(fileobj=io.BytesIO(rootfs_tar())) as tar:
         names = set(tar.getnames())
         busybox = tar.extractfile("bin/busybox")
@@ -99,9 +101,7 @@ def test_daemon_refuses_a_client_cert_from_another_ca(
         ca_cert=str(lab_pki.ca_cert),
         verify=True,
     )
-    with docker.APIClient(
-        lab_daemon.tcp_url, tls=tls, version=API_VERSION, timeout=10
-    ) as client:
+    with docker.APIClient(lab_daemon.tcp_url, tls=tls, version=API_VERSION, timeout=10) as client:
         client.trust_env = False
         with pytest.raises(requests.exceptions.ConnectionError):
             client.ping()
@@ -112,8 +112,9 @@ def test_client_refuses_a_daemon_signed_by_another_ca(
     lab_daemon: LabDaemon, lab_pki: Pki, lab_rogue_pki: Pki
 ) -> None:
     # The rogue CA did not sign the daemon's certificate: verification must fail.
-    with lab_daemon.tls_api_client(pki=lab_rogue_pki) as client, pytest.raises(
-        requests.exceptions.SSLError
+    with (
+        lab_daemon.tls_api_client(pki=lab_rogue_pki) as client,
+        pytest.raises(requests.exceptions.SSLError),
     ):
         client.ping()
 
@@ -216,17 +217,21 @@ def test_sshd_session_finds_a_docker_cli(lab_sshd: LabSshd) -> None:
     assert path in ("/usr/local/bin/docker", "/usr/bin/docker")
 
 
-@pytest.mark.ssh
-def test_sshd_is_refused_under_a_different_pinned_host_key(lab_sshd: LabSshd) -> None:
+def _pinned_client(host_key_line: str, sshd: LabSshd) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    impostor = paramiko.Ed25519Key.generate() if hasattr(paramiko.Ed25519Key, "generate") else None
-    if impostor is None:
-        impostor = paramiko.ECDSAKey.generate()
-        # paramiko only checks keys of the type the server offers; pin an ed25519 one.
-    name = f"[{lab_sshd.host}]:{lab_sshd.port}"
-    client.get_host_keys().add(name, "ssh-ed25519", _other_ed25519_key())
-    with pytest.raises(paramiko.SSHException):
+    key_type, blob = host_key_line.split()[:2]
+    key = paramiko.PKey.from_type_string(key_type, base64.b64decode(blob))
+    client.get_host_keys().add(f"[{sshd.host}]:{sshd.port}", key_type, key)
+    return client
+
+
+@pytest.mark.ssh
+def test_sshd_is_refused_under_a_different_pinned_host_key(lab_sshd: LabSshd) -> None:
+    other = Ed25519PrivateKey.generate().public_key()
+    other_line = other.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
+    client = _pinned_client(other_line, lab_sshd)
+    with pytest.raises(paramiko.BadHostKeyException):
         client.connect(
             lab_sshd.host,
             port=lab_sshd.port,
@@ -241,12 +246,9 @@ def test_sshd_is_refused_under_a_different_pinned_host_key(lab_sshd: LabSshd) ->
 
 @pytest.mark.ssh
 def test_sshd_refuses_an_unknown_client_key(lab_sshd: LabSshd) -> None:
-    client = lab_sshd.connect()
-    client.close()
-    stranger = paramiko.SSHClient()
-    stranger.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    client = _pinned_client(lab_sshd.host_public_key, lab_sshd)
     with pytest.raises(paramiko.AuthenticationException):
-        stranger.connect(
+        client.connect(
             lab_sshd.host,
             port=lab_sshd.port,
             username="root",
@@ -255,7 +257,7 @@ def test_sshd_refuses_an_unknown_client_key(lab_sshd: LabSshd) -> None:
             look_for_keys=False,
             timeout=10,
         )
-    stranger.close()
+    client.close()
 
 
 def test_redis_answers(lab_redis: LabRedis) -> None:
