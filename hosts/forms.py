@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -20,6 +20,9 @@ from django.utils.translation import gettext_lazy as _
 from hosts import keys
 from hosts.endpoints import Endpoint, Transport, parse_endpoint
 from hosts.models import Host
+
+if TYPE_CHECKING:  # django-stubs is a development dependency only
+    from django_stubs_ext import StrOrPromise
 
 LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_./-]{0,62})$")
 LABEL_VALUE_MAX = 100
@@ -35,7 +38,7 @@ class SecretTextarea(forms.Textarea):
 
 
 def parse_labels(text: str) -> dict[str, str]:
-    """"env=prod, team=payments" (commas or new lines) -> {"env": "prod", "team": "payments"}."""
+    """ "env=prod, team=payments" (commas or new lines) -> {"env": "prod", "team": "payments"}."""
     labels: dict[str, str] = {}
     for raw in re.split(r"[,\n]", text or ""):
         item = raw.strip()
@@ -44,19 +47,24 @@ def parse_labels(text: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip()
         if not sep:
-            raise ValidationError(_("Write each label as key=value (%(item)s has no “=”)."),
-                                  params={"item": item[:40]})
+            raise ValidationError(
+                _("Write each label as key=value (%(item)s has no “=”)."),
+                params={"item": item[:40]},
+            )
         if not LABEL_KEY.match(key):
             raise ValidationError(
                 _("Label key %(key)s: use up to 63 letters, digits, “_”, “.”, “/” or “-”."),
                 params={"key": key[:40]},
             )
         if len(value) > LABEL_VALUE_MAX:
-            raise ValidationError(_("Label %(key)s: the value is longer than %(max)s characters."),
-                                  params={"key": key, "max": LABEL_VALUE_MAX})
+            raise ValidationError(
+                _("Label %(key)s: the value is longer than %(max)s characters."),
+                params={"key": key, "max": LABEL_VALUE_MAX},
+            )
         if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
-            raise ValidationError(_("Label %(key)s: the value contains control characters."),
-                                  params={"key": key})
+            raise ValidationError(
+                _("Label %(key)s: the value contains control characters."), params={"key": key}
+            )
         if key in labels:
             raise ValidationError(_("Label %(key)s is given twice."), params={"key": key})
         labels[key] = value
@@ -77,8 +85,9 @@ def _pem(text: str) -> str:
 
 
 def _public_bytes(key: Any) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER,
-                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def _key_matches_cert(key_pem: str, cert_pem: str) -> bool:
@@ -89,31 +98,50 @@ def _key_matches_cert(key_pem: str, cert_pem: str) -> bool:
 
 class HostForm(forms.ModelForm):
     labels = forms.CharField(
-        label=_("Labels"), required=False, max_length=2000,
+        label=_("Labels"),
+        required=False,
+        max_length=2000,
         help_text=_("Comma-separated key=value pairs, e.g. env=prod, team=payments."),
         widget=forms.TextInput(attrs={"placeholder": "env=prod, team=payments"}),
     )
     tls_client_key = forms.CharField(
-        label=_("Client key (PEM)"), required=False, max_length=PEM_MAX, strip=False,
+        label=_("Client key (PEM)"),
+        required=False,
+        max_length=PEM_MAX,
+        strip=False,
         widget=SecretTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
         help_text=_("Write-only: never shown again. Leave blank to keep the stored key."),
     )
-    remove_tls_client_key = forms.BooleanField(label=_("Remove the stored client key"),
-                                               required=False)
-    ssh_private_key = forms.CharField(
-        label=_("SSH private key"), required=False, max_length=PEM_MAX, strip=False,
-        widget=SecretTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
-        help_text=_("Unencrypted OpenSSH or PEM key, write-only: never shown again. "
-                    "Leave blank to keep the stored key."),
+    remove_tls_client_key = forms.BooleanField(
+        label=_("Remove the stored client key"), required=False
     )
-    remove_ssh_private_key = forms.BooleanField(label=_("Remove the stored SSH key"),
-                                                required=False)
+    ssh_private_key = forms.CharField(
+        label=_("SSH private key"),
+        required=False,
+        max_length=PEM_MAX,
+        strip=False,
+        widget=SecretTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        help_text=_(
+            "Unencrypted OpenSSH or PEM key, write-only: never shown again. "
+            "Leave blank to keep the stored key."
+        ),
+    )
+    remove_ssh_private_key = forms.BooleanField(
+        label=_("Remove the stored SSH key"), required=False
+    )
 
     class Meta:
         model = Host
         fields = [
-            "name", "endpoint", "labels", "owner_email", "scan_interval", "enabled",
-            "tls_ca_cert", "tls_client_cert", "ssh_host_key",
+            "name",
+            "endpoint",
+            "labels",
+            "owner_email",
+            "scan_interval",
+            "enabled",
+            "tls_ca_cert",
+            "tls_client_cert",
+            "ssh_host_key",
         ]
         labels = {
             "name": _("Name"),
@@ -126,8 +154,9 @@ class HostForm(forms.ModelForm):
             "ssh_host_key": _("Pinned SSH host public key"),
         }
         help_texts = {
-            "endpoint": _("unix:///var/run/docker.sock, tcp://host:2376 (mutual TLS) or "
-                          "ssh://user@host:22"),
+            "endpoint": _(
+                "unix:///var/run/docker.sock, tcp://host:2376 (mutual TLS) or ssh://user@host:22"
+            ),
             "tls_ca_cert": _("The CA that signed the daemon's certificate."),
             "ssh_host_key": _("One line, e.g. from ssh-keyscan, checked out of band."),
         }
@@ -135,8 +164,9 @@ class HostForm(forms.ModelForm):
             "tls_ca_cert": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
             "tls_client_cert": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
             "ssh_host_key": forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
-            "endpoint": forms.TextInput(attrs={"placeholder": "tcp://docker1.example.org:2376",
-                                               "spellcheck": "false"}),
+            "endpoint": forms.TextInput(
+                attrs={"placeholder": "tcp://docker1.example.org:2376", "spellcheck": "false"}
+            ),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -159,7 +189,7 @@ class HostForm(forms.ModelForm):
     def clean_tls_client_cert(self) -> str:
         return self._certificate("tls_client_cert", _("client certificate"))
 
-    def _certificate(self, name: str, what: str) -> str:
+    def _certificate(self, name: str, what: StrOrPromise) -> str:
         pem = _pem(self.cleaned_data.get(name, ""))
         if pem:
             try:
@@ -196,11 +226,14 @@ class HostForm(forms.ModelForm):
         return line
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         for secret in ("tls_client_key", "ssh_private_key"):
             if data.get(secret) and data.get(f"remove_{secret}"):
-                self.add_error(f"remove_{secret}", _("Either paste a new key or remove the "
-                                                     "stored one, not both."))
+                self.add_error(
+                    f"remove_{secret}",
+                    _("Either paste a new key or remove the stored one, not both."),
+                )
         if self.endpoint is None:
             return data
         if self.endpoint.transport is Transport.TLS:
@@ -214,20 +247,28 @@ class HostForm(forms.ModelForm):
 
     def _require_tls(self, data: dict[str, Any]) -> None:
         if "tls_ca_cert" in data and not data["tls_ca_cert"]:
-            self.add_error("tls_ca_cert", _("A tcp:// endpoint needs the CA certificate that "
-                                            "signed the daemon's certificate."))
+            self.add_error(
+                "tls_ca_cert",
+                _(
+                    "A tcp:// endpoint needs the CA certificate that "
+                    "signed the daemon's certificate."
+                ),
+            )
         if "tls_client_cert" in data and not data["tls_client_cert"]:
-            self.add_error("tls_client_cert", _("A tcp:// endpoint needs a client certificate "
-                                                "(mutual TLS)."))
+            self.add_error(
+                "tls_client_cert", _("A tcp:// endpoint needs a client certificate (mutual TLS).")
+            )
         if "tls_client_key" in data and not self._keeps(
             "tls_client_key", self.instance.has_tls_client_key, data
         ):
-            self.add_error("tls_client_key", _("A tcp:// endpoint needs the client "
-                                               "certificate's private key."))
+            self.add_error(
+                "tls_client_key", _("A tcp:// endpoint needs the client certificate's private key.")
+            )
         key, cert = data.get("tls_client_key"), data.get("tls_client_cert")
         if key and cert and not _key_matches_cert(key, cert):
-            self.add_error("tls_client_key", _("This key does not belong to the client "
-                                               "certificate."))
+            self.add_error(
+                "tls_client_key", _("This key does not belong to the client certificate.")
+            )
 
     def _require_ssh(self, data: dict[str, Any]) -> None:
         if "ssh_private_key" in data and not self._keeps(
@@ -235,8 +276,13 @@ class HostForm(forms.ModelForm):
         ):
             self.add_error("ssh_private_key", _("An ssh:// endpoint needs a private key."))
         if "ssh_host_key" in data and not data["ssh_host_key"]:
-            self.add_error("ssh_host_key", _("An ssh:// endpoint needs the server's host key, "
-                                             "pinned: Posture never trusts on first use."))
+            self.add_error(
+                "ssh_host_key",
+                _(
+                    "An ssh:// endpoint needs the server's host key, "
+                    "pinned: Posture never trusts on first use."
+                ),
+            )
 
     def save(self, commit: bool = True) -> Host:
         host: Host = super().save(commit=False)

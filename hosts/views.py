@@ -24,8 +24,10 @@ def host_add(request: HttpRequest) -> HttpResponse:
             if host.enabled:
                 # A new host should show a picture right away, not at its first interval.
                 request_scan(host, trigger=ScanRun.Trigger.MANUAL)
-        messages.success(request, _("Host added; its first scan is queued.") if host.enabled
-                         else _("Host added."))
+        messages.success(
+            request,
+            _("Host added; its first scan is queued.") if host.enabled else _("Host added."),
+        )
         return redirect("host-detail", name=host.name)
     return render(request, "hosts/form.html", {"form": form, "host": None, "name": ""})
 

@@ -14,8 +14,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone, translation
 
 from hosts.models import Host
@@ -92,8 +93,11 @@ class FleetFilters:
     def query_string(self, **changes: str) -> str:
         """This filter set as "?q=..&label=..", with some parameters replaced."""
         params: dict[str, Any] = {
-            "q": self.q, "label": self.label_strings(), "status": self.status,
-            "grade": self.grade, "sort": "" if self.sort == "name" else self.sort,
+            "q": self.q,
+            "label": self.label_strings(),
+            "status": self.status,
+            "grade": self.grade,
+            "sort": "" if self.sort == "name" else self.sort,
         }
         params.update(changes)
         kept = {k: v for k, v in params.items() if v}
@@ -109,9 +113,28 @@ class FleetFilters:
         return urls
 
 
+def _scan_active() -> Exists:
+    return Exists(ScanRun.objects.active().filter(host=OuterRef("pk")))
+
+
+# The fleet table needs none of these: key material stays out of the page's memory, and the
+# per-rule summary (a JSON blob per host) is read by the host page only.
+FLEET_DEFERRED = (
+    "tls_client_key_enc",
+    "ssh_private_key_enc",
+    "tls_ca_cert",
+    "tls_client_cert",
+    "ssh_host_key",
+    "posture__rule_summary",
+)
+
+
 def fleet_queryset() -> QuerySet[Host]:
-    active = ScanRun.objects.active().filter(host=OuterRef("pk"))
-    return Host.objects.select_related("posture").annotate(scan_active=Exists(active))
+    return (
+        Host.objects.select_related("posture")
+        .defer(*FLEET_DEFERRED)
+        .annotate(scan_active=_scan_active())
+    )
 
 
 def _filtered(qs: QuerySet[Host], filters: FleetFilters) -> QuerySet[Host]:
@@ -121,13 +144,15 @@ def _filtered(qs: QuerySet[Host], filters: FleetFilters) -> QuerySet[Host]:
         if value is None:
             qs = qs.filter(labels__has_key=key)
         else:
-            # KeyTextTransform rather than labels__contains: SQLite has no JSON containment.
+            # Not labels__contains (SQLite has no JSON containment) nor labels__<key> (a key
+            # from the URL would be parsed as lookups): the key's text, compared as text.
             alias = f"label_{index}"
-            qs = qs.alias(**{alias: KeyTextTransform(key, "labels")}).filter(**{alias: value})
+            text = Cast(KeyTextTransform(key, "labels"), output_field=TextField())
+            qs = qs.alias(**{alias: text}).filter(**{alias: value})
     if filters.grade:
         qs = qs.filter(posture__grade=filters.grade)
     if filters.status == "scanning":
-        qs = qs.filter(scan_active=True)
+        qs = qs.filter(_scan_active())
     elif filters.status == "never":
         qs = qs.filter(Q(posture__isnull=True) | Q(posture__last_attempt_at__isnull=True))
     elif filters.status == "error":
@@ -175,8 +200,9 @@ def grade_class(grade: str | None) -> str:
     return f"grade-{grade.lower()}" if grade and grade in GRADES else "grade-none"
 
 
-def host_status(host: Host, posture: HostPosture | None, scan_active: bool,
-                now: datetime | None = None) -> HostStatus:
+def host_status(
+    host: Host, posture: HostPosture | None, scan_active: bool, now: datetime | None = None
+) -> HostStatus:
     as_of = posture.last_success_at if posture else None
     attempted = posture.last_attempt_at if posture else None
     if scan_active:
@@ -243,12 +269,11 @@ class FleetCounts:
 
 def fleet_counts() -> FleetCounts:
     """Whole-fleet counters for the header, one aggregate statement."""
-    active = ScanRun.objects.active().filter(host=OuterRef("pk"))
-    totals = Host.objects.annotate(scan_active=Exists(active)).aggregate(
+    totals = Host.objects.aggregate(
         hosts=Count("pk"),
         failing=Count("pk", filter=_failing_q()),
         errors=Count("pk", filter=~Q(posture__last_error_class="") & Q(posture__isnull=False)),
-        scanning=Count("pk", filter=Q(scan_active=True)),
+        scanning=Count("pk", filter=Q(_scan_active())),
     )
     return FleetCounts(**totals)
 
@@ -324,8 +349,10 @@ def _severity(value: int) -> Severity:
 
 
 def failing_rules(host: Host) -> list[FailingRule]:
-    findings = Finding.objects.open().for_host(host).order_by(
-        "-severity", "rule_id", "subject_kind", "subject_name"
+    findings = (
+        Finding.objects.open()
+        .for_host(host)
+        .order_by("-severity", "rule_id", "subject_kind", "subject_name")
     )
     groups: dict[str, FailingRule] = {}
     for finding in findings:
@@ -350,8 +377,10 @@ def not_assessed(summary: Mapping[str, Any]) -> list[NotAssessed]:
             continue
         if entry.get("unknown", 0) > 0 and entry.get("pass", 0) + entry.get("fail", 0) == 0:
             rule = REGISTRY.get(rule_id)
-            title = rule_id if rule is None else (
-                rule.title_fr if _fr() and rule.title_fr else rule.title
+            title = (
+                rule_id
+                if rule is None
+                else (rule.title_fr if _fr() and rule.title_fr else rule.title)
             )
             reasons = [str(r) for r in entry.get("reasons", [])]
             out.append(NotAssessed(rule_id, title, int(entry["unknown"]), reasons))

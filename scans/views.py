@@ -71,9 +71,15 @@ def host_status(request: HtmxHttpRequest, name: str) -> HttpResponse:
     else:
         host = get_object_or_404(Host, name=name)
         status, _posture = queries.current_status(host)
-        response = render(request, "scans/status.html", {
-            "host": host, "status": status, "reload": bool(request.GET.get("reload")),
-        })
+        response = render(
+            request,
+            "scans/status.html",
+            {
+                "host": host,
+                "status": status,
+                "reload": bool(request.GET.get("reload")),
+            },
+        )
         active = status.active
     if not active:
         response.status_code = STOP_POLLING
@@ -86,9 +92,15 @@ def host_scan(request: HtmxHttpRequest, name: str) -> HttpResponse:
     _scan, created = request_scan(host, trigger=ScanRun.Trigger.MANUAL)
     if request.htmx:
         status, _posture = queries.current_status(host)
-        return render(request, "scans/status.html", {
-            "host": host, "status": status, "reload": True,
-        })
+        return render(
+            request,
+            "scans/status.html",
+            {
+                "host": host,
+                "status": status,
+                "reload": True,
+            },
+        )
     if created:
         messages.success(request, _("Scan queued."))
     else:

@@ -9,7 +9,10 @@ which is why that path is kept short (a unix socket path is limited to 107 bytes
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -23,16 +26,19 @@ import docker.tls
 from posture.lab.pki import Pki
 from posture.lab.process import (
     LabError,
+    children,
     free_port,
     lab_root,
     live_pid,
     locked,
     log_tail,
     loopback_host,
+    pids_matching,
     port_open,
     read_state,
     spawn,
     terminate,
+    unmount_under,
     wait_until,
     write_state,
 )
@@ -121,7 +127,7 @@ class LabDaemon:
 
     @property
     def pid(self) -> int | None:
-        return live_pid(self.pidfile, "dockerd", str(self.data_root))
+        return live_pid(self.pidfile, "dockerd", f"--data-root={self.data_root}")
 
     # Life cycle ---------------------------------------------------------------------------
 
@@ -134,6 +140,8 @@ class LabDaemon:
                 port = self._requested_port or state.get("tcp_port") or None
             if (
                 state.get("argv") == self._argv(port)
+                # Same paths but regenerated certificates: dockerd still serves the old ones.
+                and state.get("tls") == self._tls_digest()
                 and self.pid is not None
                 and self.ping()
                 and (port is None or port_open(self.tcp_host, port))
@@ -154,6 +162,9 @@ class LabDaemon:
         # An explicit empty config file keeps /etc/docker/daemon.json (whose "hosts" would
         # clash with our -H flags) out of the lab daemon.
         (self.root / "daemon.json").write_text("{}\n")
+        # Left by a dockerd that was SIGKILLed; dockerd refuses to start while it exists if
+        # the old pid still shows in /proc (as it does while its zombie awaits a reaper).
+        self.pidfile.unlink(missing_ok=True)
         self.log_path.write_bytes(b"")
         argv = self._argv(port)
         started = time.monotonic()
@@ -165,16 +176,25 @@ class LabDaemon:
             self.ping, timeout=self.start_timeout, failed=lambda: process.poll() is not None
         ):
             code = process.poll()
-            if code is None:
-                terminate(process.pid, timeout=5)
+            # Also takes down a containerd or shims the half-started daemon left behind.
+            self._stop_locked(timeout=5)
             raise LabError(
                 f"lab dockerd {self.name} did not answer /_ping within {self.start_timeout:.0f}s"
-                f" (exit code {code}); log tail:\n{log_tail(self.log_path)}"
+                f" (exit code {code}); log tail:\n" + log_tail(self.log_path, skip="module=grpc")
+                # containerd's gRPC reconnect chatter would push the actual error out.
             )
         if port is not None and not wait_until(lambda: port_open(self.tcp_host, port), timeout=5.0):
             raise LabError(f"lab dockerd {self.name} answers on unix but not on {self.tcp_url}")
         self.start_seconds = time.monotonic() - started
-        write_state(self._state_path, {"argv": argv, "tcp_port": port})
+        write_state(self._state_path, {"argv": argv, "tcp_port": port, "tls": self._tls_digest()})
+
+    def _tls_digest(self) -> str:
+        if self.tls is None:
+            return ""
+        digest = hashlib.sha256()
+        for path in (self.tls.ca_cert, self.tls.server_cert):
+            digest.update(path.read_bytes())
+        return digest.hexdigest()
 
     def _argv(self, port: int | None) -> list[str]:
         argv = [
@@ -206,22 +226,51 @@ class LabDaemon:
         pid = self.pid
         if pid is None and self._process is not None and self._process.poll() is None:
             pid = self._process.pid
-        if pid is None:
-            return
-        # Sample containers run `sleep` as PID 1, which ignores SIGTERM, so dockerd's own
-        # shutdown would wait 10 s per container. Killing them first makes stop take ~1 s.
-        # A kill also marks them stopped, so dockerd does not restart "always" containers.
-        with contextlib.suppress(docker.errors.DockerException, OSError):
-            client = self.api_client(timeout=10)
-            for container in client.containers(quiet=True):
-                with contextlib.suppress(docker.errors.APIError):
-                    client.kill(container["Id"])
-            client.close()
-        terminate(pid, timeout=timeout)
+        if pid is not None:
+            self._kill_containers()
+            terminate(pid, timeout=timeout)
         if self._process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=1)
         self._process = None
+        # No dockerd of ours runs now, so whatever still runs or is mounted for it is stale.
+        self._kill_orphaned_containers()
+        self._clear_stale_containerd()
+        unmount_under(self.root)
+
+    def _clear_stale_containerd(self) -> None:
+        # dockerd adopts the containerd named in this pidfile while that pid shows in /proc,
+        # and a SIGKILLed dockerd's containerd lingers there as a zombie until PID 1 reaps
+        # it: the next dockerd would then wait for a socket nobody serves and time out.
+        pidfile = self.exec_root / "containerd" / "containerd.pid"
+        pid = live_pid(pidfile, "containerd", str(self.exec_root))
+        if pid is not None:
+            terminate(pid, timeout=5)
+        pidfile.unlink(missing_ok=True)
+
+    def _kill_orphaned_containers(self) -> None:
+        # A SIGKILLed dockerd takes its containerd along but leaves the shims and their
+        # containers running, and a new dockerd (without --live-restore) does not adopt
+        # them. Killing a container's init ends its whole PID namespace; the shim then has
+        # no one left to report to, so it goes too.
+        address = f"-address {self.exec_root}/containerd/containerd.sock"
+        for shim in pids_matching("containerd-shim", address):
+            for init in children(shim):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(init, signal.SIGKILL)
+            terminate(shim, timeout=0, sig=signal.SIGKILL)
+
+    def _kill_containers(self) -> None:
+        # Sample containers run `sleep` as PID 1, which ignores SIGTERM, so dockerd's own
+        # shutdown would wait 10 s per container. Killing them first makes stop take ~1 s.
+        # A kill also marks them stopped, so dockerd does not restart "always" containers.
+        with (
+            contextlib.suppress(docker.errors.DockerException, OSError),
+            self.api_client(timeout=10) as client,
+        ):
+            for container in client.containers(quiet=True):
+                with contextlib.suppress(docker.errors.APIError):
+                    client.kill(container["Id"])
 
     def __enter__(self) -> LabDaemon:
         return self.start()

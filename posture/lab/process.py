@@ -7,6 +7,7 @@ pid alone: pids are reused, and a stale pidfile must not make us "reuse" an unre
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import ipaddress
 import json
@@ -23,6 +24,9 @@ LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 # The default search path handed to lab processes: dockerd looks up containerd, runc,
 # docker-init and docker-proxy on PATH, and sshd/postgres binaries live in sbin directories.
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+_MNT_DETACH = 2
 
 
 class LabError(RuntimeError):
@@ -102,6 +106,31 @@ def live_pid(pidfile: Path, *markers: str) -> int | None:
     return pid
 
 
+def pids_matching(*markers: str) -> list[int]:
+    """Live processes whose argv contains every one of `markers`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            argv = " ".join(cmdline(int(entry.name)))
+            if argv and all(marker in argv for marker in markers):
+                found.append(int(entry.name))
+    return [pid for pid in found if pid_alive(pid)]
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
 def spawn(
     argv: Sequence[str],
     log_path: Path,
@@ -171,12 +200,34 @@ def terminate(pid: int, *, timeout: float = 15.0, sig: signal.Signals = signal.S
         raise LabError(f"process {pid} survived SIGKILL")
 
 
-def log_tail(path: Path, lines: int = 30) -> str:
+def unmount_under(directory: Path) -> None:
+    """Detach every mount below `directory`, deepest first.
+
+    dockerd leaves its exec-root's netns/default (an nsfs bind mount) behind when it exits;
+    without this each lab daemon would leave a mount in the host's table.
+    """
+    prefix = str(directory.resolve()).rstrip("/") + "/"
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return
+    # Field 5 is the mount point, with spaces and the like octal-escaped.
+    points = {
+        line.split()[4].encode().decode("unicode_escape") for line in lines if len(line.split()) > 4
+    }
+    libc = ctypes.CDLL(None, use_errno=True)
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        libc.umount2(point.encode(), _MNT_DETACH)
+
+
+def log_tail(path: Path, lines: int = 30, skip: str | None = None) -> str:
+    """The last `lines` lines of a log, leaving out those containing `skip` (noise)."""
     try:
         text = path.read_text(errors="replace")
     except OSError:
         return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])
+    kept = [line for line in text.splitlines() if not (skip and skip in line)]
+    return "\n".join(kept[-lines:])
 
 
 @contextlib.contextmanager

@@ -74,17 +74,25 @@ class LabRedis:
         return f"redis://{self.host}:{self.port}/0"
 
     @property
+    def _state_path(self) -> Path:
+        return self.root / "state.json"
+
+    @property
     def pid(self) -> int | None:
+        # A fresh object (e.g. one made just to stop the server) learns the port from state.
+        port = self.port or int(read_state(self._state_path).get("port") or 0)
+        if not port:
+            return None
         # redis rewrites its argv to "redis-server 127.0.0.1:PORT", so match on that.
-        return live_pid(self.pidfile, "redis-server", f"{self.host}:{self.port}")
+        return live_pid(self.pidfile, "redis-server", f"{self.host}:{port}")
 
     def ping(self) -> bool:
         return _redis_ping(self.host, self.port)
 
     def start(self) -> LabRedis:
         with locked(self.root):
-            state_path = self.root / "state.json"
-            self.port = self._requested_port or int(read_state(state_path).get("port") or 0)
+            state = read_state(self._state_path)
+            self.port = self._requested_port or int(state.get("port") or 0)
             if self.port and self.pid is not None and self.ping():
                 self.reused = True
                 return self
@@ -127,7 +135,7 @@ class LabRedis:
                     + log_tail(self.log_path)
                 )
             self.start_seconds = time.monotonic() - started
-            write_state(state_path, {"port": self.port})
+            write_state(self._state_path, {"port": self.port})
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -135,7 +143,7 @@ class LabRedis:
             self._stop_locked(timeout)
 
     def _stop_locked(self, timeout: float = 10.0) -> None:
-        pid = self.pid if self.port else None
+        pid = self.pid
         if pid is None and self._process is not None and self._process.poll() is None:
             pid = self._process.pid
         if pid is not None:

@@ -1,13 +1,15 @@
 """A private OpenSSH server on 127.0.0.1 for the SSH transport's tests and demo.
 
 It has its own config, host key, client key and authorized_keys under /tmp/pst-<name>; the
-machine's /etc/ssh is never read. Logins are root with the lab's client key only, as the SSH
-transport then runs `docker -H unix://... system dial-stdio` on this machine.
+machine's sshd_config and host keys are not used. Logins are root with the lab's client key
+only, as the SSH transport then runs `docker -H unix://... system dial-stdio` here.
 
-Which docker CLI a session runs: with `UsePAM no`, sshd sets PATH itself from its compiled
+Which docker CLI a session runs: with `UsePAM no`, sshd sets PATH from its compiled-in
 default, for root on Debian /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin,
-so a bare `docker` is /usr/local/bin/docker when one is installed there (Docker 28's CLI on
-the dev machines) and Debian's /usr/bin/docker (20.10) otherwise. Both have dial-stdio.
+and root's bash then reads ~/.bashrc (Debian's bash does so under sshd) which may prepend
+more. So a bare `docker` is /usr/local/bin/docker where one is installed (Docker 28's CLI on
+the dev machines) and Debian's /usr/bin/docker (20.10) otherwise. Both have dial-stdio, and
+dial-stdio only relays bytes, so the CLI's own API version does not matter.
 """
 
 from __future__ import annotations

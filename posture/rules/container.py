@@ -12,6 +12,7 @@ from posture.rules.base import (
     Result,
     Scope,
     Severity,
+    dig,
     failed,
     not_applicable,
     passed,
@@ -72,11 +73,16 @@ def cap_name(cap: str) -> str:
     return cap.strip().upper().removeprefix("CAP_")
 
 
-def shown_options(opts: list[str]) -> list[str]:
-    # An inline seccomp profile is kilobytes of JSON; evidence keeps its key, not its body.
-    return [
-        "seccomp=<inline profile>" if o.startswith(("seccomp={", "seccomp:{")) else o for o in opts
-    ]
+def shown_options(c: ContainerFacts) -> object:
+    """HostConfig.SecurityOpt for evidence, as the daemon sent it (null stays null).
+
+    An inline seccomp profile is kilobytes of JSON: evidence keeps its key, not its body.
+    """
+    opts = dig(c.inspect, "HostConfig.SecurityOpt")
+    if not isinstance(opts, list):
+        return opts
+    inline = ("seccomp={", "seccomp:{")
+    return ["seccomp=<inline profile>" if str(o).startswith(inline) else o for o in opts]
 
 
 @rule(
@@ -159,7 +165,8 @@ def runs_as_root(c: ContainerFacts) -> Result:
     user = text(c.inspect, "Config.User")
     if isinstance(user, Result):
         return user
-    return failed("Config.User", user) if root_user(user) else passed("Config.User", user)
+    raw = dig(c.inspect, "Config.User")
+    return failed("Config.User", raw) if root_user(user) else passed("Config.User", raw)
 
 
 @rule(
@@ -203,13 +210,13 @@ def capabilities_added(c: ContainerFacts) -> Result:
     if extra:
         dangerous = [cap for cap in extra if cap_name(cap) in DANGEROUS_CAPS]
         more = [("HostConfig.CapAdd (dangerous)", dangerous)] if dangerous else []
-        return failed("HostConfig.CapAdd", added, *more)
+        return failed("HostConfig.CapAdd", dig(c.inspect, "HostConfig.CapAdd"), *more)
     privileged = flag(c.inspect, "HostConfig.Privileged")
     if isinstance(privileged, Result):
         return privileged
     if privileged:  # --privileged grants every capability whatever CapAdd says
         return failed("HostConfig.Privileged", True)
-    return passed("HostConfig.CapAdd", added)
+    return passed("HostConfig.CapAdd", dig(c.inspect, "HostConfig.CapAdd"))
 
 
 @rule(
@@ -250,7 +257,7 @@ def capabilities_not_dropped(c: ContainerFacts) -> Result:
         return dropped
     if any(cap_name(cap) == "ALL" for cap in dropped):
         return passed("HostConfig.CapDrop", dropped)
-    return failed("HostConfig.CapDrop", dropped)
+    return failed("HostConfig.CapDrop", dig(c.inspect, "HostConfig.CapDrop"))
 
 
 @rule(
@@ -293,8 +300,8 @@ def no_new_privileges(c: ContainerFacts) -> Result:
         return opts
     value = security_options(opts).get("no-new-privileges", "")
     if value.lower() in TRUTHY:
-        return passed("HostConfig.SecurityOpt", shown_options(opts))
-    return failed("HostConfig.SecurityOpt", shown_options(opts))
+        return passed("HostConfig.SecurityOpt", shown_options(c))
+    return failed("HostConfig.SecurityOpt", shown_options(c))
 
 
 @rule(
@@ -335,7 +342,7 @@ def seccomp_disabled(c: ContainerFacts) -> Result:
         return opts
     own = security_options(opts).get("seccomp")
     if own is not None and own.lower() == "unconfined":
-        return failed("HostConfig.SecurityOpt", shown_options(opts))
+        return failed("HostConfig.SecurityOpt", shown_options(c))
     daemon = daemon_options(c)
     if daemon is not None and "seccomp" not in daemon:
         return not_applicable("the daemon reports no seccomp support (kernel or build)")
@@ -349,8 +356,9 @@ def seccomp_disabled(c: ContainerFacts) -> Result:
     if own is None and daemon["seccomp"].get("profile", "").lower() == "unconfined":
         # A daemon-wide "seccomp-profile": "unconfined" reaches every container that does
         # not bring its own profile.
-        return failed("info.SecurityOptions", ["name=seccomp,profile=unconfined"])
-    return passed("HostConfig.SecurityOpt", shown_options(opts))
+        info = c.host.info if c.host else {}
+        return failed("info.SecurityOptions", dig(info, "SecurityOptions"))
+    return passed("HostConfig.SecurityOpt", shown_options(c))
 
 
 @rule(
@@ -390,7 +398,7 @@ def apparmor_disabled(c: ContainerFacts) -> Result:
         return opts
     own = security_options(opts).get("apparmor", "")
     if own.lower() == "unconfined":
-        return failed("HostConfig.SecurityOpt", shown_options(opts))
+        return failed("HostConfig.SecurityOpt", shown_options(c))
     privileged = flag(c.inspect, "HostConfig.Privileged")
     profile = text(c.inspect, "AppArmorProfile")
     if profile == "unconfined":
@@ -400,7 +408,7 @@ def apparmor_disabled(c: ContainerFacts) -> Result:
     if daemon is not None and "apparmor" not in daemon:
         return not_applicable("the daemon reports no AppArmor support on this host")
     if own:  # an explicitly named profile is applied even to privileged containers
-        return passed("HostConfig.SecurityOpt", shown_options(opts))
+        return passed("HostConfig.SecurityOpt", shown_options(c))
     if isinstance(privileged, Result):
         return privileged
     if privileged:

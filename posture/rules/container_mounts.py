@@ -15,6 +15,7 @@ from posture.rules.base import (
     Result,
     Scope,
     Severity,
+    dig,
     failed,
     passed,
     rule,
@@ -347,7 +348,10 @@ def devices(c: ContainerFacts) -> Result:
     mapped = records(c.inspect, "HostConfig.Devices")
     if isinstance(mapped, Result):
         return mapped
-    return failed("HostConfig.Devices", mapped) if mapped else passed("HostConfig.Devices", [])
+    if flag(c.inspect, "HostConfig.Privileged") is True:  # every host device, whatever Devices says
+        return failed("HostConfig.Privileged", True)
+    path = "HostConfig.Devices"
+    return failed(path, mapped) if mapped else passed(path, dig(c.inspect, path))
 
 
 @rule(

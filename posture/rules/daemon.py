@@ -25,12 +25,12 @@ BRIDGE_ICC = "com.docker.network.bridge.enable_icc"
 DEFAULT_INSECURE = {"127.0.0.0/8", "::1/128"}  # the daemon always trusts loopback
 
 
-def security_options(h: HostFacts) -> tuple[dict[str, dict[str, str]], list[str]] | Result:
+def security_options(h: HostFacts) -> tuple[dict[str, dict[str, str]], object] | Result:
+    """Parsed /info SecurityOptions, and the raw value for evidence."""
     parsed = daemon_security_options(h.info)
     if isinstance(parsed, Result):
         return parsed
-    raw = strings(h.info, "SecurityOptions")
-    return parsed, raw if isinstance(raw, list) else []
+    return parsed, dig(h.info, "SecurityOptions")
 
 
 @rule(
@@ -337,7 +337,8 @@ def authorization_plugin(h: HostFacts) -> Result:
     cis=("2.5",),
 )
 def insecure_registries(h: HostFacts) -> Result:
-    cidrs = strings(h.info, "RegistryConfig.InsecureRegistryCIDRs")
+    path = "RegistryConfig.InsecureRegistryCIDRs"
+    cidrs = strings(h.info, path)
     if isinstance(cidrs, Result):
         return cidrs
     extra = [cidr for cidr in cidrs if cidr not in DEFAULT_INSECURE]
@@ -348,9 +349,9 @@ def insecure_registries(h: HostFacts) -> Result:
         if isinstance(conf, dict) and conf.get("Secure") is False
     )
     if not extra and not named:
-        return passed("RegistryConfig.InsecureRegistryCIDRs", cidrs)
+        return passed(path, dig(h.info, path))
     more = [("RegistryConfig.IndexConfigs (Secure: false)", named)] if named else []
-    return failed("RegistryConfig.InsecureRegistryCIDRs", cidrs, *more)
+    return failed(path, dig(h.info, path), *more)
 
 
 @rule(

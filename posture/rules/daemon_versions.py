@@ -30,7 +30,7 @@ from posture.rules.fields import records, text
 # the oldest key received no fix; lines newer than the newest key shipped fixed.
 ENGINE_FIXED = {24: (24, 0, 9), 25: (25, 0, 2)}
 RUNC_FIXED = (1, 1, 12)  # CVE-2024-21626, runc working-directory container escape
-VERSION = re.compile(r"^v?(\d+(?:\.\d+)*)(.*)$")
+VERSION = re.compile(r"^v?(\d+\.\d+(?:\.\d+)*)(.*)$")  # a bare commit hash must not parse
 # Upstream pre-release and old "-ce"/"-ee" suffixes; anything else is a vendor rebuild.
 UPSTREAM_SUFFIX = re.compile(r"^(-(rc|beta|alpha)[.\d]*|-c?e|-ee|-\d+-g[0-9a-f]+)?$", re.I)
 # Distribution packaging marks, which may sit in GitCommit while Version looks upstream.

@@ -15,7 +15,6 @@ from posture.rules.facts import ContainerFacts
 
 NO_DAEMON_INFO = "the daemon's /info SecurityOptions are not available for this host"
 TRUTHY = {"1", "t", "true"}  # the spellings Go's strconv.ParseBool reads as true
-FALSY = {"0", "f", "false"}
 
 
 def absent(path: str) -> Result:

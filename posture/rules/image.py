@@ -65,7 +65,8 @@ def image_user(i: ImageFacts) -> Result:
     user = text(i.inspect, "Config.User")
     if isinstance(user, Result):
         return user
-    return failed("Config.User", user) if root_user(user) else passed("Config.User", user)
+    raw = dig(i.inspect, "Config.User")
+    return failed("Config.User", raw) if root_user(user) else passed("Config.User", raw)
 
 
 @rule(
@@ -150,6 +151,8 @@ def add_instruction(i: ImageFacts) -> Result:
         return unknown("the image history could not be read")
     if not isinstance(i.history, list) or not all(isinstance(h, dict) for h in i.history):
         return unknown("the image history is not a list of layers")
+    if not i.history:  # every image has at least one layer, so an empty list is a read gap
+        return unknown("the image history is empty")
     steps = add_steps(i.history)
     return failed("history[].CreatedBy", steps) if steps else passed()
 
@@ -188,8 +191,8 @@ def latest_only(i: ImageFacts) -> Result:
     if not tags:
         return not_applicable("the image has no tag")
     if all(t.rpartition(":")[2] == "latest" for t in tags):
-        return failed("RepoTags", tags)
-    return passed("RepoTags", tags)
+        return failed("RepoTags", dig(i.inspect, "RepoTags"))
+    return passed("RepoTags", dig(i.inspect, "RepoTags"))
 
 
 @rule(
@@ -223,4 +226,5 @@ def registry_digest(i: ImageFacts) -> Result:
     digests = strings(i.inspect, "RepoDigests")
     if isinstance(digests, Result):
         return digests
-    return passed("RepoDigests", digests) if digests else failed("RepoDigests", digests)
+    raw = dig(i.inspect, "RepoDigests")
+    return passed("RepoDigests", raw) if digests else failed("RepoDigests", raw)

@@ -1,0 +1,49 @@
+// Posture's only script besides htmx. Loaded from /static (the CSP allows no inline code).
+// Copy buttons for remediation snippets: hidden in the HTML, shown only when they can work.
+(function () {
+  "use strict";
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    // Plain-http deployments have no Clipboard API: fall back to a selection copy.
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "offscreen";
+    document.body.appendChild(area);
+    area.select();
+    var ok = document.execCommand("copy");
+    document.body.removeChild(area);
+    return ok ? Promise.resolve() : Promise.reject(new Error("copy failed"));
+  }
+
+  function showCopyButtons(root) {
+    root.querySelectorAll("button.copy[hidden]").forEach(function (button) {
+      button.hidden = false;
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button.copy");
+    if (!button) return;
+    var source = document.getElementById(button.dataset.copyTarget);
+    if (!source) return;
+    var label = button.dataset.label || button.textContent;
+    button.dataset.label = label;
+    copyText(source.textContent).then(
+      function () { button.textContent = button.dataset.done || "✓"; button.classList.add("copied"); },
+      function () { button.textContent = "✗"; }
+    ).finally(function () {
+      window.setTimeout(function () {
+        button.textContent = label;
+        button.classList.remove("copied");
+      }, 1500);
+    });
+  });
+
+  document.addEventListener("DOMContentLoaded", function () { showCopyButtons(document); });
+  // Fragments swapped in by htmx may carry new buttons.
+  document.addEventListener("htmx:load", function (event) { showCopyButtons(event.target); });
+})();

@@ -1,0 +1,221 @@
+"""factory_boy factories for Posture's models, shared by every test package.
+
+    host = HostFactory(labels={"env": "prod"})
+    posture = HostPostureFactory(host=host, score=72, grade="C", failing_high=2)
+    FindingFactory(host=host, rule_id="CTR-PRIVILEGED", subject_name="web")
+
+Credentials are opt-in: HostFactory.with_tls_credentials()/with_ssh_credentials() below
+generate throwaway key material with `cryptography` and store the key encrypted.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import factory
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import NameOID
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from hosts.models import Host
+from scans.models import Finding, HostPosture, ScanRun, ScoreSample
+
+PASSWORD = "correct horse battery staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
+    password = factory.django.Password(PASSWORD)
+
+
+class HostFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Host
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"docker{n:03d}")
+    endpoint = "unix:///var/run/docker.sock"
+    labels = factory.LazyFunction(dict)
+    scan_interval = 15
+
+    @classmethod
+    def with_tls_credentials(cls, **kwargs: Any) -> tuple[Host, Pem]:
+        pem = make_tls_pem()
+        kwargs.setdefault("endpoint", "tcp://docker.example.org:2376")
+        host = cls.build(tls_ca_cert=pem.ca_cert, tls_client_cert=pem.client_cert, **kwargs)
+        host.set_tls_client_key(pem.client_key)
+        host.save()
+        return host, pem
+
+    @classmethod
+    def with_ssh_credentials(cls, **kwargs: Any) -> tuple[Host, SshPem]:
+        pem = make_ssh_pem()
+        kwargs.setdefault("endpoint", "ssh://deploy@docker.example.org:22")
+        host = cls.build(ssh_host_key=pem.host_key, **kwargs)
+        host.set_ssh_private_key(pem.private_key)
+        host.save()
+        return host, pem
+
+
+class ScanRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ScanRun
+
+    host = factory.SubFactory(HostFactory)
+    status = ScanRun.Status.SUCCEEDED
+    trigger = ScanRun.Trigger.SCHEDULE
+    requested_at = factory.LazyFunction(timezone.now)
+    started_at = factory.LazyAttribute(lambda s: s.requested_at)
+    finished_at = factory.LazyAttribute(
+        lambda s: (
+            None if s.status in ScanRun.ACTIVE else s.requested_at + datetime.timedelta(seconds=2)
+        )
+    )
+    duration_ms = factory.LazyAttribute(lambda s: None if s.status in ScanRun.ACTIVE else 2000)
+    engine_version = "27.3.1"
+    api_version = "1.47"
+    containers = 4
+    images = 6
+    score = factory.LazyAttribute(lambda s: 80 if s.status == ScanRun.Status.SUCCEEDED else None)
+    grade = factory.LazyAttribute(lambda s: "B" if s.status == ScanRun.Status.SUCCEEDED else "")
+
+    class Params:
+        active = factory.Trait(
+            status=ScanRun.Status.RUNNING,
+            containers=None,
+            images=None,
+            engine_version="",
+            api_version="",
+        )
+        queued = factory.Trait(
+            status=ScanRun.Status.QUEUED,
+            started_at=None,
+            containers=None,
+            images=None,
+            engine_version="",
+            api_version="",
+        )
+        failed = factory.Trait(
+            status=ScanRun.Status.FAILED,
+            error_class="unreachable",
+            error_detail="connection refused",
+            containers=None,
+            images=None,
+        )
+
+
+class HostPostureFactory(factory.django.DjangoModelFactory):
+    """The current picture after one successful scan (pass last_scan=... for a failure)."""
+
+    class Meta:
+        model = HostPosture
+        django_get_or_create = ("host",)
+
+    host = factory.SubFactory(HostFactory)
+    current_scan = factory.SubFactory(ScanRunFactory, host=factory.SelfAttribute("..host"))
+    last_scan = factory.SelfAttribute("current_scan")
+    score = 80
+    grade = "B"
+    failing_high = 1
+    failing_medium = 2
+    rules_assessed = 20
+    rules_unknown = 0
+    rule_summary = factory.LazyFunction(dict)
+    engine_version = "27.3.1"
+    containers = 4
+    images = 6
+    last_success_at = factory.LazyFunction(timezone.now)
+    last_attempt_at = factory.SelfAttribute("last_success_at")
+
+
+class FindingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Finding
+
+    host = factory.SubFactory(HostFactory)
+    rule_id = "CTR-PRIVILEGED"
+    severity = 4  # posture.rules.Severity.CRITICAL
+    subject_kind = "container"
+    subject_key = factory.Sequence(lambda n: f"{n:064x}")
+    subject_name = factory.Sequence(lambda n: f"app-{n}")
+    evidence = factory.LazyFunction(lambda: [{"field": "HostConfig.Privileged", "value": "true"}])
+    opened_at = factory.LazyFunction(timezone.now)
+
+
+class ScoreSampleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ScoreSample
+
+    host = factory.SubFactory(HostFactory)
+    taken_at = factory.LazyFunction(timezone.now)
+    score = 80
+    grade = "B"
+
+
+# --- Throwaway key material ---------------------------------------------------------------
+
+
+class Pem:
+    def __init__(self, ca_cert: str, client_cert: str, client_key: str) -> None:
+        self.ca_cert = ca_cert
+        self.client_cert = client_cert
+        self.client_key = client_key
+
+
+class SshPem:
+    def __init__(self, private_key: str, host_key: str) -> None:
+        self.private_key = private_key
+        self.host_key = host_key
+
+
+def _cert(subject: str, key: Any, issuer: str, issuer_key: Any, ca: bool) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(issuer_key, hashes.SHA256())
+    )
+
+
+def _pem_key(key: Any, fmt: serialization.PrivateFormat) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode()
+
+
+def make_tls_pem() -> Pem:
+    """A CA and a client certificate signed by it, with the client's unencrypted key."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _cert("test CA", ca_key, "test CA", ca_key, ca=True)
+    client = _cert("test client", client_key, "test CA", ca_key, ca=False)
+    return Pem(
+        ca_cert=ca.public_bytes(serialization.Encoding.PEM).decode(),
+        client_cert=client.public_bytes(serialization.Encoding.PEM).decode(),
+        client_key=_pem_key(client_key, serialization.PrivateFormat.PKCS8),
+    )
+
+
+def make_ssh_pem() -> SshPem:
+    """An Ed25519 client key in OpenSSH format and a server host key line."""
+    client = ed25519.Ed25519PrivateKey.generate()
+    server = ed25519.Ed25519PrivateKey.generate()
+    host_key = (
+        server.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    return SshPem(_pem_key(client, serialization.PrivateFormat.OpenSSH), host_key)
