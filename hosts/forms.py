@@ -38,7 +38,7 @@ class SecretTextarea(forms.Textarea):
 
 
 def parse_labels(text: str) -> dict[str, str]:
-    """ "env=prod, team=payments" (commas or new lines) -> {"env": "prod", "team": "payments"}."""
+    """Parse "env=prod, team=payments" (commas or new lines) into a dict, or refuse it."""
     labels: dict[str, str] = {}
     for raw in re.split(r"[,\n]", text or ""):
         item = raw.strip()

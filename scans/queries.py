@@ -47,14 +47,6 @@ STATUSES = ("ok", "failing", "error", "never", "scanning")
 GRADES = ("A", "B", "C", "D", "F")
 
 
-def _reverse(order: Any) -> Any:
-    """Descending twin of an ascending OrderBy; hosts without a value stay at the bottom,
-    and ties stay in name order."""
-    if order.expression.name == "name":
-        return order
-    return F(order.expression.name).desc(nulls_last=True)
-
-
 @dataclass(frozen=True)
 class FleetFilters:
     q: str = ""
@@ -178,7 +170,11 @@ def _ordered(qs: QuerySet[Host], sort: str) -> QuerySet[Host]:
     if sort == "-name":
         orders = (F("name").desc(),)
     elif sort.startswith("-"):
-        orders = tuple(_reverse(o) for o in orders)
+        # Descending, hosts without a value still at the bottom, ties still in name order.
+        orders = tuple(
+            o if o.expression.name == "name" else F(o.expression.name).desc(nulls_last=True)
+            for o in orders
+        )
     return qs.order_by(*orders)
 
 
@@ -281,8 +277,9 @@ def fleet_counts() -> FleetCounts:
 # --- One host's report ------------------------------------------------------------------
 
 
-def _fr() -> bool:
-    return (translation.get_language() or "en").startswith("fr")
+def _local(en: str, fr: str) -> str:
+    """The French text when the active language is French and the rule has one."""
+    return fr if fr and (translation.get_language() or "en").startswith("fr") else en
 
 
 @dataclass
@@ -296,31 +293,24 @@ class Subject:
 class FailingRule:
     rule_id: str
     severity: Severity
-    rule: Rule | None
+    rule: Rule | None  # None for a rule retired since the finding was opened
     subjects: list[Subject] = field(default_factory=list)
 
     @property
     def title(self) -> str:
-        if self.rule is None:  # a rule retired since the finding was opened
-            return self.rule_id
-        return self.rule.title_fr if _fr() and self.rule.title_fr else self.rule.title
+        return _local(self.rule.title, self.rule.title_fr) if self.rule else self.rule_id
 
     @property
     def rationale(self) -> str:
-        if self.rule is None:
-            return ""
-        return self.rule.rationale_fr if _fr() and self.rule.rationale_fr else self.rule.rationale
+        return _local(self.rule.rationale, self.rule.rationale_fr) if self.rule else ""
 
     @property
     def remediation_text(self) -> str:
-        if self.rule is None:
-            return ""
-        rem = self.rule.remediation
-        return rem.fr if _fr() and rem.fr else rem.en
+        return _local(self.rule.remediation.en, self.rule.remediation.fr) if self.rule else ""
 
     @property
     def snippets(self) -> list[tuple[str, str]]:
-        """(label, code) pairs; the labels are translated in the template."""
+        """(kind, code) pairs; the template names each kind in the active language."""
         if self.rule is None:
             return []
         rem = self.rule.remediation
@@ -344,7 +334,7 @@ class NotAssessed:
 def _severity(value: int) -> Severity:
     try:
         return Severity(value)
-    except ValueError:
+    except ValueError:  # a severity from a newer catalogue than this process knows
         return Severity.INFO
 
 
@@ -358,9 +348,9 @@ def failing_rules(host: Host) -> list[FailingRule]:
     for finding in findings:
         group = groups.get(finding.rule_id)
         if group is None:
-            group = groups[finding.rule_id] = FailingRule(
-                finding.rule_id, _severity(finding.severity), REGISTRY.get(finding.rule_id)
-            )
+            severity = _severity(finding.severity)
+            rule = REGISTRY.get(finding.rule_id)
+            group = groups[finding.rule_id] = FailingRule(finding.rule_id, severity, rule)
         evidence = [
             f"{item.get('field', '')} = {item.get('value', '')}"
             for item in finding.evidence
@@ -377,11 +367,7 @@ def not_assessed(summary: Mapping[str, Any]) -> list[NotAssessed]:
             continue
         if entry.get("unknown", 0) > 0 and entry.get("pass", 0) + entry.get("fail", 0) == 0:
             rule = REGISTRY.get(rule_id)
-            title = (
-                rule_id
-                if rule is None
-                else (rule.title_fr if _fr() and rule.title_fr else rule.title)
-            )
+            title = _local(rule.title, rule.title_fr) if rule else rule_id
             reasons = [str(r) for r in entry.get("reasons", [])]
             out.append(NotAssessed(rule_id, title, int(entry["unknown"]), reasons))
     return out

@@ -28,8 +28,10 @@ class HtmxHttpRequest(HttpRequest):
 
 
 def _fragment_requested(request: HtmxHttpRequest) -> bool:
-    # A boosted request wants the whole page, a plain hx-get only the swapped part.
-    return bool(request.htmx) and not request.htmx.boosted
+    # A boosted request wants the whole page, a plain hx-get only the swapped part; so does
+    # htmx restoring a page missing from its history cache (it swaps the response into body).
+    htmx = request.htmx
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 @require_GET
@@ -71,15 +73,15 @@ def host_status(request: HtmxHttpRequest, name: str) -> HttpResponse:
     else:
         host = get_object_or_404(Host, name=name)
         status, _posture = queries.current_status(host)
-        response = render(
-            request,
-            "scans/status.html",
-            {
-                "host": host,
-                "status": status,
-                "reload": bool(request.GET.get("reload")),
-            },
-        )
+        # On the host page, the score and findings beside the badge are now out of date.
+        on_host_page = bool(request.GET.get("reload"))
+        context = {
+            "host": host,
+            "status": status,
+            "on_host_page": on_host_page,
+            "show_results_link": on_host_page and not status.active,
+        }
+        response = render(request, "scans/status.html", context)
         active = status.active
     if not active:
         response.status_code = STOP_POLLING
@@ -98,7 +100,7 @@ def host_scan(request: HtmxHttpRequest, name: str) -> HttpResponse:
             {
                 "host": host,
                 "status": status,
-                "reload": True,
+                "on_host_page": True,
             },
         )
     if created:

@@ -1,5 +1,9 @@
 """`python -m posture.lab up|down --dir DIR`: the demo's private Docker daemon.
 
+`services` starts (or reuses) the PostgreSQL cluster the test suite runs against and prints
+`export` lines for its connection settings; `ping URL` exits 0 when a Docker daemon answers
+on that unix socket.
+
 `up` starts (or reuses) a daemon on a unix socket under DIR, imports the busybox image and
 makes sure the sample containers exist, then prints {"docker_host": "unix://..."} as JSON
 for scripts/run. `down` stops that daemon. No Django settings are read.
@@ -9,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import socket
 import sys
 from pathlib import Path
 
@@ -16,6 +22,7 @@ from posture.lab.daemon import LabDaemon
 from posture.lab.images import DEFAULT_TAG, import_image
 from posture.lab.process import LabError
 from posture.lab.samples import create_samples, ensure_samples
+from posture.lab.services import LabPostgres
 
 
 def _daemon(directory: Path) -> LabDaemon:
@@ -43,6 +50,24 @@ def down(directory: Path) -> dict[str, object]:
     return {"docker_host": daemon.unix_url, "stopped": was_running}
 
 
+def services() -> str:
+    info = LabPostgres("test-pg").start().info
+    env = {k: v for k, v in info.env().items() if k != "POSTURE_DB_ENGINE"}
+    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items()))
+
+
+def ping(url: str) -> bool:
+    path = url.removeprefix("unix://")
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(3)
+            sock.connect(path)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            return b" 200 " in sock.recv(256)
+    except OSError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m posture.lab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -51,7 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--fresh", action="store_true", help="recreate the sample containers")
     stop = commands.add_parser("down", help="stop the demo daemon")
     stop.add_argument("--dir", type=Path, required=True)
+    commands.add_parser("services", help="start the test PostgreSQL; print export lines")
+    probe = commands.add_parser("ping", help="does a Docker daemon answer on this socket?")
+    probe.add_argument("url")
     args = parser.parse_args(argv)
+    if args.command == "ping":
+        return 0 if ping(args.url) else 1
+    if args.command == "services":
+        print(services())
+        return 0
     try:
         result = up(args.dir, args.fresh) if args.command == "up" else down(args.dir)
     except LabError as exc:

@@ -306,18 +306,21 @@ def classify_exception(exc: BaseException) -> ScanError:
                     ErrorClass.AUTH_FAILED, f"the daemon rejected the client certificate ({reason})"
                 )
             return ScanError(ErrorClass.TLS_VERIFY, f"TLS handshake failed: {err}"[:300])
-    for err in chain:
-        if isinstance(err, socket.timeout | TimeoutError | requests.Timeout):
-            return ScanError(ErrorClass.TIMEOUT, text)
-        if isinstance(err, urllib3.exceptions.ReadTimeoutError | urllib3.exceptions.ConnectTimeoutError):
-            return ScanError(ErrorClass.TIMEOUT, text)
+    # Refusals first: urllib3's NewConnectionError subclasses ConnectTimeoutError.
     for err in chain:
         if isinstance(err, ConnectionRefusedError | FileNotFoundError | socket.gaierror):
             return ScanError(ErrorClass.UNREACHABLE, text)
         if isinstance(err, PermissionError):
             return ScanError(ErrorClass.PERMISSION_DENIED, text)
-        if isinstance(err, OSError) and err.errno in (101, 111, 113, 2):  # unreachable/refused
+        if isinstance(err, OSError) and err.errno in (2, 101, 111, 113):  # ENOENT, unreachable
             return ScanError(ErrorClass.UNREACHABLE, text)
+    for err in chain:
+        if isinstance(err, urllib3.exceptions.NewConnectionError):
+            continue
+        if isinstance(err, socket.timeout | TimeoutError | requests.Timeout
+                      | urllib3.exceptions.ReadTimeoutError
+                      | urllib3.exceptions.ConnectTimeoutError):
+            return ScanError(ErrorClass.TIMEOUT, text)
     for err in chain:
         if isinstance(err, requests.exceptions.ChunkedEncodingError | urllib3.exceptions.ProtocolError
                       | urllib3.exceptions.IncompleteRead | urllib3.exceptions.DecodeError):

@@ -171,6 +171,15 @@ def test_boosted_request_gets_the_whole_page(user_client: Client):
     assert b"<html" in response.content
 
 
+def test_history_restore_request_gets_the_whole_page(user_client: Client):
+    # htmx swaps a history-cache miss into <body>: a fragment there would lose the page.
+    headers = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+
+    response = user_client.get(reverse("fleet"), headers=headers)
+
+    assert b"<html" in response.content
+
+
 def test_filter_form_works_with_and_without_javascript(user_client: Client):
     html = user_client.get(reverse("fleet")).content.decode()
 

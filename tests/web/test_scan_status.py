@@ -114,3 +114,14 @@ def test_host_page_offers_the_new_results_once_the_scan_is_over(user_client: Cli
 
     assert response.status_code == 286
     assert f'href="{reverse("host-detail", args=[host.name])}"' in response.content.decode()
+
+
+def test_host_page_badge_polls_while_a_scan_runs(user_client: Client):
+    host = HostFactory()
+    ScanRunFactory(host=host, active=True)
+    status_url = reverse("host-status", args=[host.name])
+
+    html = user_client.get(reverse("host-detail", args=[host.name])).content.decode()
+
+    assert f'hx-get="{status_url}?reload=1" hx-trigger="every 2s"' in html
+    assert "Show the new results" not in html

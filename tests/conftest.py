@@ -1,4 +1,4 @@
-"""Session-wide lab services for the lab's own tests.
+"""Session-wide lab services shared by the whole suite.
 
 Each fixture is a thin wrapper over posture.lab, so moving them to tests/conftest.py for the
 whole suite is a cut and paste. A service an earlier run left running is adopted and left

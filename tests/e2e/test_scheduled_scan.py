@@ -1,0 +1,71 @@
+"""End to end on real parts: a host is added, beat finds it due, a Celery worker on Redis
+scans a real dockerd, and the score appears on the fleet page."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.utils import timezone
+
+from hosts.models import Host
+from posture.celery import app
+from posture.lab.daemon import LabDaemon
+from posture.lab.services import LabRedis
+from scans.models import HostPosture, ScanRun
+
+pytestmark = [pytest.mark.celery, pytest.mark.docker,
+              pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def broker(lab_redis: LabRedis) -> str:
+    # The app may already hold a connection pool to the default (filesystem) broker.
+    app.conf.broker_url = lab_redis.url
+    app.conf.broker_transport_options = {"visibility_timeout": 300}
+    app.pool.force_close_all()
+    app._pool = None
+    return lab_redis.url
+
+
+def test_beat_dispatches_worker_scans_page_shows_score(
+    broker: str, lab_daemon: LabDaemon, lab_samples: dict[str, str], admin_client,
+    tmp_path: Path,
+) -> None:
+    host = Host.objects.create(name="lab", endpoint=lab_daemon.unix_url,
+                               labels={"env": "test"}, next_scan_at=timezone.now())
+    env = {**os.environ, "POSTURE_BROKER_URL": broker, "POSTURE_DISPATCH_EVERY": "1"}
+    beat = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "posture", "beat", "--loglevel", "WARNING",
+         "--schedule", str(tmp_path / "beat-schedule")],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if ScanRun.objects.filter(host=host, status=ScanRun.Status.SUCCEEDED).exists():
+                    break
+                time.sleep(0.5)
+    finally:
+        beat.terminate()
+        _, beat_err = beat.communicate(timeout=20)
+
+    scan = ScanRun.objects.filter(host=host).first()
+    assert scan is not None, f"beat never dispatched: {beat_err.decode()[-2000:]}"
+    assert scan.status == ScanRun.Status.SUCCEEDED, (scan.status, scan.error_detail)
+    assert scan.trigger == ScanRun.Trigger.SCHEDULE
+    posture = HostPosture.objects.get(host=host)
+    assert posture.score is not None
+
+    page = admin_client.get("/").content.decode()
+    assert "lab" in page
+    assert f">{posture.score}<" in page.replace(" ", "")
+    host.refresh_from_db()
+    assert host.next_scan_at > timezone.now()
