@@ -22,8 +22,10 @@ def load_ssh_private_key(text: str) -> paramiko.PKey:
         try:
             return cls.from_private_key(io.StringIO(text))
         except paramiko.PasswordRequiredException:
-            raise ValueError("The SSH private key is passphrase-protected; give an unprotected "
-                             "key (it is encrypted at rest by Posture).") from None
+            raise ValueError(
+                "The SSH private key is passphrase-protected; give an unprotected "
+                "key (it is encrypted at rest by Posture)."
+            ) from None
         except (paramiko.SSHException, ValueError, IndexError, TypeError):
             continue
     raise ValueError("The SSH private key could not be read (OpenSSH or PEM, ed25519/ECDSA/RSA).")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -17,6 +17,10 @@ HOST_NAME = RegexValidator(
 )
 
 
+def validate_endpoint(value: str) -> None:
+    parse_endpoint(value)
+
+
 def default_interval() -> int:
     return int(settings.POSTURE_SCAN["DEFAULT_INTERVAL_MINUTES"])
 
@@ -25,13 +29,13 @@ class HostQuerySet(models.QuerySet["Host"]):
     def enabled(self) -> HostQuerySet:
         return self.filter(enabled=True)
 
-    def due(self, now: timezone.datetime | None = None) -> HostQuerySet:
+    def due(self, now: datetime | None = None) -> HostQuerySet:
         return self.enabled().filter(next_scan_at__lte=now or timezone.now())
 
 
 class Host(models.Model):
     name = models.CharField(max_length=100, unique=True, validators=[HOST_NAME])
-    endpoint = models.CharField(max_length=500, validators=[parse_endpoint])
+    endpoint = models.CharField(max_length=500, validators=[validate_endpoint])
     labels = models.JSONField(default=dict, blank=True)
     owner_email = models.EmailField(blank=True)
     scan_interval = models.PositiveIntegerField(
@@ -102,5 +106,5 @@ class Host(models.Model):
     def label_pairs(self) -> list[tuple[str, str]]:
         return sorted((str(k), str(v)) for k, v in (self.labels or {}).items())
 
-    def schedule_next(self, now: timezone.datetime | None = None) -> timezone.datetime:
+    def schedule_next(self, now: datetime | None = None) -> datetime:
         return (now or timezone.now()) + timedelta(minutes=self.scan_interval)

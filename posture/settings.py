@@ -7,6 +7,7 @@ POSTURE_DATA_DIR, so one command runs the whole product without a server to inst
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -73,6 +74,7 @@ TEMPLATES = [
     }
 ]
 
+DATABASES: dict[str, dict[str, Any]]
 _db_engine = env("POSTURE_DB_ENGINE", "sqlite")
 if _db_engine == "sqlite":
     DATABASES = {

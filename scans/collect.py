@@ -51,7 +51,9 @@ def _parallel(api: DockerAPI, fn: Callable[[str], T | None], items: list[str]) -
 
 def _inspect_container(api: DockerAPI, ident: str) -> ContainerFacts | None:
     try:
-        data = _expect(api.get_json(f"/containers/{quote(ident, safe=':')}/json"), dict, "container")
+        data = _expect(
+            api.get_json(f"/containers/{quote(ident, safe=':')}/json"), dict, "container"
+        )
     except NotFound:
         return None  # removed between the listing and the inspect
     return ContainerFacts(id=ident, inspect=redact_container(data))
@@ -63,7 +65,9 @@ def _inspect_image(api: DockerAPI, ident: str) -> ImageFacts | None:
     except NotFound:
         return None
     try:
-        history = _expect(api.get_json(f"/images/{quote(ident, safe=':')}/history"), list, "history")
+        history = _expect(
+            api.get_json(f"/images/{quote(ident, safe=':')}/history"), list, "history"
+        )
         history = redact_history(history)
     except NotFound:
         history = None
@@ -73,11 +77,14 @@ def _inspect_image(api: DockerAPI, ident: str) -> ImageFacts | None:
 def collect(api: DockerAPI) -> HostFacts:
     version = api.negotiate()
     info = _expect(api.get_json("/info"), dict, "/info")
-    container_ids = _ids(api.get_json("/containers/json", {"all": "1"}), "/containers", CONTAINER_ID)
+    container_ids = _ids(
+        api.get_json("/containers/json", {"all": "1"}), "/containers", CONTAINER_ID
+    )
     image_ids = _ids(api.get_json("/images/json"), "/images", IMAGE_ID)
     containers = _parallel(api, lambda i: _inspect_container(api, i), container_ids)
     images = _parallel(api, lambda i: _inspect_image(api, i), image_ids)
     networks = _expect(api.get_json("/networks"), list, "/networks")
     api.deadline.check()
-    return HostFacts(version=version, info=info, containers=containers, images=images,
-                     networks=networks)
+    return HostFacts(
+        version=version, info=info, containers=containers, images=images, networks=networks
+    )

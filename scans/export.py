@@ -19,27 +19,34 @@ def scan_summary(scan: ScanRun) -> dict[str, Any]:
         "finished_at": scan.finished_at.isoformat() if scan.finished_at else None,
         "duration_ms": scan.duration_ms,
         "error": {"class": error.value, "label": error.label, "detail": scan.error_detail}
-        if error else None,
+        if error
+        else None,
     }
 
 
 def host_report(host: Host, scan: ScanRun | None = None) -> dict[str, Any]:
     posture = HostPosture.objects.filter(host=host).first()
     findings = []
-    for finding in Finding.objects.open().for_host(host).order_by("-severity", "rule_id",
-                                                                   "subject_name"):
+    for finding in (
+        Finding.objects.open().for_host(host).order_by("-severity", "rule_id", "subject_name")
+    ):
         rule = REGISTRY.get(finding.rule_id)
-        findings.append({
-            "rule_id": finding.rule_id,
-            "title": rule.title if rule else finding.rule_id,
-            "severity": Severity(finding.severity).label,
-            "owasp": list(rule.owasp) if rule else [],
-            "cis": list(rule.cis) if rule else [],
-            "subject": {"kind": finding.subject_kind, "id": finding.subject_key,
-                        "name": finding.subject_name},
-            "evidence": finding.evidence,
-            "opened_at": finding.opened_at.isoformat(),
-        })
+        findings.append(
+            {
+                "rule_id": finding.rule_id,
+                "title": rule.title if rule else finding.rule_id,
+                "severity": Severity(finding.severity).label,
+                "owasp": list(rule.owasp) if rule else [],
+                "cis": list(rule.cis) if rule else [],
+                "subject": {
+                    "kind": finding.subject_kind,
+                    "id": finding.subject_key,
+                    "name": finding.subject_name,
+                },
+                "evidence": finding.evidence,
+                "opened_at": finding.opened_at.isoformat(),
+            }
+        )
     unknown = {
         rule_id: entry.get("reasons", [])
         for rule_id, entry in (posture.rule_summary if posture else {}).items()
@@ -52,7 +59,8 @@ def host_report(host: Host, scan: ScanRun | None = None) -> dict[str, Any]:
         "score": posture.score if posture else None,
         "grade": posture.grade if posture else "",
         "as_of": posture.last_success_at.isoformat()
-        if posture and posture.last_success_at else None,
+        if posture and posture.last_success_at
+        else None,
         "scan": scan_summary(scan) if scan else None,
         "rules_assessed": posture.rules_assessed if posture else 0,
         "rules_total": len(REGISTRY),

@@ -89,10 +89,12 @@ class HostPosture(models.Model):
     """The current picture of a host: written only by a complete, successful scan
     (the score part) or by any finished scan (the health part)."""
 
-    host = models.OneToOneField(Host, on_delete=models.CASCADE, primary_key=True,
-                                related_name="posture")
-    current_scan = models.ForeignKey(ScanRun, null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+")
+    host = models.OneToOneField(
+        Host, on_delete=models.CASCADE, primary_key=True, related_name="posture"
+    )
+    current_scan = models.ForeignKey(
+        ScanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     score = models.PositiveSmallIntegerField(null=True, blank=True)
     grade = models.CharField(max_length=2, blank=True)
     failing_critical = models.PositiveIntegerField(default=0)
@@ -108,8 +110,9 @@ class HostPosture(models.Model):
     images = models.PositiveIntegerField(default=0)
     last_success_at = models.DateTimeField(null=True, blank=True)
     # Health: updated by every finished scan, good or bad.
-    last_scan = models.ForeignKey(ScanRun, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="+")
+    last_scan = models.ForeignKey(
+        ScanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error_class = models.CharField(max_length=32, choices=ERROR_CHOICES, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
@@ -192,11 +195,11 @@ class Finding(models.Model):
     subject_name = models.CharField(max_length=255, blank=True)
     evidence = models.JSONField(default=list)  # [{"field": ..., "value": ...}]
     opened_at = models.DateTimeField(default=timezone.now)
-    opened_scan = models.ForeignKey(ScanRun, null=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    opened_scan = models.ForeignKey(ScanRun, null=True, on_delete=models.SET_NULL, related_name="+")
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_scan = models.ForeignKey(ScanRun, null=True, blank=True, on_delete=models.SET_NULL,
-                                      related_name="+")
+    resolved_scan = models.ForeignKey(
+        ScanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = FindingQuerySet.as_manager()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -45,14 +45,20 @@ def expire_stale_scans(host: Host | None = None, limits: Limits | None = None) -
         stale = stale.filter(host=host)
     count = 0
     for scan in stale.select_related("host"):
-        store.store_failure(scan, ErrorClass.INTERRUPTED, "the worker stopped before the end",
-                            None, status=ScanRun.Status.INTERRUPTED)
+        store.store_failure(
+            scan,
+            ErrorClass.INTERRUPTED,
+            "the worker stopped before the end",
+            None,
+            status=ScanRun.Status.INTERRUPTED,
+        )
         count += 1
     return count
 
 
-def request_scan(host: Host, trigger: str = ScanRun.Trigger.MANUAL, enqueue: bool = True
-                 ) -> tuple[ScanRun, bool]:
+def request_scan(
+    host: Host, trigger: str = ScanRun.Trigger.MANUAL, enqueue: bool = True
+) -> tuple[ScanRun, bool]:
     """Queue a scan of host; (scan, created). If one is already queued or running, that
     one is returned instead: one scan per host at a time."""
     expire_stale_scans(host)
@@ -103,13 +109,14 @@ def run_scan(scan_id: int, limits: Limits | None = None) -> ScanRun:
         store.store_failure(scan, exc.error_class, exc.detail, elapsed())
     except Exception as exc:
         log.exception("scan %s of %s crashed", scan.pk, scan.host.name)
-        store.store_failure(scan, ErrorClass.INTERNAL, f"{type(exc).__name__}: {exc}"[:500],
-                            elapsed())
+        store.store_failure(
+            scan, ErrorClass.INTERNAL, f"{type(exc).__name__}: {exc}"[:500], elapsed()
+        )
     scan.refresh_from_db()
     return scan
 
 
-def dispatch_due_scans(now: timezone.datetime | None = None, limit: int = 1000) -> int:
+def dispatch_due_scans(now: datetime | None = None, limit: int = 1000) -> int:
     """Queue a scan for every enabled host whose next_scan_at has passed."""
     now = now or timezone.now()
     expire_stale_scans()

@@ -25,8 +25,12 @@ def _short(value: Any, limit: int) -> str:
     return str(value or "")[:limit]
 
 
-def _sync_inventory(scan: ScanRun, model: type[Container] | type[Image], key_field: str,
-                    items: dict[str, dict[str, Any]]) -> None:
+def _sync_inventory(
+    scan: ScanRun,
+    model: Any,  # Container or Image: same inventory fields
+    key_field: str,
+    items: dict[str, dict[str, Any]],
+) -> None:
     """Create new items, rewrite changed ones, mark vanished ones gone; leave the rest."""
     now = scan.finished_at or timezone.now()
     existing = {
@@ -45,18 +49,23 @@ def _sync_inventory(scan: ScanRun, model: type[Container] | type[Image], key_fie
             update.append(row)
     model.objects.bulk_create(create, batch_size=500)
     if update:
-        model.objects.bulk_update(update, [*next(iter(items.values())).keys(), "gone_at"],
-                                  batch_size=500)
+        model.objects.bulk_update(
+            update, [*next(iter(items.values())).keys(), "gone_at"], batch_size=500
+        )
     vanished = [row.pk for key, row in existing.items() if key not in items and row.gone_at is None]
     if vanished:
         model.objects.filter(pk__in=vanished).update(gone_at=now)
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _container_fields(facts: HostFacts) -> dict[str, dict[str, Any]]:
     out = {}
     for c in facts.containers:
-        config = c.inspect.get("Config") if isinstance(c.inspect.get("Config"), dict) else {}
-        state = c.inspect.get("State") if isinstance(c.inspect.get("State"), dict) else {}
+        config = _dict(c.inspect.get("Config"))
+        state = _dict(c.inspect.get("State"))
         out[c.id] = {
             "name": _short(c.name, 255),
             "image_ref": _short(config.get("Image"), 255),
@@ -103,12 +112,19 @@ def _sync_findings(scan: ScanRun, evaluations: Iterable[Evaluation], facts: Host
         evidence = _evidence(ev)
         finding = open_findings.get(key)
         if finding is None:
-            create.append(Finding(
-                host=scan.host, rule_id=ev.rule.id, severity=int(ev.rule.severity),
-                subject_kind=ev.subject_kind.value, subject_key=ev.subject_key,
-                subject_name=_short(ev.subject_name, 255), evidence=evidence,
-                opened_at=now, opened_scan=scan,
-            ))
+            create.append(
+                Finding(
+                    host=scan.host,
+                    rule_id=ev.rule.id,
+                    severity=int(ev.rule.severity),
+                    subject_kind=ev.subject_kind.value,
+                    subject_key=ev.subject_key,
+                    subject_name=_short(ev.subject_name, 255),
+                    evidence=evidence,
+                    opened_at=now,
+                    opened_scan=scan,
+                )
+            )
         elif finding.evidence != evidence or finding.subject_name != ev.subject_name[:255]:
             finding.evidence = evidence
             finding.subject_name = _short(ev.subject_name, 255)
@@ -116,10 +132,10 @@ def _sync_findings(scan: ScanRun, evaluations: Iterable[Evaluation], facts: Host
 
     resolved = []
     for key, finding in open_findings.items():
-        ev = outcomes.get(key)
+        latest = outcomes.get(key)
         # An unknown verdict is not a fix: the finding stays open until a rule says pass,
         # not applicable, or the subject (container, image) is gone.
-        if ev is None or ev.outcome in (Outcome.PASS, Outcome.NOT_APPLICABLE):
+        if latest is None or latest.outcome in (Outcome.PASS, Outcome.NOT_APPLICABLE):
             resolved.append(finding.pk)
     Finding.objects.bulk_create(create, batch_size=500)
     if update:
@@ -136,15 +152,21 @@ def _rule_summary(evaluations: Iterable[Evaluation]) -> dict[str, dict[str, Any]
         )
         entry[ev.outcome.value] += 1
         reason = ev.result.reason
-        if ev.outcome is Outcome.UNKNOWN and reason and reason not in entry["reasons"]:
-            if len(entry["reasons"]) < 3:
-                entry["reasons"].append(reason[:200])
+        reasons = entry["reasons"]
+        if ev.outcome is Outcome.UNKNOWN and reason and reason not in reasons and len(reasons) < 3:
+            reasons.append(reason[:200])
     return summary
 
 
 @transaction.atomic
-def store_success(scan: ScanRun, facts: HostFacts, evaluations: list[Evaluation],
-                  score: HostScore, duration_ms: int, api_version: str) -> None:
+def store_success(
+    scan: ScanRun,
+    facts: HostFacts,
+    evaluations: list[Evaluation],
+    score: HostScore,
+    duration_ms: int,
+    api_version: str,
+) -> None:
     now = timezone.now()
     engine = _short(facts.version.get("Version"), 64)
     scan.status = ScanRun.Status.SUCCEEDED
@@ -171,31 +193,53 @@ def store_success(scan: ScanRun, facts: HostFacts, evaluations: list[Evaluation]
         "failing_medium": failing.get("medium", 0),
         "failing_low": failing.get("low", 0),
     }
-    HostPosture.objects.update_or_create(host=scan.host, defaults={
-        "current_scan": scan, "score": score.score, "grade": score.grade,
-        "rules_assessed": score.rules_assessed, "rules_unknown": score.rules_unknown,
-        "rule_summary": _rule_summary(evaluations), "engine_version": engine,
-        "containers": len(facts.containers), "images": len(facts.images),
-        "last_success_at": now, "last_scan": scan, "last_attempt_at": now,
-        "last_error_class": "", "consecutive_failures": 0, **counts,
-    })
-    ScoreSample.objects.create(host=scan.host, scan=scan, taken_at=now, score=score.score,
-                               grade=score.grade, **counts)
+    HostPosture.objects.update_or_create(
+        host=scan.host,
+        defaults={
+            "current_scan": scan,
+            "score": score.score,
+            "grade": score.grade,
+            "rules_assessed": score.rules_assessed,
+            "rules_unknown": score.rules_unknown,
+            "rule_summary": _rule_summary(evaluations),
+            "engine_version": engine,
+            "containers": len(facts.containers),
+            "images": len(facts.images),
+            "last_success_at": now,
+            "last_scan": scan,
+            "last_attempt_at": now,
+            "last_error_class": "",
+            "consecutive_failures": 0,
+            **counts,
+        },
+    )
+    ScoreSample.objects.create(
+        host=scan.host, scan=scan, taken_at=now, score=score.score, grade=score.grade, **counts
+    )
 
 
 @transaction.atomic
-def store_failure(scan: ScanRun, error_class: ErrorClass, detail: str, duration_ms: int | None,
-                  status: str = ScanRun.Status.FAILED) -> None:
+def store_failure(
+    scan: ScanRun,
+    error_class: ErrorClass,
+    detail: str,
+    duration_ms: int | None,
+    status: str = ScanRun.Status.FAILED,
+) -> None:
     """Record the failure; the host's last good picture (score, findings) stays untouched."""
     now = timezone.now()
     ScanRun.objects.filter(pk=scan.pk).update(
-        status=status, finished_at=now, duration_ms=duration_ms,
-        error_class=error_class.value, error_detail=detail[:1000],
+        status=status,
+        finished_at=now,
+        duration_ms=duration_ms,
+        error_class=error_class.value,
+        error_detail=detail[:1000],
     )
     posture, _ = HostPosture.objects.select_for_update().get_or_create(host_id=scan.host_id)
     posture.last_scan_id = scan.pk
     posture.last_attempt_at = now
     posture.last_error_class = error_class.value
     posture.consecutive_failures += 1
-    posture.save(update_fields=["last_scan", "last_attempt_at", "last_error_class",
-                                "consecutive_failures"])
+    posture.save(
+        update_fields=["last_scan", "last_attempt_at", "last_error_class", "consecutive_failures"]
+    )

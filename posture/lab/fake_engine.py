@@ -7,6 +7,7 @@ real dockerd cannot be made to do on demand.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -113,10 +114,8 @@ class FakeEngine:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
-        except FileNotFoundError:
-            pass
 
     @property
     def url(self) -> str:

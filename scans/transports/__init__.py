@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import urllib3
 
@@ -41,7 +42,7 @@ def open_api(endpoint: Endpoint, creds: Credentials, limits: Limits) -> DockerAP
     deadline = Deadline(limits.deadline)
     tracker = SocketTracker()
     timeout = urllib3.Timeout(connect=limits.connect_timeout, read=limits.read_timeout)
-    common = {
+    common: dict[str, Any] = {
         "connect_timeout": limits.connect_timeout,
         "read_timeout": limits.read_timeout,
         "max_bytes": limits.max_bytes,
@@ -50,16 +51,25 @@ def open_api(endpoint: Endpoint, creds: Credentials, limits: Limits) -> DockerAP
         pool = unix.UnixPool(endpoint.socket_path, tracker, limits.pool_size, timeout)
         return DockerAPI("http://localhost", pool, tracker, deadline, **common)
     if endpoint.transport is Transport.TLS:
-        https = tls.tls_pool(endpoint.host, endpoint.port, creds, tracker, limits.pool_size,
-                             timeout)
+        https = tls.tls_pool(
+            endpoint.host, endpoint.port, creds, tracker, limits.pool_size, timeout
+        )
         base = f"https://{endpoint.host}:{endpoint.port}"
         if ":" in endpoint.host:
             base = f"https://[{endpoint.host}]:{endpoint.port}"
         return DockerAPI(base, https, tracker, deadline, **common)
     if endpoint.transport is Transport.SSH:
         client = ssh.connect(endpoint, creds, min(limits.connect_timeout, deadline.remaining()))
-        sshpool = ssh.SSHPool(client, ssh.dial_command(endpoint), tracker, limits.pool_size,
-                              timeout)
-        return DockerAPI("http://docker", sshpool, tracker, deadline, on_close=client.close,
-                         diagnose=sshpool.diagnose, **common)
+        sshpool = ssh.SSHPool(
+            client, ssh.dial_command(endpoint), tracker, limits.pool_size, timeout
+        )
+        return DockerAPI(
+            "http://docker",
+            sshpool,
+            tracker,
+            deadline,
+            on_close=client.close,
+            diagnose=sshpool.diagnose,
+            **common,
+        )
     raise ScanError(ErrorClass.CONFIGURATION, f"unsupported transport {endpoint.transport}")

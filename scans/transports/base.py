@@ -11,6 +11,7 @@ and parsed fail-closed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -69,10 +70,8 @@ class SocketTracker:
 
     def add_socket(self, sock: socket.socket) -> None:
         def cut() -> None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
         self.add(cut)
 
@@ -176,8 +175,9 @@ class DockerAPI:
             return f"{self.client.base_url}/v{self.api_version}{path}"
         return f"{self.client.base_url}{path}"
 
-    def get_raw(self, path: str, params: dict[str, Any] | None = None, versioned: bool = True
-                ) -> bytes:
+    def get_raw(
+        self, path: str, params: dict[str, Any] | None = None, versioned: bool = True
+    ) -> bytes:
         self.deadline.check()
         remaining = max(self.deadline.remaining(), 0.1)
         timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
@@ -196,8 +196,9 @@ class DockerAPI:
         except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
             raise self.classify(exc) from exc
 
-    def get_json(self, path: str, params: dict[str, Any] | None = None, versioned: bool = True
-                 ) -> Any:
+    def get_json(
+        self, path: str, params: dict[str, Any] | None = None, versioned: bool = True
+    ) -> Any:
         body = self.get_raw(path, params, versioned)
         try:
             return json.loads(body)
@@ -300,8 +301,12 @@ def classify_exception(exc: BaseException) -> ScanError:
     for err in chain:
         if isinstance(err, ssl.SSLError):
             reason = (getattr(err, "reason", "") or "").upper()
-            if "CERTIFICATE" in reason and ("BAD" in reason or "UNKNOWN" in reason or
-                                            "REQUIRED" in reason or "EXPIRED" in reason):
+            if "CERTIFICATE" in reason and (
+                "BAD" in reason
+                or "UNKNOWN" in reason
+                or "REQUIRED" in reason
+                or "EXPIRED" in reason
+            ):
                 return ScanError(
                     ErrorClass.AUTH_FAILED, f"the daemon rejected the client certificate ({reason})"
                 )
@@ -317,13 +322,23 @@ def classify_exception(exc: BaseException) -> ScanError:
     for err in chain:
         if isinstance(err, urllib3.exceptions.NewConnectionError):
             continue
-        if isinstance(err, socket.timeout | TimeoutError | requests.Timeout
-                      | urllib3.exceptions.ReadTimeoutError
-                      | urllib3.exceptions.ConnectTimeoutError):
+        if isinstance(
+            err,
+            socket.timeout
+            | TimeoutError
+            | requests.Timeout
+            | urllib3.exceptions.ReadTimeoutError
+            | urllib3.exceptions.ConnectTimeoutError,
+        ):
             return ScanError(ErrorClass.TIMEOUT, text)
     for err in chain:
-        if isinstance(err, requests.exceptions.ChunkedEncodingError | urllib3.exceptions.ProtocolError
-                      | urllib3.exceptions.IncompleteRead | urllib3.exceptions.DecodeError):
+        if isinstance(
+            err,
+            requests.exceptions.ChunkedEncodingError
+            | urllib3.exceptions.ProtocolError
+            | urllib3.exceptions.IncompleteRead
+            | urllib3.exceptions.DecodeError,
+        ):
             return ScanError(ErrorClass.MALFORMED, f"response cut off or garbled: {text}"[:300])
         if isinstance(err, requests.ConnectionError | Urllib3Error | ConnectionError):
             return ScanError(ErrorClass.UNREACHABLE, text)

@@ -60,8 +60,7 @@ LABELS: dict[ErrorClass, tuple[str, str]] = {
     ),
     ErrorClass.AUTH_FAILED: (
         "Authentication failed",
-        "The daemon or SSH server refused Posture's credentials (client certificate or "
-        "SSH key).",
+        "The daemon or SSH server refused Posture's credentials (client certificate or SSH key).",
     ),
     ErrorClass.PERMISSION_DENIED: (
         "Permission denied",

@@ -10,7 +10,6 @@ pooled HTTP connection is one channel running dial-stdio, kept alive across requ
 from __future__ import annotations
 
 import shlex
-import socket
 from typing import Any
 
 import paramiko
@@ -22,6 +21,7 @@ from hosts.credentials import Credentials
 from hosts.endpoints import Endpoint
 from scans.transports.base import SocketTracker, timeout_for
 from scans.transports.errors import ErrorClass, ScanError
+
 
 def load_private_key(text: str) -> paramiko.PKey:
     try:
@@ -83,7 +83,7 @@ def connect(endpoint: Endpoint, creds: Credentials, timeout: float) -> paramiko.
                 f"the server offers no key of the pinned type ({host_key.get_name()})",
             ) from None
         raise ScanError(ErrorClass.UNREACHABLE, f"SSH: {exc}") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         client.close()
         raise ScanError(ErrorClass.TIMEOUT, "SSH connection timed out") from None
     except OSError as exc:
@@ -115,8 +115,14 @@ class ChannelConnection(urllib3.connection.HTTPConnection):
 
 
 class SSHPool(urllib3.HTTPConnectionPool):
-    def __init__(self, client: paramiko.SSHClient, command: str, tracker: SocketTracker,
-                 maxsize: int, timeout: Any) -> None:
+    def __init__(
+        self,
+        client: paramiko.SSHClient,
+        command: str,
+        tracker: SocketTracker,
+        maxsize: int,
+        timeout: Any,
+    ) -> None:
         super().__init__("docker", maxsize=maxsize, block=True, timeout=timeout)
         self.client = client
         self.command = command

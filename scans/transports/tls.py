@@ -38,8 +38,9 @@ def ssl_context(creds: Credentials) -> ssl.SSLContext:
     try:
         context.load_verify_locations(cadata=creds.ca_cert)
     except (ssl.SSLError, ValueError) as exc:
-        raise ScanError(ErrorClass.CONFIGURATION, f"the stored CA certificate is invalid: {exc}"
-                        ) from None
+        raise ScanError(
+            ErrorClass.CONFIGURATION, f"the stored CA certificate is invalid: {exc}"
+        ) from None
     with tempfile.TemporaryDirectory(prefix="posture-", dir=_private_dir()) as tmp:
         cert_path, key_path = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
         for path, text in ((cert_path, creds.client_cert), (key_path, creds.client_key)):
@@ -63,8 +64,9 @@ class TrackedHTTPSConnection(urllib3.connection.HTTPSConnection):
         self.tracker.add_socket(self.sock)
 
 
-def tls_pool(host: str, port: int, creds: Credentials, tracker: SocketTracker, maxsize: int,
-             timeout: Any) -> urllib3.HTTPSConnectionPool:
+def tls_pool(
+    host: str, port: int, creds: Credentials, tracker: SocketTracker, maxsize: int, timeout: Any
+) -> urllib3.HTTPSConnectionPool:
     connection_cls = type("Conn", (TrackedHTTPSConnection,), {"tracker": tracker})
     pool = urllib3.HTTPSConnectionPool(
         host,

@@ -19,8 +19,7 @@ from posture.lab.daemon import LabDaemon
 from posture.lab.services import LabRedis
 from scans.models import HostPosture, ScanRun
 
-pytestmark = [pytest.mark.celery, pytest.mark.docker,
-              pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.celery, pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,22 +28,44 @@ def broker(lab_redis: LabRedis) -> str:
     # The app may already hold a connection pool to the default (filesystem) broker.
     app.conf.broker_url = lab_redis.url
     app.conf.broker_transport_options = {"visibility_timeout": 300}
-    app.pool.force_close_all()
+    if app._pool is not None:
+        app._pool.force_close_all()
     app._pool = None
+    app.amqp._producer_pool = None
     return lab_redis.url
 
 
 def test_beat_dispatches_worker_scans_page_shows_score(
-    broker: str, lab_daemon: LabDaemon, lab_samples: dict[str, str], admin_client,
+    broker: str,
+    lab_daemon: LabDaemon,
+    lab_samples: dict[str, str],
+    admin_client,
     tmp_path: Path,
 ) -> None:
-    host = Host.objects.create(name="lab", endpoint=lab_daemon.unix_url,
-                               labels={"env": "test"}, next_scan_at=timezone.now())
+    host = Host.objects.create(
+        name="lab",
+        endpoint=lab_daemon.unix_url,
+        labels={"env": "test"},
+        next_scan_at=timezone.now(),
+    )
     env = {**os.environ, "POSTURE_BROKER_URL": broker, "POSTURE_DISPATCH_EVERY": "1"}
     beat = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "posture", "beat", "--loglevel", "WARNING",
-         "--schedule", str(tmp_path / "beat-schedule")],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "posture",
+            "beat",
+            "--loglevel",
+            "WARNING",
+            "--schedule",
+            str(tmp_path / "beat-schedule"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):

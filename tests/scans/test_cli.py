@@ -26,8 +26,18 @@ def run(*args: str) -> str:
 
 @pytest.mark.docker
 def test_add_scan_json_list_remove(lab_daemon: LabDaemon, lab_samples: dict[str, str]) -> None:
-    assert "added lab" in run("host", "add", "lab", lab_daemon.unix_url, "--label", "env=ci",
-                              "--owner", "ops@example.org", "--interval", "5")
+    assert "added lab" in run(
+        "host",
+        "add",
+        "lab",
+        lab_daemon.unix_url,
+        "--label",
+        "env=ci",
+        "--owner",
+        "ops@example.org",
+        "--interval",
+        "5",
+    )
     report = json.loads(run("scan", "lab", "--wait", "--format", "json"))
     assert report["host"] == "lab"
     assert report["scan"]["status"] == "succeeded"
@@ -44,14 +54,33 @@ def test_add_scan_json_list_remove(lab_daemon: LabDaemon, lab_samples: dict[str,
 
 
 @pytest.mark.docker
-def test_add_tls_and_ssh_hosts_from_files(lab_daemon: LabDaemon, lab_pki: Pki,
-                                          lab_sshd: LabSshd, tmp_path: Path) -> None:
-    run("host", "add", "tls", lab_daemon.tcp_url, "--ca", str(lab_pki.ca_cert),
-        "--cert", str(lab_pki.client_cert), "--key", str(lab_pki.client_key))
+def test_add_tls_and_ssh_hosts_from_files(
+    lab_daemon: LabDaemon, lab_pki: Pki, lab_sshd: LabSshd, tmp_path: Path
+) -> None:
+    run(
+        "host",
+        "add",
+        "tls",
+        lab_daemon.tcp_url,
+        "--ca",
+        str(lab_pki.ca_cert),
+        "--cert",
+        str(lab_pki.client_cert),
+        "--key",
+        str(lab_pki.client_key),
+    )
     key = tmp_path / "id"
     key.write_text(lab_sshd.client_private_key)
-    run("host", "add", "ssh", f"{lab_sshd.ssh_url}?socket={lab_daemon.socket_path}",
-        "--ssh-key", str(key), "--host-key", lab_sshd.known_hosts_line)
+    run(
+        "host",
+        "add",
+        "ssh",
+        f"{lab_sshd.ssh_url}?socket={lab_daemon.socket_path}",
+        "--ssh-key",
+        str(key),
+        "--host-key",
+        lab_sshd.known_hosts_line,
+    )
     for name in ("tls", "ssh"):
         report = json.loads(run("scan", name, "--wait", "--format", "json"))
         assert report["scan"]["status"] == "succeeded", report["scan"]

@@ -10,7 +10,7 @@ import pytest
 
 from hosts.credentials import Credentials
 from hosts.endpoints import parse_endpoint
-from posture.lab.fake_engine import Fault, FakeEngine
+from posture.lab.fake_engine import FakeEngine, Fault
 from scans.collect import collect
 from scans.transports import ErrorClass, Limits, ScanError, open_api
 from tests.scans.fake import responses
@@ -27,9 +27,10 @@ def engine(tmp_path: Path) -> Iterator[FakeEngine]:
 
 
 def scan(engine: FakeEngine, limits: Limits = LIMITS) -> ScanError:
-    with pytest.raises(ScanError) as info, open_api(
-        parse_endpoint(engine.url), Credentials(), limits
-    ) as api:
+    with (
+        pytest.raises(ScanError) as info,
+        open_api(parse_endpoint(engine.url), Credentials(), limits) as api,
+    ):
         collect(api)
     return info.value
 
@@ -93,8 +94,9 @@ def test_ids_that_are_not_hashes_are_refused(engine: FakeEngine) -> None:
 
 
 def test_nothing_listening() -> None:
-    with pytest.raises(ScanError) as info, open_api(
-        parse_endpoint("unix:///tmp/pst-nothing-here.sock"), Credentials(), LIMITS
-    ) as api:
+    with (
+        pytest.raises(ScanError) as info,
+        open_api(parse_endpoint("unix:///tmp/pst-nothing-here.sock"), Credentials(), LIMITS) as api,
+    ):
         collect(api)
     assert info.value.error_class is ErrorClass.UNREACHABLE

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from hosts.models import Host
-from posture.lab.fake_engine import Fault, FakeEngine
+from posture.lab.fake_engine import FakeEngine, Fault
 from scans import services
 from scans.models import Container, Finding, HostPosture, Image, ScanRun, ScoreSample
 from scans.transports import ErrorClass, Limits
@@ -23,8 +23,9 @@ LIMITS = Limits(deadline=5, connect_timeout=2, read_timeout=2)
 
 @pytest.fixture
 def engine() -> Iterator[FakeEngine]:
-    fake = FakeEngine(Path(f"/tmp/pst-fake-{time.monotonic_ns()}.sock"),
-                      responses(CapAdd=["SYS_ADMIN"])).start()
+    fake = FakeEngine(
+        Path(f"/tmp/pst-fake-{time.monotonic_ns()}.sock"), responses(CapAdd=["SYS_ADMIN"])
+    ).start()
     yield fake
     fake.stop()
 
@@ -53,7 +54,8 @@ def test_first_scan_stores_picture_findings_and_one_score_row(host: Host) -> Non
     assert {"field": "HostConfig.CapAdd", "value": '["SYS_ADMIN"]'} in finding.evidence
     # Environment values never reach storage.
     assert "hunter2" not in repr(list(Container.objects.values())) + repr(
-        list(Image.objects.values()))
+        list(Image.objects.values())
+    )
 
 
 def test_unchanged_rescan_writes_only_its_own_rows(host: Host) -> None:
@@ -62,11 +64,15 @@ def test_unchanged_rescan_writes_only_its_own_rows(host: Host) -> None:
     run, _ = services.request_scan(host, enqueue=False)
     with CaptureQueriesContext(connection) as queries:
         services.run_scan(run.pk, LIMITS)
-    writes = [q["sql"].split()[0:3] for q in queries.captured_queries
-              if q["sql"].startswith(("INSERT", "UPDATE", "DELETE"))]
+    writes = [
+        q["sql"].split()[0:3]
+        for q in queries.captured_queries
+        if q["sql"].startswith(("INSERT", "UPDATE", "DELETE"))
+    ]
     tables = sorted(" ".join(w) for w in writes)
-    assert not any("scans_finding" in t or "scans_container" in t or "scans_image" in t
-                   for t in tables), tables
+    assert not any(
+        "scans_finding" in t or "scans_container" in t or "scans_image" in t for t in tables
+    ), tables
     assert ScoreSample.objects.filter(host=host).count() == 2
     assert list(Finding.objects.values("id", "opened_at", "evidence")) == findings_before
 

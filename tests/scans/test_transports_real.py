@@ -24,6 +24,7 @@ from scans.collect import collect
 from scans.transports import ErrorClass, Limits, ScanError, open_api
 
 pytestmark = pytest.mark.docker
+NO_CREDENTIALS = Credentials()
 LIMITS = Limits(deadline=30, connect_timeout=5, read_timeout=10, pool_size=4)
 
 
@@ -36,17 +37,18 @@ def tls_creds(pki: Pki, ca: Pki | None = None, client: Pki | None = None) -> Cre
     )
 
 
-def ssh_creds(sshd: LabSshd, host_key: str | None = None, key: str | None = None
-              ) -> Credentials:
-    return Credentials(ssh_private_key=key or sshd.client_private_key,
-                       ssh_host_key=host_key or sshd.host_public_key)
+def ssh_creds(sshd: LabSshd, host_key: str | None = None, key: str | None = None) -> Credentials:
+    return Credentials(
+        ssh_private_key=key or sshd.client_private_key,
+        ssh_host_key=host_key or sshd.host_public_key,
+    )
 
 
 def ssh_endpoint(sshd: LabSshd, daemon: LabDaemon) -> str:
     return f"{sshd.ssh_url}?socket={daemon.socket_path}"
 
 
-def collect_from(url: str, creds: Credentials = Credentials()):  # noqa: ANN201
+def collect_from(url: str, creds: Credentials = NO_CREDENTIALS):  # noqa: ANN201
     with open_api(parse_endpoint(url), creds, LIMITS) as api:
         return collect(api), api
 
@@ -71,8 +73,7 @@ def test_mutual_tls(lab_daemon: LabDaemon, lab_pki: Pki, lab_samples: dict[str, 
     assert api.api_version == "1.41"
 
 
-def test_tls_wrong_ca_is_refused(lab_daemon: LabDaemon, lab_pki: Pki, lab_rogue_pki: Pki
-                                 ) -> None:
+def test_tls_wrong_ca_is_refused(lab_daemon: LabDaemon, lab_pki: Pki, lab_rogue_pki: Pki) -> None:
     error = error_from(lab_daemon.tcp_url, tls_creds(lab_pki, ca=lab_rogue_pki))
     assert error.error_class is ErrorClass.TLS_VERIFY
 
@@ -119,12 +120,15 @@ def test_tlsconfig_without_verify_does_not_verify(
     )
     assert stock.version()["ApiVersion"]
     stock.close()
-    assert error_from(lab_daemon.tcp_url, tls_creds(lab_pki, ca=lab_rogue_pki)).error_class \
+    assert (
+        error_from(lab_daemon.tcp_url, tls_creds(lab_pki, ca=lab_rogue_pki)).error_class
         is ErrorClass.TLS_VERIFY
+    )
 
 
-def test_tls_client_certificate_rejected(lab_daemon: LabDaemon, lab_pki: Pki,
-                                         lab_rogue_pki: Pki) -> None:
+def test_tls_client_certificate_rejected(
+    lab_daemon: LabDaemon, lab_pki: Pki, lab_rogue_pki: Pki
+) -> None:
     error = error_from(lab_daemon.tcp_url, tls_creds(lab_pki, client=lab_rogue_pki))
     assert error.error_class in (ErrorClass.AUTH_FAILED, ErrorClass.TLS_VERIFY), error
 
@@ -148,9 +152,12 @@ def test_ssh_one_connection_pooled_channels(
 
 @pytest.mark.ssh
 def test_ssh_changed_host_key_is_refused(lab_daemon: LabDaemon, lab_sshd: LabSshd) -> None:
-    fake = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode()
+    fake = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
     error = error_from(ssh_endpoint(lab_sshd, lab_daemon), ssh_creds(lab_sshd, host_key=fake))
     assert error.error_class is ErrorClass.HOST_KEY_MISMATCH
 
@@ -160,17 +167,24 @@ def test_ssh_host_key_of_another_type_is_not_trusted_on_first_use(
     lab_daemon: LabDaemon, lab_sshd: LabSshd
 ) -> None:
     rsa_pub = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
-    line = rsa_pub.public_bytes(serialization.Encoding.OpenSSH,
-                                serialization.PublicFormat.OpenSSH).decode()
+    line = rsa_pub.public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode()
     error = error_from(ssh_endpoint(lab_sshd, lab_daemon), ssh_creds(lab_sshd, host_key=line))
     assert error.error_class in (ErrorClass.HOST_KEY_UNKNOWN, ErrorClass.HOST_KEY_MISMATCH)
 
 
 @pytest.mark.ssh
 def test_ssh_wrong_client_key(lab_daemon: LabDaemon, lab_sshd: LabSshd) -> None:
-    key = ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption()).decode()
+    key = (
+        ed25519.Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
     error = error_from(ssh_endpoint(lab_sshd, lab_daemon), ssh_creds(lab_sshd, key=key))
     assert error.error_class is ErrorClass.AUTH_FAILED
 

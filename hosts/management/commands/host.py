@@ -67,8 +67,13 @@ class Command(BaseCommand):
             raise CommandError(" ".join(exc.messages)) from None
         if Host.objects.filter(name=opts["name"]).exists():
             raise CommandError(f"a host named {opts['name']!r} already exists")
-        host = Host(name=opts["name"], endpoint=opts["endpoint"], labels=_labels(opts["label"]),
-                    owner_email=opts["owner"], enabled=not opts["disabled"])
+        host = Host(
+            name=opts["name"],
+            endpoint=opts["endpoint"],
+            labels=_labels(opts["label"]),
+            owner_email=opts["owner"],
+            enabled=not opts["disabled"],
+        )
         if opts["interval"]:
             host.scan_interval = opts["interval"]
         try:
@@ -97,26 +102,30 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in
-                                         exc.message_dict.items())) from None
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            ) from None
         host.save()
-        self.stdout.write(f"added {host.name} ({endpoint.transport.value}, every "
-                          f"{host.scan_interval} min)")
+        self.stdout.write(
+            f"added {host.name} ({endpoint.transport.value}, every {host.scan_interval} min)"
+        )
 
     def handle_list(self, opts: dict[str, Any]) -> None:
         hosts = Host.objects.select_related("posture").order_by("name")
         rows = []
         for host in hosts:
             posture = getattr(host, "posture", None)
-            rows.append({
-                "name": host.name,
-                "endpoint": host.endpoint,
-                "labels": host.labels,
-                "enabled": host.enabled,
-                "score": posture.score if posture else None,
-                "grade": posture.grade if posture else "",
-                "last_error": posture.last_error_class if posture else "",
-            })
+            rows.append(
+                {
+                    "name": host.name,
+                    "endpoint": host.endpoint,
+                    "labels": host.labels,
+                    "enabled": host.enabled,
+                    "score": posture.score if posture else None,
+                    "grade": posture.grade if posture else "",
+                    "last_error": posture.last_error_class if posture else "",
+                }
+            )
         if opts["format"] == "json":
             self.stdout.write(json.dumps(rows, indent=2))
             return

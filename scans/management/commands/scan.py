@@ -23,27 +23,30 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("host")
-        parser.add_argument("--wait", action="store_true",
-                            help="run the scan now, here, and print the result")
+        parser.add_argument(
+            "--wait", action="store_true", help="run the scan now, here, and print the result"
+        )
         parser.add_argument("--format", choices=["text", "json"], default="text")
-        parser.add_argument("--timeout", type=int, default=600,
-                            help="seconds to wait for a scan already running elsewhere")
+        parser.add_argument(
+            "--timeout",
+            type=int,
+            default=600,
+            help="seconds to wait for a scan already running elsewhere",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
             host = Host.objects.get(name=opts["host"])
         except Host.DoesNotExist:
-            raise CommandError(f"no host named {opts['host']!r} (see: manage.py host list)"
-                               ) from None
+            raise CommandError(
+                f"no host named {opts['host']!r} (see: manage.py host list)"
+            ) from None
         scan, created = services.request_scan(host, ScanRun.Trigger.CLI, enqueue=not opts["wait"])
         if not opts["wait"]:
             note = "queued" if created else "already queued or running"
             self.stdout.write(f"scan #{scan.pk} of {host.name} {note}")
             return
-        if created:
-            scan = services.run_scan(scan.pk)
-        else:
-            scan = self._wait_for(scan, opts["timeout"])
+        scan = services.run_scan(scan.pk) if created else self._wait_for(scan, opts["timeout"])
         if opts["format"] == "json":
             self.stdout.write(json.dumps(host_report(host, scan), indent=2))
         else:
@@ -65,8 +68,10 @@ class Command(BaseCommand):
         report = host_report(host, scan)
         out = self.stdout.write
         if scan.status == ScanRun.Status.SUCCEEDED:
-            out(f"{host.name}: score {report['score']} grade {report['grade']} "
-                f"({scan.containers} containers, {scan.images} images, {scan.duration_ms} ms)")
+            out(
+                f"{host.name}: score {report['score']} grade {report['grade']} "
+                f"({scan.containers} containers, {scan.images} images, {scan.duration_ms} ms)"
+            )
         else:
             error = scan.error
             label = error.label if error else scan.status
@@ -80,5 +85,7 @@ class Command(BaseCommand):
             evidence = "; ".join(f"{e['field']} = {e['value']}" for e in finding["evidence"])
             rule = REGISTRY.get(finding["rule_id"])
             title = rule.title if rule else finding["rule_id"]
-            out(f"  [{finding['severity']:<8}] {finding['rule_id']:<22} "
-                f"{finding['subject']['name'] or 'daemon'}: {title} ({evidence})")
+            out(
+                f"  [{finding['severity']:<8}] {finding['rule_id']:<22} "
+                f"{finding['subject']['name'] or 'daemon'}: {title} ({evidence})"
+            )
