@@ -72,3 +72,10 @@ def lab_redis() -> Iterator[LabRedis]:
 def lab_postgres() -> Iterator[LabPostgres]:
     with running(LabPostgres("test-pg")) as postgres:
         yield postgres
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return f"posture database: {db['ENGINE'].rsplit('.', 1)[-1]} {db.get('HOST', '')}"

@@ -103,6 +103,7 @@ def test_requests_ca_bundle_cannot_widen_trust(
     assert error.error_class is ErrorClass.TLS_VERIFY
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_tlsconfig_without_verify_does_not_verify(
     lab_daemon: LabDaemon, lab_pki: Pki, lab_rogue_pki: Pki, monkeypatch: pytest.MonkeyPatch
 ) -> None:
