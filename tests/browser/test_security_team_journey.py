@@ -26,14 +26,19 @@ def shot(page: Page, name: str) -> None:
 
 
 def test_login_fleet_filter_host_scan(
-    page: Page, live_server, django_user_model, lab_daemon: LabDaemon,
+    page: Page,
+    live_server,
+    django_user_model,
+    lab_daemon: LabDaemon,
     lab_samples: dict[str, str],
 ) -> None:
     django_user_model.objects.create_user("alice", password="correct horse battery")
-    lab = Host.objects.create(name="lab-1", endpoint=lab_daemon.unix_url,
-                              labels={"env": "prod", "team": "payments"})
-    Host.objects.create(name="staging-9", endpoint="unix:///tmp/pst-nothing.sock",
-                        labels={"env": "staging"})
+    lab = Host.objects.create(
+        name="lab-1", endpoint=lab_daemon.unix_url, labels={"env": "prod", "team": "payments"}
+    )
+    Host.objects.create(
+        name="staging-9", endpoint="unix:///tmp/pst-nothing.sock", labels={"env": "staging"}
+    )
     for host in Host.objects.all():
         scan, _ = services.request_scan(host, enqueue=False)
         services.run_scan(scan.pk)
