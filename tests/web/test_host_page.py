@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from scans import queries
+from scans.transports.errors import ErrorClass
 from tests.factories import (
     FindingFactory,
     HostFactory,
@@ -194,3 +195,27 @@ def test_hostile_subject_names_and_evidence_render_escaped(user_client: Client):
 
 def test_unknown_host_is_404(user_client: Client):
     assert user_client.get(reverse("host-detail", args=["nope"])).status_code == 404
+
+
+@pytest.mark.parametrize("error", list(ErrorClass), ids=lambda e: e.value)
+def test_every_error_class_reads_as_words_on_host_and_fleet_pages(
+    user_client: Client, error: ErrorClass
+):
+    host = HostFactory(name="h")
+    failed = ScanRunFactory(
+        host=host, failed=True, error_class=error.value, error_detail="<script>alert(1)</script>"
+    )
+    HostPostureFactory(
+        host=host,
+        score=70,
+        grade="C",
+        last_scan=failed,
+        last_error_class=error.value,
+        last_attempt_at=timezone.now(),
+    )
+    html = page(user_client, "h")
+    assert error.label in html
+    assert "<script>alert(1)</script>" not in html
+    fleet = user_client.get(reverse("fleet"))
+    assert fleet.status_code == 200
+    assert error.label in fleet.content.decode()

@@ -1,0 +1,51 @@
+"""docker-compose.yml, the production shape, follows the rules Posture checks for others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+SERVICES: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())["services"]
+
+
+def test_production_shape() -> None:
+    assert set(SERVICES) == {"web", "worker", "beat", "redis", "postgres"}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_is_hardened(name: str) -> None:
+    service = SERVICES[name]
+    user = str(service.get("user", ""))
+    assert user and not user.startswith(("0", "root")), "rule 2: run as a non-root user"
+    assert service.get("cap_drop") == ["ALL"], "rule 3: drop all capabilities"
+    assert not service.get("cap_add") and not service.get("privileged")
+    assert "no-new-privileges:true" in service.get("security_opt", []), "rule 4"
+    assert not any(
+        "seccomp" in opt or "apparmor" in opt for opt in service.get("security_opt", [])
+    ), "rule 6: keep the defaults"
+    assert service.get("mem_limit") and service.get("pids_limit") and service.get("cpus"), (
+        "rule 7: memory, CPU and PIDs limits"
+    )
+    assert service.get("restart", "").startswith("on-failure:"), "rule 7: bounded restarts"
+    assert service.get("read_only") is True, "rule 8: read-only root filesystem"
+    for key in ("network_mode", "pid", "ipc"):
+        assert service.get(key) != "host", f"{key}: host namespaces are not shared"
+    volumes = " ".join(str(v) for v in service.get("volumes", []))
+    assert "docker.sock" not in volumes, "rule 1: no Docker socket in any container"
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "beat", "postgres"])
+def test_secrets_come_as_files_not_values(name: str) -> None:
+    env = SERVICES[name].get("environment", {})
+    for key, value in env.items():
+        if any(word in key for word in ("PASSWORD", "SECRET", "KEY")):
+            assert key.endswith("_FILE") and str(value).startswith("/run/secrets/"), key
+
+
+def test_only_the_web_port_is_published_and_only_on_loopback() -> None:
+    published = {name: s.get("ports", []) for name, s in SERVICES.items() if s.get("ports")}
+    assert published == {"web": ["127.0.0.1:8000:8000"]}
