@@ -38,7 +38,9 @@ ensure_venv() {
   if [ ! -x "$PY" ]; then
     "$python" -m venv "$VENV" 2>/dev/null || { ensure_debs python3-venv; "$python" -m venv "$VENV"; }
   fi
-  local stamp="$VENV/.posture-lock" want
+  local stamp want
+  # One stamp per set of lock files, so run and test do not undo each other's work.
+  stamp="$VENV/.posture-lock-$(basename -a "$@" | sha1sum | cut -c1-12)"
   want="$(cat "$@" | sha256sum | cut -d' ' -f1)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "installing Python packages from $(basename -a "$@" | tr '\n' ' ')"
