@@ -9,6 +9,7 @@ import logging
 import time
 from datetime import datetime, timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -104,6 +105,12 @@ def run_scan(scan_id: int, limits: Limits | None = None) -> ScanRun:
         evaluations = evaluate(facts)
         score = score_host(evaluations)
         store.store_success(scan, facts, evaluations, score, elapsed(), api.api_version)
+    except SoftTimeLimitExceeded:
+        # Celery's soft limit sits above the scan deadline: reaching it means a read was
+        # stuck outside the watchdog's reach.
+        store.store_failure(
+            scan, ErrorClass.TIMEOUT, "the worker's time limit was reached", elapsed()
+        )
     except ScanError as exc:
         log.info("scan %s of %s failed: %s", scan.pk, scan.host.name, exc)
         store.store_failure(scan, exc.error_class, exc.detail, elapsed())
