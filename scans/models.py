@@ -50,6 +50,7 @@ class ScanRun(models.Model):
     error_detail = models.TextField(blank=True)
     engine_version = models.CharField(max_length=64, blank=True)
     api_version = models.CharField(max_length=16, blank=True)
+    catalogue_version = models.CharField(max_length=16, blank=True)
     containers = models.PositiveIntegerField(null=True, blank=True)
     images = models.PositiveIntegerField(null=True, blank=True)
     score = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -103,7 +104,8 @@ class HostPosture(models.Model):
     failing_low = models.PositiveIntegerField(default=0)
     rules_assessed = models.PositiveIntegerField(default=0)
     rules_unknown = models.PositiveIntegerField(default=0)
-    # rule id -> {"pass": n, "fail": n, "na": n, "unknown": n, "reasons": [...]}: current only.
+    # rule id -> {"pass", "fail", "na", "unknown", "manual": n, "causes": {cause: n},
+    # "reasons": [...]}: the current scan's only, overwritten by the next.
     rule_summary = models.JSONField(default=dict, blank=True)
     engine_version = models.CharField(max_length=64, blank=True)
     containers = models.PositiveIntegerField(default=0)

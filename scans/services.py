@@ -102,6 +102,7 @@ def run_scan(scan_id: int, limits: Limits | None = None) -> ScanRun:
             raise ScanError(ErrorClass.CONFIGURATION, str(exc)) from None
         with open_api(endpoint, creds, limits) as api:
             facts = collect(api)
+        facts.transport = endpoint.transport.value
         evaluations = evaluate(facts)
         score = score_host(evaluations)
         store.store_success(scan, facts, evaluations, score, elapsed(), api.api_version)

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from posture.rules import Evaluation, HostScore, Outcome
+from posture.rules.base import CATALOGUE_VERSION, Cause
 from posture.rules.facts import HostFacts
 from scans.models import Container, Finding, HostPosture, Image, ScanRun, ScoreSample
 from scans.transports.errors import ErrorClass
@@ -145,15 +146,20 @@ def _sync_findings(scan: ScanRun, evaluations: Iterable[Evaluation], facts: Host
 
 
 def _rule_summary(evaluations: Iterable[Evaluation]) -> dict[str, dict[str, Any]]:
+    """Per rule: counts of each outcome, and why the unknowns are unknown (cause, reasons)."""
     summary: dict[str, dict[str, Any]] = {}
     for ev in evaluations:
         entry = summary.setdefault(
-            ev.rule.id, {"pass": 0, "fail": 0, "na": 0, "unknown": 0, "reasons": []}
+            ev.rule.id,
+            {"pass": 0, "fail": 0, "na": 0, "unknown": 0, "manual": 0, "causes": {}, "reasons": []},
         )
         entry[ev.outcome.value] += 1
-        reason = ev.result.reason
-        reasons = entry["reasons"]
-        if ev.outcome is Outcome.UNKNOWN and reason and reason not in reasons and len(reasons) < 3:
+        if ev.outcome is not Outcome.UNKNOWN:
+            continue
+        cause = (ev.result.cause or Cause.DATA_MISSING).value
+        entry["causes"][cause] = entry["causes"].get(cause, 0) + 1
+        reason, reasons = ev.result.reason, entry["reasons"]
+        if reason and reason not in reasons and len(reasons) < 3:
             reasons.append(reason[:200])
     return summary
 
@@ -174,6 +180,7 @@ def store_success(
     scan.duration_ms = duration_ms
     scan.engine_version = engine
     scan.api_version = api_version
+    scan.catalogue_version = CATALOGUE_VERSION
     scan.containers = len(facts.containers)
     scan.images = len(facts.images)
     scan.score = score.score

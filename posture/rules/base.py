@@ -34,6 +34,34 @@ class Outcome(StrEnum):
     NOT_APPLICABLE = "na"
     # The facts needed to decide are missing: never counted as a pass.
     UNKNOWN = "unknown"
+    # Only a person can decide (e.g. "only trusted users control the daemon"): listed with
+    # guidance, never scored.
+    MANUAL = "manual"
+
+
+class Cause(StrEnum):
+    """Why a verdict could not be reached: shown on coverage pages, grouped."""
+
+    DATA_MISSING = "data_missing"  # the daemon did not report the field
+    NO_SSH = "no_ssh"  # host-level check, host not reachable over SSH
+    PERMISSION_DENIED = "permission_denied"  # reachable, but the file or command was refused
+    NOT_SUPPORTED = "not_supported"  # the engine does not have the feature (e.g. Podman)
+
+    @property
+    def label(self) -> str:
+        return {
+            Cause.DATA_MISSING: "data missing",
+            Cause.NO_SSH: "no SSH access",
+            Cause.PERMISSION_DENIED: "permission denied",
+            Cause.NOT_SUPPORTED: "not supported by this engine",
+        }[self]
+
+
+class Source(StrEnum):
+    """What a rule needs to see to decide."""
+
+    API = "api"  # the Engine API alone
+    SSH = "ssh"  # files and commands on the host, through SSH
 
 
 class Scope(StrEnum):
@@ -58,6 +86,7 @@ class Result:
     outcome: Outcome
     evidence: tuple[Evidence, ...] = ()
     reason: str = ""
+    cause: Cause | None = None  # for UNKNOWN only
 
 
 def passed(field_name: str | None = None, value: Any = None) -> Result:
@@ -70,8 +99,12 @@ def failed(field_name: str, value: Any, *more: tuple[str, Any]) -> Result:
     return Result(Outcome.FAIL, tuple(items))
 
 
-def unknown(reason: str) -> Result:
-    return Result(Outcome.UNKNOWN, reason=reason)
+def unknown(reason: str, cause: Cause = Cause.DATA_MISSING) -> Result:
+    return Result(Outcome.UNKNOWN, reason=reason, cause=cause)
+
+
+def manual(reason: str) -> Result:
+    return Result(Outcome.MANUAL, reason=reason)
 
 
 def not_applicable(reason: str) -> Result:
@@ -127,13 +160,22 @@ class Rule:
     remediation: Remediation
     check: Callable[..., Result]
     owasp: tuple[int, ...] = ()
-    cis: tuple[str, ...] = field(default=())
+    cis: tuple[str, ...] = field(default=())  # CIS Docker Benchmark v1.6.0 numbering
+    cis_v18: tuple[str, ...] = field(default=())  # the same recommendations in v1.8.0
+    cis_level: int | None = None  # CIS profile level 1 or 2
+    source: Source = Source.API
+    # How the verdict is reached, for docs/RULES.md: the fields or files read, in a line.
+    decided_by: str = ""
 
     def references(self) -> list[str]:
         refs = [f"OWASP Docker Security Cheat Sheet rule {n}" for n in self.owasp]
         refs += [f"CIS Docker Benchmark {cid}" for cid in self.cis]
         return refs
 
+
+# Bumped whenever a rule is added, removed or changes meaning; stored with each scan so a
+# score can be read against the catalogue that produced it.
+CATALOGUE_VERSION = "2026.11.0"
 
 REGISTRY: dict[str, Rule] = {}
 
@@ -150,6 +192,10 @@ def rule(
     remediation: Remediation,
     owasp: tuple[int, ...] = (),
     cis: tuple[str, ...] = (),
+    cis_v18: tuple[str, ...] = (),
+    cis_level: int | None = None,
+    source: Source = Source.API,
+    decided_by: str = "",
 ) -> Callable[[Callable[..., Result]], Callable[..., Result]]:
     """Register the decorated check with its metadata; the function itself stays callable."""
 
@@ -168,6 +214,10 @@ def rule(
             check=check,
             owasp=owasp,
             cis=cis,
+            cis_v18=cis_v18,
+            cis_level=cis_level,
+            source=source,
+            decided_by=decided_by or (check.__doc__ or "").strip().split("\n")[0],
         )
         return check
 

@@ -35,6 +35,26 @@ class ContainerFacts:
         return str(self.inspect.get("Name") or self.id[:12]).lstrip("/")
 
 
+@dataclass(frozen=True)
+class FileStat:
+    path: str
+    exists: bool
+    kind: str = ""  # file, directory, socket, symlink, ...
+    owner: str = ""  # user name (or uid when it has no name)
+    group: str = ""
+    mode: int = 0  # permission bits, e.g. 0o644
+
+
+@dataclass
+class HostAccess:
+    """What SSH showed of the host itself (CIS sections 1 and 3). Absent without SSH."""
+
+    files: dict[str, FileStat] = field(default_factory=dict)  # stat of the paths of interest
+    texts: dict[str, str] = field(default_factory=dict)  # small config files' contents
+    commands: dict[str, str] = field(default_factory=dict)  # read-only commands' output
+    denied: set[str] = field(default_factory=set)  # paths or commands that were refused
+
+
 @dataclass
 class HostFacts:
     version: dict[str, Any]
@@ -42,6 +62,8 @@ class HostFacts:
     containers: list[ContainerFacts] = field(default_factory=list)
     images: list[ImageFacts] = field(default_factory=list)
     networks: list[dict[str, Any]] = field(default_factory=list)
+    transport: str = ""  # unix, tls or ssh: how Posture reached the daemon
+    host: HostAccess | None = None  # None: the host was not reachable over SSH
 
     def link(self) -> None:
         """Point each container at its image and host, so container rules can read both."""

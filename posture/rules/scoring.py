@@ -36,6 +36,7 @@ class RuleTally:
     failed: int = 0
     not_applicable: int = 0
     unknown: int = 0
+    manual: int = 0
 
     def add(self, outcome: Outcome) -> None:
         if outcome is Outcome.PASS:
@@ -44,6 +45,8 @@ class RuleTally:
             self.failed += 1
         elif outcome is Outcome.NOT_APPLICABLE:
             self.not_applicable += 1
+        elif outcome is Outcome.MANUAL:
+            self.manual += 1
         else:
             self.unknown += 1
 
