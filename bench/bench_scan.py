@@ -282,7 +282,7 @@ def posture_collect(lab: Lab, transport: str, opened: dict[str, int]) -> None:
     with open_api(endpoint, creds, Limits()) as api:  # the product's default limits
         collect(api)
         # Connections the scan's pool opened: over SSH, channels each running dial-stdio.
-        opened[transport] = api.client.get_adapter(api.client.base_url).pool.num_connections
+        opened[transport] = api.pool.num_connections
 
 
 def full_scan(host: Any) -> None:

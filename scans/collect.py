@@ -40,7 +40,8 @@ def _ids(listing: Any, what: str, pattern: re.Pattern[str]) -> list[str]:
 
 
 def _parallel(api: DockerAPI, fn: Callable[[str], T | None], items: list[str]) -> list[T]:
-    workers = max(1, min(getattr(api, "workers", 4), len(items)))
+    # As many threads as the host's pool has connections: more would only queue.
+    workers = max(1, min(api.workers, len(items)))
     if workers == 1:
         results = [fn(item) for item in items]
     else:

@@ -49,25 +49,22 @@ def open_api(endpoint: Endpoint, creds: Credentials, limits: Limits) -> DockerAP
     }
     if endpoint.transport is Transport.UNIX:
         pool = unix.UnixPool(endpoint.socket_path, tracker, limits.pool_size, timeout)
-        return DockerAPI("http://localhost", pool, tracker, deadline, **common)
+        return DockerAPI(pool, tracker, deadline, workers=limits.pool_size, **common)
     if endpoint.transport is Transport.TLS:
         https = tls.tls_pool(
             endpoint.host, endpoint.port, creds, tracker, limits.pool_size, timeout
         )
-        base = f"https://{endpoint.host}:{endpoint.port}"
-        if ":" in endpoint.host:
-            base = f"https://[{endpoint.host}]:{endpoint.port}"
-        return DockerAPI(base, https, tracker, deadline, **common)
+        return DockerAPI(https, tracker, deadline, workers=limits.pool_size, **common)
     if endpoint.transport is Transport.SSH:
         client = ssh.connect(endpoint, creds, min(limits.connect_timeout, deadline.remaining()))
-        sshpool = ssh.SSHPool(
-            client, ssh.dial_command(endpoint), tracker, limits.pool_size, timeout
-        )
+        # Each channel costs the host a login shell and a docker CLI process: measured on
+        # loopback, two channels scan as fast as four (docs/BENCHMARKS.md).
+        sshpool = ssh.SSHPool(client, ssh.dial_command(endpoint), tracker, 2, timeout)
         return DockerAPI(
-            "http://docker",
             sshpool,
             tracker,
             deadline,
+            workers=2,
             on_close=client.close,
             diagnose=sshpool.diagnose,
             **common,

@@ -1,12 +1,11 @@
-"""The transport contract: one HTTP session per host over a pool that we own.
+"""The transport contract: one connection pool per host, spoken to directly.
 
 docker-py's own adapters key their pools by URL (a new connection, or over SSH a new
-channel and a remote `docker system dial-stdio`, for every distinct path) and let requests
-read REQUESTS_CA_BUNDLE into a per-client CA. Here every transport gives one urllib3 pool
-for the host; verification lives only in the pool's SSLContext; and the session ignores
-the environment. The Engine API is spoken through docker-py's low-level APIClient (its
-URL building and version prefix), with our own reading of bodies: capped, time-bounded,
-and parsed fail-closed.
+channel and a remote `docker system dial-stdio`, for every distinct path), and requests
+lets REQUESTS_CA_BUNDLE replace a per-client CA. So the scan path uses neither: every
+transport builds one urllib3 pool for the host, trust is configured only in that pool's
+SSLContext, nothing is read from the environment, and bodies are read capped,
+time-bounded and parsed fail-closed.
 """
 
 from __future__ import annotations
@@ -19,10 +18,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
-import docker
-import requests
-import requests.adapters
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 
@@ -89,30 +86,6 @@ class SocketTracker:
             closer()
 
 
-class PoolAdapter(requests.adapters.HTTPAdapter):
-    """Routes every request of the session to the host's single connection pool."""
-
-    def __init__(self, pool: urllib3.HTTPConnectionPool) -> None:
-        super().__init__(max_retries=0)
-        self.pool = pool
-
-    def get_connection_with_tls_context(  # type: ignore[override]
-        self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
-    ) -> urllib3.HTTPConnectionPool:
-        return self.pool
-
-    def cert_verify(self, conn: Any, url: Any, verify: Any, cert: Any) -> None:
-        # Deliberately empty: requests would load a CA bundle path here (from verify=True,
-        # certifi or REQUESTS_CA_BUNDLE) into the pool and widen trust beyond the host's CA.
-        return None
-
-    def request_url(self, request: Any, proxies: Any) -> str:
-        return str(request.path_url)
-
-    def close(self) -> None:
-        self.pool.close()
-
-
 def timeout_for(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
@@ -122,7 +95,6 @@ class DockerAPI:
 
     def __init__(
         self,
-        base_url: str,
         pool: urllib3.HTTPConnectionPool,
         tracker: SocketTracker,
         deadline: Deadline,
@@ -130,18 +102,12 @@ class DockerAPI:
         connect_timeout: float,
         read_timeout: float,
         max_bytes: int,
+        workers: int = 1,
         on_close: Callable[[], None] | None = None,
         diagnose: Callable[[], ScanError | None] | None = None,
     ) -> None:
-        # A unix:// base_url makes APIClient mount docker-py's adapter, replaced just below;
-        # version is fixed to the floor until negotiate() has read the daemon's /version.
-        self.client = docker.APIClient(base_url="unix:///nonexistent", version=MIN_API_VERSION)
-        self.client.trust_env = False  # no REQUESTS_CA_BUNDLE, no proxies from the environment
-        self.client.verify = True
-        self.client.base_url = base_url
-        self.client.close()
-        self.client.adapters.clear()
-        self.client.mount(base_url, PoolAdapter(pool))
+        self.pool = pool
+        self.workers = workers  # concurrent requests the pool can serve
         self.tracker = tracker
         self.deadline = deadline
         self.connect_timeout = connect_timeout
@@ -152,13 +118,14 @@ class DockerAPI:
         self._watchdog = threading.Timer(max(deadline.remaining(), 0), tracker.abort)
         self._watchdog.daemon = True
         self._watchdog.start()
+        # The floor until negotiate() has read the daemon's /version.
         self.api_version = MIN_API_VERSION
 
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:
         self._watchdog.cancel()
         try:
-            self.client.close()
+            self.pool.close()
         finally:
             if self._on_close:
                 self._on_close()
@@ -170,28 +137,36 @@ class DockerAPI:
         self.close()
 
     # -- requests --------------------------------------------------------------------
-    def url(self, path: str, versioned: bool = True) -> str:
-        if versioned:
-            return f"{self.client.base_url}/v{self.api_version}{path}"
-        return f"{self.client.base_url}{path}"
+    def url(self, path: str, params: dict[str, Any] | None = None, versioned: bool = True) -> str:
+        url = f"/v{self.api_version}{path}" if versioned else path
+        return f"{url}?{urlencode(params)}" if params else url
 
     def get_raw(
         self, path: str, params: dict[str, Any] | None = None, versioned: bool = True
     ) -> bytes:
         self.deadline.check()
         remaining = max(self.deadline.remaining(), 0.1)
-        timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
+        timeout = urllib3.Timeout(
+            connect=min(self.connect_timeout, remaining), read=min(self.read_timeout, remaining)
+        )
         try:
-            response = self.client.get(
-                self.url(path, versioned), params=params, stream=True, timeout=timeout
+            response = self.pool.urlopen(
+                "GET",
+                self.url(path, params, versioned),
+                headers={"Host": "docker", "User-Agent": "posture"},
+                retries=False,
+                redirect=False,
+                timeout=timeout,
+                preload_content=False,
+                pool_timeout=int(remaining) + 1,
             )
-            with response:
-                if response.status_code >= 400:
+            try:
+                if response.status >= 400:
                     self._raise_for_status(response, path)
                 return self._read_capped(response)
-        except ScanError:
-            raise
-        except NotFound:
+            finally:
+                response.release_conn()
+        except (ScanError, NotFound):
             raise
         except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
             raise self.classify(exc) from exc
@@ -208,7 +183,7 @@ class DockerAPI:
             # ValueError also covers integers longer than Python's digit limit.
             raise ScanError(ErrorClass.MALFORMED, f"{path}: not JSON ({exc})"[:300]) from None
 
-    def _read_capped(self, response: requests.Response) -> bytes:
+    def _read_capped(self, response: urllib3.BaseHTTPResponse) -> bytes:
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
             raise ScanError(
@@ -217,7 +192,7 @@ class DockerAPI:
             )
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.raw.stream(65536, decode_content=True):
+        for chunk in response.stream(65536, decode_content=True):
             size += len(chunk)
             if size > self.max_bytes:
                 raise ScanError(
@@ -227,10 +202,10 @@ class DockerAPI:
             self.deadline.check()
         return b"".join(chunks)
 
-    def _raise_for_status(self, response: requests.Response, path: str) -> None:
-        status = response.status_code
+    def _raise_for_status(self, response: urllib3.BaseHTTPResponse, path: str) -> None:
+        status = response.status
         try:
-            text = response.raw.read(2048, decode_content=True).decode("utf-8", "replace")
+            text = response.read(2048, decode_content=True).decode("utf-8", "replace")
             message = str(json.loads(text).get("message", text))
         except Exception:  # noqa: BLE001 - an error body is advisory only
             message = ""
@@ -281,7 +256,7 @@ class DockerAPI:
 
 
 def classify_exception(exc: BaseException) -> ScanError:
-    """Map what requests, urllib3, ssl and sockets raise to the taxonomy."""
+    """Map what urllib3, ssl, paramiko channels and sockets raise to the taxonomy."""
     seen: set[int] = set()
     current: BaseException | None = exc
     chain: list[BaseException] = []
@@ -326,7 +301,6 @@ def classify_exception(exc: BaseException) -> ScanError:
             err,
             socket.timeout
             | TimeoutError
-            | requests.Timeout
             | urllib3.exceptions.ReadTimeoutError
             | urllib3.exceptions.ConnectTimeoutError,
         ):
@@ -334,12 +308,11 @@ def classify_exception(exc: BaseException) -> ScanError:
     for err in chain:
         if isinstance(
             err,
-            requests.exceptions.ChunkedEncodingError
-            | urllib3.exceptions.ProtocolError
+            urllib3.exceptions.ProtocolError
             | urllib3.exceptions.IncompleteRead
             | urllib3.exceptions.DecodeError,
         ):
             return ScanError(ErrorClass.MALFORMED, f"response cut off or garbled: {text}"[:300])
-        if isinstance(err, requests.ConnectionError | Urllib3Error | ConnectionError):
+        if isinstance(err, Urllib3Error | ConnectionError | EOFError):
             return ScanError(ErrorClass.UNREACHABLE, text)
     return ScanError(ErrorClass.INTERNAL, f"{type(exc).__name__}: {text}"[:300])

@@ -145,10 +145,10 @@ def test_ssh_one_connection_pooled_channels(
 ) -> None:
     facts, api = collect_from(ssh_endpoint(lab_sshd, lab_daemon), ssh_creds(lab_sshd))
     assert set(lab_samples) <= {c.name for c in facts.containers}
-    pool = api.client.adapters[api.client.base_url].pool
+    pool = api.pool
     requests_made = 5 + len(facts.containers) + 2 * len(facts.images)
     # docker-py's stock transport opens one channel and dial-stdio per distinct URL.
-    assert pool.num_connections <= LIMITS.pool_size < requests_made
+    assert pool.num_connections <= 2 < requests_made
 
 
 @pytest.mark.ssh
