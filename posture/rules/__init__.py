@@ -7,6 +7,7 @@ from posture.rules import (  # noqa: F401  (registration)
     container_resources,
     daemon,
     daemon_versions,
+    host,
     image,
 )
 from posture.rules.base import REGISTRY, Outcome, Rule, Scope, Severity

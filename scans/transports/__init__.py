@@ -65,6 +65,7 @@ def open_api(endpoint: Endpoint, creds: Credentials, limits: Limits) -> DockerAP
             tracker,
             deadline,
             workers=2,
+            ssh_client=client,
             on_close=client.close,
             diagnose=sshpool.diagnose,
             **common,

@@ -103,11 +103,15 @@ class DockerAPI:
         read_timeout: float,
         max_bytes: int,
         workers: int = 1,
+        ssh_client: Any = None,
         on_close: Callable[[], None] | None = None,
         diagnose: Callable[[], ScanError | None] | None = None,
     ) -> None:
         self.pool = pool
         self.workers = workers  # concurrent requests the pool can serve
+        # The paramiko client when the host is reached over SSH: host-level checks (CIS
+        # sections 1 and 3) reuse that one connection.
+        self.ssh_client = ssh_client
         self.tracker = tracker
         self.deadline = deadline
         self.connect_timeout = connect_timeout
