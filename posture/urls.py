@@ -4,6 +4,8 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
+from scans import views_profiles
+
 
 @login_not_required
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -16,6 +18,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("profiles/", views_profiles.profiles, name="profiles"),
+    path("profiles/<int:pk>/delete", views_profiles.profile_delete, name="profile-delete"),
     path("", include("hosts.urls")),
     path("", include("scans.urls")),
 ]

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from scans.models import Container, Finding, HostPosture, Image, ScanRun, ScoreSample
+from scans.models import (
+    Container,
+    Finding,
+    HostPosture,
+    Image,
+    RuleOverride,
+    ScanRun,
+    ScoreSample,
+)
 
 
 @admin.register(ScanRun)
@@ -85,3 +93,19 @@ class ScoreSampleAdmin(admin.ModelAdmin):
     search_fields = ["host__name"]
     list_select_related = ["host"]
     raw_id_fields = ["host", "scan"]
+
+
+@admin.register(RuleOverride)
+class RuleOverrideAdmin(admin.ModelAdmin):
+    list_display = (
+        "rule_id",
+        "host",
+        "label_key",
+        "label_value",
+        "action",
+        "severity",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("action",)
+    search_fields = ("rule_id", "reason", "host__name", "label_value")

@@ -249,3 +249,48 @@ class ScoreSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host_id} {self.taken_at:%Y-%m-%d %H:%M} {self.score}"
+
+
+class RuleOverride(models.Model):
+    """A team's decision to turn a rule off, or change its severity, for a host or for every
+    host with a label. Shown with its reason wherever the rule's verdict is shown; the
+    catalogue's defaults stay strict everywhere else."""
+
+    class Action(models.TextChoices):
+        DISABLE = "disable", "Turn off"
+        SEVERITY = "severity", "Change severity"
+
+    rule_id = models.CharField(max_length=64)
+    host = models.ForeignKey(
+        Host, null=True, blank=True, on_delete=models.CASCADE, related_name="rule_overrides"
+    )
+    label_key = models.CharField(max_length=63, blank=True)
+    label_value = models.CharField(max_length=255, blank=True)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    severity = models.PositiveSmallIntegerField(null=True, blank=True)  # posture.rules.Severity
+    reason = models.TextField()
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["rule_id", "host__name", "label_key", "label_value"]
+        constraints = [
+            # Exactly one scope: a host, or a label selector.
+            models.CheckConstraint(
+                condition=(Q(host__isnull=False) & Q(label_key=""))
+                | (Q(host__isnull=True) & ~Q(label_key="")),
+                name="override_has_one_scope",
+            ),
+            models.CheckConstraint(
+                condition=Q(action="disable", severity__isnull=True)
+                | Q(action="severity", severity__isnull=False),
+                name="override_severity_matches_action",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} {self.action} for {self.scope_label}"
+
+    @property
+    def scope_label(self) -> str:
+        return f"host {self.host.name}" if self.host else f"{self.label_key}={self.label_value}"

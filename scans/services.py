@@ -17,7 +17,7 @@ from django.utils import timezone
 from hosts.models import Host
 from posture.crypto import DecryptionError
 from posture.rules import evaluate, score_host
-from scans import store
+from scans import profiles, store
 from scans.collect import collect
 from scans.models import ScanRun
 from scans.transports import ErrorClass, Limits, ScanError, open_api
@@ -103,7 +103,7 @@ def run_scan(scan_id: int, limits: Limits | None = None) -> ScanRun:
         with open_api(endpoint, creds, limits) as api:
             facts = collect(api)
         facts.transport = endpoint.transport.value
-        evaluations = evaluate(facts)
+        evaluations = profiles.apply(evaluate(facts), profiles.effective(scan.host))
         score = score_host(evaluations)
         store.store_success(scan, facts, evaluations, score, elapsed(), api.api_version)
     except SoftTimeLimitExceeded:
