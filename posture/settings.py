@@ -174,6 +174,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scans.tasks.dispatch_due_scans",
         "schedule": float(envint("POSTURE_DISPATCH_EVERY", 30, minimum=1)),
     },
+    "prune-history": {"task": "scans.tasks.prune_history", "schedule": 6 * 3600.0},
 }
 
 # --- Scanning -----------------------------------------------------------------------
@@ -186,6 +187,8 @@ POSTURE_SCAN = {
     "MAX_RESPONSE_BYTES": envint("POSTURE_MAX_RESPONSE_BYTES", 32 * 1024 * 1024, minimum=1024),
     "POOL_SIZE": envint("POSTURE_POOL_SIZE", 4, minimum=1),
     "DEFAULT_INTERVAL_MINUTES": envint("POSTURE_DEFAULT_INTERVAL", 15, minimum=1),
+    # Scan runs older than this are deleted (score samples and findings are kept).
+    "RETENTION_DAYS": envint("POSTURE_SCANRUN_RETENTION_DAYS", 30, minimum=1),
 }
 
 LOGGING = {

@@ -139,3 +139,20 @@ def dispatch_due_scans(now: datetime | None = None, limit: int = 1000) -> int:
             _, created = request_scan(host, ScanRun.Trigger.SCHEDULE)
             queued += int(created)
     return queued
+
+
+def prune_history(now: datetime | None = None, days: int | None = None) -> int:
+    """Delete scan runs older than the retention period. Score samples (trends) and findings
+    (lifecycle) are kept; a run still named as a host's current or last scan is kept too."""
+    from django.conf import settings
+
+    from scans.models import HostPosture
+
+    days = days if days is not None else settings.POSTURE_SCAN["RETENTION_DAYS"]
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    pinned = set(HostPosture.objects.values_list("current_scan_id", flat=True)) | set(
+        HostPosture.objects.values_list("last_scan_id", flat=True)
+    )
+    old = ScanRun.objects.filter(requested_at__lt=cutoff).exclude(status__in=ScanRun.ACTIVE)
+    deleted, _ = old.exclude(pk__in=pinned - {None}).delete()
+    return deleted

@@ -15,3 +15,8 @@ def scan_host(scan_id: int) -> None:
 @shared_task(name="scans.tasks.dispatch_due_scans", ignore_result=True)
 def dispatch_due_scans() -> int:
     return services.dispatch_due_scans()
+
+
+@shared_task(name="scans.tasks.prune_history", ignore_result=True)
+def prune_history() -> int:
+    return services.prune_history()

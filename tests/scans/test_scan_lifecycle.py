@@ -159,3 +159,20 @@ def test_dispatch_queues_due_hosts_once(host: Host, django_capture_on_commit_cal
     assert len(callbacks) == 1
     host.refresh_from_db()
     assert host.next_scan_at > timezone.now()
+
+
+def test_prune_keeps_current_and_recent_runs(host: Host) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    old_good = scan(host)
+    old_extra = scan(host)
+    ScanRun.objects.filter(pk__in=[old_good.pk, old_extra.pk]).update(
+        requested_at=timezone.now() - timedelta(days=40)
+    )
+    # The newest good scan is the current picture: it stays however old it is.
+    HostPosture.objects.filter(host=host).update(current_scan=old_extra, last_scan=old_extra)
+    assert services.prune_history(days=30) == 1
+    assert set(ScanRun.objects.values_list("pk", flat=True)) == {old_extra.pk}
+    assert ScoreSample.objects.filter(host=host).count() == 2
