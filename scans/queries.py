@@ -8,7 +8,7 @@ knows about HTTP. The fleet query costs the same number of statements for 3 host
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -17,11 +17,10 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from hosts.models import Host
-from posture.rules import REGISTRY, Rule, Severity
-from scans.models import Finding, HostPosture, ScanRun
+from scans.models import HostPosture, ScanRun
 from scans.transports.errors import ErrorClass
 
 # A host whose last good picture is older than this many scan intervals is flagged stale:
@@ -275,168 +274,3 @@ def fleet_counts() -> FleetCounts:
 
 
 # --- One host's report ------------------------------------------------------------------
-
-
-def _local(en: str, fr: str) -> str:
-    """The French text when the active language is French and the rule has one."""
-    return fr if fr and (translation.get_language() or "en").startswith("fr") else en
-
-
-@dataclass
-class Subject:
-    kind: str
-    name: str
-    evidence: list[str]
-
-
-@dataclass
-class FailingRule:
-    rule_id: str
-    severity: Severity
-    rule: Rule | None  # None for a rule retired since the finding was opened
-    subjects: list[Subject] = field(default_factory=list)
-
-    @property
-    def title(self) -> str:
-        return _local(self.rule.title, self.rule.title_fr) if self.rule else self.rule_id
-
-    @property
-    def rationale(self) -> str:
-        return _local(self.rule.rationale, self.rule.rationale_fr) if self.rule else ""
-
-    @property
-    def remediation_text(self) -> str:
-        return _local(self.rule.remediation.en, self.rule.remediation.fr) if self.rule else ""
-
-    @property
-    def snippets(self) -> list[tuple[str, str]]:
-        """(kind, code) pairs; the template names each kind in the active language."""
-        if self.rule is None:
-            return []
-        rem = self.rule.remediation
-        pairs = [
-            ("docker_run", rem.docker_run),
-            ("compose", rem.compose),
-            ("kubernetes", rem.kubernetes),
-            ("daemon_json", rem.daemon_json),
-        ]
-        return [(kind, code) for kind, code in pairs if code]
-
-
-@dataclass
-class NotAssessed:
-    rule_id: str
-    title: str
-    unknown: int
-    reasons: list[str]
-
-
-def _severity(value: int) -> Severity:
-    try:
-        return Severity(value)
-    except ValueError:  # a severity from a newer catalogue than this process knows
-        return Severity.INFO
-
-
-def failing_rules(host: Host) -> list[FailingRule]:
-    findings = (
-        Finding.objects.open()
-        .for_host(host)
-        .order_by("-severity", "rule_id", "subject_kind", "subject_name")
-    )
-    groups: dict[str, FailingRule] = {}
-    for finding in findings:
-        group = groups.get(finding.rule_id)
-        if group is None:
-            severity = _severity(finding.severity)
-            rule = REGISTRY.get(finding.rule_id)
-            group = groups[finding.rule_id] = FailingRule(finding.rule_id, severity, rule)
-        evidence = [
-            f"{item.get('field', '')} = {item.get('value', '')}"
-            for item in finding.evidence
-            if isinstance(item, dict)
-        ]
-        group.subjects.append(Subject(finding.subject_kind, finding.subject_name, evidence))
-    return list(groups.values())
-
-
-def not_assessed(summary: Mapping[str, Any]) -> list[NotAssessed]:
-    out = []
-    for rule_id, entry in sorted(summary.items()):
-        if not isinstance(entry, dict):
-            continue
-        if entry.get("unknown", 0) > 0 and entry.get("pass", 0) + entry.get("fail", 0) == 0:
-            rule = REGISTRY.get(rule_id)
-            title = _local(rule.title, rule.title_fr) if rule else rule_id
-            reasons = [str(r) for r in entry.get("reasons", [])]
-            out.append(NotAssessed(rule_id, title, int(entry["unknown"]), reasons))
-    return out
-
-
-@dataclass
-class Coverage:
-    assessed: int
-    applicable: int
-
-    @property
-    def percent(self) -> int | None:
-        return round(100 * self.assessed / self.applicable) if self.applicable else None
-
-
-def coverage(summary: Mapping[str, Any]) -> Coverage:
-    """Rules decided (pass/fail) out of rules that concern the host (anything but n/a only)."""
-    assessed = applicable = 0
-    for entry in summary.values():
-        if not isinstance(entry, dict):
-            continue
-        decided = entry.get("pass", 0) + entry.get("fail", 0)
-        if decided or entry.get("unknown", 0):
-            applicable += 1
-        if decided:
-            assessed += 1
-    return Coverage(assessed, applicable)
-
-
-@dataclass
-class HostReport:
-    host: Host
-    posture: HostPosture | None
-    status: HostStatus
-    transport: str
-    last_scan: ScanRun | None
-    failing: list[FailingRule]
-    not_assessed: list[NotAssessed]
-    coverage: Coverage
-    history: list[ScanRun]
-
-    @property
-    def grade_class(self) -> str:
-        return grade_class(self.posture.grade if self.posture else None)
-
-
-def current_status(host: Host) -> tuple[HostStatus, HostPosture | None]:
-    posture = HostPosture.objects.filter(host=host).first()
-    active = ScanRun.objects.active().for_host(host).exists()
-    return host_status(host, posture, active), posture
-
-
-def host_report(host: Host) -> HostReport:
-    status, posture = current_status(host)
-    summary = posture.rule_summary if posture and isinstance(posture.rule_summary, dict) else {}
-    history = list(ScanRun.objects.for_host(host)[:HISTORY_LENGTH])
-    last_scan = None
-    if posture and posture.last_scan_id:
-        last_scan = next((s for s in history if s.pk == posture.last_scan_id), None)
-        if last_scan is None:
-            last_scan = ScanRun.objects.filter(pk=posture.last_scan_id).first()
-    return HostReport(
-        host=host,
-        posture=posture,
-        status=status,
-        transport=transport_of(host),
-        last_scan=last_scan,
-        failing=failing_rules(host),
-        not_assessed=not_assessed(summary),
-        coverage=coverage(summary),
-        history=history,
-    )

@@ -154,10 +154,11 @@ def _rule_summary(evaluations: Iterable[Evaluation]) -> dict[str, dict[str, Any]
             {"pass": 0, "fail": 0, "na": 0, "unknown": 0, "manual": 0, "causes": {}, "reasons": []},
         )
         entry[ev.outcome.value] += 1
-        if ev.outcome is not Outcome.UNKNOWN:
+        if ev.outcome not in (Outcome.UNKNOWN, Outcome.MANUAL):
             continue
-        cause = (ev.result.cause or Cause.DATA_MISSING).value
-        entry["causes"][cause] = entry["causes"].get(cause, 0) + 1
+        if ev.outcome is Outcome.UNKNOWN:
+            cause = (ev.result.cause or Cause.DATA_MISSING).value
+            entry["causes"][cause] = entry["causes"].get(cause, 0) + 1
         reason, reasons = ev.result.reason, entry["reasons"]
         if reason and reason not in reasons and len(reasons) < 3:
             reasons.append(reason[:200])

@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from scans import views
+from scans import views, views_rules
 
 urlpatterns = [
     path("", views.fleet, name="fleet"),
     path("hosts/<str:name>/", views.host_detail, name="host-detail"),
     path("hosts/<str:name>/status", views.host_status, name="host-status"),
     path("hosts/<str:name>/scan", views.host_scan, name="host-scan"),
+    path("rules/", views_rules.rules, name="rules"),
+    path("rules.json", views_rules.rules_json, name="rules-json"),
+    path("rules/<str:rule_id>/", views_rules.rule_detail, name="rule-detail"),
 ]

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from hosts.models import Host
-from scans import queries
+from scans import queries, reports
 from scans.models import ScanRun
 from scans.services import request_scan
 
@@ -27,7 +27,7 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def _fragment_requested(request: HtmxHttpRequest) -> bool:
+def fragment_requested(request: HtmxHttpRequest) -> bool:
     # A boosted request wants the whole page, a plain hx-get only the swapped part; so does
     # htmx restoring a page missing from its history cache (it swaps the response into body).
     htmx = request.htmx
@@ -38,7 +38,7 @@ def _fragment_requested(request: HtmxHttpRequest) -> bool:
 def fleet(request: HtmxHttpRequest) -> HttpResponse:
     filters = queries.FleetFilters.from_query(request.GET)
     template = "scans/fleet.html"
-    if _fragment_requested(request):
+    if fragment_requested(request):
         template += "#fleet-table"
     context = {
         "filters": filters,
@@ -53,7 +53,7 @@ def fleet(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def host_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
     host = get_object_or_404(Host, name=name)
-    return render(request, "scans/host_detail.html", {"report": queries.host_report(host)})
+    return render(request, "scans/host_detail.html", {"report": reports.host_report(host)})
 
 
 @require_GET
@@ -72,7 +72,7 @@ def host_status(request: HtmxHttpRequest, name: str) -> HttpResponse:
         active = row.status.active
     else:
         host = get_object_or_404(Host, name=name)
-        status, _posture = queries.current_status(host)
+        status, _posture = reports.current_status(host)
         # On the host page, the score and findings beside the badge are now out of date.
         on_host_page = bool(request.GET.get("reload"))
         context = {
@@ -93,7 +93,7 @@ def host_scan(request: HtmxHttpRequest, name: str) -> HttpResponse:
     host = get_object_or_404(Host, name=name)
     _scan, created = request_scan(host, trigger=ScanRun.Trigger.MANUAL)
     if request.htmx:
-        status, _posture = queries.current_status(host)
+        status, _posture = reports.current_status(host)
         return render(
             request,
             "scans/status.html",

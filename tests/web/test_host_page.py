@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from scans import queries
+from scans import reports
 from scans.transports.errors import ErrorClass
 from tests.factories import (
     FindingFactory,
@@ -72,10 +72,10 @@ def test_french_titles_and_remediation_follow_the_active_language():
     FindingFactory(host=host, rule_id="CTR-PRIVILEGED")
 
     with translation.override("fr"):
-        group = queries.failing_rules(host)[0]
+        group = reports.failing_rules(host)[0]
         assert group.title == "Le conteneur s'exécute en mode privilégié"
         assert group.remediation_text.startswith("Recréez le conteneur")
-    assert queries.failing_rules(host)[0].title == "Container runs in privileged mode"
+    assert reports.failing_rules(host)[0].title == "Container runs in privileged mode"
 
 
 def test_failed_last_scan_shows_error_box_and_keeps_last_good_score(user_client: Client):
