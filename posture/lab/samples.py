@@ -44,6 +44,33 @@ class Sample:
     config: dict[str, Any] = field(default_factory=dict)
     # False where the container cannot run on the lab machine; see the module docstring.
     startable: bool = True
+    labels: dict[str, str] = field(default_factory=dict)
+    # Reference the image by its content id, as a deployment pinned by digest would, rather
+    # than by its movable tag (OWASP rule 13).
+    pinned: bool = False
+
+
+# What lab-hardened sets; the "hardened minus one" samples below drop one key each, so each
+# of them differs from a container that passes everything by exactly one misconfiguration.
+HARDENED_HOST_CONFIG: dict[str, Any] = {
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges:true"],
+    "read_only": True,
+    "mem_limit": "64m",
+    "nano_cpus": 500_000_000,
+    "pids_limit": 64,
+    "restart_policy": {"Name": "on-failure", "MaximumRetryCount": 3},
+}
+# A probe far apart enough that it never runs during a test session: what is checked is that
+# one is configured (CIS 5.27), and `true` is one of the lab image's applets.
+HEALTHCHECK = {"test": ["CMD", "true"], "interval": 3600 * 10**9}
+HARDENED_CONFIG: dict[str, Any] = {"user": "1000:1000", "healthcheck": HEALTHCHECK}
+FAKE_API_TOKEN = "tok_9fQ2xLr7VbK3mZp8TnW4cYh6"  # a label value shaped like an API token
+
+
+def hardened_without(*keys: str, **changes: Any) -> dict[str, Any]:
+    host_config = {k: v for k, v in HARDENED_HOST_CONFIG.items() if k not in keys}
+    return {**host_config, **changes}
 
 
 def sample_specs(docker_socket: str) -> tuple[Sample, ...]:
@@ -97,19 +124,56 @@ def sample_specs(docker_socket: str) -> tuple[Sample, ...]:
             "secret in the environment",
             config={"environment": {"AWS_SECRET_ACCESS_KEY": FAKE_AWS_SECRET}},
         ),
+        # Hardened minus one: each fails exactly the rules its name says.
+        Sample(
+            "lab-default-caps",
+            "keeps Docker's default capabilities (no --cap-drop)",
+            hardened_without("cap_drop"),
+            config=HARDENED_CONFIG,
+            pinned=True,
+        ),
+        Sample(
+            "lab-no-nnp",
+            "privilege escalation not blocked (no no-new-privileges)",
+            hardened_without("security_opt"),
+            config=HARDENED_CONFIG,
+            pinned=True,
+        ),
+        Sample(
+            "lab-rw-rootfs",
+            "writable root filesystem",
+            hardened_without("read_only"),
+            config=HARDENED_CONFIG,
+            pinned=True,
+        ),
+        Sample(
+            "lab-no-limits",
+            "no memory, CPU or PIDs limit",
+            hardened_without("mem_limit", "nano_cpus", "pids_limit"),
+            config=HARDENED_CONFIG,
+            pinned=True,
+        ),
+        Sample(
+            "lab-no-healthcheck",
+            "no health check at runtime",
+            hardened_without(),
+            config={"user": "1000:1000"},
+            pinned=True,
+        ),
+        Sample(
+            "lab-secret-label",
+            "token in a container label",
+            hardened_without(),
+            config=HARDENED_CONFIG,
+            labels={"com.example.deploy.api-token": FAKE_API_TOKEN},
+            pinned=True,
+        ),
         Sample(
             "lab-hardened",
             "nothing: every hardening option set",
-            {
-                "cap_drop": ["ALL"],
-                "security_opt": ["no-new-privileges:true"],
-                "read_only": True,
-                "mem_limit": "64m",
-                "nano_cpus": 500_000_000,
-                "pids_limit": 64,
-                "restart_policy": {"Name": "on-failure", "MaximumRetryCount": 3},
-            },
-            config={"user": "1000:1000"},
+            hardened_without(),
+            config=HARDENED_CONFIG,
+            pinned=True,
         ),
     )
 
@@ -153,14 +217,16 @@ def create_samples(
         raise LabError(f"{socket_path} is not a unix socket")
     remove_samples(client)
 
+    image_id = str(client.inspect_image(image)["Id"])
+
     def create(sample: Sample) -> str:
         host_options = {"network_mode": "none", **sample.host_config}
         container = client.create_container(
-            image,
+            image_id if sample.pinned else image,
             command=COMMAND,
             name=sample.name,
             host_config=client.create_host_config(**host_options),
-            labels={LABEL: sample.finding},
+            labels={LABEL: sample.finding, **sample.labels},
             **sample.config,
         )
         if sample.startable:
@@ -188,8 +254,9 @@ def ensure_samples(
         for name in container.get("Names") or ()
         if name.startswith(f"/{PREFIX}")
     }
+    image_id = client.inspect_image(image)["Id"]
     if set(existing) != set(specs) or any(
-        container.get("Image") != image for container in existing.values()
+        container.get("ImageID") != image_id for container in existing.values()
     ):
         return create_samples(client, image, docker_socket=socket_path)
     for name, container in existing.items():

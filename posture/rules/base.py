@@ -159,7 +159,8 @@ class Rule:
     rationale_fr: str
     remediation: Remediation
     check: Callable[..., Result]
-    owasp: tuple[int, ...] = ()
+    # Cheat-sheet rule numbers; "5a" is the English sheet's rule on published ports.
+    owasp: tuple[int | str, ...] = ()
     cis: tuple[str, ...] = field(default=())  # CIS Docker Benchmark v1.6.0 numbering
     cis_v18: tuple[str, ...] = field(default=())  # the same recommendations in v1.8.0
     cis_level: int | None = None  # CIS profile level 1 or 2
@@ -169,13 +170,14 @@ class Rule:
 
     def references(self) -> list[str]:
         refs = [f"OWASP Docker Security Cheat Sheet rule {n}" for n in self.owasp]
-        refs += [f"CIS Docker Benchmark {cid}" for cid in self.cis]
+        refs += [f"CIS Docker Benchmark v1.6.0 {cid}" for cid in self.cis]
+        refs += [f"CIS Docker Benchmark v1.8.0 {cid}" for cid in self.cis_v18]
         return refs
 
 
 # Bumped whenever a rule is added, removed or changes meaning; stored with each scan so a
 # score can be read against the catalogue that produced it.
-CATALOGUE_VERSION = "2026.11.0"
+CATALOGUE_VERSION = "2026.11.1"
 
 REGISTRY: dict[str, Rule] = {}
 
@@ -190,7 +192,7 @@ def rule(
     rationale: str,
     rationale_fr: str,
     remediation: Remediation,
-    owasp: tuple[int, ...] = (),
+    owasp: tuple[int | str, ...] = (),
     cis: tuple[str, ...] = (),
     cis_v18: tuple[str, ...] = (),
     cis_level: int | None = None,

@@ -117,6 +117,9 @@ def shown_options(c: ContainerFacts) -> object:
     ),
     owasp=(3,),
     cis=("5.5",),
+    cis_v18=("5.5",),
+    cis_level=1,
+    decided_by="HostConfig.Privileged from GET /containers/{id}/json",
 )
 def privileged(c: ContainerFacts) -> Result:
     value = flag(c.inspect, "HostConfig.Privileged")
@@ -160,6 +163,11 @@ def privileged(c: ContainerFacts) -> Result:
     ),
     owasp=(2,),
     cis=("4.1",),
+    cis_v18=("4.1",),
+    cis_level=1,
+    decided_by=(
+        "Config.User from GET /containers/{id}/json (the image's USER is copied there at create)"
+    ),
 )
 def runs_as_root(c: ContainerFacts) -> Result:
     user = text(c.inspect, "Config.User")
@@ -201,6 +209,9 @@ def runs_as_root(c: ContainerFacts) -> Result:
     ),
     owasp=(3,),
     cis=("5.4",),
+    cis_v18=("5.4",),
+    cis_level=1,
+    decided_by="HostConfig.CapAdd and HostConfig.Privileged from GET /containers/{id}/json",
 )
 def capabilities_added(c: ContainerFacts) -> Result:
     added = strings(c.inspect, "HostConfig.CapAdd")
@@ -247,6 +258,9 @@ def capabilities_added(c: ContainerFacts) -> Result:
     ),
     owasp=(3,),
     cis=("5.4",),
+    cis_v18=("5.4",),
+    cis_level=1,
+    decided_by="HostConfig.CapDrop and HostConfig.Privileged from GET /containers/{id}/json",
 )
 def capabilities_not_dropped(c: ContainerFacts) -> Result:
     privileged = flag(c.inspect, "HostConfig.Privileged")
@@ -293,6 +307,12 @@ def capabilities_not_dropped(c: ContainerFacts) -> Result:
     ),
     owasp=(4,),
     cis=("5.26",),
+    cis_v18=("5.26",),
+    cis_level=1,
+    decided_by=(
+        "HostConfig.SecurityOpt from GET /containers/{id}/json; SecurityOptions from GET /info "
+        "(Engine 25+ names a daemon-wide default)"
+    ),
 )
 def no_new_privileges(c: ContainerFacts) -> Result:
     opts = strings(c.inspect, "HostConfig.SecurityOpt")
@@ -335,6 +355,12 @@ def no_new_privileges(c: ContainerFacts) -> Result:
     ),
     owasp=(6,),
     cis=("5.22",),
+    cis_v18=("5.22",),
+    cis_level=1,
+    decided_by=(
+        "HostConfig.SecurityOpt and HostConfig.Privileged from GET /containers/{id}/json; "
+        "SecurityOptions from GET /info"
+    ),
 )
 def seccomp_disabled(c: ContainerFacts) -> Result:
     opts = strings(c.inspect, "HostConfig.SecurityOpt")
@@ -391,6 +417,12 @@ def seccomp_disabled(c: ContainerFacts) -> Result:
     ),
     owasp=(6,),
     cis=("5.2",),
+    cis_v18=("5.2",),
+    cis_level=1,
+    decided_by=(
+        "HostConfig.SecurityOpt, AppArmorProfile and HostConfig.Privileged from GET "
+        "/containers/{id}/json; SecurityOptions from GET /info"
+    ),
 )
 def apparmor_disabled(c: ContainerFacts) -> Result:
     opts = strings(c.inspect, "HostConfig.SecurityOpt")

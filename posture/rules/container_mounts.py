@@ -185,6 +185,9 @@ def exposes_socket(path: str) -> bool:
     ),
     owasp=(1,),
     cis=("5.32",),
+    cis_v18=("5.32",),
+    cis_level=1,
+    decided_by="HostConfig.Binds and Mounts[] (Type bind, Source) from GET /containers/{id}/json",
 )
 def docker_socket(c: ContainerFacts) -> Result:
     found, gap = host_mounts(c)
@@ -233,6 +236,11 @@ def is_sensitive(path: str, roots: list[str]) -> bool:
     ),
     owasp=(8,),
     cis=("5.6",),
+    cis_v18=("5.6",),
+    cis_level=1,
+    decided_by=(
+        "HostConfig.Binds and Mounts[] from GET /containers/{id}/json; DockerRootDir from GET /info"
+    ),
 )
 def sensitive_host_path(c: ContainerFacts) -> Result:
     found, gap = host_mounts(c)
@@ -276,6 +284,12 @@ def sensitive_host_path(c: ContainerFacts) -> Result:
     ),
     owasp=(8,),
     cis=("5.6",),
+    cis_v18=("5.6",),
+    cis_level=1,
+    decided_by=(
+        "HostConfig.Binds and Mounts[].RW from GET /containers/{id}/json; DockerRootDir from "
+        "GET /info"
+    ),
 )
 def sensitive_host_path_writable(c: ContainerFacts) -> Result:
     found, gap = host_mounts(c)
@@ -310,6 +324,7 @@ def sensitive_host_path_writable(c: ContainerFacts) -> Result:
         kubernetes="volumeMounts[].readOnly: true",
     ),
     owasp=(8,),
+    decided_by="HostConfig.Binds and Mounts[].RW from GET /containers/{id}/json",
 )
 def writable_bind(c: ContainerFacts) -> Result:
     found, gap = host_mounts(c)
@@ -343,6 +358,9 @@ def writable_bind(c: ContainerFacts) -> Result:
         compose='devices: ["/dev/ttyUSB0:/dev/ttyUSB0:r"]',
     ),
     cis=("5.18",),
+    cis_v18=("5.18",),
+    cis_level=1,
+    decided_by="HostConfig.Devices and HostConfig.Privileged from GET /containers/{id}/json",
 )
 def devices(c: ContainerFacts) -> Result:
     mapped = records(c.inspect, "HostConfig.Devices")
@@ -383,6 +401,9 @@ def devices(c: ContainerFacts) -> Result:
     ),
     owasp=(8,),
     cis=("5.13",),
+    cis_v18=("5.13",),
+    cis_level=1,
+    decided_by="HostConfig.ReadonlyRootfs from GET /containers/{id}/json",
 )
 def writable_rootfs(c: ContainerFacts) -> Result:
     value = flag(c.inspect, "HostConfig.ReadonlyRootfs")

@@ -53,6 +53,9 @@ def shares_host(c: ContainerFacts, path: str) -> Result:
     ),
     owasp=(5,),
     cis=("5.10",),
+    cis_v18=("5.10",),
+    cis_level=1,
+    decided_by="HostConfig.NetworkMode from GET /containers/{id}/json",
 )
 def host_network(c: ContainerFacts) -> Result:
     return shares_host(c, "HostConfig.NetworkMode")
@@ -81,6 +84,9 @@ def host_network(c: ContainerFacts) -> Result:
         kubernetes="spec.hostPID: false",
     ),
     cis=("5.16",),
+    cis_v18=("5.16",),
+    cis_level=1,
+    decided_by="HostConfig.PidMode from GET /containers/{id}/json",
 )
 def host_pid(c: ContainerFacts) -> Result:
     return shares_host(c, "HostConfig.PidMode")
@@ -108,6 +114,9 @@ def host_pid(c: ContainerFacts) -> Result:
         kubernetes="spec.hostIPC: false",
     ),
     cis=("5.17",),
+    cis_v18=("5.17",),
+    cis_level=1,
+    decided_by="HostConfig.IpcMode from GET /containers/{id}/json",
 )
 def host_ipc(c: ContainerFacts) -> Result:
     return shares_host(c, "HostConfig.IpcMode")
@@ -138,6 +147,9 @@ def host_ipc(c: ContainerFacts) -> Result:
         compose="hostname: app",
     ),
     cis=("5.21",),
+    cis_v18=("5.21",),
+    cis_level=1,
+    decided_by="HostConfig.UTSMode from GET /containers/{id}/json",
 )
 def host_uts(c: ContainerFacts) -> Result:
     return shares_host(c, "HostConfig.UTSMode")
@@ -163,6 +175,12 @@ def host_uts(c: ContainerFacts) -> Result:
     ),
     owasp=(2,),
     cis=("5.31",),
+    cis_v18=("5.31",),
+    cis_level=1,
+    decided_by=(
+        "HostConfig.UsernsMode from GET /containers/{id}/json; SecurityOptions (name=userns) "
+        "from GET /info"
+    ),
 )
 def host_userns(c: ContainerFacts) -> Result:
     mode = text(c.inspect, "HostConfig.UsernsMode")

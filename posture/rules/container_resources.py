@@ -45,6 +45,9 @@ MAX_RESTARTS = 5  # CIS 5.15
     ),
     owasp=(7,),
     cis=("5.11",),
+    cis_v18=("5.11",),
+    cis_level=1,
+    decided_by="HostConfig.Memory from GET /containers/{id}/json",
 )
 def memory_limit(c: ContainerFacts) -> Result:
     limit = number(c.inspect, "HostConfig.Memory")
@@ -77,6 +80,11 @@ def memory_limit(c: ContainerFacts) -> Result:
     ),
     owasp=(7,),
     cis=("5.12",),
+    cis_v18=("5.12",),
+    cis_level=1,
+    decided_by=(
+        "HostConfig.NanoCpus, CpuQuota, CpuShares and CpusetCpus from GET /containers/{id}/json"
+    ),
 )
 def cpu_limit(c: ContainerFacts) -> Result:
     checks = {
@@ -125,6 +133,9 @@ def cpu_limit(c: ContainerFacts) -> Result:
     ),
     owasp=(7,),
     cis=("5.29",),
+    cis_v18=("5.29",),
+    cis_level=1,
+    decided_by="HostConfig.PidsLimit from GET /containers/{id}/json",
 )
 def pids_limit(c: ContainerFacts) -> Result:
     # null, 0 and -1 all mean unlimited in the Engine API.
@@ -163,6 +174,9 @@ def pids_limit(c: ContainerFacts) -> Result:
     ),
     owasp=(7,),
     cis=("5.15",),
+    cis_v18=("5.15",),
+    cis_level=1,
+    decided_by="HostConfig.RestartPolicy (Name, MaximumRetryCount) from GET /containers/{id}/json",
 )
 def restart_policy(c: ContainerFacts) -> Result:
     name = text(c.inspect, "HostConfig.RestartPolicy.Name")

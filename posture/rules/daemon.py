@@ -13,6 +13,7 @@ from posture.rules.base import (
     Severity,
     dig,
     failed,
+    manual,
     not_applicable,
     passed,
     rule,
@@ -23,6 +24,8 @@ from posture.rules.fields import daemon_security_options, flag, strings
 
 BRIDGE_ICC = "com.docker.network.bridge.enable_icc"
 DEFAULT_INSECURE = {"127.0.0.0/8", "::1/128"}  # the daemon always trusts loopback
+# How /info names the built-in profile: "default" up to Engine 22, "builtin" from 23 on.
+BUILTIN_SECCOMP = {"", "default", "builtin"}
 
 
 def security_options(h: HostFacts) -> tuple[dict[str, dict[str, str]], object] | Result:
@@ -62,6 +65,9 @@ def security_options(h: HostFacts) -> tuple[dict[str, dict[str, str]], object] |
     ),
     owasp=(2,),
     cis=("2.9",),
+    cis_v18=("2.10",),
+    cis_level=2,
+    decided_by="SecurityOptions (name=userns or name=rootless) from GET /info",
 )
 def userns_remap(h: HostFacts) -> Result:
     read = security_options(h)
@@ -112,6 +118,12 @@ def on_default_bridge(inspect: dict[str, Any]) -> bool:
     ),
     owasp=(5,),
     cis=("2.2",),
+    cis_v18=("2.2",),
+    cis_level=1,
+    decided_by=(
+        "Options[com.docker.network.bridge.enable_icc] of the bridge network from GET "
+        "/networks; the containers' NetworkSettings.Networks"
+    ),
 )
 def inter_container_communication(h: HostFacts) -> Result:
     # /info does not expose icc; the default bridge's options in GET /networks do.
@@ -156,8 +168,16 @@ def inter_container_communication(h: HostFacts) -> Result:
     ),
     owasp=(10,),
     cis=("2.3",),
+    cis_v18=("2.3",),
+    cis_level=1,
+    decided_by=(
+        "Debug from GET /info (reflects --debug only: a --log-level set alone is not reported)"
+    ),
 )
 def debug_mode(h: HostFacts) -> Result:
+    # /info reports --debug (or "debug": true) only. A daemon started with --log-level=debug
+    # alone logs just as much and still shows Debug = false: that case needs the daemon's
+    # command line or daemon.json, which the host rules read over SSH.
     debug = flag(h.info, "Debug")
     if isinstance(debug, Result):
         return debug
@@ -184,6 +204,9 @@ def debug_mode(h: HostFacts) -> Result:
         daemon_json='{"live-restore": true}',
     ),
     cis=("2.15",),
+    cis_v18=("2.16",),
+    cis_level=1,
+    decided_by="LiveRestoreEnabled and Swarm.LocalNodeState from GET /info",
 )
 def live_restore(h: HostFacts) -> Result:
     if dig(h.info, "Swarm.LocalNodeState") == "active":
@@ -222,6 +245,9 @@ def live_restore(h: HostFacts) -> Result:
     ),
     owasp=(11,),
     cis=("2.1",),
+    cis_v18=("2.1",),
+    cis_level=1,
+    decided_by="SecurityOptions (name=rootless) from GET /info",
 )
 def rootless(h: HostFacts) -> Result:
     read = security_options(h)
@@ -260,6 +286,9 @@ def rootless(h: HostFacts) -> Result:
     ),
     owasp=(6,),
     cis=("2.17",),
+    cis_v18=("2.18",),
+    cis_level=2,
+    decided_by="SecurityOptions (name=seccomp,profile=...) from GET /info",
 )
 def daemon_seccomp(h: HostFacts) -> Result:
     read = security_options(h)
@@ -268,9 +297,17 @@ def daemon_seccomp(h: HostFacts) -> Result:
     parsed, raw = read
     if "seccomp" not in parsed:
         return unknown("the daemon reports no seccomp support, so no profile can be assessed")
-    if parsed["seccomp"].get("profile", "").lower() == "unconfined":
+    profile = parsed["seccomp"].get("profile", "")
+    if profile.lower() == "unconfined":
         return failed("SecurityOptions", raw)
-    return passed("SecurityOptions", raw)
+    if profile.lower() in BUILTIN_SECCOMP:
+        return passed("SecurityOptions", raw)
+    # A custom profile is what CIS 2.17 asks for where the default does not fit, but /info
+    # shows only its path: an allow-everything file would look the same.
+    return manual(
+        f"the daemon applies the custom seccomp profile {profile!r}; the API does not show "
+        "its content: check that it still blocks what the default profile blocks"
+    )
 
 
 @rule(
@@ -299,6 +336,9 @@ def daemon_seccomp(h: HostFacts) -> Result:
         daemon_json='{"authorization-plugins": ["opa-docker-authz"]}',
     ),
     cis=("2.12",),
+    cis_v18=("2.13",),
+    cis_level=2,
+    decided_by="Plugins.Authorization from GET /info",
 )
 def authorization_plugin(h: HostFacts) -> Result:
     plugins = strings(h.info, "Plugins.Authorization")
@@ -335,6 +375,9 @@ def authorization_plugin(h: HostFacts) -> Result:
     ),
     owasp=(13,),
     cis=("2.5",),
+    cis_v18=("2.5",),
+    cis_level=1,
+    decided_by="RegistryConfig.InsecureRegistryCIDRs and IndexConfigs[].Secure from GET /info",
 )
 def insecure_registries(h: HostFacts) -> Result:
     path = "RegistryConfig.InsecureRegistryCIDRs"
@@ -374,6 +417,9 @@ def insecure_registries(h: HostFacts) -> Result:
         daemon_json='{"experimental": false}',
     ),
     cis=("2.18",),
+    cis_v18=("2.19",),
+    cis_level=1,
+    decided_by="ExperimentalBuild from GET /info",
 )
 def experimental(h: HostFacts) -> Result:
     enabled = flag(h.info, "ExperimentalBuild")

@@ -103,6 +103,9 @@ def engine_version(h: HostFacts) -> tuple[str, str, str] | Result:
     ),
     owasp=(0,),
     cis=("1.2.2",),
+    cis_v18=("1.2.2",),
+    cis_level=1,
+    decided_by="Version (or Components[Engine].Version) and GitCommit from GET /version",
 )
 def engine_outdated(h: HostFacts) -> Result:
     read = engine_version(h)
@@ -162,6 +165,9 @@ def runc_version(h: HostFacts) -> tuple[str, str, str] | Result:
     ),
     owasp=(0,),
     cis=("1.2.2",),
+    cis_v18=("1.2.2",),
+    cis_level=1,
+    decided_by="Components[runc].Version from GET /version, else RuncCommit.ID from GET /info",
 )
 def runc_outdated(h: HostFacts) -> Result:
     read = runc_version(h)

@@ -60,6 +60,9 @@ EVIDENCE_CHARS = 200
     ),
     owasp=(2,),
     cis=("4.1",),
+    cis_v18=("4.1",),
+    cis_level=1,
+    decided_by="Config.User from GET /images/{id}/json",
 )
 def image_user(i: ImageFacts) -> Result:
     user = text(i.inspect, "Config.User")
@@ -91,6 +94,9 @@ def image_user(i: ImageFacts) -> Result:
         kubernetes="livenessProbe.httpGet.path: /health",
     ),
     cis=("4.6",),
+    cis_v18=("4.6",),
+    cis_level=1,
+    decided_by="Config.Healthcheck.Test from GET /images/{id}/json",
 )
 def healthcheck(i: ImageFacts) -> Result:
     config = dig(i.inspect, "Config")
@@ -145,6 +151,9 @@ def add_steps(history: list[dict[str, Any]]) -> list[str]:
     ),
     owasp=(9,),
     cis=("4.9",),
+    cis_v18=("4.9",),
+    cis_level=1,
+    decided_by="history[].CreatedBy from GET /images/{id}/history",
 )
 def add_instruction(i: ImageFacts) -> Result:
     if i.history is None:
@@ -182,6 +191,7 @@ def add_instruction(i: ImageFacts) -> Result:
         kubernetes="image: nginx:1.27.2@sha256:<digest>",
     ),
     owasp=(13,),
+    decided_by="RepoTags from GET /images/{id}/json",
 )
 def latest_only(i: ImageFacts) -> Result:
     tags = strings(i.inspect, "RepoTags")
@@ -221,6 +231,7 @@ def latest_only(i: ImageFacts) -> Result:
         ),
     ),
     owasp=(13,),
+    decided_by="RepoDigests from GET /images/{id}/json",
 )
 def registry_digest(i: ImageFacts) -> Result:
     digests = strings(i.inspect, "RepoDigests")

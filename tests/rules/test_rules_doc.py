@@ -97,7 +97,7 @@ def test_a_new_rule_shows_up_everywhere_without_code_changes(monkeypatch: pytest
 
     owasp = owasp_coverage()
     assert list(owasp)[:8] == [0, 1, 2, 3, 4, 5, "5a", 6]
-    assert owasp["5a"] == [rule.id] and rule.id in owasp[5]
+    assert rule.id in owasp["5a"] and rule.id in owasp[5]
     assert set(range(14)) <= set(owasp) and set(OWASP_RULES) <= set(owasp)
     row = next(r for r in cis_coverage() if r["cis"] == "1.1.1")
     assert (row["cis_v18"], row["levels"], row["rules"], row["sources"]) == (
