@@ -19,6 +19,7 @@ from posture.crypto import DecryptionError
 from posture.rules import evaluate, score_host
 from scans import profiles, store
 from scans.collect import collect
+from scans.hostaccess import collect_host
 from scans.models import ScanRun
 from scans.transports import ErrorClass, Limits, ScanError, open_api
 
@@ -102,6 +103,8 @@ def run_scan(scan_id: int, limits: Limits | None = None) -> ScanRun:
             raise ScanError(ErrorClass.CONFIGURATION, str(exc)) from None
         with open_api(endpoint, creds, limits) as api:
             facts = collect(api)
+            if api.ssh_client is not None:
+                facts.host = collect_host(api.ssh_client, api.deadline)
         facts.transport = endpoint.transport.value
         evaluations = profiles.apply(evaluate(facts), profiles.effective(scan.host))
         score = score_host(evaluations)

@@ -4,11 +4,20 @@ from posture.rules import (  # noqa: F401  (registration)
     container,
     container_mounts,
     container_namespaces,
+    container_ports,
     container_resources,
+    container_runtime,
+    container_secrets,
     daemon,
+    daemon_config,
     daemon_versions,
     host,
+    host_audit,
+    host_files,
+    host_settings,
     image,
+    image_supply_chain,
+    swarm,
 )
 from posture.rules.base import REGISTRY, Outcome, Rule, Scope, Severity
 from posture.rules.engine import Evaluation, evaluate
