@@ -50,7 +50,8 @@ def test_export_has_every_rule_with_its_metadata_and_fleet_numbers(user_client: 
     first = data["rules"][0]["fleet"]
     assert first["pass_rate"] == 0.25
     assert (first["hosts_failing"], first["hosts_assessed"], first["passing"]) == (1, 1, 1)
-    assert [row["rule"] for row in data["owasp"]][:14] == list(range(14))
+    numbered = [row["rule"] for row in data["owasp"] if isinstance(row["rule"], int)]
+    assert numbered == list(range(14))
     assert data["summary"]["rules"] == len(REGISTRY)
 
 
