@@ -14,11 +14,13 @@ from posture.rules.base import (
     Severity,
     dig,
     failed,
+    manual,
     not_applicable,
     passed,
     rule,
     unknown,
 )
+from posture.rules.engines import is_podman
 from posture.rules.facts import ContainerFacts
 from posture.rules.fields import (
     NO_DAEMON_INFO,
@@ -51,6 +53,9 @@ DEFAULT_CAPS = frozenset(
         "SYS_CHROOT",
     }
 )
+# What Podman's stock containers.conf leaves out of that set; its compat inspect reports the
+# effective set against Docker's, so every Podman container shows at least these in CapDrop.
+PODMAN_STOCK_DROPS = frozenset({"AUDIT_WRITE", "MKNOD", "NET_RAW"})
 # Capabilities with known paths from container root to host root; named apart in evidence.
 DANGEROUS_CAPS = frozenset(
     {
@@ -239,12 +244,15 @@ def capabilities_added(c: ContainerFacts) -> Result:
     rationale=(
         "Docker's default set still holds capabilities most services never use (NET_RAW, "
         "MKNOD, SETFCAP...). Dropping ALL and adding back the few needed shrinks what an "
-        "attacker inherits."
+        "attacker inherits. Podman never shows ALL: it lists each default capability "
+        "removed, so there the rule looks at which ones remain."
     ),
     rationale_fr=(
         "L'ensemble par défaut de Docker contient encore des capacités que la plupart des "
         "services n'utilisent jamais (NET_RAW, MKNOD, SETFCAP...). Tout supprimer puis "
-        "rajouter les quelques capacités utiles réduit ce dont hérite un attaquant."
+        "rajouter les quelques capacités utiles réduit ce dont hérite un attaquant. Podman "
+        "n'affiche jamais ALL mais chaque capacité par défaut retirée : la règle y regarde "
+        "celles qui restent."
     ),
     remediation=Remediation(
         en="Start the container with --cap-drop ALL, then add back only what it needs.",
@@ -271,7 +279,27 @@ def capabilities_not_dropped(c: ContainerFacts) -> Result:
         return dropped
     if any(cap_name(cap) == "ALL" for cap in dropped):
         return passed("HostConfig.CapDrop", dropped)
+    if c.host is not None and is_podman(c.host):
+        return podman_caps_dropped(c, dropped)
     return failed("HostConfig.CapDrop", dig(c.inspect, "HostConfig.CapDrop"))
+
+
+def podman_caps_dropped(c: ContainerFacts, dropped: list[str]) -> Result:
+    """Podman reports --cap-drop ALL as the default capabilities it removed, and a default
+    one added back after it as neither dropped nor added: only what remains can be judged."""
+    removed = {cap_name(cap) for cap in dropped}
+    added = strings(c.inspect, "HostConfig.CapAdd")
+    readded = {cap_name(cap) for cap in added} if isinstance(added, list) else set()
+    kept = sorted(DEFAULT_CAPS - removed - readded)
+    if not kept:
+        return passed("HostConfig.CapDrop", dropped)
+    if removed & DEFAULT_CAPS <= PODMAN_STOCK_DROPS:  # nothing dropped beyond Podman's own
+        return failed("HostConfig.CapDrop", dig(c.inspect, "HostConfig.CapDrop"))
+    # --cap-drop ALL --cap-add CHOWN and --cap-drop <all but CHOWN> look the same here.
+    return manual(
+        f"Podman lists the capabilities removed, not --cap-drop ALL: {', '.join(kept)} "
+        "remain from the default set; check that each one is needed"
+    )
 
 
 @rule(

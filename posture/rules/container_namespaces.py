@@ -1,5 +1,8 @@
 """Container rules on namespaces shared with the host: network, PID, IPC, UTS and user
 (CIS 5.10, 5.16, 5.17, 5.21, 5.31).
+
+Podman has no daemon-wide userns-remap: it chooses a user namespace per container, so on
+rootful Podman CTR-HOST-USERNS judges every container's own HostConfig.UsernsMode.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from posture.rules.base import (
     rule,
     unknown,
 )
-from posture.rules.facts import ContainerFacts
+from posture.rules.engines import is_podman, is_rootless
+from posture.rules.facts import ContainerFacts, HostFacts
 from posture.rules.fields import NO_DAEMON_INFO, daemon_options, text
 
 
@@ -24,6 +28,36 @@ def shares_host(c: ContainerFacts, path: str) -> Result:
     if isinstance(mode, Result):
         return mode
     return failed(path, mode) if mode.strip().lower() == "host" else passed(path, mode)
+
+
+# What Podman's compat inspect puts in UsernsMode: "" for the host's namespace, "private"
+# for one of the container's own (--userns auto, --uidmap), "ns:<path>" and "container:<id>"
+# for one joined; the CLI spellings are accepted too.
+PODMAN_OWN_USERNS = ("private", "auto", "keep-id", "nomap")
+
+
+def podman_userns(host: HostFacts, mode: str) -> Result:
+    rootless_mode = is_rootless(host)
+    if rootless_mode is None:
+        return unknown("the engine does not say whether it runs rootless")
+    if rootless_mode:
+        # The engine's own user namespace already maps container root to its user.
+        return not_applicable("the engine runs rootless: container root is never host root")
+    path, value = "HostConfig.UsernsMode", mode
+    if mode.strip().lower().startswith("container:"):
+        # --userns container:<ref> (pod members too): the namespace is its owner's.
+        ref = mode.partition(":")[2].strip()
+        owner = next((o for o in host.containers if ref in (o.id, o.name)), None)
+        owner_mode = None if owner is None else text(owner.inspect, path)
+        if owner is None or not isinstance(owner_mode, str):
+            return unknown(f"the container whose user namespace {mode!r} joins was not collected")
+        path, value = f"{owner.name} {path}", owner_mode
+    kind = value.strip().lower()
+    if kind in ("", "host"):
+        return failed(path, value)
+    if kind.startswith(PODMAN_OWN_USERNS):
+        return passed(path, value)
+    return unknown(f"{path} {value!r} joins a user namespace the API does not describe")
 
 
 @rule(
@@ -163,11 +197,15 @@ def host_uts(c: ContainerFacts) -> Result:
     scope=Scope.CONTAINER,
     rationale=(
         "On a daemon with userns-remap, --userns host runs this container in the host's "
-        "user namespace, so its root is the host's root again."
+        "user namespace, so its root is the host's root again. Rootful Podman has no "
+        "daemon-wide remapping: there a container without its own user namespace "
+        "(--userns auto, --uidmap) runs as host root."
     ),
     rationale_fr=(
         "Sur un démon avec userns-remap, --userns host place ce conteneur dans l'espace "
-        "de noms utilisateur de l'hôte : son root redevient celui de l'hôte."
+        "de noms utilisateur de l'hôte : son root redevient celui de l'hôte. Podman avec "
+        "racine n'a pas de remappage global : un conteneur sans espace de noms utilisateur "
+        "propre (--userns auto, --uidmap) y tourne en root de l'hôte."
     ),
     remediation=Remediation(
         en="Remove --userns host (userns_mode: host in Compose) from the container.",
@@ -179,13 +217,15 @@ def host_uts(c: ContainerFacts) -> Result:
     cis_level=1,
     decided_by=(
         "HostConfig.UsernsMode from GET /containers/{id}/json; SecurityOptions (name=userns) "
-        "from GET /info"
+        "from GET /info; on rootful Podman, UsernsMode alone"
     ),
 )
 def host_userns(c: ContainerFacts) -> Result:
     mode = text(c.inspect, "HostConfig.UsernsMode")
     if isinstance(mode, Result):
         return mode
+    if c.host is not None and is_podman(c.host):
+        return podman_userns(c.host, mode)
     daemon = daemon_options(c)
     if daemon is None:
         return unknown(NO_DAEMON_INFO)

@@ -21,6 +21,7 @@ from posture.rules.base import (
     rule,
     unknown,
 )
+from posture.rules.engines import default_network
 from posture.rules.facts import ContainerFacts
 from posture.rules.fields import flag, text
 
@@ -204,12 +205,14 @@ def publish_all(c: ContainerFacts) -> Result:
     rationale=(
         "The default bridge (docker0) puts every container that did not ask for a network on "
         "one segment, with no name resolution and no filtering between them: ARP spoofing "
-        "and lateral movement are open to any of them."
+        "and lateral movement are open to any of them. On Podman the default network is "
+        "called podman, and the rule looks for that one."
     ),
     rationale_fr=(
         "Le pont par défaut (docker0) place sur un même segment tous les conteneurs qui "
         "n'ont pas demandé de réseau, sans résolution de noms ni filtrage entre eux : "
-        "usurpation ARP et déplacement latéral sont à la portée de chacun."
+        "usurpation ARP et déplacement latéral sont à la portée de chacun. Sous Podman, le "
+        "réseau par défaut s'appelle podman : c'est lui que la règle recherche."
     ),
     remediation=Remediation(
         en=(
@@ -228,7 +231,8 @@ def publish_all(c: ContainerFacts) -> Result:
     cis_v18=("5.30",),
     cis_level=2,
     decided_by=(
-        "NetworkSettings.Networks (keys) and HostConfig.NetworkMode from GET /containers/{id}/json"
+        "NetworkSettings.Networks (keys: bridge, or podman on Podman) and "
+        "HostConfig.NetworkMode from GET /containers/{id}/json"
     ),
 )
 def default_bridge(c: ContainerFacts) -> Result:
@@ -236,7 +240,8 @@ def default_bridge(c: ContainerFacts) -> Result:
     if isinstance(networks, dict):
         names = sorted(str(n) for n in networks)
         field = "NetworkSettings.Networks"
-        return failed(field, names) if "bridge" in names else passed(field, names)
+        on_default = default_network(c.host) in names
+        return failed(field, names) if on_default else passed(field, names)
     mode = text(c.inspect, "HostConfig.NetworkMode")
     if isinstance(mode, Result):
         return mode

@@ -1,5 +1,9 @@
 """Container rules on resource limits: memory, CPU, processes and restarts
 (OWASP cheat sheet rule 7: limiting resources is the way to contain a DoS).
+
+A limit counts only where the engine applies it: rootless dockerd without cgroup v2 and
+systemd (/info CgroupDriver "none") records --memory, --cpus and --pids-limit in HostConfig
+and enforces none of them, so there a recorded limit fails with CgroupDriver as evidence.
 """
 
 from __future__ import annotations
@@ -15,11 +19,27 @@ from posture.rules.base import (
     rule,
     unknown,
 )
+from posture.rules.engines import resource_limits_enforced
 from posture.rules.facts import ContainerFacts
 from posture.rules.fields import number, text
 
 DEFAULT_CPU_SHARES = 1024  # 0 in inspect means "not set", which the kernel runs as 1024
 MAX_RESTARTS = 5  # CIS 5.15
+UNENFORCED = (
+    "A limit recorded by an engine without cgroups (rootless dockerd with CgroupDriver none) "
+    "is not applied, so it fails."
+)
+UNENFORCED_FR = (
+    "Une limite enregistrée par un moteur sans cgroups (dockerd sans racine avec "
+    "CgroupDriver none) n'est pas appliquée : elle échoue."
+)
+
+
+def limited(c: ContainerFacts, path: str, value: object) -> Result:
+    """PASS on a limit, unless the engine records limits it cannot apply."""
+    if c.host is not None and resource_limits_enforced(c.host) is False:
+        return failed("CgroupDriver", dig(c.host.info, "CgroupDriver"), (path, value))
+    return passed(path, value)
 
 
 @rule(
@@ -30,11 +50,11 @@ MAX_RESTARTS = 5  # CIS 5.15
     scope=Scope.CONTAINER,
     rationale=(
         "Without a memory limit one container can exhaust the host's memory and get other "
-        "containers, or the daemon itself, killed."
+        "containers, or the daemon itself, killed. " + UNENFORCED
     ),
     rationale_fr=(
         "Sans limite de mémoire, un conteneur peut épuiser la mémoire de l'hôte et "
-        "provoquer l'arrêt forcé d'autres conteneurs, voire du démon."
+        "provoquer l'arrêt forcé d'autres conteneurs, voire du démon. " + UNENFORCED_FR
     ),
     remediation=Remediation(
         en="Set a memory limit sized from the application's observed peak usage.",
@@ -47,14 +67,14 @@ MAX_RESTARTS = 5  # CIS 5.15
     cis=("5.11",),
     cis_v18=("5.11",),
     cis_level=1,
-    decided_by="HostConfig.Memory from GET /containers/{id}/json",
+    decided_by="HostConfig.Memory from GET /containers/{id}/json; CgroupDriver from GET /info",
 )
 def memory_limit(c: ContainerFacts) -> Result:
     limit = number(c.inspect, "HostConfig.Memory")
     if isinstance(limit, Result):
         return limit
     path = "HostConfig.Memory"
-    return passed(path, limit) if limit > 0 else failed(path, dig(c.inspect, path))
+    return limited(c, path, limit) if limit > 0 else failed(path, dig(c.inspect, path))
 
 
 @rule(
@@ -65,11 +85,11 @@ def memory_limit(c: ContainerFacts) -> Result:
     scope=Scope.CONTAINER,
     rationale=(
         "Without a CPU quota, cpuset or reduced share, a busy or hijacked container "
-        "competes on equal terms with everything else on the host."
+        "competes on equal terms with everything else on the host. " + UNENFORCED
     ),
     rationale_fr=(
         "Sans quota CPU, cpuset ni part réduite, un conteneur surchargé ou détourné "
-        "concurrence à égalité tout le reste de l'hôte."
+        "concurrence à égalité tout le reste de l'hôte. " + UNENFORCED_FR
     ),
     remediation=Remediation(
         en="Cap the CPU the container may use (--cpus), or lower its relative share.",
@@ -83,7 +103,8 @@ def memory_limit(c: ContainerFacts) -> Result:
     cis_v18=("5.12",),
     cis_level=1,
     decided_by=(
-        "HostConfig.NanoCpus, CpuQuota, CpuShares and CpusetCpus from GET /containers/{id}/json"
+        "HostConfig.NanoCpus, CpuQuota, CpuShares and CpusetCpus from GET "
+        "/containers/{id}/json; CgroupDriver from GET /info"
     ),
 )
 def cpu_limit(c: ContainerFacts) -> Result:
@@ -98,10 +119,10 @@ def cpu_limit(c: ContainerFacts) -> Result:
         if isinstance(value, Result):
             gaps.append(value)
         elif limits(value):
-            return passed(path, value)
+            return limited(c, path, value)
     cpuset = text(c.inspect, "HostConfig.CpusetCpus")
     if isinstance(cpuset, str) and cpuset.strip():
-        return passed("HostConfig.CpusetCpus", cpuset)
+        return limited(c, "HostConfig.CpusetCpus", cpuset)
     if gaps:  # any one unread field might have held the limit
         return gaps[0]
     (first, shown), *rest = [(path, dig(c.inspect, path)) for path in checks]
@@ -116,11 +137,11 @@ def cpu_limit(c: ContainerFacts) -> Result:
     scope=Scope.CONTAINER,
     rationale=(
         "Without a PIDs limit a fork bomb in one container exhausts the host's process "
-        "table and stops everything else from starting processes."
+        "table and stops everything else from starting processes. " + UNENFORCED
     ),
     rationale_fr=(
         "Sans limite de PID, une bombe fork dans un conteneur épuise la table des "
-        "processus de l'hôte et empêche tout le reste d'en créer."
+        "processus de l'hôte et empêche tout le reste d'en créer. " + UNENFORCED_FR
     ),
     remediation=Remediation(
         en="Set --pids-limit to a value comfortably above the application's normal count.",
@@ -135,7 +156,7 @@ def cpu_limit(c: ContainerFacts) -> Result:
     cis=("5.29",),
     cis_v18=("5.29",),
     cis_level=1,
-    decided_by="HostConfig.PidsLimit from GET /containers/{id}/json",
+    decided_by="HostConfig.PidsLimit from GET /containers/{id}/json; CgroupDriver from GET /info",
 )
 def pids_limit(c: ContainerFacts) -> Result:
     # null, 0 and -1 all mean unlimited in the Engine API.
@@ -143,7 +164,7 @@ def pids_limit(c: ContainerFacts) -> Result:
     if isinstance(limit, Result):
         return limit
     path = "HostConfig.PidsLimit"
-    return passed(path, limit) if limit > 0 else failed(path, dig(c.inspect, path))
+    return limited(c, path, limit) if limit > 0 else failed(path, dig(c.inspect, path))
 
 
 @rule(

@@ -1,5 +1,10 @@
 """Daemon configuration rules, read from GET /info (HostFacts.info) and GET /networks
 (HostFacts.networks). OWASP cheat sheet rules 2, 5, 6, 10, 11 and 13.
+
+Podman serves the same endpoints but has no daemon of its own: the features it lacks
+(live-restore, authorization plugins, experimental mode, daemon-wide userns-remap) are
+NOT_APPLICABLE with Cause.NOT_SUPPORTED, and fields it hard-codes are not read as settings
+(posture.rules.engines, docs/ENGINES.md).
 """
 
 from __future__ import annotations
@@ -7,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from posture.rules.base import (
+    Cause,
     Remediation,
     Result,
     Scope,
@@ -19,6 +25,13 @@ from posture.rules.base import (
     rule,
     unknown,
 )
+from posture.rules.engines import (
+    PODMAN_DEFAULT_NETWORK,
+    is_podman,
+    is_rootless,
+    not_supported,
+    rootless_source,
+)
 from posture.rules.facts import HostFacts
 from posture.rules.fields import daemon_security_options, flag, strings
 
@@ -26,6 +39,10 @@ BRIDGE_ICC = "com.docker.network.bridge.enable_icc"
 DEFAULT_INSECURE = {"127.0.0.0/8", "::1/128"}  # the daemon always trusts loopback
 # How /info names the built-in profile: "default" up to Engine 22, "builtin" from 23 on.
 BUILTIN_SECCOMP = {"", "default", "builtin"}
+NO_ROOTLESS_MODE = (
+    "GET /info says neither through Rootless nor through SecurityOptions whether the engine "
+    "runs rootless"
+)
 
 
 def security_options(h: HostFacts) -> tuple[dict[str, dict[str, str]], object] | Result:
@@ -44,12 +61,16 @@ def security_options(h: HostFacts) -> tuple[dict[str, dict[str, str]], object] |
     scope=Scope.DAEMON,
     rationale=(
         "Without userns-remap, root in a container is root on the host; with it, container "
-        "UID 0 maps to an unprivileged host range. Rootless mode gives the same protection."
+        "UID 0 maps to an unprivileged host range. Rootless mode gives the same protection. "
+        "Podman has no daemon-wide remapping (it chooses user namespaces per container, "
+        "judged by CTR-HOST-USERNS), so only rootless Podman is credited here."
     ),
     rationale_fr=(
         "Sans userns-remap, root dans un conteneur est root sur l'hôte ; avec, l'UID 0 du "
         "conteneur correspond à une plage non privilégiée de l'hôte. Le mode sans racine "
-        "offre la même protection."
+        "offre la même protection. Podman n'a pas de remappage global (il choisit l'espace "
+        "de noms utilisateur par conteneur, jugé par CTR-HOST-USERNS) : seul Podman sans "
+        "racine est crédité ici."
     ),
     remediation=Remediation(
         en=(
@@ -67,22 +88,31 @@ def security_options(h: HostFacts) -> tuple[dict[str, dict[str, str]], object] |
     cis=("2.9",),
     cis_v18=("2.10",),
     cis_level=2,
-    decided_by="SecurityOptions (name=userns or name=rootless) from GET /info",
+    decided_by=(
+        "SecurityOptions (name=userns or name=rootless) from GET /info; Rootless on Podman"
+    ),
 )
 def userns_remap(h: HostFacts) -> Result:
+    rootless_mode = is_rootless(h)
+    if rootless_mode:
+        return passed(*rootless_source(h))
+    if is_podman(h):
+        if rootless_mode is None:
+            return unknown(NO_ROOTLESS_MODE)
+        return not_supported("daemon-wide user namespace remapping (userns-remap)")
     read = security_options(h)
     if isinstance(read, Result):
         return read
     parsed, raw = read
-    if "userns" in parsed or "rootless" in parsed:
+    if "userns" in parsed:
         return passed("SecurityOptions", raw)
     return failed("SecurityOptions", raw)
 
 
-def on_default_bridge(inspect: dict[str, Any]) -> bool:
+def on_default_bridge(inspect: dict[str, Any], name: str = "bridge") -> bool:
     networks = dig(inspect, "NetworkSettings.Networks")
     if isinstance(networks, dict):
-        return "bridge" in networks
+        return name in networks
     return dig(inspect, "HostConfig.NetworkMode") in ("default", "bridge")
 
 
@@ -95,12 +125,15 @@ def on_default_bridge(inspect: dict[str, Any]) -> bool:
     rationale=(
         "On the default bridge every container can reach every other one on any port. "
         "Containers on user-defined networks are not affected, so this fails only when "
-        "some container actually sits on the default bridge with icc on."
+        "some container actually sits on the default bridge with icc on. Podman's default "
+        "network has no icc switch, so there any container on it fails the rule."
     ),
     rationale_fr=(
         "Sur le pont par défaut, chaque conteneur peut joindre tous les autres sur tous "
         "les ports. Les réseaux définis par l'utilisateur ne sont pas concernés : la règle "
-        "n'échoue que si un conteneur se trouve sur le pont par défaut avec icc actif."
+        "n'échoue que si un conteneur se trouve sur le pont par défaut avec icc actif. Le "
+        "réseau par défaut de Podman n'a pas de réglage icc : tout conteneur qui s'y trouve "
+        "fait échouer la règle."
     ),
     remediation=Remediation(
         en=(
@@ -122,10 +155,17 @@ def on_default_bridge(inspect: dict[str, Any]) -> bool:
     cis_level=1,
     decided_by=(
         "Options[com.docker.network.bridge.enable_icc] of the bridge network from GET "
-        "/networks; the containers' NetworkSettings.Networks"
+        "/networks; the containers' NetworkSettings.Networks (network podman on Podman)"
     ),
 )
 def inter_container_communication(h: HostFacts) -> Result:
+    if is_podman(h):
+        # netavark and CNI bridges let every member reach every other; nothing to read.
+        field = f"containers on network {PODMAN_DEFAULT_NETWORK}"
+        attached = sorted(
+            c.name for c in h.containers if on_default_bridge(c.inspect, PODMAN_DEFAULT_NETWORK)
+        )
+        return failed(field, attached) if attached else passed(field, attached)
     # /info does not expose icc; the default bridge's options in GET /networks do.
     if not h.networks:
         return unknown("the network list (GET /networks) was not collected")
@@ -192,11 +232,13 @@ def debug_mode(h: HostFacts) -> Result:
     scope=Scope.DAEMON,
     rationale=(
         "Without live-restore, restarting or upgrading the daemon stops every container, "
-        "which discourages applying security updates promptly."
+        "which discourages applying security updates promptly. Podman has no such daemon: "
+        "conmon keeps each container running whatever its API service does."
     ),
     rationale_fr=(
         "Sans live-restore, redémarrer ou mettre à jour le démon arrête tous les "
-        "conteneurs, ce qui décourage d'appliquer rapidement les correctifs."
+        "conteneurs, ce qui décourage d'appliquer rapidement les correctifs. Podman n'a pas "
+        "ce démon : conmon maintient chaque conteneur quoi que fasse son service d'API."
     ),
     remediation=Remediation(
         en='Set "live-restore": true in daemon.json and reload the daemon.',
@@ -209,6 +251,8 @@ def debug_mode(h: HostFacts) -> Result:
     decided_by="LiveRestoreEnabled and Swarm.LocalNodeState from GET /info",
 )
 def live_restore(h: HostFacts) -> Result:
+    if is_podman(h):  # its compat /info hard-codes LiveRestoreEnabled false
+        return not_supported("live-restore")
     if dig(h.info, "Swarm.LocalNodeState") == "active":
         # The daemon refuses live-restore in swarm mode.
         return not_applicable("live-restore is incompatible with swarm mode")
@@ -227,11 +271,13 @@ def live_restore(h: HostFacts) -> Result:
     scope=Scope.DAEMON,
     rationale=(
         "In rootless mode the daemon and its containers run as an unprivileged user, so "
-        "even a container escape does not give root on the host."
+        "even a container escape does not give root on the host. Rootless Docker and "
+        "rootless Podman are both credited."
     ),
     rationale_fr=(
         "En mode sans racine, le démon et ses conteneurs s'exécutent sous un utilisateur "
-        "non privilégié : même une évasion de conteneur ne donne pas root sur l'hôte."
+        "non privilégié : même une évasion de conteneur ne donne pas root sur l'hôte. "
+        "Docker et Podman sans racine sont tous deux crédités."
     ),
     remediation=Remediation(
         en=(
@@ -247,16 +293,17 @@ def live_restore(h: HostFacts) -> Result:
     cis=("2.1",),
     cis_v18=("2.1",),
     cis_level=1,
-    decided_by="SecurityOptions (name=rootless) from GET /info",
+    decided_by=(
+        "SecurityOptions (name=rootless) from GET /info; Rootless on Podman, which 4.x "
+        "reports only there"
+    ),
 )
 def rootless(h: HostFacts) -> Result:
-    read = security_options(h)
-    if isinstance(read, Result):
-        return read
-    parsed, raw = read
-    if "rootless" in parsed:
-        return passed("SecurityOptions", raw)
-    return failed("SecurityOptions", raw)
+    rootless_mode = is_rootless(h)
+    if rootless_mode is None:
+        return unknown(NO_ROOTLESS_MODE)
+    field, value = rootless_source(h)
+    return passed(field, value) if rootless_mode else failed(field, value)
 
 
 @rule(
@@ -267,11 +314,15 @@ def rootless(h: HostFacts) -> Result:
     scope=Scope.DAEMON,
     rationale=(
         'With "seccomp-profile": "unconfined" every container that does not bring its own '
-        "profile runs without system call filtering."
+        "profile runs without system call filtering. Podman's API always reports the "
+        "default profile (its real default is containers.conf seccomp_profile), so there "
+        "the verdict is UNKNOWN."
     ),
     rationale_fr=(
         'Avec "seccomp-profile": "unconfined", tout conteneur sans profil propre '
-        "s'exécute sans filtrage des appels système."
+        "s'exécute sans filtrage des appels système. L'API de Podman annonce toujours le "
+        "profil par défaut (le vrai réglage est seccomp_profile dans containers.conf) : le "
+        "verdict y est UNKNOWN."
     ),
     remediation=Remediation(
         en=(
@@ -291,6 +342,13 @@ def rootless(h: HostFacts) -> Result:
     decided_by="SecurityOptions (name=seccomp,profile=...) from GET /info",
 )
 def daemon_seccomp(h: HostFacts) -> Result:
+    if is_podman(h):
+        # compat/info.go hard-codes profile=default whatever containers.conf says.
+        return unknown(
+            "Podman's /info always reports the default seccomp profile; the engine-wide "
+            "default is containers.conf seccomp_profile, which the API does not show",
+            Cause.NOT_SUPPORTED,
+        )
     read = security_options(h)
     if isinstance(read, Result):
         return read
@@ -318,11 +376,13 @@ def daemon_seccomp(h: HostFacts) -> Result:
     scope=Scope.DAEMON,
     rationale=(
         "Without an authorization plugin, anyone who reaches the API socket may do "
-        "everything, including starting privileged containers."
+        "everything, including starting privileged containers. Podman has no "
+        "authorization plugins: access to its API is the socket's file permissions."
     ),
     rationale_fr=(
         "Sans plugin d'autorisation, quiconque atteint le socket de l'API peut tout faire, "
-        "y compris lancer des conteneurs privilégiés."
+        "y compris lancer des conteneurs privilégiés. Podman n'a pas de plugins "
+        "d'autorisation : l'accès à son API dépend des permissions du socket."
     ),
     remediation=Remediation(
         en=(
@@ -341,6 +401,8 @@ def daemon_seccomp(h: HostFacts) -> Result:
     decided_by="Plugins.Authorization from GET /info",
 )
 def authorization_plugin(h: HostFacts) -> Result:
+    if is_podman(h):
+        return not_supported("authorization plugins")
     plugins = strings(h.info, "Plugins.Authorization")
     if isinstance(plugins, Result):
         return plugins
@@ -405,11 +467,14 @@ def insecure_registries(h: HostFacts) -> Result:
     scope=Scope.DAEMON,
     rationale=(
         "Experimental features are unfinished and get less security review than stable "
-        "ones; they have no place on a production daemon."
+        "ones; they have no place on a production daemon. Podman has no experimental mode "
+        "(its API always reports ExperimentalBuild true)."
     ),
     rationale_fr=(
         "Les fonctionnalités expérimentales sont inachevées et moins auditées que les "
-        "fonctionnalités stables ; elles n'ont pas leur place sur un démon de production."
+        "fonctionnalités stables ; elles n'ont pas leur place sur un démon de production. "
+        "Podman n'a pas de mode expérimental (son API annonce toujours ExperimentalBuild "
+        "true)."
     ),
     remediation=Remediation(
         en='Set "experimental": false in daemon.json (or drop --experimental).',
@@ -422,6 +487,8 @@ def insecure_registries(h: HostFacts) -> Result:
     decided_by="ExperimentalBuild from GET /info",
 )
 def experimental(h: HostFacts) -> Result:
+    if is_podman(h):
+        return not_supported("experimental mode")
     enabled = flag(h.info, "ExperimentalBuild")
     if isinstance(enabled, Result):
         return enabled

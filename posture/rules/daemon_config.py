@@ -1,6 +1,10 @@
 """More daemon configuration rules from GET /info: logging driver, storage driver, the
 daemon-wide no-new-privileges default and swarm mode (CIS 2.6, 2.13, 2.14, 5.1; OWASP cheat
 sheet rules 4 and 10).
+
+Podman's compat /info reports neither its logging driver (always "") nor its
+no-new-privileges default: both live in containers.conf, so those rules are NOT_APPLICABLE
+with Cause.NOT_SUPPORTED there.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from posture.rules.base import (
     unknown,
 )
 from posture.rules.daemon_versions import engine_version, parse_version
+from posture.rules.engines import is_podman, not_supported
 from posture.rules.facts import HostFacts
 from posture.rules.fields import daemon_security_options, text
 
@@ -41,12 +46,14 @@ NNP_REPORTED_FROM = 25
     rationale=(
         "With the default json-file driver, container logs live only on the host: an "
         "intruder who gets root there can erase the trace, and a lost host takes its logs "
-        "with it."
+        "with it. Podman's API does not report its default (containers.conf log_driver), "
+        "so the rule does not apply there."
     ),
     rationale_fr=(
         "Avec le pilote json-file par défaut, les journaux des conteneurs ne sont que sur "
         "l'hôte : un intrus devenu root peut effacer ses traces, et un hôte perdu emporte "
-        "ses journaux."
+        "ses journaux. L'API de Podman n'indique pas son pilote par défaut (log_driver "
+        "dans containers.conf) : la règle ne s'y applique pas."
     ),
     remediation=Remediation(
         en=(
@@ -72,6 +79,8 @@ NNP_REPORTED_FROM = 25
     ),
 )
 def log_driver(h: HostFacts) -> Result:
+    if is_podman(h):  # its compat /info always sends LoggingDriver ""
+        return not_supported("logging driver reported in GET /info")
     driver = text(h.info, "LoggingDriver")
     if isinstance(driver, Result):
         return driver
@@ -132,12 +141,15 @@ def storage_driver(h: HostFacts) -> Result:
     rationale=(
         "Set daemon-wide, no-new-privileges applies to every container, including those "
         "started by tools that do not pass --security-opt: setuid binaries can no longer "
-        "raise privileges."
+        "raise privileges. Podman's API does not report its default (containers.conf "
+        "no_new_privileges), so the rule does not apply there."
     ),
     rationale_fr=(
         "Réglé pour tout le démon, no-new-privileges s'applique à chaque conteneur, y "
         "compris ceux lancés par des outils qui ne passent pas --security-opt : les binaires "
-        "setuid ne peuvent plus élever les privilèges."
+        "setuid ne peuvent plus élever les privilèges. L'API de Podman n'indique pas sa "
+        "valeur par défaut (no_new_privileges dans containers.conf) : la règle ne s'y "
+        "applique pas."
     ),
     remediation=Remediation(
         en='Set "no-new-privileges": true in daemon.json and restart the daemon.',
@@ -162,6 +174,8 @@ def daemon_no_new_privileges(h: HostFacts) -> Result:
     raw = dig(h.info, "SecurityOptions")
     if "no-new-privileges" in parsed:
         return passed("SecurityOptions", raw)
+    if is_podman(h):  # Podman's version is not Docker Engine's: NNP_REPORTED_FROM is moot
+        return not_supported("no-new-privileges default reported in GET /info")
     read = engine_version(h)
     parsed_version = None if isinstance(read, Result) else parse_version(read[1], read[2])
     if isinstance(read, Result) or parsed_version is None:

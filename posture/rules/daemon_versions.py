@@ -3,6 +3,9 @@
 Read from GET /version (HostFacts.version) and GET /info (HostFacts.info). Distribution
 packages often backport fixes without changing the upstream version, so a vendor build
 below the fixed release is UNKNOWN, not FAIL.
+
+On Podman the Engine table does not apply (its releases are another product line), and
+runc is read from the "OCI Runtime (runc)" component Podman reports in GET /version.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from posture.rules.base import (
     Severity,
     dig,
     failed,
+    not_applicable,
     passed,
     rule,
     unknown,
 )
+from posture.rules.engines import is_podman, not_supported, podman_runtime
 from posture.rules.facts import HostFacts
 from posture.rules.fields import records, text
 
@@ -83,13 +88,15 @@ def engine_version(h: HostFacts) -> tuple[str, str, str] | Result:
     rationale=(
         "Releases before 25.0.2 (24.0.9 on the 24 line) miss the January 2024 'Leaky "
         "Vessels' fixes for build-time container escapes and cache poisoning; older lines "
-        "are out of support and got no fix at all."
+        "are out of support and got no fix at all. Podman's releases are another product "
+        "line: the rule does not apply to it."
     ),
     rationale_fr=(
         "Les versions antérieures à 25.0.2 (24.0.9 pour la branche 24) n'ont pas les "
         "correctifs « Leaky Vessels » de janvier 2024 contre les évasions à la "
         "construction et l'empoisonnement du cache ; les branches plus anciennes ne sont "
-        "plus maintenues et n'ont reçu aucun correctif."
+        "plus maintenues et n'ont reçu aucun correctif. Les versions de Podman forment "
+        "une autre gamme : la règle ne s'y applique pas."
     ),
     remediation=Remediation(
         en=(
@@ -108,6 +115,8 @@ def engine_version(h: HostFacts) -> tuple[str, str, str] | Result:
     decided_by="Version (or Components[Engine].Version) and GitCommit from GET /version",
 )
 def engine_outdated(h: HostFacts) -> Result:
+    if is_podman(h):
+        return not_supported("Docker Engine release line")
     read = engine_version(h)
     if isinstance(read, Result):
         return read
@@ -146,12 +155,14 @@ def runc_version(h: HostFacts) -> tuple[str, str, str] | Result:
     scope=Scope.DAEMON,
     rationale=(
         "runc before 1.1.12 leaks a host file descriptor into new containers: a malicious "
-        "image or a docker exec can reach the host filesystem as root ('Leaky Vessels')."
+        "image or a docker exec can reach the host filesystem as root ('Leaky Vessels'). "
+        "Podman names its runtime in GET /version; with crun the flaw does not apply."
     ),
     rationale_fr=(
         "runc avant 1.1.12 laisse fuir un descripteur de fichier de l'hôte dans les "
         "nouveaux conteneurs : une image malveillante ou un docker exec peut atteindre le "
-        "système de fichiers de l'hôte en root (« Leaky Vessels »)."
+        "système de fichiers de l'hôte en root (« Leaky Vessels »). Podman indique son "
+        "runtime dans GET /version ; avec crun, la faille ne s'applique pas."
     ),
     remediation=Remediation(
         en=(
@@ -167,10 +178,16 @@ def runc_version(h: HostFacts) -> tuple[str, str, str] | Result:
     cis=("1.2.2",),
     cis_v18=("1.2.2",),
     cis_level=1,
-    decided_by="Components[runc].Version from GET /version, else RuncCommit.ID from GET /info",
+    decided_by=(
+        "Components[runc].Version from GET /version, else RuncCommit.ID from GET /info; "
+        "Components[OCI Runtime (runc)].Version on Podman"
+    ),
 )
 def runc_outdated(h: HostFacts) -> Result:
-    read = runc_version(h)
+    runtime = podman_runtime(h)
+    if runtime is not None and runtime.name != "runc":
+        return not_applicable(f"the engine runs {runtime.name}, not runc: the flaw is runc's")
+    read = runc_version(h) if runtime is None else (runtime.field, runtime.version, runtime.commit)
     if isinstance(read, Result):
         return read
     field, version, commit = read

@@ -13,13 +13,14 @@ Fields read (samples in tests/engines/data):
   /info Rootless               Podman only: true when the service runs rootless
   /info SecurityOptions        "name=rootless" on rootless Docker (and on newer Podman)
   /info CgroupDriver           "none" when a rootless daemon has no cgroups to limit with
+  NetworkSettings.Networks     "podman" for Podman's default network ("bridge" in GET /networks)
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from posture.rules.base import Cause, Outcome, Result, dig
 from posture.rules.facts import HostFacts
@@ -34,6 +35,10 @@ RUNTIME_COMPONENT = re.compile(r"^oci runtime \((?P<name>[^)]+)\)$", re.I)
 # Its Version is the runtime's own `--version` output: "runc version 1.1.5+ds1\ncommit: ...".
 RUNTIME_VERSION = re.compile(r"\bversion\s+(?P<version>\S+)", re.I)
 RUNTIME_COMMIT = re.compile(r"^commit:\s*(?P<commit>\S+)", re.I | re.M)
+# The name containers see for the default network (containers.conf default_network); the
+# compat GET /networks calls the same network "bridge".
+PODMAN_DEFAULT_NETWORK = "podman"
+DOCKER_DEFAULT_NETWORK = "bridge"
 
 
 def _component_names(facts: HostFacts) -> set[str]:
@@ -78,6 +83,21 @@ def is_rootless(facts: HostFacts) -> bool | None:
     if isinstance(parsed, Result):
         return None
     return "rootless" in parsed
+
+
+def rootless_source(facts: HostFacts) -> tuple[str, Any]:
+    """The /info field is_rootless decided from, and its value, for evidence."""
+    rootless = facts.info.get("Rootless")
+    if isinstance(rootless, bool):
+        return "Rootless", rootless
+    return "SecurityOptions", dig(facts.info, "SecurityOptions")
+
+
+def default_network(facts: HostFacts | None) -> str:
+    """The default network's name in a container's NetworkSettings.Networks."""
+    if facts is not None and is_podman(facts):
+        return PODMAN_DEFAULT_NETWORK
+    return DOCKER_DEFAULT_NETWORK
 
 
 def resource_limits_enforced(facts: HostFacts) -> bool | None:

@@ -16,6 +16,8 @@ class ImageFacts:
     id: str
     inspect: dict[str, Any]
     history: list[dict[str, Any]] | None = None  # None when history could not be read
+    # Set by HostFacts.link(); out of repr and comparisons, which would loop through it.
+    host: HostFacts | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -66,8 +68,11 @@ class HostFacts:
     host: HostAccess | None = None  # None: the host was not reachable over SSH
 
     def link(self) -> None:
-        """Point each container at its image and host, so container rules can read both."""
+        """Point each container at its image and host, and each image at its host, so
+        container and image rules can read what the engine said about itself."""
         by_id = {image.id: image for image in self.images}
+        for image in self.images:
+            image.host = self
         for container in self.containers:
             container.host = self
             container.image = by_id.get(str(container.inspect.get("Image", "")))

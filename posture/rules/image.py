@@ -19,6 +19,7 @@ from posture.rules.base import (
     rule,
     unknown,
 )
+from posture.rules.engines import is_podman
 from posture.rules.facts import ImageFacts
 from posture.rules.fields import root_user, strings, text
 
@@ -30,6 +31,7 @@ ADD_STEP = re.compile(r"(?:^|#\(nop\)\s*)ADD\s")
 ROOTFS_IMPORT = re.compile(r"\s(?:in\s+)?/\s*(?:#\s*buildkit)?\s*$")
 URL_CREDENTIALS = re.compile(r"//[^/@\s]+@")
 EVIDENCE_CHARS = 200
+PODMAN_LOCAL_PREFIX = "localhost/"  # Podman's name for images that came from no registry
 
 
 @rule(
@@ -213,12 +215,14 @@ def latest_only(i: ImageFacts) -> Result:
     scope=Scope.IMAGE,
     rationale=(
         "An image with no RepoDigests was built or loaded locally: it cannot be traced to a "
-        "registry manifest, pinned by digest or checked against a signature."
+        "registry manifest, pinned by digest or checked against a signature. Podman gives "
+        "local images a localhost/ digest, which traces to no registry either."
     ),
     rationale_fr=(
         "Une image sans RepoDigests a été construite ou chargée localement : impossible de "
         "la relier à un manifeste de registre, de l'épingler par empreinte ou de vérifier "
-        "sa signature."
+        "sa signature. Podman attribue aux images locales une empreinte localhost/, qui ne "
+        "renvoie pas davantage à un registre."
     ),
     remediation=Remediation(
         en=(
@@ -231,11 +235,14 @@ def latest_only(i: ImageFacts) -> Result:
         ),
     ),
     owasp=(13,),
-    decided_by="RepoDigests from GET /images/{id}/json",
+    decided_by="RepoDigests from GET /images/{id}/json (localhost/ ones ignored on Podman)",
 )
 def registry_digest(i: ImageFacts) -> Result:
     digests = strings(i.inspect, "RepoDigests")
     if isinstance(digests, Result):
         return digests
+    if i.host is not None and is_podman(i.host):
+        # Podman files imported and built images under localhost/ and digests them there.
+        digests = [d for d in digests if not d.startswith(PODMAN_LOCAL_PREFIX)]
     raw = dig(i.inspect, "RepoDigests")
     return passed("RepoDigests", raw) if digests else failed("RepoDigests", raw)

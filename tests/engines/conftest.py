@@ -41,6 +41,8 @@ def podman_scan(podman: LabPodman) -> Scan:
         podman.create(name, *options)
     podman.create("pm-socket", OFFLINE, f"--volume={podman.socket_path}:/var/run/docker.sock")
     podman.create("pm-hardened", *PODMAN_HARDENED)
+    # The cheat sheet's pattern, which Podman reports without naming the capability added back.
+    podman.create("pm-cap-back", OFFLINE, "--cap-drop=ALL", "--cap-add=NET_BIND_SERVICE")
     return scan(podman.unix_url)
 
 

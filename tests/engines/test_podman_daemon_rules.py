@@ -33,7 +33,7 @@ def test_rootful_podman_is_not_credited_as_rootless(podman_scan: Scan) -> None:
 
 
 def test_podman_api_hides_a_host_wide_unconfined_seccomp(lax_podman_scan: Scan) -> None:
-    """The premise of the DMN-SECCOMP expectation in test_rules_not_adapted: with
+    """The premise of the DMN-SECCOMP expectation in test_adapted_rules: with
     containers.conf disabling seccomp for every container, Podman's /info still says
     profile=default (compat/info.go hard-codes it), so the API cannot show it."""
     assert lax_podman_scan.facts.info["SecurityOptions"] == ["name=seccomp,profile=default"]

@@ -1,7 +1,7 @@
 """Rootless engines, scanned through the product: rootless dockerd (RootlessKit) and rootless
 Podman, both run by the lab's unprivileged user (OWASP cheat sheet rule 11, DMN-ROOTLESS).
 
-Rules that are still wrong on them are in test_rules_not_adapted_for_podman.
+Rules adapted to them (DMN-USERNS, the limit rules) are in test_adapted_rules.
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ def test_rootless_podman_is_collected_and_recognised(rootless_podman_scan: Scan)
 
 
 def test_rootless_podman_runs_as_the_lab_user(rootless_podman: LabPodman) -> None:
-    pid = rootless_podman.pid
-    assert pid is not None
-    assert os.stat(f"/proc/{pid}").st_uid == rootless_podman.user.uid != 0
+    pid, user = rootless_podman.pid, rootless_podman.user
+    assert pid is not None and user is not None
+    assert os.stat(f"/proc/{pid}").st_uid == user.uid != 0
 
 
 def test_rootless_podman_on_cgroup_v1_drops_limits_and_says_so(rootless_podman_scan: Scan) -> None:
@@ -71,7 +71,7 @@ def test_rootless_podman_on_cgroup_v1_drops_limits_and_says_so(rootless_podman_s
 def test_rootless_docker_without_cgroups_records_limits_it_cannot_apply(
     rootless_docker_scan: Scan,
 ) -> None:
-    """The premise of the CTR-*-LIMIT expectations in test_rules_not_adapted_for_podman."""
+    """The premise of the CTR-*-LIMIT expectations in test_adapted_rules."""
     facts = rootless_docker_scan.facts
     assert resource_limits_enforced(facts) is False
     assert facts.info["MemoryLimit"] is False

@@ -1,33 +1,19 @@
-"""What rules should say on Podman and on rootless engines, where today's verdict is wrong.
-
-Each test asserts the right verdict and is marked xfail(strict=True): when the rule is
-adapted the test passes, strict turns that into a failure, and the marker must go. Today's
-wrong verdict is in each docstring. "Not supported" verdicts are NOT_APPLICABLE with
+"""Rules whose fields mean something else on Podman or on rootless engines, and the verdicts
+they reach there (docs/ENGINES.md). "Not supported" verdicts are NOT_APPLICABLE with
 Cause.NOT_SUPPORTED (posture.rules.engines.not_supported).
+
+Each docstring names the verdict the rule reached before it was adapted, which is what a
+regression would bring back.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from posture.rules import REGISTRY
 from posture.rules.base import Cause, Outcome, Result
 from tests.engines.lab import Scan
 
 pytestmark = pytest.mark.docker
-# Every rule id marked below; a renamed or removed rule would otherwise leave its test
-# failing on "no verdict", which xfail would hide.
-NAMED: set[str] = set()
-
-
-def not_adapted(rule_id: str, engine: str = "Podman") -> pytest.MarkDecorator:
-    NAMED.add(rule_id)
-    return pytest.mark.xfail(strict=True, reason=f"rule not adapted for {engine} yet: {rule_id}")
-
-
-def test_every_rule_named_here_is_registered() -> None:
-    missing = sorted(NAMED - set(REGISTRY))
-    assert NAMED and not missing, missing
 
 
 def assert_not_supported(result: Result) -> None:
@@ -35,73 +21,64 @@ def assert_not_supported(result: Result) -> None:
     assert result.cause is Cause.NOT_SUPPORTED, result
 
 
-@not_adapted("DMN-ENGINE-VERSION")
 def test_engine_version_table_is_dockers(podman_scan: Scan) -> None:
-    """Today: FAIL, Version = "4.3.1" read against Docker Engine's 24/25 "Leaky Vessels"
+    """Was: FAIL, Version = "4.3.1" read against Docker Engine's 24/25 "Leaky Vessels"
     table. Podman's releases are another product line (a Podman table would be its own
     rule); Docker's table does not apply."""
     assert_not_supported(podman_scan.result("DMN-ENGINE-VERSION"))
 
 
-@not_adapted("DMN-RUNC-VERSION")
 def test_runc_version_is_read_from_podmans_runtime_component(podman_scan: Scan) -> None:
-    """Today: UNKNOWN "the daemon reports no runc version". Podman names it in /version
+    """Was: UNKNOWN "the daemon reports no runc version". Podman names it in /version
     Components as "OCI Runtime (runc)", Version "runc version 1.1.5+ds1\\ncommit: ..."; read
     there, Debian's 1.1.5+ds1 is a vendor build below 1.1.12 (UNKNOWN, check the tracker).
-    With crun instead of runc the CVE does not apply (NOT_APPLICABLE)."""
+    With crun instead of runc the CVE does not apply (test_podman_rule_edges)."""
     result = podman_scan.result("DMN-RUNC-VERSION")
     assert result.outcome is Outcome.UNKNOWN, result
     assert "1.1.5+ds1" in result.reason, result
 
 
-@not_adapted("DMN-LIVE-RESTORE")
 def test_live_restore_does_not_exist(podman_scan: Scan) -> None:
-    """Today: FAIL, LiveRestoreEnabled = false, which Podman hard-codes. Podman has no
+    """Was: FAIL, LiveRestoreEnabled = false, which Podman hard-codes. Podman has no
     daemon holding containers: conmon keeps each one running whatever the API service does."""
     assert_not_supported(podman_scan.result("DMN-LIVE-RESTORE"))
 
 
-@not_adapted("DMN-AUTHZ")
 def test_authorization_plugins_do_not_exist(podman_scan: Scan) -> None:
-    """Today: FAIL, Plugins.Authorization = null. Podman has no authorization plugins;
+    """Was: FAIL, Plugins.Authorization = null. Podman has no authorization plugins;
     access to its API is the socket's file permissions (and SSH, for remote clients)."""
     assert_not_supported(podman_scan.result("DMN-AUTHZ"))
 
 
-@not_adapted("DMN-EXPERIMENTAL")
 def test_experimental_flag_is_hard_coded(podman_scan: Scan) -> None:
-    """Today: FAIL, ExperimentalBuild = true, which Podman's compat /info always sends."""
+    """Was: FAIL, ExperimentalBuild = true, which Podman's compat /info always sends."""
     assert_not_supported(podman_scan.result("DMN-EXPERIMENTAL"))
 
 
-@not_adapted("DMN-LOG-DRIVER")
 def test_log_driver_is_not_reported(podman_scan: Scan) -> None:
-    """Today: MANUAL "check that the '' logging driver forwards logs off the host". Podman's
+    """Was: MANUAL "check that the '' logging driver forwards logs off the host". Podman's
     compat /info always sends LoggingDriver ""; its default is containers.conf log_driver,
     which the API does not show."""
     assert podman_scan.facts.info["LoggingDriver"] == ""
     assert_not_supported(podman_scan.result("DMN-LOG-DRIVER"))
 
 
-@not_adapted("DMN-NO-NEW-PRIVILEGES-API")
 def test_no_new_privileges_default_is_not_reported(podman_scan: Scan) -> None:
-    """Today: UNKNOWN "Engine 4.3.1 does not report ... (it does from Engine 25)", Podman's
+    """Was: UNKNOWN "Engine 4.3.1 does not report ... (it does from Engine 25)", Podman's
     version read against Docker Engine's. Podman's /info never reports it (its default is
     containers.conf no_new_privileges), whatever its version."""
     assert_not_supported(podman_scan.result("DMN-NO-NEW-PRIVILEGES-API"))
 
 
-@not_adapted("DMN-USERNS")
 def test_userns_remap_is_per_container_on_podman(podman_scan: Scan) -> None:
-    """Today: FAIL, SecurityOptions without "name=userns". Podman has no daemon-wide
+    """Was: FAIL, SecurityOptions without "name=userns". Podman has no daemon-wide
     userns-remap: user namespaces are chosen per container (--userns=auto, --uidmap) or
     in containers.conf, so CTR-HOST-USERNS judges each container instead."""
     assert_not_supported(podman_scan.result("DMN-USERNS"))
 
 
-@not_adapted("CTR-HOST-USERNS")
 def test_host_user_namespace_is_judged_per_container(podman_scan: Scan) -> None:
-    """Today: NOT_APPLICABLE "the daemon does not remap user namespaces" for every container.
+    """Was: NOT_APPLICABLE "the daemon does not remap user namespaces" for every container.
     On rootful Podman, HostConfig.UsernsMode "" (or "host") means container root is host
     root: FAIL; "private" (--uidmap, --userns=auto) maps it away: PASS."""
     assert podman_scan.container("pm-root")["HostConfig"]["UsernsMode"] == ""
@@ -110,27 +87,32 @@ def test_host_user_namespace_is_judged_per_container(podman_scan: Scan) -> None:
     assert podman_scan.result("CTR-HOST-USERNS", "pm-hardened").outcome is Outcome.PASS
 
 
-@not_adapted("DMN-ICC")
+def test_host_user_namespace_on_rootless_podman(rootless_podman_scan: Scan) -> None:
+    # Rootless, container root is the lab user whatever the container asked for.
+    result = rootless_podman_scan.result("CTR-HOST-USERNS", "rl-cap-add")
+    assert result.outcome is Outcome.NOT_APPLICABLE, result
+
+
 def test_default_network_always_allows_inter_container_traffic(podman_scan: Scan) -> None:
-    """Today: UNKNOWN, the enable_icc option is absent from networks[bridge]. Podman's
+    """Was: UNKNOWN, the enable_icc option is absent from networks[bridge]. Podman's
     default network (called "bridge" in GET /networks, "podman" in a container's
     NetworkSettings.Networks) has no icc switch: containers on it always reach each other,
     so a container on it (pm-default-net) is a FAIL."""
     networks = podman_scan.container("pm-default-net")["NetworkSettings"]["Networks"]
     assert list(networks) == ["podman"]
-    assert podman_scan.result("DMN-ICC").outcome is Outcome.FAIL
+    result = podman_scan.result("DMN-ICC")
+    assert result.outcome is Outcome.FAIL
+    assert "pm-default-net" in result.evidence[0].value, result
 
 
-@not_adapted("CTR-DEFAULT-BRIDGE")
 def test_container_on_podmans_default_network(podman_scan: Scan) -> None:
-    """Today: PASS, NetworkSettings.Networks = ["podman"] (the rule looks for "bridge"),
-    or no verdict while the rule is not registered yet."""
+    """Was: PASS, NetworkSettings.Networks = ["podman"] (the rule looked for "bridge")."""
     assert podman_scan.result("CTR-DEFAULT-BRIDGE", "pm-default-net").outcome is Outcome.FAIL
+    assert podman_scan.result("CTR-DEFAULT-BRIDGE", "pm-hardened").outcome is Outcome.PASS
 
 
-@not_adapted("CTR-CAP-DROP")
 def test_cap_drop_all_is_spelled_out_by_podman(podman_scan: Scan) -> None:
-    """Today: FAIL. Podman reports --cap-drop ALL as the list of every default capability
+    """Was: FAIL. Podman reports --cap-drop ALL as the list of every default capability
     (CapDrop ["AUDIT_WRITE", "CHOWN", ...]), never "ALL"; covering the whole default set
     is the same hardening."""
     dropped = podman_scan.container("pm-hardened")["HostConfig"]["CapDrop"]
@@ -138,18 +120,38 @@ def test_cap_drop_all_is_spelled_out_by_podman(podman_scan: Scan) -> None:
     assert podman_scan.result("CTR-CAP-DROP", "pm-hardened").outcome is Outcome.PASS
 
 
-@not_adapted("IMG-DIGEST")
+def test_cap_added_back_after_drop_all_is_left_to_a_person(podman_scan: Scan) -> None:
+    """GIVEN --cap-drop ALL --cap-add NET_BIND_SERVICE, the cheat sheet's pattern
+    THEN Podman shows NET_BIND_SERVICE neither dropped nor added, exactly as it would show
+    a container that dropped every other default one by name: MANUAL, naming what remains."""
+    host_config = podman_scan.container("pm-cap-back")["HostConfig"]
+    assert "NET_BIND_SERVICE" not in host_config["CapDrop"]
+    assert not host_config["CapAdd"]
+    result = podman_scan.result("CTR-CAP-DROP", "pm-cap-back")
+    assert result.outcome is Outcome.MANUAL, result
+    assert "NET_BIND_SERVICE" in result.reason
+
+
+def test_podman_default_capabilities_fail(podman_scan: Scan) -> None:
+    # Podman's stock set already lacks AUDIT_WRITE, MKNOD and NET_RAW; that is not hardening.
+    assert podman_scan.container("pm-root")["HostConfig"]["CapDrop"] == [
+        "AUDIT_WRITE",
+        "MKNOD",
+        "NET_RAW",
+    ]
+    assert podman_scan.result("CTR-CAP-DROP", "pm-root").outcome is Outcome.FAIL
+
+
 def test_local_image_digest_is_not_a_registry_digest(podman_scan: Scan) -> None:
-    """Today: PASS. Podman gives every image a RepoDigest, imported and locally built ones
+    """Was: PASS. Podman gives every image a RepoDigest, imported and locally built ones
     under localhost/ too, where Docker gives none: a localhost/ digest traces to no registry."""
     image = next(i for i in podman_scan.facts.images if "busybox" in i.name)
     assert all(d.startswith("localhost/") for d in image.inspect["RepoDigests"])
     assert podman_scan.result("IMG-DIGEST", image.name).outcome is Outcome.FAIL
 
 
-@not_adapted("DMN-SECCOMP")
 def test_daemon_seccomp_default_is_invisible(lax_podman_scan: Scan) -> None:
-    """Today: PASS on a host whose containers.conf turns seccomp off for every container.
+    """Was: PASS on a host whose containers.conf turns seccomp off for every container.
     Podman always reports profile=default; the real default is only in containers.conf,
     so through the API the verdict is UNKNOWN (CTR-SECCOMP still judges what each
     container's own options show)."""
@@ -158,29 +160,34 @@ def test_daemon_seccomp_default_is_invisible(lax_podman_scan: Scan) -> None:
     assert result.cause is Cause.NOT_SUPPORTED, result
 
 
-@not_adapted("DMN-ROOTLESS")
 def test_rootless_podman_is_credited(rootless_podman_scan: Scan) -> None:
-    """Today: FAIL. Podman 4.3 reports rootless only as /info Rootless = true, not as
+    """Was: FAIL. Podman 4.3 reports rootless only as /info Rootless = true, not as
     SecurityOptions "name=rootless" (posture.rules.engines.is_rootless reads both)."""
-    assert rootless_podman_scan.result("DMN-ROOTLESS").outcome is Outcome.PASS
+    result = rootless_podman_scan.result("DMN-ROOTLESS")
+    assert result.outcome is Outcome.PASS, result
+    assert str(result.evidence[0]) == "Rootless = true"
 
 
-@not_adapted("DMN-USERNS")
 def test_rootless_podman_counts_as_remapped(rootless_podman_scan: Scan) -> None:
-    """Today: FAIL, for the same reason: rootless gives the protection userns-remap gives."""
+    """Was: FAIL, for the same reason: rootless gives the protection userns-remap gives."""
     assert rootless_podman_scan.result("DMN-USERNS").outcome is Outcome.PASS
 
 
 @pytest.mark.parametrize(
-    "rule_id",
+    ("rule_id", "limit_field"),
     [
-        pytest.param(r, marks=not_adapted(r, "rootless engines without cgroups"))
-        for r in ("CTR-MEMORY-LIMIT", "CTR-CPU-LIMIT", "CTR-PIDS-LIMIT")
+        ("CTR-MEMORY-LIMIT", "HostConfig.Memory"),
+        ("CTR-CPU-LIMIT", "HostConfig.NanoCpus"),
+        ("CTR-PIDS-LIMIT", "HostConfig.PidsLimit"),
     ],
 )
-def test_limits_a_rootless_dockerd_cannot_apply(rootless_docker_scan: Scan, rule_id: str) -> None:
-    """Today: PASS on HostConfig's 64 MiB / 0.5 CPU / 64 pids. Rootless dockerd without
+def test_limits_a_rootless_dockerd_cannot_apply(
+    rootless_docker_scan: Scan, rule_id: str, limit_field: str
+) -> None:
+    """Was: PASS on HostConfig's 64 MiB / 0.5 CPU / 64 pids. Rootless dockerd without
     cgroup v2 and systemd reports CgroupDriver "none" (and MemoryLimit, PidsLimit,
     CpuCfsQuota false) and applies none of them: nothing limits the container."""
     result = rootless_docker_scan.result(rule_id, "rd-limits")
     assert result.outcome is Outcome.FAIL, result
+    assert [e.field for e in result.evidence] == ["CgroupDriver", limit_field]
+    assert str(result.evidence[0]) == 'CgroupDriver = "none"'
