@@ -59,8 +59,12 @@ def test_login_fleet_filter_host_scan(
     page.fill("input[name=label]", "env=prod")
     expect(table).not_to_contain_text("staging-9")
     expect(page).to_have_url(re.compile(r"label=env%3Dprod"))
+    # Leaving the field fires its "change" trigger: let that swap land before clicking a
+    # row link, or the click can hit a row the swap is replacing.
+    page.locator("input[name=label]").blur()
+    page.wait_for_load_state("networkidle")
 
-    page.click("text=lab-1")
+    page.get_by_role("link", name="lab-1", exact=True).click()
     expect(page.locator("h1")).to_contain_text("lab-1")
     card = page.locator("article", has_text="CTR-PRIVILEGED")
     expect(card).to_contain_text("lab-privileged")

@@ -74,8 +74,9 @@ def test_a_unix_scan_leaves_every_host_rule_unknown_for_want_of_ssh(
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [
-        ("script", "exited with status 3"),
-        ("cap", "byte cap"),
+        # Which is noticed first, the missing header or the exit status, depends on timing.
+        ("script", ("exited with status 3", "did not run the collection script")),
+        ("cap", ("byte cap",)),
     ],
 )
 def test_a_failed_host_collection_degrades_to_unknown(
@@ -83,7 +84,7 @@ def test_a_failed_host_collection_degrades_to_unknown(
     lab_sshd: LabSshd,
     monkeypatch: pytest.MonkeyPatch,
     fault: str,
-    reason: str,
+    reason: tuple[str, ...],
 ) -> None:
     """GIVEN a host shell that answers garbage, or a host answer over the size cap
     WHEN the host is scanned over SSH
@@ -101,4 +102,5 @@ def test_a_failed_host_collection_degrades_to_unknown(
     assert live_restore["pass"] + live_restore["fail"] == 1
     entry = summary["DMN-FILE-SERVICE-MODE"]
     assert entry["causes"] == {"data_missing": 1}
-    assert reason in entry["reasons"][0] and "incomplete" in entry["reasons"][0]
+    assert any(r in entry["reasons"][0] for r in reason)
+    assert "incomplete" in entry["reasons"][0]
