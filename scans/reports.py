@@ -12,6 +12,7 @@ from django.utils import translation
 from hosts.models import Host
 from posture.rules import REGISTRY, Rule, Severity, catalogue
 from posture.rules.base import Cause, Source
+from scans import profiles
 from scans.models import Finding, HostPosture, ScanRun
 from scans.queries import HISTORY_LENGTH, HostStatus, grade_class, host_status, transport_of
 
@@ -233,6 +234,7 @@ class HostReport:
     not_assessed: list[NotAssessed]
     coverage: Coverage
     history: list[ScanRun]
+    profile: list[profiles.Effective]
 
     @property
     def grade_class(self) -> str:
@@ -264,4 +266,5 @@ def host_report(host: Host) -> HostReport:
         not_assessed=not_assessed(summary),
         coverage=coverage(summary),
         history=history,
+        profile=sorted(profiles.effective(host).values(), key=lambda e: e.rule_id),
     )

@@ -154,3 +154,18 @@ def test_bad_overrides_are_refused(client: Client, data: dict[str, str], message
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not RuleOverride.objects.exists()
+
+
+def test_host_page_shows_the_profile_with_its_reasons(client: Client) -> None:
+    client.force_login(UserFactory())
+    host = HostFactory(name="dev-3", labels={"env": "dev"})
+    RuleOverride.objects.create(
+        rule_id="CTR-USER",
+        label_key="env",
+        label_value="dev",
+        action="disable",
+        reason="images we do not build",
+    )
+    html = client.get(reverse("host-detail", args=[host.name])).content.decode()
+    assert "Rule profile" in html and "CTR-USER" in html
+    assert "env=dev: images we do not build" in html
