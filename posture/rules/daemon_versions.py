@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from posture.rules import versions
 from posture.rules.base import (
     MISSING,
     Remediation,
@@ -30,11 +31,7 @@ from posture.rules.engines import is_podman, not_supported, podman_runtime
 from posture.rules.facts import HostFacts
 from posture.rules.fields import records, text
 
-# Lowest release per Engine line carrying the January 2024 "Leaky Vessels" fixes
-# (BuildKit CVE-2024-23651/23652/23653, classic builder CVE-2024-24557). Lines older than
-# the oldest key received no fix; lines newer than the newest key shipped fixed.
-ENGINE_FIXED = {24: (24, 0, 9), 25: (25, 0, 2)}
-RUNC_FIXED = (1, 1, 12)  # CVE-2024-21626, runc working-directory container escape
+# The fixed releases come from posture.rules.versions: an operator-updatable table.
 VERSION = re.compile(r"^v?(\d+\.\d+(?:\.\d+)*)(.*)$")  # a bare commit hash must not parse
 # Upstream pre-release and old "-ce"/"-ee" suffixes; anything else is a vendor rebuild.
 UPSTREAM_SUFFIX = re.compile(r"^(-(rc|beta|alpha)[.\d]*|-c?e|-ee|-\d+-g[0-9a-f]+)?$", re.I)
@@ -125,11 +122,7 @@ def engine_outdated(h: HostFacts) -> Result:
     if parsed is None:
         return unknown(f"cannot read the Engine version {version!r}")
     release, vendor = parsed
-    major = release[0]
-    if major > max(ENGINE_FIXED):
-        return passed(field, version)
-    fixed = ENGINE_FIXED.get(major)
-    if fixed is not None and release >= fixed:
+    if not versions.below_fixed(release, versions.table()["engine"]):
         return passed(field, version)
     return vendor_unknown("Docker Engine", version) if vendor else failed(field, version)
 
@@ -195,6 +188,104 @@ def runc_outdated(h: HostFacts) -> Result:
     if parsed is None:
         return unknown(f"cannot read the runc version {version!r}")
     release, vendor = parsed
-    if release >= RUNC_FIXED:
+    if not versions.below_fixed(release, versions.table()["runc"]):
         return passed(field, version)
     return vendor_unknown("runc", version) if vendor else failed(field, version)
+
+
+@rule(
+    id="DMN-CONTAINERD-VERSION",
+    title="containerd predates the runc escape fix",
+    title_fr="containerd antérieur au correctif de l'évasion runc",
+    severity=Severity.HIGH,
+    scope=Scope.DAEMON,
+    rationale=(
+        "containerd releases before 1.6.28 and 1.7.13 bundle a runc vulnerable to "
+        "CVE-2024-21626 where runc comes with containerd (the containerd.io package)."
+    ),
+    rationale_fr=(
+        "Les versions de containerd antérieures à 1.6.28 et 1.7.13 embarquent un runc "
+        "vulnérable à CVE-2024-21626 quand runc est livré avec containerd (paquet "
+        "containerd.io)."
+    ),
+    remediation=Remediation(
+        en="Upgrade containerd (containerd.io) to 1.6.28, 1.7.13 or later, then restart "
+        "the daemon and the containers.",
+        fr="Mettez containerd (containerd.io) à jour en 1.6.28, 1.7.13 ou plus, puis "
+        "redémarrez le démon et les conteneurs.",
+    ),
+    owasp=(0,),
+    cis=("1.2.2",),
+    cis_v18=("1.2.2",),
+    cis_level=1,
+    decided_by="Components[containerd].Version from GET /version; the table in "
+    "posture/rules/data/minimum_versions.json (POSTURE_MIN_VERSIONS overrides it)",
+)
+def containerd_outdated(h: HostFacts) -> Result:
+    if is_podman(h):
+        return not_supported("containerd (Podman runs without it)")
+    found = component(h, "containerd")
+    if not found or not isinstance(found.get("Version"), str):
+        return unknown("the containerd version is absent from GET /version")
+    version = found["Version"]
+    parsed = parse_version(version, str(dig(found, "Details.GitCommit") or ""))
+    if parsed is None:
+        return unknown(f"cannot read the containerd version {version!r}")
+    release, vendor = parsed
+    verdict = versions.below_fixed(release, versions.table()["containerd"])
+    if verdict is None:
+        return unknown(f"containerd {version} is on a line the version table does not cover")
+    if not verdict:
+        return passed("Components[containerd].Version", version)
+    if vendor:
+        return vendor_unknown("containerd", version)
+    return failed("Components[containerd].Version", version)
+
+
+@rule(
+    id="DMN-KERNEL-VERSION",
+    title="Host kernel vulnerable to a known container escape",
+    title_fr="Noyau de l'hôte vulnérable à une évasion de conteneur connue",
+    severity=Severity.CRITICAL,
+    scope=Scope.DAEMON,
+    rationale=(
+        "Containers share the host's kernel: a kernel privilege escalation such as Dirty "
+        "Pipe or Dirty COW, run from the best-isolated container, is root on the host."
+    ),
+    rationale_fr=(
+        "Les conteneurs partagent le noyau de l'hôte : une élévation de privilèges du noyau "
+        "comme Dirty Pipe ou Dirty COW, lancée depuis le conteneur le mieux isolé, donne "
+        "root sur l'hôte."
+    ),
+    remediation=Remediation(
+        en="Install the distribution's current kernel and reboot into it; check with `uname -r`.",
+        fr="Installez le noyau à jour de la distribution et redémarrez dessus ; vérifiez "
+        "avec `uname -r`.",
+    ),
+    owasp=(0,),
+    cis=("1.2.1",),
+    cis_v18=("1.2.1",),
+    cis_level=1,
+    decided_by="KernelVersion from GET /info against the kernel entries of "
+    "posture/rules/data/minimum_versions.json (POSTURE_MIN_VERSIONS overrides it)",
+)
+def kernel_outdated(h: HostFacts) -> Result:
+    kernel = text(h.info, "KernelVersion")
+    if isinstance(kernel, Result):
+        return kernel
+    match = re.match(r"^(\d+\.\d+(?:\.\d+)?)(.*)$", kernel.strip())
+    if not match:
+        return unknown(f"cannot read the kernel version {kernel!r}")
+    release = tuple(int(p) for p in match.group(1).split("."))
+    # Distribution kernels ("6.1.0-18-amd64", "5.4.0-150-generic") carry backported fixes
+    # under an old upstream number: below the fix they are unknown, not failing.
+    vendor = bool(match.group(2))
+    for entry in versions.table()["kernel"]:
+        if versions.below_fixed(release, entry):
+            if vendor:
+                return unknown(
+                    f"kernel {kernel} is a distribution build below the upstream fix for "
+                    f"{entry['cve'].split(' ')[0]}; check the vendor's security tracker"
+                )
+            return failed("KernelVersion", kernel)
+    return passed("KernelVersion", kernel)

@@ -62,7 +62,12 @@ FLAGS: dict[str, list[str]] = {
 }
 # Version rules read the installed dockerd and runc, not the flags: asserted equal across
 # daemons, not per flag.
-VERSION_RULES = {"DMN-ENGINE-VERSION", "DMN-RUNC-VERSION"}
+VERSION_RULES = {
+    "DMN-ENGINE-VERSION",
+    "DMN-RUNC-VERSION",
+    "DMN-CONTAINERD-VERSION",
+    "DMN-KERNEL-VERSION",
+}
 # Host rules (Source.SSH) need SSH access, which these daemons are not scanned with.
 API_RULES = [r for r in REGISTRY.values() if r.scope is Scope.DAEMON and r.source is Source.API]
 DAEMON_RULES = sorted(r.id for r in API_RULES if r.id not in VERSION_RULES)
