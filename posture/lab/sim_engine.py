@@ -164,27 +164,22 @@ class Fleet:
         self.info = rec["info"]
         self.networks = json.dumps(rec["networks"]).encode()
         self.ping = b"OK"
-        self.containers: list[tuple[str, Template, Template, str]] = []
+        # What varies per container or image becomes a slot: ids, short ids, names, tags.
         image_slots: dict[str, str] = {}
+        self.images: list[tuple[Template, Template, Template]] = []
         for image in rec["images"]:
-            hexid = image["inspect"]["Id"].removeprefix("sha256:")
-            image_slots[hexid] = "IID"
-            for tag in image["inspect"].get("RepoTags") or ():
-                image_slots[tag] = "ITAG"
+            slots = {image["inspect"]["Id"].removeprefix("sha256:"): "IID"}
+            slots |= dict.fromkeys(image["inspect"].get("RepoTags") or (), "ITAG")
+            listing, inspect, history = (_templated(image[k], slots) for k in _IMAGE_DOCS)
+            self.images.append((listing, inspect, history))
+            image_slots |= slots
+        self.containers: list[tuple[str, Template, Template, bool]] = []
         for item in rec["containers"]:
             cid, name = item["inspect"]["Id"], item["inspect"]["Name"].lstrip("/")
             slots = {cid: "CID", cid[:12]: "CSHORT", name: "NAME", **image_slots}
-            base = name.removeprefix("lab-")
-            running = item["inspect"]["State"].get("Running", False)
-            self.containers.append(
-                (base, _templated(item["list"], slots), _templated(item["inspect"], slots), running)
-            )
-        self.images: list[tuple[Template, Template, Template]] = []
-        for image in rec["images"]:
-            hexid = image["inspect"]["Id"].removeprefix("sha256:")
-            slots = {hexid: "IID"} | dict.fromkeys(image["inspect"].get("RepoTags") or (), "ITAG")
-            listing, inspect, history = (_templated(image[k], slots) for k in _IMAGE_DOCS)
-            self.images.append((listing, inspect, history))
+            running = bool(item["inspect"]["State"].get("Running", False))
+            listing, inspect = _templated(item["list"], slots), _templated(item["inspect"], slots)
+            self.containers.append((name.removeprefix("lab-"), listing, inspect, running))
         # Shared across hosts, as a fleet runs the same application images.
         self.image_ids = [_hex_id("sim-image", spec.seed, k) for k in range(max(spec.images, 1))]
         self.image_tags = [f"sim/app{k}:1.{k}" for k in range(len(self.image_ids))]
@@ -224,7 +219,7 @@ class VirtualHost:
             "IID": self.fleet.image_ids[k].encode(),
             "ITAG": self.fleet.image_tags[k].encode(),
         }
-        return base, listing, inspect, bool(running), values
+        return base, listing, inspect, running, values
 
     def _image(self, k: int) -> tuple[tuple[Template, Template, Template], dict[str, bytes]]:
         templates = self.fleet.images[k % len(self.fleet.images)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -27,6 +28,7 @@ def sim() -> Iterator[SimEngine]:
     )
     with SimEngine(spec) as engine:
         yield engine
+    shutil.rmtree(spec.directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
