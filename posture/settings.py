@@ -144,13 +144,15 @@ SECURE_PROXY_SSL_HEADER = (
 CELERY_BROKER_URL = env("POSTURE_BROKER_URL", "filesystem://")
 _broker_dir = DATA_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # Broadcast state; without this kombu writes ./control in the working directory.
+        "control_folder": str(_broker_dir / "control"),
     }
 else:
     # Longer than the longest scan, far below Redis' one-hour default which would
