@@ -13,6 +13,10 @@ pool), with no product code. Then, as asked: the rows written by an unchanged cy
 cycle where 5 % of hosts hang and 5 % refuse (short scan deadline), a cycle at --big
 containers per host, and the worker's RSS over --memory-cycles cycles.
 
+--processes P starts P such workers (one per core is what a 2-core node can use: a threads
+pool is one process, and the GIL keeps it on one core). --pyspy PATH samples the first
+worker with `py-spy record --gil` during the first unchanged cycle.
+
 The worker runs through this script's `worker` subcommand: Celery's own entry point, with
 timers around run_scan's steps and a counter of SQL writes, both at run time (the product
 code is unchanged). Prints markdown; writes nothing into the repository.
