@@ -59,18 +59,23 @@ def expire_stale_scans(host: Host | None = None, limits: Limits | None = None) -
 
 
 def request_scan(
-    host: Host, trigger: str = ScanRun.Trigger.MANUAL, enqueue: bool = True
+    host: Host,
+    trigger: str = ScanRun.Trigger.MANUAL,
+    enqueue: bool = True,
+    expire: bool = True,
 ) -> tuple[ScanRun, bool]:
     """Queue a scan of host; (scan, created). If one is already queued or running, that
-    one is returned instead: one scan per host at a time."""
-    expire_stale_scans(host)
+    one is returned instead: one scan per host at a time. `expire=False` is for callers
+    that have just swept stale scans for the whole fleet."""
+    if expire:
+        expire_stale_scans(host)
     try:
         with transaction.atomic():
             scan = ScanRun.objects.create(host=host, trigger=trigger)
     except IntegrityError:
         active = ScanRun.objects.active().filter(host=host).first()
         if active is None:  # finished between our insert and this read: try once more
-            return request_scan(host, trigger, enqueue)
+            return request_scan(host, trigger, enqueue, expire)
         return active, False
     if enqueue:
         from scans.tasks import scan_host
@@ -139,7 +144,8 @@ def dispatch_due_scans(now: datetime | None = None, limit: int = 1000) -> int:
             next_scan_at=host.schedule_next(now)
         )
         if moved:
-            _, created = request_scan(host, ScanRun.Trigger.SCHEDULE)
+            # The fleet-wide sweep above already expired stale scans: not once more per host.
+            _, created = request_scan(host, ScanRun.Trigger.SCHEDULE, expire=False)
             queued += int(created)
     return queued
 
