@@ -18,6 +18,7 @@ from hosts.models import Host
 from posture.crypto import DecryptionError
 from posture.rules import evaluate, score_host
 from scans import profiles, store
+from scans.signals import notify_finished
 from scans.collect import collect
 from scans.hostaccess import collect_host
 from scans.models import ScanRun
@@ -54,6 +55,8 @@ def expire_stale_scans(host: Host | None = None, limits: Limits | None = None) -
             None,
             status=ScanRun.Status.INTERRUPTED,
         )
+        scan.refresh_from_db()
+        notify_finished(scan)
         count += 1
     return count
 
@@ -129,6 +132,7 @@ def run_scan(scan_id: int, limits: Limits | None = None) -> ScanRun:
             scan, ErrorClass.INTERNAL, f"{type(exc).__name__}: {exc}"[:500], elapsed()
         )
     scan.refresh_from_db()
+    notify_finished(scan)
     return scan
 
 
