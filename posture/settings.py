@@ -193,6 +193,23 @@ POSTURE_SCAN = {
     "RETENTION_DAYS": envint("POSTURE_SCANRUN_RETENTION_DAYS", 30, minimum=1),
 }
 
+# --- Mail (alerts, scheduled reports) ----------------------------------------------------
+# Without POSTURE_SMTP_HOST mail goes to the console log: the embedded default has no relay.
+EMAIL_HOST = env("POSTURE_SMTP_HOST")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = envint("POSTURE_SMTP_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env("POSTURE_SMTP_USER")
+EMAIL_HOST_PASSWORD = envsecret("POSTURE_SMTP_PASSWORD")
+EMAIL_USE_TLS = envbool("POSTURE_SMTP_STARTTLS", True)
+EMAIL_TIMEOUT = envint("POSTURE_SMTP_TIMEOUT", 20, minimum=1)
+DEFAULT_FROM_EMAIL = env("POSTURE_MAIL_FROM", "Posture <posture@localhost>")
+# Links in mail must be absolute; there is no request to build them from in a worker.
+POSTURE_BASE_URL = env("POSTURE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

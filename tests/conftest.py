@@ -8,6 +8,7 @@ running; one started here is stopped at the end (unless POSTURE_LAB_KEEP=1).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import docker
 import pytest
@@ -18,6 +19,7 @@ from posture.lab.pki import Pki, make_pki, make_rogue_pki
 from posture.lab.process import lab_root, running
 from posture.lab.samples import create_samples
 from posture.lab.services import LabPostgres, LabRedis
+from posture.lab.smtp import LabSmtp
 from posture.lab.sshd import LabSshd
 
 
@@ -79,3 +81,18 @@ def pytest_report_header(config: pytest.Config) -> str:
 
     db = settings.DATABASES["default"]
     return f"posture database: {db['ENGINE'].rsplit('.', 1)[-1]} {db.get('HOST', '')}"
+
+
+@pytest.fixture(scope="session")
+def lab_smtp_server() -> Iterator[LabSmtp]:
+    with LabSmtp() as server:
+        yield server
+
+
+@pytest.fixture
+def lab_smtp(lab_smtp_server: LabSmtp, settings: Any) -> LabSmtp:
+    """A real SMTP server on loopback, its inbox empty, Django's mail pointed at it."""
+    lab_smtp_server.clear()
+    for name, value in lab_smtp_server.settings().items():
+        setattr(settings, name, value)
+    return lab_smtp_server
