@@ -6,6 +6,7 @@ POSTURE_DATA_DIR, so one command runs the whole product without a server to inst
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +41,21 @@ INSTALLED_APPS = [
     "posture",
     "hosts",
     "scans",
+    "trends",
+    "alerts",
+    "accounts",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Accept-Language for visitors; accounts.middleware overrides it for a signed-in user.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -73,6 +80,14 @@ TEMPLATES = [
         },
     }
 ]
+
+
+def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"POSTURE_METRICS_ALLOW: {cidr!r} is not a network") from None
+
 
 DATABASES: dict[str, dict[str, Any]]
 _db_engine = env("POSTURE_DB_ENGINE", "sqlite")
@@ -122,6 +137,8 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
 TIME_ZONE = env("POSTURE_TIME_ZONE", "UTC")
 USE_I18N = True
+# The compiled .mo files are committed beside the .po (tests/i18n checks they match).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -158,7 +175,11 @@ else:
     # Longer than the longest scan, far below Redis' one-hour default which would
     # redeliver a slow task to a second worker while the first still runs it.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": envint("POSTURE_VISIBILITY_TIMEOUT", 900, minimum=60)
+        "visibility_timeout": envint("POSTURE_VISIBILITY_TIMEOUT", 900, minimum=10),
+        # Look for a killed worker's unacknowledged messages every 10 s, not every 10th
+        # sweep (kombu's default), so they come back soon after the visibility timeout.
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
     }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -177,6 +198,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(envint("POSTURE_DISPATCH_EVERY", 30, minimum=1)),
     },
     "prune-history": {"task": "scans.tasks.prune_history", "schedule": 6 * 3600.0},
+    # Daily score rollup for the trend charts, and report emails once their period is over.
+    "rollup-scores": {"task": "trends.tasks.rollup_scores", "schedule": 3600.0},
+    "send-due-reports": {"task": "trends.tasks.send_due_reports", "schedule": 3600.0},
+    # Held alerts (daily digests, quiet hours, rate-limited bursts) and anything a lost
+    # task left unsent.
+    "alerts-send-due": {
+        "task": "alerts.tasks.send_due",
+        "schedule": float(envint("POSTURE_ALERTS_SWEEP_EVERY", 300, minimum=10)),
+    },
 }
 
 # --- Scanning -----------------------------------------------------------------------
@@ -191,6 +221,23 @@ POSTURE_SCAN = {
     "DEFAULT_INTERVAL_MINUTES": envint("POSTURE_DEFAULT_INTERVAL", 15, minimum=1),
     # Scan runs older than this are deleted (score samples and findings are kept).
     "RETENTION_DAYS": envint("POSTURE_SCANRUN_RETENTION_DAYS", 30, minimum=1),
+    # A running scan holds its host for DEADLINE + LEASE_GRACE (rules and storage happen
+    # after collection); past that its worker is presumed dead and the scan runs again.
+    "LEASE_GRACE": envint("POSTURE_SCAN_LEASE_GRACE", 60, minimum=1),
+    # Transient errors (unreachable, daemon error) are retried on the same run:
+    # up to ATTEMPTS tries, waiting RETRY_BASE * 2^n seconds (capped, with jitter) between.
+    "ATTEMPTS": envint("POSTURE_SCAN_ATTEMPTS", 3, minimum=1),
+    "RETRY_BASE": envint("POSTURE_SCAN_RETRY_BASE", 15, minimum=0),
+    "RETRY_CAP": envint("POSTURE_SCAN_RETRY_CAP", 300, minimum=0),
+    # A host whose last good picture is older than this many scan intervals is stale.
+    "STALE_AFTER_INTERVALS": envint("POSTURE_STALE_AFTER_INTERVALS", 3, minimum=1),
+}
+
+# --- Prometheus metrics (/metrics) -------------------------------------------------------
+# Signed-in users always; Prometheus with a bearer token, or from an allow-listed address.
+POSTURE_METRICS = {
+    "TOKEN": envsecret("POSTURE_METRICS_TOKEN"),
+    "ALLOW": [_network(cidr) for cidr in envlist("POSTURE_METRICS_ALLOW", "")],
 }
 
 # --- Mail (alerts, scheduled reports) ----------------------------------------------------
@@ -209,6 +256,18 @@ EMAIL_TIMEOUT = envint("POSTURE_SMTP_TIMEOUT", 20, minimum=1)
 DEFAULT_FROM_EMAIL = env("POSTURE_MAIL_FROM", "Posture <posture@localhost>")
 # Links in mail must be absolute; there is no request to build them from in a worker.
 POSTURE_BASE_URL = env("POSTURE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Alerts -------------------------------------------------------------------------------
+POSTURE_ALERTS = {
+    # A score this many points below the previous successful scan's is a regression.
+    "SCORE_DROP": envint("POSTURE_ALERTS_SCORE_DROP", 10, minimum=1),
+    # A host is reported after this many consecutive failed scans.
+    "FAILURES": envint("POSTURE_ALERTS_FAILURES", 3, minimum=1),
+    # Mails per subscriber per hour; beyond it, messages are folded into one digest.
+    "RATE_LIMIT_PER_HOUR": envint("POSTURE_ALERTS_RATE_LIMIT", 20, minimum=1),
+    # Local hour (subscription's time zone) at which daily digests go out.
+    "DIGEST_HOUR": envint("POSTURE_ALERTS_DIGEST_HOUR", 8, minimum=0),
+}
 
 LOGGING = {
     "version": 1,

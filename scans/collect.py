@@ -3,12 +3,16 @@
 List calls, then one inspect per object (the high-level docker-py helpers inspect every
 item a second time). No `size=1` listings and no /system/df: both can block a busy daemon
 for minutes. Inspects run on a few threads sharing the host's connection pool.
+
+An image id is the hash of its config, so an image already stored for the host is not
+inspected again: only its references (RepoTags, RepoDigests) can change under the same id,
+and the /images/json listing carries those.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -28,15 +32,16 @@ def _expect(value: Any, kind: type, what: str) -> Any:
     return value
 
 
-def _ids(listing: Any, what: str, pattern: re.Pattern[str]) -> list[str]:
-    ids = []
+def _entries(listing: Any, what: str, pattern: re.Pattern[str]) -> dict[str, dict[str, Any]]:
+    """The listing's entries by Id, in the daemon's order, the first of any duplicate kept."""
+    entries: dict[str, dict[str, Any]] = {}
     for item in _expect(listing, list, what):
         ident = item.get("Id") if isinstance(item, dict) else None
         # Ids go into URL paths: anything but a content hash could be a path traversal.
         if not isinstance(ident, str) or not pattern.match(ident):
             raise ScanError(ErrorClass.MALFORMED, f"{what}: an entry has no valid Id")
-        ids.append(ident)
-    return list(dict.fromkeys(ids))
+        entries.setdefault(ident, item)
+    return entries
 
 
 def _parallel(api: DockerAPI, fn: Callable[[str], T | None], items: list[str]) -> list[T]:
@@ -75,15 +80,46 @@ def _inspect_image(api: DockerAPI, ident: str) -> ImageFacts | None:
     return ImageFacts(id=ident, inspect=redact_image(data), history=history)
 
 
-def collect(api: DockerAPI) -> HostFacts:
+# The listing's placeholders for an image without references (dockerd before API 1.44);
+# inspect reports the same image with empty lists.
+_NO_REFERENCE = {"<none>:<none>", "<none>@<none>"}
+
+
+def _references(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return []  # null: no references, as inspect's []
+    return [v for v in value if isinstance(v, str) and v not in _NO_REFERENCE]
+
+
+def _relisted(known: ImageFacts, entry: dict[str, Any]) -> ImageFacts:
+    """A stored image with the references the listing gives now (a retag keeps the id)."""
+    inspect = dict(known.inspect)
+    for key in ("RepoTags", "RepoDigests"):
+        if key in entry:  # a listing without the field says nothing: keep what was stored
+            inspect[key] = _references(entry[key])
+    return ImageFacts(id=known.id, inspect=inspect, history=known.history)
+
+
+def collect(api: DockerAPI, known_images: Mapping[str, ImageFacts] | None = None) -> HostFacts:
+    """known_images: the host's stored images by id (scans.store.known_images); those the
+    daemon still lists are taken from there instead of being inspected again."""
     version = api.negotiate()
     info = _expect(api.get_json("/info"), dict, "/info")
-    container_ids = _ids(
-        api.get_json("/containers/json", {"all": "1"}), "/containers", CONTAINER_ID
+    container_ids = list(
+        _entries(api.get_json("/containers/json", {"all": "1"}), "/containers", CONTAINER_ID)
     )
-    image_ids = _ids(api.get_json("/images/json"), "/images", IMAGE_ID)
+    listed = _entries(api.get_json("/images/json"), "/images", IMAGE_ID)
+    known = known_images or {}
     containers = _parallel(api, lambda i: _inspect_container(api, i), container_ids)
-    images = _parallel(api, lambda i: _inspect_image(api, i), image_ids)
+    unknown_ids = [i for i in listed if i not in known]
+    inspected = {
+        image.id: image for image in _parallel(api, lambda i: _inspect_image(api, i), unknown_ids)
+    }
+    images = [
+        _relisted(known[i], entry) if i in known else inspected[i]
+        for i, entry in listed.items()
+        if i in known or i in inspected
+    ]
     networks = _expect(api.get_json("/networks"), list, "/networks")
     api.deadline.check()
     return HostFacts(

@@ -36,6 +36,7 @@ class ScanRun(models.Model):
         SCHEDULE = "schedule", "Schedule"
         MANUAL = "manual", "Scan now"
         CLI = "cli", "Command line"
+        RERUN = "rerun", "Re-run after an interrupted scan"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
@@ -55,6 +56,14 @@ class ScanRun(models.Model):
     images = models.PositiveIntegerField(null=True, blank=True)
     score = models.PositiveSmallIntegerField(null=True, blank=True)
     grade = models.CharField(max_length=2, blank=True)
+    # The schedule slot (the host's next_scan_at that was due) a scheduled scan fills: one
+    # scan per (host, slot), so a second dispatcher or a replayed beat cannot fill it twice.
+    cycle = models.DateTimeField(null=True, blank=True)
+    # Attempts made on this run: transient errors are retried on the same row, with backoff.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # The host's lock expires here: a running scan past its lease lost its worker (SIGKILL,
+    # OOM, reboot) and may be marked interrupted by whoever notices first.
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     objects = ScanRunQuerySet.as_manager()
 
@@ -67,6 +76,11 @@ class ScanRun(models.Model):
                 fields=["host"],
                 condition=Q(status__in=["queued", "running"]),
                 name="one_active_scan_per_host",
+            ),
+            models.UniqueConstraint(
+                fields=["host", "cycle"],
+                condition=Q(cycle__isnull=False),
+                name="one_scan_per_host_cycle",
             ),
         ]
         indexes = [
@@ -218,6 +232,15 @@ class Finding(models.Model):
             models.Index(fields=["host", "resolved_at"], name="finding_host_open_idx"),
             # Rule drill-downs across the fleet.
             models.Index(fields=["rule_id", "resolved_at"], name="finding_rule_open_idx"),
+            # Trends: findings opened / resolved per week, time to remediate in a period.
+            models.Index(fields=["opened_at"], name="finding_opened_idx"),
+            models.Index(fields=["resolved_at"], name="finding_resolved_idx"),
+            # Trends and reports: the oldest open findings of a severity.
+            models.Index(
+                fields=["severity", "opened_at"],
+                condition=Q(resolved_at__isnull=True),
+                name="finding_open_sev_age_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
@@ -23,9 +24,6 @@ from hosts.models import Host
 from scans.models import HostPosture, ScanRun
 from scans.transports.errors import ErrorClass
 
-# A host whose last good picture is older than this many scan intervals is flagged stale:
-# one missed scan is noise, three in a row means nobody is looking at that host any more.
-STALE_AFTER_INTERVALS = 3
 HISTORY_LENGTH = 20
 
 SORTS: dict[str, tuple[Any, ...]] = {
@@ -42,7 +40,7 @@ SORTS: dict[str, tuple[Any, ...]] = {
 }
 # Columns whose useful first click is "most first": most failing rules, latest scan.
 DESCENDING_FIRST = {"failing", "last_scan"}
-STATUSES = ("ok", "failing", "error", "never", "scanning")
+STATUSES = ("ok", "failing", "error", "stale", "never", "scanning")
 GRADES = ("A", "B", "C", "D", "F")
 
 
@@ -148,11 +146,34 @@ def _filtered(qs: QuerySet[Host], filters: FleetFilters) -> QuerySet[Host]:
         qs = qs.filter(Q(posture__isnull=True) | Q(posture__last_attempt_at__isnull=True))
     elif filters.status == "error":
         qs = qs.exclude(posture__last_error_class="").filter(posture__isnull=False)
+    elif filters.status == "stale":
+        qs = qs.filter(_stale_q())
     elif filters.status == "ok":
         qs = qs.filter(posture__last_error_class="", posture__last_success_at__isnull=False)
+        qs = qs.exclude(_stale_q())
     elif filters.status == "failing":
         qs = qs.filter(_failing_q())
     return qs
+
+
+def stale_after_intervals() -> int:
+    # One missed scan is noise; several in a row mean nobody is looking at that host.
+    return int(settings.POSTURE_SCAN["STALE_AFTER_INTERVALS"])
+
+
+def _stale_q() -> Q:
+    """The last good picture is older than N of the host's own scan intervals (or there is
+    none although scans were attempted). One term per distinct interval in the fleet (a
+    handful): portable, where interval-times-duration arithmetic is not (SQLite)."""
+    now = timezone.now()
+    n = stale_after_intervals()
+    intervals = Host.objects.order_by().values_list("scan_interval", flat=True).distinct()
+    too_old = Q(pk__in=[])
+    for minutes in intervals:
+        cutoff = now - timedelta(minutes=minutes * n)
+        too_old |= Q(scan_interval=minutes, posture__last_success_at__lt=cutoff)
+    attempted = Q(posture__last_attempt_at__isnull=False)
+    return attempted & (Q(posture__last_success_at__isnull=True) | too_old)
 
 
 def _failing_q() -> Q:
@@ -185,6 +206,8 @@ class HostStatus:
     error: ErrorClass | None = None
     as_of: datetime | None = None  # time of the last good picture
     attempted_at: datetime | None = None
+    failures: int = 0  # consecutive failed scans
+    stale: bool = False  # the last good picture is older than N intervals (any state)
 
     @property
     def active(self) -> bool:
@@ -200,17 +223,19 @@ def host_status(
 ) -> HostStatus:
     as_of = posture.last_success_at if posture else None
     attempted = posture.last_attempt_at if posture else None
-    if scan_active:
-        return HostStatus("scanning", as_of=as_of, attempted_at=attempted)
+    failures = posture.consecutive_failures if posture else 0
     if posture is None or attempted is None:
-        return HostStatus("never")
-    if posture.last_error_class:
-        return HostStatus("error", posture.error, as_of, attempted)
+        return HostStatus("scanning" if scan_active else "never")
     now = now or timezone.now()
-    stale_after = timedelta(minutes=host.scan_interval * STALE_AFTER_INTERVALS)
-    if as_of is None or now - as_of > stale_after:
-        return HostStatus("stale", as_of=as_of, attempted_at=attempted)
-    return HostStatus("ok", as_of=as_of, attempted_at=attempted)
+    stale_after = timedelta(minutes=host.scan_interval * stale_after_intervals())
+    stale = as_of is None or now - as_of > stale_after
+    if scan_active:
+        state, error = "scanning", None
+    elif posture.last_error_class:
+        state, error = "error", posture.error
+    else:
+        state, error = ("stale" if stale else "ok"), None
+    return HostStatus(state, error, as_of, attempted, failures, stale)
 
 
 def posture_of(host: Host) -> HostPosture | None:
@@ -260,6 +285,7 @@ class FleetCounts:
     failing: int
     errors: int
     scanning: int
+    stale: int
 
 
 def fleet_counts() -> FleetCounts:
@@ -269,6 +295,7 @@ def fleet_counts() -> FleetCounts:
         failing=Count("pk", filter=_failing_q()),
         errors=Count("pk", filter=~Q(posture__last_error_class="") & Q(posture__isnull=False)),
         scanning=Count("pk", filter=Q(_scan_active())),
+        stale=Count("pk", filter=_stale_q()),
     )
     return FleetCounts(**totals)
 

@@ -6,57 +6,133 @@ Tasks and views call these; tests call them directly.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from datetime import datetime, timedelta
+from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from hosts.models import Host
 from posture.crypto import DecryptionError
 from posture.rules import evaluate, score_host
 from scans import profiles, store
-from scans.signals import notify_finished
 from scans.collect import collect
 from scans.hostaccess import collect_host
 from scans.models import ScanRun
+from scans.signals import notify_finished
 from scans.transports import ErrorClass, Limits, ScanError, open_api
 
 log = logging.getLogger(__name__)
 
 # A queued scan whose message was lost (broker flushed, worker gone) is given up after this.
 QUEUED_EXPIRY = timedelta(hours=1)
+# Retried on the same run, after a backoff: a refused connection (daemon restarting) or a
+# 5xx is often gone a minute later. Not a timeout: a daemon that hung for the whole
+# deadline would most likely hang again and hold a worker thread as long; the next
+# scheduled slot is its retry. Nothing a person must fix (certificates, keys) is retried.
+RETRYABLE = {ErrorClass.UNREACHABLE, ErrorClass.DAEMON_ERROR}
 
 
-def expire_stale_scans(host: Host | None = None, limits: Limits | None = None) -> int:
+def _conf() -> dict[str, int]:
+    from django.conf import settings
+
+    return settings.POSTURE_SCAN
+
+
+def lease_length(limits: Limits) -> timedelta:
+    return timedelta(seconds=limits.deadline + _conf()["LEASE_GRACE"])
+
+
+def retry_delay(attempt: int) -> float:
+    """Seconds to wait before attempt `attempt + 1`: exponential, capped, with equal jitter
+    so that a fleet that failed together (a network blip) does not retry together."""
+    conf = _conf()
+    ceiling = min(conf["RETRY_CAP"], conf["RETRY_BASE"] * 2 ** max(0, attempt - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def pending_retry(scan: ScanRun) -> float | None:
+    """Seconds before the task should run again, or None when the scan is settled.
+
+    Queued again by run_scan: a transient failure, so back off. Still running under another
+    worker's lease: this is a duplicate or early redelivery; look again when the lease
+    ends, so that a scan whose worker was killed is not left for the next sweep.
+    """
+    if scan.status == ScanRun.Status.QUEUED and scan.attempts > 0:
+        return retry_delay(scan.attempts)
+    if scan.status == ScanRun.Status.RUNNING and scan.lease_until is not None:
+        return max(1.0, (scan.lease_until - timezone.now()).total_seconds() + 1)
+    return None
+
+
+def _stale(now: datetime, limits: Limits) -> QuerySet[ScanRun]:
+    running = ScanRun.objects.filter(status=ScanRun.Status.RUNNING)
+    return (
+        running.filter(lease_until__lt=now)
+        # Claimed before leases existed: judge by the start time.
+        | running.filter(lease_until__isnull=True, started_at__lt=now - lease_length(limits))
+        | ScanRun.objects.filter(status=ScanRun.Status.QUEUED, requested_at__lt=now - QUEUED_EXPIRY)
+    )
+
+
+def _owned(scan: ScanRun) -> bool:
+    """Lock the run's row and check it is still this attempt's. A worker whose lease ran out
+    (starved of CPU, not dead) may have been declared interrupted meanwhile: its results are
+    then dropped, because the host has already moved on to a re-run."""
+    return (
+        ScanRun.objects.select_for_update()
+        .filter(pk=scan.pk, status=scan.status, attempts=scan.attempts)
+        .exists()
+    )
+
+
+def interrupt(scan: ScanRun, *, rerun: bool = True, enqueue: bool = True) -> ScanRun | None:
+    """Mark a scan whose worker is gone as interrupted and, once, scan the host again.
+
+    Returns the re-run (queued) if one was created. A re-run that is itself interrupted is
+    not re-run again: a host whose data kills workers must not kill them in a loop; it
+    waits for its next scheduled slot instead.
+    """
+    with transaction.atomic():
+        if not _owned(scan):
+            return None  # someone else noticed first, or the worker finished after all
+        store.store_failure(
+            scan,
+            ErrorClass.INTERRUPTED,
+            "the worker stopped before the end (killed, out of memory or restarted)",
+            None,
+            status=ScanRun.Status.INTERRUPTED,
+        )
+    scan.refresh_from_db()
+    notify_finished(scan)
+    if not rerun or scan.trigger == ScanRun.Trigger.RERUN:
+        return None
+    again, created = request_scan(scan.host, ScanRun.Trigger.RERUN, enqueue=enqueue, expire=False)
+    return again if created else None
+
+
+def expire_stale_scans(
+    host: Host | None = None, limits: Limits | None = None, *, rerun: bool = True
+) -> int:
     """Mark scans whose worker died as interrupted, so the host can be scanned again.
 
-    A running scan cannot outlive its deadline plus a grace period: past that, the worker
-    that held it was killed (SIGKILL, OOM, host reboot) and nothing will finish it.
+    A running scan cannot outlive its lease (deadline plus a grace period): past that, the
+    worker that held it was killed (SIGKILL, OOM, host reboot) and nothing will finish it.
+    Running ones are re-run at once (unless `rerun` is false: the caller is about to queue
+    one itself); a queued one whose message was lost just expires.
     """
     limits = limits or Limits.from_settings()
-    now = timezone.now()
-    running_cutoff = now - timedelta(seconds=limits.deadline + 60)
-    stale = ScanRun.objects.active().filter(
-        status=ScanRun.Status.RUNNING, started_at__lt=running_cutoff
-    ) | ScanRun.objects.active().filter(
-        status=ScanRun.Status.QUEUED, requested_at__lt=now - QUEUED_EXPIRY
-    )
+    stale = _stale(timezone.now(), limits)
     if host is not None:
         stale = stale.filter(host=host)
     count = 0
     for scan in stale.select_related("host"):
-        store.store_failure(
-            scan,
-            ErrorClass.INTERRUPTED,
-            "the worker stopped before the end",
-            None,
-            status=ScanRun.Status.INTERRUPTED,
-        )
-        scan.refresh_from_db()
-        notify_finished(scan)
+        interrupt(scan, rerun=rerun and scan.status == ScanRun.Status.RUNNING)
         count += 1
     return count
 
@@ -66,36 +142,63 @@ def request_scan(
     trigger: str = ScanRun.Trigger.MANUAL,
     enqueue: bool = True,
     expire: bool = True,
+    cycle: datetime | None = None,
 ) -> tuple[ScanRun, bool]:
     """Queue a scan of host; (scan, created). If one is already queued or running, that
-    one is returned instead: one scan per host at a time. `expire=False` is for callers
+    one is returned instead: one scan per host at a time. A scheduled scan names its
+    `cycle` (the slot it fills), and a slot is filled once. `expire=False` is for callers
     that have just swept stale scans for the whole fleet."""
     if expire:
-        expire_stale_scans(host)
-    try:
-        with transaction.atomic():
-            scan = ScanRun.objects.create(host=host, trigger=trigger)
-    except IntegrityError:
-        active = ScanRun.objects.active().filter(host=host).first()
-        if active is None:  # finished between our insert and this read: try once more
-            return request_scan(host, trigger, enqueue, expire)
-        return active, False
-    if enqueue:
-        from scans.tasks import scan_host
+        expire_stale_scans(host, rerun=False)
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                scan = ScanRun.objects.create(host=host, trigger=trigger, cycle=cycle)
+        except IntegrityError:
+            existing = ScanRun.objects.active().filter(host=host).first()
+            if existing is None and cycle is not None:
+                existing = ScanRun.objects.filter(host=host, cycle=cycle).first()
+            if existing is not None:
+                return existing, False
+            continue  # the active scan finished between our insert and this read
+        if enqueue:
+            from scans.tasks import scan_host
 
-        transaction.on_commit(lambda: scan_host.delay(scan.pk))
-    return scan, True
+            transaction.on_commit(partial(scan_host.delay, scan.pk))
+        return scan, True
+    raise RuntimeError(f"could not queue a scan of {host.name}")
 
 
-def run_scan(scan_id: int, limits: Limits | None = None) -> ScanRun:
-    """Run a queued scan to completion. Safe to call twice: only one caller claims it."""
-    claimed = ScanRun.objects.filter(pk=scan_id, status=ScanRun.Status.QUEUED).update(
-        status=ScanRun.Status.RUNNING, started_at=timezone.now()
+def _claim(scan_id: int, limits: Limits) -> bool:
+    now = timezone.now()
+    return bool(
+        ScanRun.objects.filter(pk=scan_id, status=ScanRun.Status.QUEUED).update(
+            status=ScanRun.Status.RUNNING,
+            started_at=now,
+            lease_until=now + lease_length(limits),
+            attempts=F("attempts") + 1,
+        )
     )
-    scan = ScanRun.objects.select_related("host").get(pk=scan_id)
-    if not claimed:
-        return scan
+
+
+def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False) -> ScanRun:
+    """Run a queued scan to completion. Safe to call twice: only one caller claims it.
+
+    Called for a scan that is still running past its lease (the broker redelivering the
+    message of a worker that was killed), it marks that scan interrupted and runs the host
+    again at once. With `retry`, a transient failure puts the scan back in the queue
+    (see pending_retry) instead of recording it, until the attempts run out.
+    """
     limits = limits or Limits.from_settings()
+    if not _claim(scan_id, limits):
+        scan = ScanRun.objects.select_related("host").get(pk=scan_id)
+        lease = scan.lease_until or (scan.started_at and scan.started_at + lease_length(limits))
+        if scan.status == ScanRun.Status.RUNNING and lease and lease < timezone.now():
+            again = interrupt(scan, enqueue=False)
+            if again is not None:
+                return run_scan(again.pk, limits, retry=retry)
+        return scan
+    scan = ScanRun.objects.select_related("host").get(pk=scan_id)
     started = time.monotonic()
 
     def elapsed() -> int:
@@ -109,31 +212,52 @@ def run_scan(scan_id: int, limits: Limits | None = None) -> ScanRun:
             raise ScanError(ErrorClass.CONFIGURATION, " ".join(exc.messages)) from None
         except DecryptionError as exc:
             raise ScanError(ErrorClass.CONFIGURATION, str(exc)) from None
+        known_images = store.known_images(scan.host)
         with open_api(endpoint, creds, limits) as api:
-            facts = collect(api)
+            facts = collect(api, known_images=known_images)
             if api.ssh_client is not None:
                 facts.host = collect_host(api.ssh_client, api.deadline)
         facts.transport = endpoint.transport.value
         evaluations = profiles.apply(evaluate(facts), profiles.effective(scan.host))
         score = score_host(evaluations)
-        store.store_success(scan, facts, evaluations, score, elapsed(), api.api_version)
+        with transaction.atomic():
+            if _owned(scan):
+                store.store_success(scan, facts, evaluations, score, elapsed(), api.api_version)
+            else:
+                log.warning("scan %s of %s lost its lease; results dropped", scan.pk, scan.host)
     except SoftTimeLimitExceeded:
         # Celery's soft limit sits above the scan deadline: reaching it means a read was
         # stuck outside the watchdog's reach.
-        store.store_failure(
-            scan, ErrorClass.TIMEOUT, "the worker's time limit was reached", elapsed()
-        )
+        _fail(scan, ErrorClass.TIMEOUT, "the worker's time limit was reached", elapsed())
     except ScanError as exc:
         log.info("scan %s of %s failed: %s", scan.pk, scan.host.name, exc)
-        store.store_failure(scan, exc.error_class, exc.detail, elapsed())
+        conf = _conf()
+        if retry and exc.error_class in RETRYABLE and scan.attempts < conf["ATTEMPTS"]:
+            _requeue(scan, exc)
+        else:
+            _fail(scan, exc.error_class, exc.detail, elapsed())
     except Exception as exc:
         log.exception("scan %s of %s crashed", scan.pk, scan.host.name)
-        store.store_failure(
-            scan, ErrorClass.INTERNAL, f"{type(exc).__name__}: {exc}"[:500], elapsed()
-        )
+        _fail(scan, ErrorClass.INTERNAL, f"{type(exc).__name__}: {exc}"[:500], elapsed())
     scan.refresh_from_db()
-    notify_finished(scan)
+    if not scan.is_active:
+        notify_finished(scan)
     return scan
+
+
+def _fail(scan: ScanRun, error: ErrorClass, detail: str, duration_ms: int) -> None:
+    with transaction.atomic():
+        if _owned(scan):
+            store.store_failure(scan, error, detail, duration_ms)
+
+
+def _requeue(scan: ScanRun, exc: ScanError) -> None:
+    """Back to the queue, on the same row: the host stays locked, no failure is counted
+    yet, and the run's page says which attempt failed and why."""
+    detail = f"attempt {scan.attempts} failed ({exc.error_class.label}): {exc.detail}"
+    ScanRun.objects.filter(
+        pk=scan.pk, status=ScanRun.Status.RUNNING, attempts=scan.attempts
+    ).update(status=ScanRun.Status.QUEUED, lease_until=None, error_detail=detail[:1000])
 
 
 def dispatch_due_scans(now: datetime | None = None, limit: int = 1000) -> int:
@@ -142,14 +266,16 @@ def dispatch_due_scans(now: datetime | None = None, limit: int = 1000) -> int:
     expire_stale_scans()
     queued = 0
     for host in Host.objects.due(now).order_by("next_scan_at")[:limit]:
+        slot = host.next_scan_at
         # Compare-and-set on next_scan_at: a second dispatcher racing this one finds the
-        # value moved and skips the host, so a host is never dispatched twice per cycle.
-        moved = Host.objects.filter(pk=host.pk, next_scan_at=host.next_scan_at).update(
+        # value moved and skips the host. The slot is also the run's cycle key, unique per
+        # host, so even a dispatcher working from a stale read cannot fill it twice.
+        moved = Host.objects.filter(pk=host.pk, next_scan_at=slot).update(
             next_scan_at=host.schedule_next(now)
         )
         if moved:
             # The fleet-wide sweep above already expired stale scans: not once more per host.
-            _, created = request_scan(host, ScanRun.Trigger.SCHEDULE, expire=False)
+            _, created = request_scan(host, ScanRun.Trigger.SCHEDULE, expire=False, cycle=slot)
             queued += int(created)
     return queued
 

@@ -8,18 +8,48 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from hosts.models import Host
 from posture.rules import Evaluation, HostScore, Outcome
 from posture.rules.base import CATALOGUE_VERSION, Cause
-from posture.rules.facts import HostFacts
+from posture.rules.facts import HostFacts, ImageFacts
 from scans.models import Container, Finding, HostPosture, Image, ScanRun, ScoreSample
 from scans.transports.errors import ErrorClass
 
+# Built once: json.dumps builds a new encoder on every call that passes options.
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=str)
+
 
 def digest(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(data).encode()).hexdigest()
+
+
+def _go_order(value: Any) -> Any:
+    """Keys sorted at every level, as dockerd's Go encoder sorts map keys (Labels, Volumes,
+    ExposedPorts): PostgreSQL's jsonb hands them back in its own order, and a rule that
+    lists several labels would otherwise give its evidence in another order."""
+    if isinstance(value, dict):
+        return {k: _go_order(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_go_order(v) for v in value]
+    return value
+
+
+def known_images(host: Host) -> dict[str, ImageFacts]:
+    """The host's stored images by id, for collect() to reuse instead of inspecting again.
+
+    An image id is the hash of the image's config, so its inspect and history cannot have
+    changed; only its references can, and collect() takes those from the listing. An image
+    whose history could not be read is left out, so that it is asked for again.
+    """
+    rows = Image.objects.filter(host=host, gone_at__isnull=True, history__isnull=False)
+    return {
+        image_id: ImageFacts(id=image_id, inspect=_go_order(inspect), history=history)
+        for image_id, inspect, history in rows.values_list("image_id", "inspect", "history")
+        if isinstance(inspect, dict) and isinstance(history, list)
+    }
 
 
 def _short(value: Any, limit: int) -> str:
@@ -34,26 +64,26 @@ def _sync_inventory(
 ) -> None:
     """Create new items, rewrite changed ones, mark vanished ones gone; leave the rest."""
     now = scan.finished_at or timezone.now()
+    # Tuples, not model instances: on an unchanged host every row is read and none written.
     existing = {
-        getattr(row, key_field): row
-        for row in model.objects.filter(host=scan.host).only("id", key_field, "digest", "gone_at")
+        key: (pk, row_digest, gone_at)
+        for pk, key, row_digest, gone_at in model.objects.filter(host=scan.host).values_list(
+            "pk", key_field, "digest", "gone_at"
+        )
     }
     create, update = [], []
     for key, fields in items.items():
         row = existing.get(key)
         if row is None:
             create.append(model(host=scan.host, **{key_field: key}, first_seen_at=now, **fields))
-        elif row.digest != fields["digest"] or row.gone_at is not None:
-            for name, value in fields.items():
-                setattr(row, name, value)
-            row.gone_at = None
-            update.append(row)
+        elif row[1] != fields["digest"] or row[2] is not None:
+            update.append(model(pk=row[0], **fields, gone_at=None))
     model.objects.bulk_create(create, batch_size=500)
     if update:
         model.objects.bulk_update(
             update, [*next(iter(items.values())).keys(), "gone_at"], batch_size=500
         )
-    vanished = [row.pk for key, row in existing.items() if key not in items and row.gone_at is None]
+    vanished = [row[0] for key, row in existing.items() if key not in items and row[2] is None]
     if vanished:
         model.objects.filter(pk__in=vanished).update(gone_at=now)
 
@@ -98,9 +128,13 @@ def _evidence(ev: Evaluation) -> list[dict[str, str]]:
 
 def _sync_findings(scan: ScanRun, evaluations: Iterable[Evaluation], facts: HostFacts) -> None:
     now = scan.finished_at or timezone.now()
+    # Tuples, not model instances: a host has hundreds of open findings, all read on every
+    # scan and almost never written.
     open_findings = {
-        (f.rule_id, f.subject_kind, f.subject_key): f
-        for f in Finding.objects.open().for_host(scan.host)
+        (rule_id, kind, key): (pk, subject_name, evidence)
+        for pk, rule_id, kind, key, subject_name, evidence in Finding.objects.open()
+        .for_host(scan.host)
+        .values_list("pk", "rule_id", "subject_kind", "subject_key", "subject_name", "evidence")
     }
     outcomes: dict[tuple[str, str, str], Evaluation] = {}
     for ev in evaluations:
@@ -110,9 +144,8 @@ def _sync_findings(scan: ScanRun, evaluations: Iterable[Evaluation], facts: Host
     for key, ev in outcomes.items():
         if ev.outcome is not Outcome.FAIL:
             continue
-        evidence = _evidence(ev)
-        finding = open_findings.get(key)
-        if finding is None:
+        found = open_findings.get(key)
+        if found is None:
             create.append(
                 Finding(
                     host=scan.host,
@@ -121,23 +154,27 @@ def _sync_findings(scan: ScanRun, evaluations: Iterable[Evaluation], facts: Host
                     subject_kind=ev.subject_kind.value,
                     subject_key=ev.subject_key,
                     subject_name=_short(ev.subject_name, 255),
-                    evidence=evidence,
+                    evidence=_evidence(ev),
                     opened_at=now,
                     opened_scan=scan,
                 )
             )
-        elif finding.evidence != evidence or finding.subject_name != ev.subject_name[:255]:
-            finding.evidence = evidence
-            finding.subject_name = _short(ev.subject_name, 255)
-            update.append(finding)
+        elif found[1] != ev.subject_name[:255] or found[2] != _evidence(ev):
+            update.append(
+                Finding(
+                    pk=found[0],
+                    subject_name=_short(ev.subject_name, 255),
+                    evidence=_evidence(ev),
+                )
+            )
 
     resolved = []
-    for key, finding in open_findings.items():
+    for key, found in open_findings.items():
         latest = outcomes.get(key)
         # An unknown verdict is not a fix: the finding stays open until a rule says pass,
         # not applicable, or the subject (container, image) is gone.
         if latest is None or latest.outcome in (Outcome.PASS, Outcome.NOT_APPLICABLE):
-            resolved.append(finding.pk)
+            resolved.append(found[0])
     Finding.objects.bulk_create(create, batch_size=500)
     if update:
         Finding.objects.bulk_update(update, ["evidence", "subject_name"], batch_size=500)
@@ -145,14 +182,16 @@ def _sync_findings(scan: ScanRun, evaluations: Iterable[Evaluation], facts: Host
         Finding.objects.filter(pk__in=resolved).update(resolved_at=now, resolved_scan=scan)
 
 
+_COUNTS = {"pass": 0, "fail": 0, "na": 0, "unknown": 0, "manual": 0}
+
+
 def _rule_summary(evaluations: Iterable[Evaluation]) -> dict[str, dict[str, Any]]:
     """Per rule: counts of each outcome, and why the unknowns are unknown (cause, reasons)."""
     summary: dict[str, dict[str, Any]] = {}
     for ev in evaluations:
-        entry = summary.setdefault(
-            ev.rule.id,
-            {"pass": 0, "fail": 0, "na": 0, "unknown": 0, "manual": 0, "causes": {}, "reasons": []},
-        )
+        entry = summary.get(ev.rule.id)
+        if entry is None:  # not setdefault: that would build this dict for every evaluation
+            entry = summary[ev.rule.id] = {**_COUNTS, "causes": {}, "reasons": []}
         entry[ev.outcome.value] += 1
         if ev.outcome not in (Outcome.UNKNOWN, Outcome.MANUAL):
             continue
@@ -201,26 +240,31 @@ def store_success(
         "failing_medium": failing.get("medium", 0),
         "failing_low": failing.get("low", 0),
     }
-    HostPosture.objects.update_or_create(
-        host=scan.host,
-        defaults={
-            "current_scan": scan,
-            "score": score.score,
-            "grade": score.grade,
-            "rules_assessed": score.rules_assessed,
-            "rules_unknown": score.rules_unknown,
-            "rule_summary": _rule_summary(evaluations),
-            "engine_version": engine,
-            "containers": len(facts.containers),
-            "images": len(facts.images),
-            "last_success_at": now,
-            "last_scan": scan,
-            "last_attempt_at": now,
-            "last_error_class": "",
-            "consecutive_failures": 0,
-            **counts,
-        },
-    )
+    picture = {
+        "current_scan": scan,
+        "score": score.score,
+        "grade": score.grade,
+        "rules_assessed": score.rules_assessed,
+        "rules_unknown": score.rules_unknown,
+        "rule_summary": _rule_summary(evaluations),
+        "engine_version": engine,
+        "containers": len(facts.containers),
+        "images": len(facts.images),
+        "last_success_at": now,
+        "last_scan": scan,
+        "last_attempt_at": now,
+        "last_error_class": "",
+        "consecutive_failures": 0,
+        **counts,
+    }
+    # One UPDATE, without update_or_create's SELECT … FOR UPDATE and model instance: the row
+    # exists after a host's first finished scan.
+    if not HostPosture.objects.filter(host=scan.host).update(**picture):
+        try:
+            with transaction.atomic():
+                HostPosture.objects.create(host=scan.host, **picture)
+        except IntegrityError:  # a failure of an expired scan of this host created it meanwhile
+            HostPosture.objects.filter(host=scan.host).update(**picture)
     ScoreSample.objects.create(
         host=scan.host, scan=scan, taken_at=now, score=score.score, grade=score.grade, **counts
     )

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
 from scans import services
 
 
-@shared_task(name="scans.tasks.scan_host", ignore_result=True)
-def scan_host(scan_id: int) -> None:
-    services.run_scan(scan_id)
+# max_retries=None: the number of attempts is the service's decision (POSTURE_SCAN_ATTEMPTS),
+# made on the ScanRun row so that it survives a worker restart.
+@shared_task(bind=True, name="scans.tasks.scan_host", ignore_result=True, max_retries=None)
+def scan_host(self: Any, scan_id: int) -> None:
+    scan = services.run_scan(scan_id, retry=True)
+    delay = services.pending_retry(scan)
+    if delay is not None:
+        raise self.retry(countdown=delay)
 
 
 @shared_task(name="scans.tasks.dispatch_due_scans", ignore_result=True)

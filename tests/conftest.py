@@ -7,12 +7,14 @@ running; one started here is stopped at the end (unless POSTURE_LAB_KEEP=1).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import docker
 import pytest
 
+from posture.celery import app
 from posture.lab.daemon import LabDaemon
 from posture.lab.images import DEFAULT_TAG, import_image
 from posture.lab.pki import Pki, make_pki, make_rogue_pki
@@ -96,3 +98,33 @@ def lab_smtp(lab_smtp_server: LabSmtp, settings: Any) -> LabSmtp:
     for name, value in lab_smtp_server.settings().items():
         setattr(settings, name, value)
     return lab_smtp_server
+
+
+@pytest.fixture
+def broker(request: pytest.FixtureRequest, lab_redis: LabRedis) -> Iterator[str]:
+    """The Celery app pointed at the lab Redis, on a database of this test module's own.
+
+    Another test run sharing the lab Redis (database 0, or another module) must not take
+    these scans: their ids exist only in this run's database. Flushed first, because a
+    killed earlier run may have left messages behind.
+    """
+    index = 1 + zlib.crc32(request.module.__name__.encode()) % 15
+    url = lab_redis.url.rsplit("/", 1)[0] + f"/{index}"
+    previous = app.conf.broker_url, app.conf.broker_transport_options
+    _use_broker(url, {"visibility_timeout": 300})
+    with app.connection_for_write() as conn:
+        conn.default_channel.client.flushdb()
+    try:
+        yield url
+    finally:
+        _use_broker(*previous)
+
+
+def _use_broker(url: str, options: dict[str, object]) -> None:
+    app.conf.broker_url = url
+    app.conf.broker_transport_options = options
+    # Forget the app's pools so the next use looks them up for this URL. Not closed: kombu
+    # keeps them in a process-wide registry per URL, and a later test on the same URL would
+    # get the closed one back ("Acquire on closed pool").
+    app._pool = None
+    app.amqp._producer_pool = None

@@ -4,6 +4,9 @@
 `export` lines for its connection settings; `ping URL` exits 0 when a Docker daemon answers
 on that unix socket.
 
+`fleet up|down [--name NAME]` starts (or reuses) / stops the fleet of posture.lab.fleet and
+prints its hosts' endpoints as JSON (credentials stay in its state directory).
+
 `up` starts (or reuses) a daemon on a unix socket under DIR, imports the busybox image and
 makes sure the sample containers exist, then prints {"docker_host": "unix://..."} as JSON
 for scripts/run. `down` stops that daemon. No Django settings are read.
@@ -19,6 +22,7 @@ import sys
 from pathlib import Path
 
 from posture.lab.daemon import LabDaemon
+from posture.lab.fleet import LabFleet
 from posture.lab.images import DEFAULT_TAG, import_image
 from posture.lab.process import LabError
 from posture.lab.samples import create_samples, ensure_samples
@@ -50,6 +54,23 @@ def down(directory: Path) -> dict[str, object]:
     return {"docker_host": daemon.unix_url, "stopped": was_running}
 
 
+def fleet(action: str, name: str) -> dict[str, object]:
+    lab_fleet = LabFleet(name)
+    if action == "down":
+        lab_fleet.stop()
+        return {"fleet": str(lab_fleet.root), "stopped": True}
+    lab_fleet.start()
+    return {
+        "fleet": str(lab_fleet.root),
+        "reused": lab_fleet.reused,
+        "seconds": round(lab_fleet.start_seconds, 2),
+        "hosts": {
+            host.name: {"endpoint": host.endpoint, "running": host.running}
+            for host in lab_fleet.hosts.values()
+        },
+    }
+
+
 def services() -> str:
     info = LabPostgres("test-pg").start().info
     env = {k: v for k, v in info.env().items() if k != "POSTURE_DB_ENGINE"}
@@ -77,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     stop = commands.add_parser("down", help="stop the demo daemon")
     stop.add_argument("--dir", type=Path, required=True)
     commands.add_parser("services", help="start the test PostgreSQL; print export lines")
+    many = commands.add_parser("fleet", help="start or stop the lab fleet of dockerds")
+    many.add_argument("action", choices=("up", "down"))
+    many.add_argument("--name", default="fleet", help="state under /tmp/pst-NAME")
     probe = commands.add_parser("ping", help="does a Docker daemon answer on this socket?")
     probe.add_argument("url")
     args = parser.parse_args(argv)
@@ -86,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         print(services())
         return 0
     try:
-        result = up(args.dir, args.fresh) if args.command == "up" else down(args.dir)
+        if args.command == "fleet":
+            result = fleet(args.action, args.name)
+        else:
+            result = up(args.dir, args.fresh) if args.command == "up" else down(args.dir)
     except LabError as exc:
         print(f"posture.lab: {exc}", file=sys.stderr)
         return 1

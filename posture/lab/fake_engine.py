@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import socket
 import socketserver
 import threading
 import time
@@ -43,7 +44,9 @@ def record(client: docker.APIClient) -> dict[str, Any]:
 @dataclass
 class Fault:
     """What to do instead of answering normally. kind: notjson, cut, hang, huge, deep,
-    status500, close, bigint, slow."""
+    status500, close, bigint, slow, silent (read the request, never answer), chunkcut (a
+    chunked body that stops mid-chunk), restart (drop every connection, stop listening for
+    `size` milliseconds, then serve again; fires once)."""
 
     kind: str
     path: str = ""  # only for this (unversioned) path; "" = any path
@@ -57,9 +60,16 @@ class FakeEngine:
     responses: dict[str, Any]
     faults: list[Fault] = field(default_factory=list)
     requests: int = 0
+    # Go's net/http streams a large body chunked, without Content-Length: the cap must hold
+    # on the stream.
+    chunked: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _connections: set[socket.socket] = field(default_factory=set, repr=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def start(self) -> FakeEngine:
         engine = self
+        self._stopping.clear()
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         if self.socket_path.exists():
             self.socket_path.unlink()
@@ -71,27 +81,47 @@ class FakeEngine:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                engine.requests += 1
+                with engine._lock:
+                    engine.requests += 1
+                    count = engine.requests
                 path = urlsplit(self.path).path
                 match = _VERSIONED.match(path)
                 if match:
                     path = match.group(1)
-                for fault in engine.faults:
-                    if (not fault.path or fault.path == path) and engine.requests > fault.after:
+                for fault in list(engine.faults):
+                    if (not fault.path or fault.path == path) and count > fault.after:
                         return engine.misbehave(self, fault)
                 if path not in engine.responses:
                     return self._send(404, json.dumps({"message": f"no such thing: {path}"}))
                 body = engine.responses[path]
-                self._send(200, body if isinstance(body, str) else json.dumps(body))
+                if not isinstance(body, bytes | str):
+                    body = json.dumps(body)
+                self._send(200, body)
 
-            def _send(self, status: int, text: str, ctype: str = "application/json") -> None:
-                data = text.encode()
+            def _send(
+                self, status: int, body: str | bytes, ctype: str = "application/json"
+            ) -> None:
+                # Bytes are sent as they are: a test can build a huge body before it measures.
+                data = body.encode() if isinstance(body, str) else body
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
+                if engine.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Content-Length", str(len(data)))
                 self.send_header("Api-Version", "1.41")
                 self.end_headers()
-                self.wfile.write(data)
+                if not engine.chunked:
+                    self.wfile.write(data)
+                    return
+                view = memoryview(data)
+                with contextlib.suppress(OSError):  # the client may stop reading at its cap
+                    for start in range(0, len(view), 65536):
+                        part = view[start : start + 65536]
+                        self.wfile.write(b"%x\r\n" % len(part))
+                        self.wfile.write(part)
+                        self.wfile.write(b"\r\n")
+                    self.wfile.write(b"0\r\n\r\n")
 
         class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             daemon_threads = True
@@ -104,7 +134,15 @@ class FakeEngine:
         class UnixHandler(Handler):
             def setup(self) -> None:
                 self.client_address = ("fake-engine", 0)
+                with engine._lock:
+                    engine._connections.add(self.request)
                 super().setup()
+
+            def finish(self) -> None:
+                with engine._lock:
+                    engine._connections.discard(self.request)
+                with contextlib.suppress(OSError):
+                    super().finish()
 
         self._server = Server(str(self.socket_path), UnixHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -112,10 +150,22 @@ class FakeEngine:
         return self
 
     def stop(self) -> None:
+        """Stop like a killed daemon: stop listening and drop every open connection."""
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
+        with self._lock:
+            connections, self._connections = set(self._connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
+
+    def restart(self, pause: float = 0.0) -> None:
+        self.stop()
+        time.sleep(pause)
+        self.start()
 
     @property
     def url(self) -> str:
@@ -145,7 +195,26 @@ class FakeEngine:
         elif fault.kind == "hang":
             head(None)
             w.flush()
-            time.sleep(3600)
+            self._stopping.wait(3600)
+        elif fault.kind == "silent":  # accepted and read, never answered
+            self._stopping.wait(3600)
+        elif fault.kind == "chunkcut":
+            body = json.dumps(self.responses.get("/info", {"a": "b" * 1000})).encode()
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Transfer-Encoding", "chunked")
+            handler.end_headers()
+            w.write(b"%x\r\n" % len(body) + body[: len(body) // 2])
+            w.flush()
+            handler.close_connection = True
+            handler.connection.shutdown(2)
+        elif fault.kind == "restart":
+            with self._lock:
+                if fault in self.faults:
+                    self.faults.remove(fault)  # once: the daemon comes back healthy
+            # From another thread: stop() waits for the serving loop this handler runs under.
+            threading.Thread(target=self.restart, args=(fault.size / 1000,), daemon=True).start()
+            self._stopping.wait(5)
         elif fault.kind == "slow":  # a byte at a time, each well within a read timeout
             body = json.dumps({"Labels": {"x": "y" * 100}}).encode()
             head(len(body))

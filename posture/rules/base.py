@@ -11,6 +11,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+from functools import lru_cache
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 
@@ -111,17 +113,30 @@ def not_applicable(reason: str) -> Result:
     return Result(Outcome.NOT_APPLICABLE, reason=reason)
 
 
+# show() runs for nearly every verdict: the scalars are written out as json.dumps would,
+# and the encoder is built once (json.dumps builds one per call when given options).
+_SHOW_SCALARS: dict[Any, str] = {None: "null", True: "true", False: "false"}
+_SHOW = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def show(value: Any) -> str:
     """Render an inspect value the way a person reads it in `docker inspect` output."""
     if isinstance(value, str):
-        return json.dumps(value)
+        return encode_basestring_ascii(value)
+    if value is None or value is True or value is False:
+        return _SHOW_SCALARS[value]
     try:
-        return json.dumps(value, sort_keys=True, default=str)
+        return _SHOW.encode(value)
     except (TypeError, ValueError):
         return repr(value)
 
 
 MISSING: Any = object()
+
+
+@lru_cache(maxsize=4096)  # paths are the rules' literals; bounded in case one is built from data
+def _steps(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
 
 
 def dig(data: Any, path: str, default: Any = MISSING) -> Any:
@@ -131,7 +146,7 @@ def dig(data: Any, path: str, default: Any = MISSING) -> Any:
     (the daemon told us it is unset), which rules must treat differently.
     """
     current = data
-    for part in path.split("."):
+    for part in _steps(path):
         if not isinstance(current, dict) or part not in current:
             return default
         current = current[part]

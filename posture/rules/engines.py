@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from posture.rules.base import Cause, Outcome, Result, dig
 from posture.rules.facts import HostFacts
-from posture.rules.fields import daemon_security_options
+from posture.rules.fields import daemon_security_options, once
 
 EngineKind = Literal["docker", "podman", "unknown"]
 
@@ -50,6 +50,11 @@ def _component_names(facts: HostFacts) -> set[str]:
 
 def engine_kind(facts: HostFacts) -> EngineKind:
     """ "podman" for Podman's compat API, "docker" for dockerd, "unknown" when unclear."""
+    # Asked by several rules for every container: worked out once per evaluation.
+    return once("engine_kind", facts, lambda: _engine_kind(facts))
+
+
+def _engine_kind(facts: HostFacts) -> EngineKind:
     names = _component_names(facts)
     if PODMAN_COMPONENT in names:
         return "podman"

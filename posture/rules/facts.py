@@ -21,8 +21,9 @@ class ImageFacts:
 
     @property
     def name(self) -> str:
-        tags = self.inspect.get("RepoTags") or []
-        return str(tags[0]) if tags else self.id[:19]
+        tags = self.inspect.get("RepoTags")
+        # A daemon may send any JSON here; only a non-empty list has a first tag.
+        return str(tags[0]) if isinstance(tags, list) and tags else self.id[:19]
 
 
 @dataclass

@@ -8,13 +8,50 @@ and is read as the type's empty value.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from posture.rules.base import MISSING, Result, dig, unknown
 from posture.rules.facts import ContainerFacts
 
 NO_DAEMON_INFO = "the daemon's /info SecurityOptions are not available for this host"
 TRUTHY = {"1", "t", "true"}  # the spellings Go's strconv.ParseBool reads as true
+T = TypeVar("T")
+
+# (what, id(source)) -> (source, value); None outside engine.evaluate.
+_MEMO: ContextVar[dict[tuple[str, int], tuple[Any, Any]] | None] = ContextVar(
+    "posture_rules_memo", default=None
+)
+
+
+@contextmanager
+def memoised() -> Iterator[None]:
+    """Let once() keep what it computes until the block ends.
+
+    Container rules read the daemon's /info and /version through helpers (parsed
+    SecurityOptions, the engine's kind): without this, each is worked out again for every
+    container by several rules. The facts do not change while one evaluate() runs.
+    """
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+def once(what: str, source: object, compute: Callable[[], T]) -> T:
+    """compute(), a pure function of source, computed once per memoised() block."""
+    memo = _MEMO.get()
+    if memo is None:
+        return compute()
+    key = (what, id(source))
+    hit = memo.get(key)
+    # The source is kept in the entry, so its id cannot be reused while the entry lives.
+    if hit is None or hit[0] is not source:
+        hit = memo[key] = (source, compute())
+    return hit[1]  # type: ignore[no-any-return]
 
 
 def absent(path: str) -> Result:
@@ -125,5 +162,6 @@ def daemon_options(c: ContainerFacts) -> dict[str, dict[str, str]] | None:
     """The container's daemon's parsed SecurityOptions; None when they are not known."""
     if c.host is None:
         return None
-    parsed = daemon_security_options(c.host.info)
+    info = c.host.info
+    parsed = once("daemon_security_options", info, lambda: daemon_security_options(info))
     return None if isinstance(parsed, Result) else parsed

@@ -160,7 +160,10 @@ def add_steps(history: list[dict[str, Any]]) -> list[str]:
 def add_instruction(i: ImageFacts) -> Result:
     if i.history is None:
         return unknown("the image history could not be read")
-    if not isinstance(i.history, list) or not all(isinstance(h, dict) for h in i.history):
+    if not isinstance(i.history, list) or not all(
+        isinstance(h, dict) and isinstance(h.get("CreatedBy"), str) for h in i.history
+    ):
+        # A layer whose step cannot be read could be the ADD: never a pass.
         return unknown("the image history is not a list of layers")
     if not i.history:  # every image has at least one layer, so an empty list is a read gap
         return unknown("the image history is empty")

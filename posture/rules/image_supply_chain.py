@@ -59,7 +59,10 @@ def run_steps(i: ImageFacts) -> list[tuple[int, str]] | Result:
     steps = []
     for index, layer in enumerate(i.history):
         created_by = layer.get("CreatedBy") if isinstance(layer, dict) else None
-        if isinstance(created_by, str) and created_by.strip():
+        if not isinstance(created_by, str):
+            # An unreadable step could be the one at fault: never a pass.
+            return unknown("a layer of the image history has no readable step")
+        if created_by.strip():
             steps.append((index, created_by.strip()))
     return steps
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import ssl
 import threading
@@ -178,14 +179,7 @@ class DockerAPI:
     def get_json(
         self, path: str, params: dict[str, Any] | None = None, versioned: bool = True
     ) -> Any:
-        body = self.get_raw(path, params, versioned)
-        try:
-            return json.loads(body)
-        except RecursionError:
-            raise ScanError(ErrorClass.MALFORMED, f"{path}: JSON nested too deeply") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            # ValueError also covers integers longer than Python's digit limit.
-            raise ScanError(ErrorClass.MALFORMED, f"{path}: not JSON ({exc})"[:300]) from None
+        return parse_json(self.get_raw(path, params, versioned), path)
 
     def _read_capped(self, response: urllib3.BaseHTTPResponse) -> bytes:
         declared = response.headers.get("Content-Length")
@@ -257,6 +251,83 @@ class DockerAPI:
             chosen = version_tuple(floor)
         self.api_version = ".".join(str(p) for p in chosen)
         return version
+
+
+# The Engine API nests a handful of levels (Swarm specs about ten). json.loads stops only
+# at the interpreter's recursion limit, which depends on how deep the caller's stack is: a
+# body parsed on a shallow inspect thread could then overflow json.dumps in storage.
+MAX_DEPTH = 64
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_INNERMOST = re.compile(r"[\[{][^\[\]{}]*[\]}]")
+# JSON escapes of UTF-16 surrogates and of NUL: only then are strings worth walking.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
+
+
+def parse_json(body: bytes, what: str) -> Any:
+    """Parse an untrusted body fail-closed: anything odd is a classified ScanError."""
+    try:
+        # Decoded here, not by json.loads: it would also accept UTF-16 and UTF-32, which no
+        # daemon sends and the escape scan below does not read.
+        text = body.decode("utf-8")
+        data = json.loads(text)
+    except RecursionError:
+        raise ScanError(ErrorClass.MALFORMED, f"{what}: JSON nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        # ValueError also covers integers longer than Python's digit limit.
+        raise ScanError(ErrorClass.MALFORMED, f"{what}: not JSON ({exc})"[:300]) from None
+    if _too_deep(text):
+        raise ScanError(ErrorClass.MALFORMED, f"{what}: JSON nested deeper than {MAX_DEPTH} levels")
+    if _SUSPECT_ESCAPE.search(text):
+        _clean_strings(data, what)
+        if isinstance(data, str):
+            data = _clean(data, what)
+    return data
+
+
+def _too_deep(text: str) -> bool:
+    """On valid JSON text: is any value nested deeper than MAX_DEPTH?
+
+    Regular expressions rather than a walk of the parsed value: each pass removes the
+    innermost containers at C speed, where a Python walk of a capped body of `[{},{},...]`
+    would visit a third of a million objects.
+    """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    skeleton = _STRING.sub("0", text)
+    for _ in range(MAX_DEPTH):
+        skeleton, found = _INNERMOST.subn("0", skeleton)
+        if not found:
+            return False
+    return "[" in skeleton or "{" in skeleton
+
+
+def _clean(value: str, what: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate escape: no daemon writes one, and neither the database nor the
+        # page encoder can take it.
+        raise ScanError(ErrorClass.MALFORMED, f"{what}: a string is not valid Unicode") from None
+    # Valid JSON and Unicode, but PostgreSQL refuses NUL in text and jsonb.
+    return value.replace("\x00", "\ufffd")
+
+
+def _clean_strings(data: Any, what: str) -> None:
+    """Clean every key and string of data in place (data is at most MAX_DEPTH deep)."""
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            items = [
+                (_clean(k, what), _clean(v, what) if isinstance(v, str) else v)
+                for k, v in node.items()
+            ]
+            node.clear()
+            node.update(items)
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            node[:] = [_clean(v, what) if isinstance(v, str) else v for v in node]
+            stack.extend(v for v in node if isinstance(v, dict | list))
 
 
 def classify_exception(exc: BaseException) -> ScanError:

@@ -120,5 +120,14 @@ class ScanError(Exception):
         return self.error_class.transient
 
 
-class NotFound(Exception):
-    """The daemon answered 404: the object went away between listing and inspecting it."""
+class NotFound(ScanError):
+    """The daemon answered 404.
+
+    Collection catches it where an object can go away between listing and inspecting it.
+    Anywhere else (/_ping, /info, a listing) a 404 means the peer is not the Engine API it
+    claims to be, so uncaught it ends the scan as malformed rather than as a crash.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(ErrorClass.MALFORMED, f"{path}: the daemon answered 404 Not Found")
+        self.path = path

@@ -16,23 +16,10 @@ from django.utils import timezone
 from hosts.models import Host
 from posture.celery import app
 from posture.lab.daemon import LabDaemon
-from posture.lab.services import LabRedis
 from scans.models import HostPosture, ScanRun
 
 pytestmark = [pytest.mark.celery, pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def broker(lab_redis: LabRedis) -> str:
-    # The app may already hold a connection pool to the default (filesystem) broker.
-    app.conf.broker_url = lab_redis.url
-    app.conf.broker_transport_options = {"visibility_timeout": 300}
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._pool = None
-    app.amqp._producer_pool = None
-    return lab_redis.url
 
 
 def test_beat_dispatches_worker_scans_page_shows_score(

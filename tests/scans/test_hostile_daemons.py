@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from hosts.credentials import Credentials
 from hosts.endpoints import parse_endpoint
+from hosts.models import Host
 from posture.lab.fake_engine import FakeEngine, Fault
+from scans import services
 from scans.collect import collect
+from scans.models import ScanRun
 from scans.transports import ErrorClass, Limits, ScanError, open_api
-from tests.scans.fake import responses
+from tests.scans.fake import CID, responses
 
 LIMITS = Limits(deadline=3, connect_timeout=2, read_timeout=2, max_bytes=1024 * 1024)
 
 
+def socket_path() -> Path:
+    # A short path: unix socket paths are limited to 107 bytes.
+    return Path(f"/tmp/pst-fake-{time.monotonic_ns()}.sock")
+
+
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[FakeEngine]:
-    # A short path: unix socket paths are limited to 107 bytes.
-    fake = FakeEngine(Path(f"/tmp/pst-fake-{time.monotonic_ns()}.sock"), responses()).start()
+    fake = FakeEngine(socket_path(), responses()).start()
     yield fake
     fake.stop()
 
@@ -100,3 +111,126 @@ def test_nothing_listening() -> None:
     ):
         collect(api)
     assert info.value.error_class is ErrorClass.UNREACHABLE
+
+
+def test_daemon_restarted_mid_scan(engine: FakeEngine) -> None:
+    """GIVEN a daemon that, at the fifth request, drops every connection (the one in
+    flight too), stops listening for 300 ms, then comes back healthy
+    THEN the scan in progress ends classified, in time, and the next scan succeeds."""
+    engine.faults.append(Fault("restart", after=4, size=300))
+    started = time.monotonic()
+    error = scan(engine)
+    assert error.error_class in (ErrorClass.UNREACHABLE, ErrorClass.MALFORMED), error
+    assert time.monotonic() - started < LIMITS.deadline
+    time.sleep(0.5)
+    with open_api(parse_endpoint(engine.url), Credentials(), LIMITS) as api:
+        assert [c.name for c in collect(api).containers] == ["web"]
+
+
+def test_daemon_that_accepts_and_never_answers(engine: FakeEngine) -> None:
+    engine.faults.append(Fault("silent", path="/info"))
+    limits = Limits(deadline=3, connect_timeout=1, read_timeout=1, max_bytes=1024 * 1024)
+    started = time.monotonic()
+    assert scan(engine, limits).error_class is ErrorClass.TIMEOUT
+    assert time.monotonic() - started < limits.read_timeout + 1.5
+
+
+def test_chunked_body_cut_mid_chunk(engine: FakeEngine) -> None:
+    engine.faults.append(Fault("chunkcut", path="/info"))
+    assert scan(engine).error_class in (ErrorClass.MALFORMED, ErrorClass.UNREACHABLE)
+
+
+def test_404_outside_an_inspect_is_malformed(engine: FakeEngine) -> None:
+    # NotFound used to escape collect() unclassified, ending the scan as "internal".
+    del engine.responses["/info"]
+    error = scan(engine)
+    assert error.error_class is ErrorClass.MALFORMED
+    assert "/info" in error.detail
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["/web\\ud800", "[" * 960 + "]" * 960],
+    ids=["lone-surrogate", "deep-on-an-inspect-thread"],
+)
+def test_inspect_bodies_storage_could_not_take_are_malformed(engine: FakeEngine, name: str) -> None:
+    """A lone surrogate cannot be encoded for the database or the page; a container inspect
+    ~960 levels deep parses on a shallow inspect thread but would overflow json.dumps in
+    storage. Both used to pass collection and crash later as internal errors."""
+    # Two containers, so inspects run on the pool's threads, as on any real host.
+    other = "c" * 64
+    engine.responses["/containers/json"].append({"Id": other, "Names": ["/other"]})
+    engine.responses[f"/containers/{other}/json"] = {
+        **engine.responses[f"/containers/{CID}/json"],
+        "Id": other,
+        "Name": "/other",
+    }
+    body = json.dumps(engine.responses[f"/containers/{CID}/json"])
+    if name.startswith("["):
+        body = body.replace('"Labels": {}', f'"Labels": {{"x": {name}}}')
+    else:
+        body = body.replace('"/web"', f'"{name}"')
+    engine.responses[f"/containers/{CID}/json"] = body
+    assert scan(engine).error_class is ErrorClass.MALFORMED
+
+
+def test_ten_megabytes_of_labels_on_one_container(engine: FakeEngine) -> None:
+    """GIVEN one container whose inspect carries 10 MB of labels, streamed chunked as Go's
+    net/http sends a large body (no Content-Length to refuse up front)
+    THEN the scan is refused by the 1 MB cap, and the process's Python memory peaks at a
+    small multiple of the cap, not of the body."""
+    inspect = engine.responses[f"/containers/{CID}/json"]
+    inspect["Config"]["Labels"] = {f"label{n}": "v" * 1000 for n in range(10_000)}
+    body = json.dumps(inspect).encode()
+    assert len(body) > 10_000_000
+    engine.responses[f"/containers/{CID}/json"] = body  # built before measuring
+    engine.chunked = True
+    tracemalloc.start()
+    try:
+        error = scan(engine)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert error.error_class is ErrorClass.MALFORMED
+    assert "cap" in error.detail
+    assert peak < 4 * LIMITS.max_bytes, f"peak {peak} bytes"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rest_of_the_fleet_keeps_being_scanned() -> None:
+    """GIVEN three hosts scanned at once, one of them hanging on /info
+    THEN the two healthy hosts succeed well before the hostile one's deadline, and the
+    hostile one fails as a timeout, on its own scan only."""
+    hostile = FakeEngine(socket_path(), responses(), [Fault("hang", path="/info")]).start()
+    healthy = [FakeEngine(socket_path(), responses()).start() for _ in range(2)]
+    engines = [hostile, *healthy]
+    try:
+        hosts = [
+            Host.objects.create(name=f"fleet{n}", endpoint=e.url) for n, e in enumerate(engines)
+        ]
+        scans = [services.request_scan(h, enqueue=False)[0] for h in hosts]
+        finished: dict[int, float] = {}
+        started = time.monotonic()
+
+        def worker(scan_id: int) -> None:
+            try:
+                services.run_scan(scan_id, LIMITS)
+                finished[scan_id] = time.monotonic() - started
+            finally:
+                connection.close()  # this thread's own database connection
+
+        threads = [threading.Thread(target=worker, args=(s.pk,)) for s in scans]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(LIMITS.deadline + 5)
+        runs = {r.host.name: r for r in ScanRun.objects.select_related("host")}
+    finally:
+        for e in engines:
+            e.stop()
+    assert runs["fleet0"].status == ScanRun.Status.FAILED
+    assert runs["fleet0"].error_class == ErrorClass.TIMEOUT
+    assert finished[scans[0].pk] < LIMITS.deadline + 2
+    for scan_run in scans[1:]:
+        assert runs[scan_run.host.name].status == ScanRun.Status.SUCCEEDED
+        assert finished[scan_run.pk] < LIMITS.deadline  # not held up by the hanging host

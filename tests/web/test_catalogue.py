@@ -10,7 +10,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.html import escape
 
 from posture.rules import REGISTRY
@@ -58,8 +58,9 @@ def test_catalogue_lists_every_registered_rule_with_its_mappings(user_client: Cl
 
 def test_titles_follow_the_active_language(user_client: Client):
     rule = REGISTRY[RULE_IDS[0]]
-    with translation.override("fr"):
-        html = get(user_client)
+    # Each request picks its own language (LocaleMiddleware), whatever the test thread's is.
+    response = user_client.get(reverse("rules"), headers={"accept-language": "fr"})
+    html = response.content.decode()
     assert rule.title_fr.replace("'", "&#x27;") in html
 
 

@@ -132,7 +132,8 @@ def test_sort_links_toggle_and_keep_filters(user_client: Client):
         ({"status": "error"}, ["charlie"]),
         ({"status": "never"}, ["delta", "echo"]),
         ({"status": "scanning"}, ["echo"]),
-        ({"status": "ok"}, ["alpha", "bravo", "foxtrot"]),
+        ({"status": "ok"}, ["alpha", "bravo"]),
+        ({"status": "stale"}, ["charlie", "foxtrot"]),
         ({"status": "failing"}, ["alpha", "bravo", "charlie", "foxtrot"]),
         ({"grade": "f"}, ["bravo"]),
         (

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts.forms import LanguageForm
+from accounts.services import SESSION_KEY, set_language
+
+
+def safe_next(request: HttpRequest, url: str) -> str:
+    """The page to go back to, unless it points off this site (an open redirect)."""
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return reverse("fleet")
+
+
+@require_POST
+def language(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if isinstance(user, AnonymousUser):  # LoginRequiredMiddleware sends these to login first
+        raise PermissionDenied
+    form = LanguageForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("unsupported language")
+    code = form.cleaned_data["language"]
+    set_language(user, code)
+    request.session[SESSION_KEY] = code
+    return redirect(safe_next(request, form.cleaned_data["next"]))

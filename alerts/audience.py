@@ -1,0 +1,83 @@
+"""Who hears about a host's event, and when: scopes, minimum severity, digests, quiet hours
+and the per-user rate limit. Pure decisions over rows already loaded, so they are cheap to
+test and to run for every event."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+
+from alerts.models import Notification, Subscription
+from hosts.models import Host
+
+Reason = Notification.Reason
+
+
+def matches(sub: Subscription, host: Host) -> bool:
+    scope = sub.scope
+    if scope == Subscription.Scope.ALL:
+        return True
+    if scope == Subscription.Scope.OWNER:
+        owner = (sub.owner_email or sub.user.email).strip().lower()
+        return bool(owner) and host.owner_email.strip().lower() == owner
+    labels = {str(k): str(v) for k, v in (host.labels or {}).items()}
+    if any(labels.get(k) != v for k, v in sub.labels().items()):
+        return False
+    if scope == Subscription.Scope.LABEL:
+        return bool(sub.labels())
+    pattern = sub.name_pattern.strip()
+    return fnmatch.fnmatchcase(host.name, pattern) if pattern else bool(sub.labels())
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one user gets one event: now, or held until `release_at` for a digest."""
+
+    reason: str  # Notification.Reason
+    release_at: datetime | None = None
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or settings.TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _next_local(now: datetime, zone: ZoneInfo, at: time) -> datetime:
+    local = now.astimezone(zone)
+    candidate = local.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
+    if candidate <= local:
+        candidate += timedelta(days=1)
+    return candidate
+
+
+def quiet_until(sub: Subscription, now: datetime) -> datetime | None:
+    """The end of the quiet period `now` falls in, or None outside quiet hours."""
+    start, end = sub.quiet_start, sub.quiet_end
+    if start is None or end is None or start == end:
+        return None
+    zone = _zone(sub.time_zone)
+    local = now.astimezone(zone).time()
+    # A window such as 22:00-07:00 wraps past midnight.
+    inside = start <= local < end if start < end else (local >= start or local < end)
+    return _next_local(now, zone, end) if inside else None
+
+
+def plan(subs: list[Subscription], now: datetime, sent_last_hour: int) -> Plan:
+    """Of a user's matching subscriptions, the most immediate one decides."""
+    if all(s.delivery == Subscription.Delivery.DIGEST for s in subs):
+        hour = int(settings.POSTURE_ALERTS["DIGEST_HOUR"])
+        return Plan(Reason.DIGEST, _next_local(now, _zone(subs[0].time_zone), time(min(hour, 23))))
+    immediate = [s for s in subs if s.delivery == Subscription.Delivery.IMMEDIATE]
+    quiet = [quiet_until(s, now) for s in immediate]
+    if all(q is not None for q in quiet):
+        return Plan(Reason.QUIET, min(q for q in quiet if q is not None))
+    if sent_last_hour >= int(settings.POSTURE_ALERTS["RATE_LIMIT_PER_HOUR"]):
+        # Over the limit, the rest of the hour's messages become one digest at its end.
+        return Plan(Reason.RATE, now + timedelta(hours=1))
+    return Plan(Reason.IMMEDIATE)

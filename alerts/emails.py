@@ -1,0 +1,121 @@
+"""One function per email kind; each renders three templates (subject, text, HTML) in the
+recipient's language. Everything a daemon reported (container names, evidence) reaches
+the HTML part through Django's autoescaping, never marked safe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+
+from alerts.models import Event, Notification, Regression
+from hosts.models import Host
+from posture.rules import REGISTRY, Severity
+from scans.transports.errors import ErrorClass
+
+Kind = Regression.Kind
+# Email kind per regression kind when it opens; every closing uses "recovery".
+OPENED_KIND = {
+    Kind.FINDING: "finding",
+    Kind.DANGEROUS: "finding",
+    Kind.SCORE_DROP: "score_drop",
+    Kind.UNREACHABLE: "unreachable",
+}
+ERRORS = {e.value for e in ErrorClass}
+KINDS = ("finding", "score_drop", "unreachable", "recovery", "digest")
+
+
+def kind_for(event: Event) -> str:
+    if event.phase == Event.Phase.RECOVERED:
+        return "recovery"
+    return OPENED_KIND[Kind(event.regression.kind)]
+
+
+def host_url(host: Host) -> str:
+    return settings.POSTURE_BASE_URL + reverse("host-detail", args=[host.name])
+
+
+def _local(en: str, fr: str) -> str:
+    return fr if fr and (translation.get_language() or "en").startswith("fr") else en
+
+
+def event_context(event: Event) -> dict[str, Any]:
+    """What any mail about this event shows; call inside translation.override."""
+    regression = event.regression
+    finding = regression.finding
+    rule = REGISTRY.get(finding.rule_id) if finding else None
+    error = regression.details.get("error_class")
+    return {
+        "event": event,
+        "regression": regression,
+        "host": regression.host,
+        "url": host_url(regression.host),
+        "severity": Severity(regression.severity).label,
+        "finding": finding,
+        "evidence": (finding.evidence if finding else []) or [],
+        "rule_title": _local(rule.title, rule.title_fr) if rule else "",
+        "remediation": (_local(rule.remediation.en, rule.remediation.fr) if rule else ""),
+        "dangerous": regression.kind == Kind.DANGEROUS,
+        "details": regression.details,
+        "error_label": ErrorClass(error).label if error in ERRORS else "",
+    }
+
+
+def _message(kind: str, to: str, context: dict[str, Any], language: str) -> EmailMultiAlternatives:
+    with translation.override(language):
+        base = f"alerts/emails/{kind}"
+        subject: str = render_to_string(f"{base}-subject.txt", context)
+        text = render_to_string(f"{base}.txt", context)
+        html = render_to_string(f"{base}.html", context)
+    # A container name may hold a newline: one header line, bounded, whatever it says.
+    subject = " ".join(subject.split())[:200]
+    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to])
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def finding(n: Notification, language: str) -> EmailMultiAlternatives:
+    assert n.event is not None
+    with translation.override(language):
+        context = event_context(n.event)
+    return _message("finding", n.to, context, language)
+
+
+def score_drop(n: Notification, language: str) -> EmailMultiAlternatives:
+    assert n.event is not None
+    with translation.override(language):
+        context = event_context(n.event)
+    return _message("score_drop", n.to, context, language)
+
+
+def unreachable(n: Notification, language: str) -> EmailMultiAlternatives:
+    assert n.event is not None
+    with translation.override(language):
+        context = event_context(n.event)
+    return _message("unreachable", n.to, context, language)
+
+
+def recovery(n: Notification, language: str) -> EmailMultiAlternatives:
+    assert n.event is not None
+    with translation.override(language):
+        context = event_context(n.event)
+    return _message("recovery", n.to, context, language)
+
+
+def digest(n: Notification, items: list[Notification], language: str) -> EmailMultiAlternatives:
+    with translation.override(language):
+        entries = [{**event_context(i.event), "kind": i.kind} for i in items if i.event is not None]
+    context = {"entries": entries, "fleet_url": settings.POSTURE_BASE_URL + reverse("fleet")}
+    return _message("digest", n.to, context, language)
+
+
+SINGLE = {
+    "finding": finding,
+    "score_drop": score_drop,
+    "unreachable": unreachable,
+    "recovery": recovery,
+}

@@ -1,0 +1,81 @@
+"""The subscription form: a scope with its one parameter, a threshold, and delivery."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from alerts.models import Subscription
+from hosts.forms import LABEL_KEY, LABEL_VALUE_MAX
+
+Scope = Subscription.Scope
+
+
+class SubscriptionForm(forms.ModelForm):
+    class Meta:
+        model = Subscription
+        fields = [
+            "scope",
+            "owner_email",
+            "label_selector",
+            "name_pattern",
+            "min_severity",
+            "delivery",
+            "quiet_start",
+            "quiet_end",
+            "time_zone",
+        ]
+        labels = {
+            "scope": _("Hosts"),
+            "owner_email": _("Owner email"),
+            "label_selector": _("Labels"),
+            "name_pattern": _("Host name pattern"),
+            "min_severity": _("Minimum severity"),
+            "delivery": _("Delivery"),
+            "quiet_start": _("Quiet from"),
+            "quiet_end": _("Quiet until"),
+            "time_zone": _("Time zone"),
+        }
+        help_texts = {
+            "owner_email": _("For “hosts I own”; empty means your own address."),
+            "label_selector": _("key=value, comma-separated; every pair must match."),
+            "name_pattern": _("For a fleet filter, e.g. pay-*."),
+            "quiet_start": _("Local time, e.g. 22:00; messages wait for a digest after."),
+        }
+        widgets = {
+            "quiet_start": forms.TimeInput(attrs={"type": "time"}),
+            "quiet_end": forms.TimeInput(attrs={"type": "time"}),
+        }
+
+    def clean_label_selector(self) -> str:
+        raw = self.cleaned_data.get("label_selector", "")
+        pairs = []
+        for part in (p.strip() for p in raw.split(",") if p.strip()):
+            key, sep, value = (s.strip() for s in part.partition("="))
+            if not sep or not LABEL_KEY.match(key) or not value or len(value) > LABEL_VALUE_MAX:
+                raise ValidationError(_("Write labels as key=value, e.g. team=payments."))
+            pairs.append(f"{key}={value}")
+        return ",".join(pairs)
+
+    def clean_time_zone(self) -> str:
+        name = self.cleaned_data.get("time_zone", "").strip() or "UTC"
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(_("Unknown time zone, e.g. Europe/Paris.")) from None
+        return name
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        scope = data.get("scope")
+        if scope == Scope.LABEL and not data.get("label_selector"):
+            self.add_error("label_selector", _("Give the team label, e.g. team=payments."))
+        if scope == Scope.FILTER and not (data.get("label_selector") or data.get("name_pattern")):
+            self.add_error("name_pattern", _("Give labels, a host name pattern, or both."))
+        if (data.get("quiet_start") is None) != (data.get("quiet_end") is None):
+            self.add_error("quiet_end", _("Give both ends of the quiet hours, or neither."))
+        return data

@@ -1,0 +1,212 @@
+"""Alerts: who wants to hear about which hosts, the regressions found, and every mail sent.
+
+A regression is a row opened once when it appears and closed once when it clears; each of
+those two moments is an Event, and subscribers are told about events, never about the
+current state. So a problem that persists across a hundred scans sends one mail, and its
+recovery one more.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from hosts.models import Host
+from posture.rules import Severity
+from scans.models import Finding, ScanRun
+
+SEVERITY_CHOICES = [(s.value, s.label) for s in Severity]
+
+
+class Subscription(models.Model):
+    """One user's interest in a set of hosts, and how they want to be told."""
+
+    class Scope(models.TextChoices):
+        ALL = "all", _("All hosts")
+        OWNER = "owner", _("Hosts I own (by owner email)")
+        LABEL = "label", _("Hosts with a team label")
+        FILTER = "filter", _("A saved fleet filter")
+
+    class Delivery(models.TextChoices):
+        IMMEDIATE = "immediate", _("Immediately")
+        DIGEST = "digest", _("Daily digest")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_subscriptions"
+    )
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.ALL)
+    # OWNER: hosts whose owner_email is this address (the user's own by default).
+    owner_email = models.EmailField(blank=True)
+    # LABEL and FILTER: "team=payments" or "team=payments,env=prod": every pair must match.
+    label_selector = models.CharField(max_length=300, blank=True)
+    # FILTER: a shell-style host name pattern, e.g. "pay-*".
+    name_pattern = models.CharField(max_length=100, blank=True)
+    min_severity = models.PositiveSmallIntegerField(
+        choices=SEVERITY_CHOICES, default=int(Severity.HIGH)
+    )
+    delivery = models.CharField(max_length=16, choices=Delivery.choices, default=Delivery.IMMEDIATE)
+    # Local times in `time_zone`; messages that arrive in between wait for a digest after.
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["user_id", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} – {self.get_scope_display()}"
+
+    def labels(self) -> dict[str, str]:
+        pairs = (p.partition("=") for p in self.label_selector.split(",") if p.strip())
+        return {k.strip(): v.strip() for k, _sep, v in pairs}
+
+
+class RegressionQuerySet(models.QuerySet["Regression"]):
+    def open(self) -> RegressionQuerySet:
+        return self.filter(closed_at__isnull=True)
+
+    def for_host(self, host: Host | int) -> RegressionQuerySet:
+        return self.filter(host=host)
+
+
+class Regression(models.Model):
+    """Something got worse on a host, from the scan that saw it to the one that saw it clear."""
+
+    class Kind(models.TextChoices):
+        FINDING = "finding", _("New failing rule")
+        DANGEROUS = "dangerous", _("Dangerous container")
+        SCORE_DROP = "score_drop", _("Score drop")
+        UNREACHABLE = "unreachable", _("Host failing to scan")
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="regressions")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Tells regressions of one kind apart on a host: "finding:<id>", "score", "health".
+    key = models.CharField(max_length=64)
+    severity = models.PositiveSmallIntegerField(choices=SEVERITY_CHOICES)
+    finding = models.ForeignKey(
+        Finding, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Score before/after, failure count and error class: what the mail shows.
+    details = models.JSONField(default=dict, blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    opened_scan = models.ForeignKey(
+        ScanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_scan = models.ForeignKey(
+        ScanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = RegressionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            # One open regression per thing: a receiver run twice for a scan opens nothing new.
+            models.UniqueConstraint(
+                fields=["host", "kind", "key"],
+                condition=Q(closed_at__isnull=True),
+                name="one_open_regression_per_key",
+            )
+        ]
+        indexes = [
+            # Detection after each scan: the host's open regressions.
+            models.Index(fields=["host", "closed_at"], name="regression_host_open_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} on {self.host_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class Event(models.Model):
+    """A regression opening or closing: the row a worker claims before telling anyone."""
+
+    class Phase(models.TextChoices):
+        OPENED = "opened", _("Regression")
+        RECOVERED = "recovered", _("Recovery")
+
+    regression = models.ForeignKey(Regression, on_delete=models.CASCADE, related_name="events")
+    phase = models.CharField(max_length=16, choices=Phase.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Set by the compare-and-set claim; a row left None after a crash is picked up later.
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["regression", "phase"], name="one_event_per_phase")
+        ]
+        indexes = [
+            # The sweep that processes events a worker never got to.
+            models.Index(fields=["processed_at"], name="event_unprocessed_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phase} of {self.regression_id}"
+
+
+class Notification(models.Model):
+    """One message for one user: sent alone, held for a digest, or a digest itself."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        HELD = "held", _("Held for a digest")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        FOLDED = "folded", _("Sent in a digest")
+
+    class Reason(models.TextChoices):
+        IMMEDIATE = "", _("Immediate")
+        DIGEST = "digest", _("Digest subscriber")
+        QUIET = "quiet", _("Quiet hours")
+        RATE = "rate", _("Rate limit")
+
+    DIGEST_KIND = "digest"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_notifications"
+    )
+    # None for a digest, which carries the events it folded through `folded`.
+    event = models.ForeignKey(
+        Event, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=32)  # the email kind: alerts.emails.KINDS
+    to = models.EmailField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    held_reason = models.CharField(max_length=16, choices=Reason.choices, blank=True)
+    release_at = models.DateTimeField(null=True, blank=True)
+    digest = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="folded"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # A user hears about an event once, however many subscriptions match the host.
+            models.UniqueConstraint(
+                fields=["event", "user"],
+                condition=Q(event__isnull=False),
+                name="one_notification_per_event_user",
+            )
+        ]
+        indexes = [
+            # Digest sweep: held messages whose time has come, per user.
+            models.Index(fields=["status", "release_at"], name="notification_due_idx"),
+            # Rate limit: a user's mails in the last hour.
+            models.Index(fields=["user", "created_at"], name="notification_user_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.to} ({self.status})"

@@ -1,0 +1,64 @@
+"""One page: the signed-in user's alert subscriptions, a form to add one, a button to remove.
+
+The list is a fragment declared inline in the page; htmx requests get only that fragment.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from alerts.forms import SubscriptionForm
+from alerts.models import Notification, Subscription
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _user_id(request: HttpRequest) -> int:
+    # LoginRequiredMiddleware guarantees a signed-in user on every view here.
+    return int(request.user.pk or 0)
+
+
+def _page(request: HtmxHttpRequest, form: SubscriptionForm, status: int = 200) -> HttpResponse:
+    template = "alerts/subscriptions.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#alerts-panel"
+    user_id = _user_id(request)
+    context = {
+        "form": form,
+        "subscriptions": Subscription.objects.filter(user_id=user_id),
+        "recent": Notification.objects.filter(user_id=user_id)[:10],
+    }
+    return render(request, template, context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def subscriptions(request: HtmxHttpRequest) -> HttpResponse:
+    initial = {"owner_email": request.user.email, "time_zone": "UTC"}  # type: ignore[union-attr]
+    form = SubscriptionForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        if not form.is_valid():
+            return _page(request, form, status=422 if request.htmx else 200)
+        form.instance.user_id = _user_id(request)
+        form.save()
+        messages.success(request, _("Subscription saved."))
+        if not request.htmx:
+            return redirect("alerts")
+        form = SubscriptionForm(initial=initial)
+    return _page(request, form)
+
+
+@require_POST
+def subscription_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    # Scoped to the user: someone else's subscription is a 404, not a deletion.
+    get_object_or_404(Subscription, pk=pk, user_id=_user_id(request)).delete()
+    messages.success(request, _("Subscription removed."))
+    if request.htmx:
+        return _page(request, SubscriptionForm(initial={"time_zone": "UTC"}))
+    return redirect("alerts")

@@ -1,0 +1,63 @@
+"""Through a real scan of the lab dockerd: its privileged and docker-socket samples each send
+one mail with the evidence read from the daemon; a second scan of the same state sends none."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from alerts.models import Notification, Regression
+from hosts.models import Host
+from posture.lab.daemon import LabDaemon
+from posture.lab.smtp import LabSmtp
+from scans import services
+from scans.models import ScanRun
+from tests.alerts.helpers import BASE_URL, LIMITS, html_part, text_part
+
+pytestmark = [pytest.mark.docker, pytest.mark.django_db]
+
+
+def scan(host: Host, capture: Any) -> ScanRun:
+    with capture(execute=True):
+        queued, _ = services.request_scan(host, enqueue=False)
+        run = services.run_scan(queued.pk, LIMITS)
+    assert run.status == ScanRun.Status.SUCCEEDED, run.error_detail
+    return run
+
+
+def test_real_scan_mails_dangerous_containers_once(
+    lab_daemon: LabDaemon,
+    lab_samples: dict[str, str],
+    lab_smtp: LabSmtp,
+    subscriber: Any,
+    django_capture_on_commit_callbacks: Any,
+    settings: Any,
+) -> None:
+    settings.POSTURE_ALERTS = {**settings.POSTURE_ALERTS, "RATE_LIMIT_PER_HOUR": 1000}
+    host = Host.objects.create(name="lab", endpoint=lab_daemon.unix_url)
+
+    scan(host, django_capture_on_commit_callbacks)
+
+    dangerous = Regression.objects.filter(host=host, kind=Regression.Kind.DANGEROUS)
+    sent = Notification.objects.filter(status=Notification.Status.SENT)
+    assert sent.count() == Regression.objects.filter(host=host).count() > 0
+    mails = lab_smtp.wait_for(sent.count())
+    by_subject = {m["Subject"]: m for m in mails}
+    privileged = next(s for s in by_subject if "CTR-PRIVILEGED on lab-privileged" in s)
+    text = text_part(by_subject[privileged])
+    assert "HostConfig.Privileged = true" in text
+    assert "Recreate the container without --privileged" in text
+    assert f"{BASE_URL}/hosts/lab/" in text
+    assert f'href="{BASE_URL}/hosts/lab/"' in html_part(by_subject[privileged])
+    socket = next(s for s in by_subject if "CTR-DOCKER-SOCKET on lab-docker-sock" in s)
+    assert "docker.sock" in text_part(by_subject[socket])
+    assert {r.finding.rule_id for r in dangerous if r.finding} == {
+        "CTR-PRIVILEGED",
+        "CTR-DOCKER-SOCKET",
+    }
+
+    scan(host, django_capture_on_commit_callbacks)  # nothing changed on the daemon
+
+    assert Notification.objects.count() == len(mails)
+    assert len(lab_smtp.messages) == len(mails)

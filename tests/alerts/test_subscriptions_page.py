@@ -1,0 +1,86 @@
+"""/alerts/: a user lists, adds and removes their own subscriptions, with or without htmx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from alerts.models import Subscription
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def user(client: Client) -> Any:
+    user = UserFactory(username="ana", email="ana@example.org")
+    client.force_login(user)
+    return user
+
+
+def test_create_list_delete(client: Client, user: Any) -> None:
+    page = client.get(reverse("alerts"))
+    assert page.status_code == 200
+    assert b'href="/alerts/"' in page.content  # the nav link
+
+    response = client.post(
+        reverse("alerts"),
+        {
+            "scope": "label",
+            "label_selector": " team = payments ",
+            "min_severity": 4,
+            "delivery": "immediate",
+            "quiet_start": "22:00",
+            "quiet_end": "07:00",
+            "time_zone": "Europe/Paris",
+        },
+    )
+    assert response.status_code == 302
+    sub = Subscription.objects.get(user=user)
+    assert (sub.label_selector, sub.min_severity) == ("team=payments", 4)
+    assert "team=payments" in client.get(reverse("alerts")).content.decode()
+
+    assert client.post(reverse("alert-delete", args=[sub.pk])).status_code == 302
+    assert not Subscription.objects.exists()
+
+
+def test_htmx_post_answers_with_the_panel_and_errors(client: Client, user: Any) -> None:
+    response = client.post(
+        reverse("alerts"),
+        {
+            "scope": "label",
+            "label_selector": "",
+            "min_severity": 3,
+            "delivery": "immediate",
+            "time_zone": "UTC",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="alerts-panel">')
+    assert "Give the team label" in body
+    assert not Subscription.objects.exists()
+
+    response = client.post(
+        reverse("alerts"),
+        {"scope": "all", "min_severity": 3, "delivery": "digest", "time_zone": "UTC"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert "Daily digest" in response.content.decode()
+    assert Subscription.objects.filter(user=user).count() == 1
+
+
+def test_someone_elses_subscription_cannot_be_deleted(client: Client, user: Any) -> None:
+    other = Subscription.objects.create(user=UserFactory(username="bob"))
+    assert client.post(reverse("alert-delete", args=[other.pk])).status_code == 404
+    assert Subscription.objects.filter(pk=other.pk).exists()
+    assert "bob" not in client.get(reverse("alerts")).content.decode()
+
+
+def test_page_needs_login(client: Client) -> None:
+    assert client.get(reverse("alerts")).status_code == 302

@@ -1,0 +1,93 @@
+"""Prometheus metrics: what a scrape says about the fleet, and who may scrape."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from ipaddress import ip_network
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from hosts.models import Host
+from scans.models import Finding, HostPosture, ScanRun
+
+pytestmark = pytest.mark.django_db
+
+
+def value(text: str, sample: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{sample} not in\n{text}")
+
+
+@pytest.fixture
+def fleet() -> None:
+    now = timezone.now()
+    ok = Host.objects.create(name="ok", endpoint="unix:///tmp/a.sock")
+    HostPosture.objects.create(host=ok, score=90, last_success_at=now, last_attempt_at=now)
+    down = Host.objects.create(name="down", endpoint="unix:///tmp/b.sock")
+    HostPosture.objects.create(
+        host=down,
+        last_success_at=now - timedelta(days=1),
+        last_attempt_at=now,
+        last_error_class="unreachable",
+        consecutive_failures=4,
+    )
+    Host.objects.create(name="new", endpoint="unix:///tmp/c.sock")
+    Host.objects.create(name="off", endpoint="unix:///tmp/d.sock", enabled=False)
+    ScanRun.objects.create(
+        host=ok, status="succeeded", finished_at=now, duration_ms=1500, started_at=now
+    )
+    ScanRun.objects.create(host=down, status="failed", finished_at=now, error_class="unreachable")
+    ScanRun.objects.create(host=down, requested_at=now - timedelta(seconds=42))  # queued
+    Finding.objects.create(host=ok, rule_id="CTR-PRIVILEGED", severity=4, subject_kind="container")
+
+
+def test_scrape_reports_hosts_failures_durations_and_lag(admin_client: Client, fleet: None):
+    response = admin_client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = response.content.decode()
+    assert value(text, 'posture_hosts{state="ok"}') == 1
+    assert value(text, 'posture_hosts{state="never"}') == 1
+    assert value(text, 'posture_hosts{state="paused"}') == 1
+    # "down" has a scan queued: it counts as scanning, and its last failure by class.
+    assert value(text, 'posture_hosts{state="scanning"}') == 1
+    assert value(text, 'posture_hosts_failing{error_class="unreachable"}') == 1
+    assert value(text, 'posture_scans_finished_15m{status="failed",error_class="unreachable"}') == 1
+    assert value(text, 'posture_scan_duration_seconds{quantile="0.5"}') == 1.5
+    assert value(text, "posture_scan_duration_seconds_count") == 1
+    assert value(text, "posture_scans_queued") == 1
+    assert 41 <= value(text, "posture_queue_lag_seconds") < 60
+    assert value(text, 'posture_findings_open{severity="critical"}') == 1
+
+
+def test_anonymous_scrape_is_refused_without_redirect(client: Client, fleet: None) -> None:
+    response = client.get("/metrics")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert b"posture_hosts" not in response.content
+
+
+def test_bearer_token(client: Client, fleet: None, settings) -> None:
+    settings.POSTURE_METRICS = {"TOKEN": "s3cret-token", "ALLOW": []}
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    ok = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token")
+    assert ok.status_code == 200 and b"posture_hosts" in ok.content
+
+
+def test_allow_list_trusts_the_peer_address_not_forwarded_headers(
+    client: Client, fleet: None, settings
+) -> None:
+    settings.POSTURE_METRICS = {"TOKEN": "", "ALLOW": [ip_network("127.0.0.0/8")]}
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.9").status_code == 200
+    spoofed = client.get("/metrics", REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR="127.0.0.1")
+    assert spoofed.status_code == 401
+
+
+def test_hostile_label_values_are_escaped() -> None:
+    from posture.metrics import _labels
+
+    assert _labels(a='x"y\\z') == '{a="x\\"y\\\\z"}'

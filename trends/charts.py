@@ -1,0 +1,171 @@
+"""Server-side SVG charts: a line chart and a grouped bar chart, no script, no inline style.
+
+Colours are SVG presentation attributes (allowed by the CSP, unlike style="...") and are
+overridden by classes in static/trends.css. Every chart carries <title> and <desc>, and
+`Chart.rows` feeds the visually hidden data table that templates/trends/chart.html renders
+beside it, so a screen reader gets the numbers, not a picture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+PALETTE = ("#2857d6", "#c62828", "#1f8a4c", "#b26a00", "#6a3fb5", "#00838f")
+WIDTH, HEIGHT = 640, 220
+LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 30
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: Sequence[float | None]
+
+
+@dataclass(frozen=True)
+class Chart:
+    id: str
+    title: str
+    svg: SafeString
+    labels: Sequence[str]
+    series: Sequence[Series]
+    unit: str = ""
+
+    @property
+    def rows(self) -> list[tuple[str, list[str]]]:
+        return [
+            (label, ["–" if s.values[i] is None else _fmt(s.values[i]) for s in self.series])
+            for i, label in enumerate(self.labels)
+        ]
+
+    @property
+    def legend(self) -> list[tuple[int, str]]:
+        return list(enumerate(s.name for s in self.series))
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def _scale(values: Sequence[Sequence[float | None]], y_max: float | None) -> float:
+    top = max((v for vs in values for v in vs if v is not None), default=0.0)
+    if y_max is not None:
+        return y_max
+    # Round up to a "nice" number so the gridlines fall on readable values.
+    for nice in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000):
+        if top <= nice:
+            return float(nice)
+    return float(top)
+
+
+def _frame(
+    chart_id: str, title: str, desc: str, top: float, labels: Sequence[str], bars: bool
+) -> list[str]:
+    plot_h = HEIGHT - TOP - BOTTOM
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'role="img" aria-labelledby="{chart_id}-t {chart_id}-d">',
+        f'<title id="{chart_id}-t">{escape(title)}</title>',
+        f'<desc id="{chart_id}-d">{escape(desc)}</desc>',
+    ]
+    for i in range(5):
+        y = TOP + plot_h - plot_h * i / 4
+        parts.append(
+            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="#e2e5eb" stroke-width="1"/>'
+            f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" '
+            f'font-size="11" fill="#6b7385">{escape(_fmt(top * i / 4))}</text>'
+        )
+    n = len(labels)
+    shown = set(range(0, n, max(1, (n + 5) // 6))) | ({n - 1} if n else set())
+    for i in sorted(shown):
+        x = _x(i, n, bars)
+        parts.append(
+            f'<text class="tick" x="{x:.1f}" y="{HEIGHT - 10}" text-anchor="middle" '
+            f'font-size="11" fill="#6b7385">{escape(labels[i])}</text>'
+        )
+    return parts
+
+
+def _x(i: int, n: int, bars: bool) -> float:
+    plot_w = WIDTH - LEFT - RIGHT
+    if bars or n <= 1:
+        return LEFT + plot_w * (i + 0.5) / max(n, 1)
+    return LEFT + plot_w * i / (n - 1)
+
+
+def _y(value: float, top: float) -> float:
+    plot_h = HEIGHT - TOP - BOTTOM
+    return TOP + plot_h - plot_h * (value / top if top else 0)
+
+
+def line_chart(
+    chart_id: str,
+    title: str,
+    desc: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    y_max: float | None = None,
+) -> Chart:
+    """One polyline per series; a None value breaks the line rather than inventing data."""
+    top = _scale([s.values for s in series], y_max)
+    parts = _frame(chart_id, title, desc, top, labels, bars=False)
+    n = len(labels)
+    for index, s in enumerate(series):
+        colour = PALETTE[index % len(PALETTE)]
+        runs: list[list[tuple[float, float]]] = [[]]
+        for i, value in enumerate(s.values):
+            if value is None:
+                runs.append([])
+            else:
+                runs[-1].append((_x(i, n, bars=False), _y(min(value, top), top)))
+        for run in runs:
+            if len(run) == 1:
+                (x, y) = run[0]
+                parts.append(
+                    f'<circle class="series-{index}" cx="{x:.1f}" cy="{y:.1f}" r="3" '
+                    f'fill="{colour}"/>'
+                )
+            elif run:
+                points = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
+                parts.append(
+                    f'<polyline class="line series-{index}" points="{points}" fill="none" '
+                    f'stroke="{colour}" stroke-width="2"/>'
+                )
+    parts.append("</svg>")
+    return Chart(chart_id, title, mark_safe("".join(parts)), labels, series)  # noqa: S308
+
+
+def bar_chart(
+    chart_id: str,
+    title: str,
+    desc: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    y_max: float | None = None,
+) -> Chart:
+    """Grouped bars: one group per label, one bar per series."""
+    top = _scale([s.values for s in series], y_max)
+    parts = _frame(chart_id, title, desc, top, labels, bars=True)
+    n, k = len(labels), max(len(series), 1)
+    group_w = (WIDTH - LEFT - RIGHT) / max(n, 1) * 0.8
+    bar_w = group_w / k
+    for index, s in enumerate(series):
+        colour = PALETTE[index % len(PALETTE)]
+        for i, value in enumerate(s.values):
+            if not value:
+                continue
+            x = _x(i, n, bars=True) - group_w / 2 + index * bar_w
+            y = _y(min(value, top), top)
+            parts.append(
+                f'<rect class="bar series-{index}" x="{x:.1f}" y="{y:.1f}" '
+                f'width="{max(bar_w - 1, 1):.1f}" height="{HEIGHT - BOTTOM - y:.1f}" '
+                f'fill="{colour}"/>'
+            )
+    parts.append("</svg>")
+    return Chart(chart_id, title, mark_safe("".join(parts)), labels, series)  # noqa: S308

@@ -1,0 +1,103 @@
+"""The trends page: its queries run and its charts drawn, ready for the template."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
+from posture.rules import REGISTRY
+from trends import charts, queries
+from trends.filters import RANGES, TrendFilters
+from trends.scope import Scope, day_start, label_values
+
+PASS_RATE_RULES = 5
+
+
+def short_day(day: Any) -> str:
+    return formats.date_format(day, "M j")
+
+
+def rule_title(rule_id: str) -> str:
+    rule = REGISTRY.get(rule_id)
+    return rule.title if rule else rule_id
+
+
+@dataclass(frozen=True)
+class RuleChoice:
+    rule_id: str
+    title: str
+    hosts: int
+    url: str
+
+
+def trends_context(filters: TrendFilters) -> dict[str, Any]:
+    scope = Scope(filters.team, filters.env)
+    today = timezone.localdate()
+    first = today - timedelta(days=filters.days - 1)
+    series = queries.fleet_series(scope, first, today)
+    current = next((p for p in reversed(series) if p.mean is not None), None)
+    failing = queries.failing_rules(scope, timezone.now(), limit=10)
+    choices = [
+        RuleChoice(
+            r["rule_id"],
+            rule_title(r["rule_id"]),
+            r["hosts"],
+            filters.query_string(rule=r["rule_id"]),
+        )
+        for r in failing
+    ]
+    rules = [filters.rule] if filters.rule else [c.rule_id for c in choices[:PASS_RATE_RULES]]
+    rates = queries.rule_pass_rates(scope, rules, series)
+    flow = queries.findings_flow(scope, first, today)
+    labels = [short_day(p.day) for p in series]
+    score_chart = charts.line_chart(
+        "score",
+        _("Fleet score over time"),
+        _("Daily mean of each host's last score of the day, from %(first)s to %(last)s.")
+        % {"first": formats.date_format(first), "last": formats.date_format(today)},
+        labels,
+        [charts.Series(_("Fleet score"), [p.mean for p in series])],
+        y_max=100,
+    )
+    rate_days = next(iter(rates.values()), [])
+    pass_chart = charts.line_chart(
+        "pass-rate",
+        _("Pass rate by rule"),
+        _("Share of scanned hosts not failing each rule, at the end of every seventh day."),
+        [short_day(day) for day, _rate in rate_days],
+        [
+            charts.Series(rule, [None if r is None else 100 * r for _day, r in line])
+            for rule, line in rates.items()
+        ],
+        y_max=100,
+    )
+    flow_chart = charts.bar_chart(
+        "flow",
+        _("Findings opened and resolved per week"),
+        _("Number of findings opened and resolved in each week starting on the date shown."),
+        [short_day(w.week) for w in flow],
+        [
+            charts.Series(_("Opened"), [w.opened for w in flow]),
+            charts.Series(_("Resolved"), [w.resolved for w in flow]),
+        ],
+    )
+    return {
+        "filters": filters,
+        "ranges": RANGES,
+        "teams": label_values("team"),
+        "envs": label_values("env"),
+        "current": current,
+        "comparisons": queries.comparisons(scope, current),
+        "score_chart": score_chart,
+        "pass_chart": pass_chart,
+        "flow_chart": flow_chart,
+        "rule_choices": choices,
+        "all_rules_url": filters.query_string(rule=""),
+        "mttr": queries.mttr(scope, day_start(first), timezone.now()),
+        "criticals": queries.oldest_criticals(scope),
+        "first": first,
+    }

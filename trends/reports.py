@@ -1,0 +1,86 @@
+"""A period's report: what the report page shows and the scheduled email sends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.db.models import Avg, Count
+from django.utils import timezone
+
+from scans.models import Finding
+from scans.queries import GRADES
+from trends import queries
+from trends.dashboard import rule_title
+from trends.periods import Period, last_complete
+from trends.scope import Scope, day_start
+
+
+@dataclass(frozen=True)
+class RuleLine:
+    rule_id: str
+    title: str
+    severity: int
+    hosts: int
+
+
+@dataclass
+class Report:
+    period: Period
+    team: str
+    score: float | None
+    previous_score: float | None
+    hosts: int
+    grades: list[tuple[str, int]]
+    top_rules: list[RuleLine]
+    opened: int
+    resolved: int
+    mttr: list[queries.Remediation]
+    criticals: list[Finding]
+    series: list[queries.DayPoint] = field(default_factory=list)
+
+    @property
+    def delta(self) -> float | None:
+        if self.score is None or self.previous_score is None:
+            return None
+        return round(self.score - self.previous_score, 1)
+
+
+def _closing(scope: Scope, period: Period) -> tuple[float | None, int, dict[str, int]]:
+    closing = queries.closing_scores(scope, period.start, period.last_day)
+    totals = closing.aggregate(mean=Avg("score"), hosts=Count("score"))
+    grades = {r["grade"]: r["n"] for r in closing.values("grade").annotate(n=Count("pk"))}
+    mean = totals["mean"]
+    return (None if mean is None else round(float(mean), 1)), totals["hosts"], grades
+
+
+def build_report(kind: str, team: str = "", today: date | None = None) -> Report:
+    """The last complete `kind` period (week, month, quarter) as of `today`.
+
+    Headline score: the mean over hosts of each host's last daily score in the period,
+    so a host scanned only early in the period still counts; compared with the same
+    figure for the previous period."""
+    period = last_complete(kind, today or timezone.localdate())
+    scope = Scope(team=team)
+    score, hosts, grades = _closing(scope, period)
+    previous, _hosts, _grades = _closing(scope, period.previous())
+    start, end = day_start(period.start), day_start(period.end)
+    totals = queries.findings_totals(scope, start, end)
+    top = [
+        RuleLine(r["rule_id"], rule_title(r["rule_id"]), r["severity"], r["hosts"])
+        for r in queries.failing_rules(scope, end, limit=10)
+    ]
+    return Report(
+        period=period,
+        team=team,
+        score=score,
+        previous_score=previous,
+        hosts=hosts,
+        grades=[(g, grades.get(g, 0)) for g in GRADES],
+        top_rules=top,
+        opened=totals["opened"],
+        resolved=totals["resolved"],
+        mttr=queries.mttr(scope, start, end),
+        criticals=queries.oldest_criticals(scope),
+        series=queries.fleet_series(scope, period.start, period.last_day),
+    )

@@ -1,0 +1,69 @@
+"""Sending due report emails, each period once per subscription.
+
+A subscription is claimed with a compare-and-set on last_sent_period before the mail is
+built (healthchecks' Flip pattern): of two workers racing on the same subscription, one
+UPDATE matches a row and the other matches none, so nobody sends twice. A failed send
+gives the claim back so the next run retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.utils import timezone
+
+from trends.emails import report_message
+from trends.models import ReportSubscription
+from trends.periods import KINDS, last_complete
+from trends.reports import Report, build_report
+from trends.rollup import rollup_scores
+
+log = logging.getLogger(__name__)
+
+
+def claim(subscription: ReportSubscription, key: str, now: datetime) -> bool:
+    won = ReportSubscription.objects.filter(
+        pk=subscription.pk, active=True, last_sent_period=subscription.last_sent_period
+    ).update(last_sent_period=key, last_sent_at=now)
+    return won == 1
+
+
+def release(subscription: ReportSubscription, key: str) -> None:
+    ReportSubscription.objects.filter(pk=subscription.pk, last_sent_period=key).update(
+        last_sent_period=subscription.last_sent_period, last_sent_at=subscription.last_sent_at
+    )
+
+
+def send_due_reports(now: datetime | None = None) -> int:
+    """Send every active subscription the last complete period it has not had yet: weekly
+    ones on Mondays, monthly ones on the 1st, quarterly ones on the first day of a quarter
+    (or at the first run after, if the beat was down). Returns the number sent."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    rollup_scores(today)  # the period's last day must be in the rollup before reporting
+    sent = 0
+    for kind in KINDS:
+        key = last_complete(kind, today).key
+        due = (
+            ReportSubscription.objects.filter(active=True, period=kind)
+            .exclude(last_sent_period=key)
+            .exclude(user__email="")
+            .filter(user__is_active=True)
+            .select_related("user")
+            .order_by("pk")
+        )
+        built: dict[str, Report] = {}
+        for subscription in due:
+            if not claim(subscription, key, now):
+                continue
+            try:
+                if subscription.team not in built:
+                    built[subscription.team] = build_report(kind, subscription.team, today)
+                report_message(subscription, built[subscription.team]).send()
+            except Exception:
+                log.exception("report %s for subscription %s failed", key, subscription.pk)
+                release(subscription, key)
+                continue
+            sent += 1
+    return sent
