@@ -255,7 +255,7 @@ EMAIL_USE_TLS = envbool("POSTURE_SMTP_STARTTLS", True)
 EMAIL_TIMEOUT = envint("POSTURE_SMTP_TIMEOUT", 20, minimum=1)
 DEFAULT_FROM_EMAIL = env("POSTURE_MAIL_FROM", "Posture <posture@localhost>")
 # Links in mail must be absolute; there is no request to build them from in a worker.
-POSTURE_BASE_URL = env("POSTURE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+POSTURE_BASE_URL = SITE_URL.rstrip("/")
 
 # --- Alerts -------------------------------------------------------------------------------
 POSTURE_ALERTS = {
