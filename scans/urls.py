@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from scans import views, views_rules
+from scans import views, views_export, views_rules
 
 urlpatterns = [
     path("", views.fleet, name="fleet"),
@@ -12,4 +12,7 @@ urlpatterns = [
     path("rules/", views_rules.rules, name="rules"),
     path("rules.json", views_rules.rules_json, name="rules-json"),
     path("rules/<str:rule_id>/", views_rules.rule_detail, name="rule-detail"),
+    path("findings.csv", views_export.findings_csv, name="findings-csv"),
+    path("findings.json", views_export.findings_json, name="findings-json"),
+    path("findings.sarif", views_export.findings_sarif, name="findings-sarif"),
 ]

@@ -1,4 +1,5 @@
-"""manage.py scan HOST [--wait] [--format json]: scan from the command line or a CI job."""
+"""manage.py scan HOST [--wait | --no-scan] [--format text|json|sarif] [--fail-under N]
+[--fail-on SEVERITY]: scan from the command line, or gate a CI job on a host's posture."""
 
 from __future__ import annotations
 
@@ -10,23 +11,51 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from hosts.models import Host
-from posture.rules import REGISTRY
+from posture.rules import REGISTRY, Severity
 from scans import services
-from scans.export import host_report
-from scans.models import ScanRun
+from scans.export import FINDING_FIELDS, host_report
+from scans.models import Finding, HostPosture, ScanRun
+from scans.sarif import sarif_log
 
 EXIT_SCAN_FAILED = 2
+EXIT_GATE_FAILED = 3
+GATE_SEVERITIES = ("critical", "high", "medium", "low")
 
 
 class Command(BaseCommand):
-    help = "Scan a host. With --wait, the scan runs in this process and its result is printed."
+    help = (
+        "Scan a host. With --wait, the scan runs in this process and its result is printed; "
+        "with --no-scan, the last picture is printed without scanning. "
+        "Exit codes: 0 done (and every gate passed); 1 bad usage or unknown host; "
+        "2 the scan failed (the last good picture is printed, no gate is checked); "
+        "3 a gate failed (--fail-under: score below SCORE or no score yet; --fail-on: an open "
+        "finding at SEVERITY or above)."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("host")
         parser.add_argument(
             "--wait", action="store_true", help="run the scan now, here, and print the result"
         )
-        parser.add_argument("--format", choices=["text", "json"], default="text")
+        parser.add_argument(
+            "--no-scan",
+            action="store_true",
+            help="do not scan: report the host's last picture (its open findings and score)",
+        )
+        parser.add_argument("--format", choices=["text", "json", "sarif"], default="text")
+        parser.add_argument(
+            "--fail-under",
+            type=int,
+            metavar="SCORE",
+            help="exit 3 when the host's score is below SCORE (0-100)",
+        )
+        parser.add_argument(
+            "--fail-on",
+            choices=GATE_SEVERITIES,
+            metavar="SEVERITY",
+            help="exit 3 when an open finding is of SEVERITY or above "
+            f"({', '.join(GATE_SEVERITIES)})",
+        )
         parser.add_argument(
             "--timeout",
             type=int,
@@ -41,18 +70,56 @@ class Command(BaseCommand):
             raise CommandError(
                 f"no host named {opts['host']!r} (see: manage.py host list)"
             ) from None
+        reports = opts["wait"] or opts["no_scan"]
+        if opts["wait"] and opts["no_scan"]:
+            raise CommandError("--wait and --no-scan exclude each other")
+        gated = opts["fail_under"] is not None or opts["fail_on"] is not None
+        if not reports and (gated or opts["format"] != "text"):
+            raise CommandError("--format, --fail-under and --fail-on need --wait or --no-scan")
+        if opts["no_scan"]:
+            self._report(host, None, opts["format"])
+            self._gate(host, opts["fail_under"], opts["fail_on"])
+            return
         scan, created = services.request_scan(host, ScanRun.Trigger.CLI, enqueue=not opts["wait"])
         if not opts["wait"]:
             note = "queued" if created else "already queued or running"
             self.stdout.write(f"scan #{scan.pk} of {host.name} {note}")
             return
         scan = services.run_scan(scan.pk) if created else self._wait_for(scan, opts["timeout"])
-        if opts["format"] == "json":
-            self.stdout.write(json.dumps(host_report(host, scan), indent=2))
-        else:
-            self._print_text(host, scan)
+        self._report(host, scan, opts["format"])
         if scan.status != ScanRun.Status.SUCCEEDED:
             raise SystemExit(EXIT_SCAN_FAILED)
+        self._gate(host, opts["fail_under"], opts["fail_on"])
+
+    def _report(self, host: Host, scan: ScanRun | None, fmt: str) -> None:
+        if fmt == "json":
+            self.stdout.write(json.dumps(host_report(host, scan), indent=2))
+        elif fmt == "sarif":
+            findings = Finding.objects.open().for_host(host)
+            rows = findings.order_by("-severity", "rule_id", "subject_name", "pk")
+            log = sarif_log(rows.values(*FINDING_FIELDS), host=host.name)
+            self.stdout.write(json.dumps(log, indent=2, ensure_ascii=False))
+        else:
+            self._print_text(host, scan)
+
+    def _gate(self, host: Host, fail_under: int | None, fail_on: str | None) -> None:
+        """Exit 3 when the host's current picture fails a gate; say why on stderr."""
+        failures = []
+        if fail_under is not None:
+            score = HostPosture.objects.filter(host=host).values_list("score", flat=True).first()
+            if score is None:
+                failures.append(f"{host.name} has no score yet (--fail-under {fail_under})")
+            elif score < fail_under:
+                failures.append(f"score {score} is below {fail_under}")
+        if fail_on is not None:
+            threshold = Severity[fail_on.upper()]
+            count = Finding.objects.open().for_host(host).filter(severity__gte=threshold).count()
+            if count:
+                failures.append(f"{count} open finding(s) of severity {fail_on} or above")
+        for failure in failures:
+            self.stderr.write(f"gate failed: {failure}")
+        if failures:
+            raise SystemExit(EXIT_GATE_FAILED)
 
     def _wait_for(self, scan: ScanRun, timeout: int) -> ScanRun:
         self.stderr.write(f"scan #{scan.pk} is already {scan.status}; waiting for it")
@@ -64,10 +131,18 @@ class Command(BaseCommand):
             scan.refresh_from_db()
         return scan
 
-    def _print_text(self, host: Host, scan: ScanRun) -> None:
+    def _print_text(self, host: Host, scan: ScanRun | None) -> None:
         report = host_report(host, scan)
         out = self.stdout.write
-        if scan.status == ScanRun.Status.SUCCEEDED:
+        if scan is None:
+            if report["score"] is None:
+                out(f"{host.name}: no picture yet (never scanned successfully)")
+            else:
+                out(
+                    f"{host.name}: score {report['score']} grade {report['grade']} "
+                    f"(as of {report['as_of']})"
+                )
+        elif scan.status == ScanRun.Status.SUCCEEDED:
             out(
                 f"{host.name}: score {report['score']} grade {report['grade']} "
                 f"({scan.containers} containers, {scan.images} images, {scan.duration_ms} ms)"
