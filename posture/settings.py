@@ -217,6 +217,9 @@ POSTURE_SCAN = {
     "READ_TIMEOUT": envint("POSTURE_READ_TIMEOUT", 30, minimum=1),
     # Daemons are untrusted: no single response may exceed this many bytes.
     "MAX_RESPONSE_BYTES": envint("POSTURE_MAX_RESPONSE_BYTES", 32 * 1024 * 1024, minimum=1024),
+    # ...and no single inspect (a container, an image, its history) this many: listings
+    # grow with the host, one object does not, and parsed JSON costs ~25x its bytes.
+    "MAX_OBJECT_BYTES": envint("POSTURE_MAX_OBJECT_BYTES", 4 * 1024 * 1024, minimum=1024),
     "POOL_SIZE": envint("POSTURE_POOL_SIZE", 4, minimum=1),
     "DEFAULT_INTERVAL_MINUTES": envint("POSTURE_DEFAULT_INTERVAL", 15, minimum=1),
     # Scan runs older than this are deleted (score samples and findings are kept).

@@ -55,10 +55,15 @@ def _parallel(api: DockerAPI, fn: Callable[[str], T | None], items: list[str]) -
     return [r for r in results if r is not None]
 
 
+def _object(api: DockerAPI, path: str) -> Any:
+    # One object's document: a smaller cap than listings (see Limits.max_object_bytes).
+    return api.get_json(path, max_bytes=api.max_object_bytes)
+
+
 def _inspect_container(api: DockerAPI, ident: str) -> ContainerFacts | None:
     try:
         data = _expect(
-            api.get_json(f"/containers/{quote(ident, safe=':')}/json"), dict, "container"
+            _object(api, f"/containers/{quote(ident, safe=':')}/json"), dict, "container"
         )
     except NotFound:
         return None  # removed between the listing and the inspect
@@ -67,12 +72,12 @@ def _inspect_container(api: DockerAPI, ident: str) -> ContainerFacts | None:
 
 def _inspect_image(api: DockerAPI, ident: str) -> ImageFacts | None:
     try:
-        data = _expect(api.get_json(f"/images/{quote(ident, safe=':')}/json"), dict, "image")
+        data = _expect(_object(api, f"/images/{quote(ident, safe=':')}/json"), dict, "image")
     except NotFound:
         return None
     try:
         history = _expect(
-            api.get_json(f"/images/{quote(ident, safe=':')}/history"), list, "history"
+            _object(api, f"/images/{quote(ident, safe=':')}/history"), list, "history"
         )
         history = redact_history(history)
     except NotFound:

@@ -14,6 +14,7 @@ from importlib import metadata
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 
 from posture.rules import REGISTRY, Rule, Severity
 from posture.rules import catalogue as cat
@@ -93,7 +94,7 @@ def _rule_descriptor(rule_id: str, rule: Rule | None, fallback: Severity) -> dic
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": rule.rationale},
         "help": {"text": rule.remediation.en, "markdown": _help_markdown(rule)},
-        "helpUri": f"{settings.POSTURE_BASE_URL}/rules/{rule.id}/",
+        "helpUri": settings.POSTURE_BASE_URL + reverse("rule-detail", args=[rule.id]),
         "defaultConfiguration": {"level": level},
         "properties": properties,
     }
@@ -123,7 +124,6 @@ def _locations(row: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "name": name,
                 "fullyQualifiedName": f"{host}/{kind}/{name}",
                 "kind": "resource",
-                "parentIndex": 0,
                 "properties": {"subjectKind": kind, "subjectKey": str(row["subject_key"])},
             }
         )
@@ -211,7 +211,7 @@ def sarif_log(
                         "name": "Posture",
                         "version": tool_version(),
                         "semanticVersion": tool_version(),
-                        "informationUri": f"{settings.POSTURE_BASE_URL}/rules/",
+                        "informationUri": settings.POSTURE_BASE_URL + reverse("rules"),
                         "rules": rules,
                     }
                 },

@@ -22,6 +22,10 @@ class Limits:
     connect_timeout: float = 10
     read_timeout: float = 30
     max_bytes: int = 32 * 1024 * 1024
+    # One container or image inspect (or history). Parsed JSON takes ~25 bytes of Python
+    # objects per byte of body, and a host is inspected on several threads at once: the
+    # full cap is for listings only.
+    max_object_bytes: int = 4 * 1024 * 1024
     pool_size: int = 4
 
     @classmethod
@@ -34,6 +38,7 @@ class Limits:
             connect_timeout=conf["CONNECT_TIMEOUT"],
             read_timeout=conf["READ_TIMEOUT"],
             max_bytes=conf["MAX_RESPONSE_BYTES"],
+            max_object_bytes=conf["MAX_OBJECT_BYTES"],
             pool_size=conf["POOL_SIZE"],
         )
 
@@ -46,6 +51,7 @@ def open_api(endpoint: Endpoint, creds: Credentials, limits: Limits) -> DockerAP
         "connect_timeout": limits.connect_timeout,
         "read_timeout": limits.read_timeout,
         "max_bytes": limits.max_bytes,
+        "max_object_bytes": min(limits.max_object_bytes, limits.max_bytes),
     }
     if endpoint.transport is Transport.UNIX:
         pool = unix.UnixPool(endpoint.socket_path, tracker, limits.pool_size, timeout)

@@ -103,6 +103,7 @@ class DockerAPI:
         connect_timeout: float,
         read_timeout: float,
         max_bytes: int,
+        max_object_bytes: int | None = None,
         workers: int = 1,
         ssh_client: Any = None,
         on_close: Callable[[], None] | None = None,
@@ -118,6 +119,7 @@ class DockerAPI:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_bytes = max_bytes
+        self.max_object_bytes = max_object_bytes or max_bytes
         self._on_close = on_close
         self._diagnose = diagnose
         self._watchdog = threading.Timer(max(deadline.remaining(), 0), tracker.abort)
@@ -147,7 +149,11 @@ class DockerAPI:
         return f"{url}?{urlencode(params)}" if params else url
 
     def get_raw(
-        self, path: str, params: dict[str, Any] | None = None, versioned: bool = True
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        versioned: bool = True,
+        max_bytes: int | None = None,
     ) -> bytes:
         self.deadline.check()
         remaining = max(self.deadline.remaining(), 0.1)
@@ -168,7 +174,7 @@ class DockerAPI:
             try:
                 if response.status >= 400:
                     self._raise_for_status(response, path)
-                return self._read_capped(response)
+                return self._read_capped(response, max_bytes or self.max_bytes)
             finally:
                 response.release_conn()
         except (ScanError, NotFound):
@@ -177,25 +183,27 @@ class DockerAPI:
             raise self.classify(exc) from exc
 
     def get_json(
-        self, path: str, params: dict[str, Any] | None = None, versioned: bool = True
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        versioned: bool = True,
+        max_bytes: int | None = None,
     ) -> Any:
-        return parse_json(self.get_raw(path, params, versioned), path)
+        return parse_json(self.get_raw(path, params, versioned, max_bytes), path)
 
-    def _read_capped(self, response: urllib3.BaseHTTPResponse) -> bytes:
+    def _read_capped(self, response: urllib3.BaseHTTPResponse, cap: int) -> bytes:
         declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared and declared.isdigit() and int(declared) > cap:
             raise ScanError(
                 ErrorClass.MALFORMED,
-                f"response of {int(declared)} bytes exceeds the {self.max_bytes}-byte cap",
+                f"response of {int(declared)} bytes exceeds the {cap}-byte cap",
             )
         chunks: list[bytes] = []
         size = 0
         for chunk in response.stream(65536, decode_content=True):
             size += len(chunk)
-            if size > self.max_bytes:
-                raise ScanError(
-                    ErrorClass.MALFORMED, f"response exceeds the {self.max_bytes}-byte cap"
-                )
+            if size > cap:
+                raise ScanError(ErrorClass.MALFORMED, f"response exceeds the {cap}-byte cap")
             chunks.append(chunk)
             self.deadline.check()
         return b"".join(chunks)

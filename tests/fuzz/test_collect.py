@@ -51,12 +51,16 @@ class StubAPI(DockerAPI):
         self.bodies = bodies
 
     def get_raw(
-        self, path: str, params: dict[str, Any] | None = None, versioned: bool = True
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        versioned: bool = True,
+        max_bytes: int | None = None,
     ) -> bytes:
         if path not in self.bodies:
             raise NotFound(path)
         body = self.bodies[path]
-        if len(body) > self.max_bytes:  # as _read_capped does on the wire
+        if len(body) > (max_bytes or self.max_bytes):  # as _read_capped does on the wire
             raise ScanError(ErrorClass.MALFORMED, f"response exceeds the {CAP}-byte cap")
         return body
 

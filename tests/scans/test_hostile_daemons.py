@@ -234,3 +234,20 @@ def test_the_rest_of_the_fleet_keeps_being_scanned() -> None:
     for scan_run in scans[1:]:
         assert runs[scan_run.host.name].status == ScanRun.Status.SUCCEEDED
         assert finished[scan_run.pk] < LIMITS.deadline  # not held up by the hanging host
+
+
+@pytest.mark.django_db
+def test_one_object_has_a_smaller_cap_than_a_listing(tmp_path: Path) -> None:
+    """A 6 MB container inspect is refused under the 4 MB object cap although the listing
+    cap (32 MB) would take it: parsed, it would cost ~150 MB of Python objects per thread."""
+    labels = {f"k{i}": "v" * 1000 for i in range(6000)}
+    engine = FakeEngine(tmp_path / "big.sock", responses(Labels=labels)).start()
+    try:
+        host = Host.objects.create(name="big-object", endpoint=engine.url)
+        run, _ = services.request_scan(host, enqueue=False)
+        run = services.run_scan(run.pk, Limits(deadline=10, connect_timeout=2, read_timeout=5))
+    finally:
+        engine.stop()
+    assert run.status == ScanRun.Status.FAILED
+    assert run.error_class == ErrorClass.MALFORMED
+    assert "4194304-byte cap" in run.error_detail
