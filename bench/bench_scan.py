@@ -51,6 +51,7 @@ from posture.lab.process import lab_root
 from posture.lab.sshd import LabSshd
 from scans.collect import collect
 from scans.transports import Limits, open_api
+from scans.transports.ssh import open_streamlocal
 
 TRANSPORTS = ("tls", "ssh", "unix")
 # A start costs ~0.1 s (runc, containerd) and a create ~10 ms on two cores: running a fifth
@@ -260,7 +261,23 @@ def session(client: paramiko.SSHClient, command: str) -> paramiko.Channel:
 
 
 def floor_ssh(lab: Lab) -> None:
+    """The same GETs over one SSH connection, each HTTP connection a streamlocal channel
+    to the daemon's socket (what `ssh -L` does; the product opens the same channel)."""
     with lab.sshd.connect() as client:  # pinned host key, RejectPolicy, the lab's client key
+        path = str(lab.daemon.socket_path)
+
+        def forward() -> paramiko.Channel:
+            transport = client.get_transport()
+            if transport is None:
+                raise RuntimeError("the SSH connection is closed")
+            return open_streamlocal(transport, path, 10.0)
+
+        floor_http(DialedConnection(forward))
+
+
+def floor_ssh_dial_stdio(lab: Lab) -> None:
+    """docker-py's way for comparison: channels each running `docker system dial-stdio`."""
+    with lab.sshd.connect() as client:
         dial_stdio = f"docker -H {lab.daemon.unix_url} system dial-stdio"
         floor_http(DialedConnection(lambda: session(client, dial_stdio)))
 
@@ -281,7 +298,7 @@ def posture_collect(lab: Lab, transport: str, opened: dict[str, int]) -> None:
     endpoint, creds = parse_endpoint(lab.url(transport)), lab.creds(transport)
     with open_api(endpoint, creds, Limits()) as api:  # the product's default limits
         collect(api)
-        # Connections the scan's pool opened: over SSH, channels each running dial-stdio.
+        # Connections the scan's pool opened: over SSH, streamlocal channels to the socket.
         opened[transport] = api.pool.num_connections
 
 
@@ -317,7 +334,10 @@ def measures(
             "docker-py": lambda r: floor_docker_py(lab.daemon.tls_api_client()),
             "http.client": lambda r: floor_http(http_tls(lab)),
         },
-        "ssh": {"http.client": lambda r: floor_ssh(lab)},
+        "ssh": {
+            "http.client": lambda r: floor_ssh(lab),
+            "dial-stdio": lambda r: floor_ssh_dial_stdio(lab),
+        },
         "unix": {
             "docker-py": lambda r: floor_docker_py(lab.daemon.api_client()),
             "http.client": lambda r: floor_http(http_unix(lab)),

@@ -383,12 +383,15 @@ def _auditctl(status: int, data: bytes | None, access: HostAccess) -> bool:
     return True
 
 
-def collect_host(client: paramiko.SSHClient, deadline: Deadline) -> HostAccess:
-    """What SSH shows of the host; never raises (see the module docstring)."""
+def collect_host(
+    client: paramiko.SSHClient, deadline: Deadline, data_root: str | None = None
+) -> HostAccess:
+    """What SSH shows of the host; never raises (see the module docstring). `data_root` is
+    the scanned daemon's (from /info): its paths are followed up first."""
     access = HostAccess()
     problems: list[str] = []
     try:
-        _collect(client, deadline, access, problems)
+        _collect(client, deadline, access, problems, data_root)
     except Exception as exc:  # noqa: BLE001 - the API scan must survive any fault here
         log.exception("host collection crashed")
         problems.append(f"internal error ({type(exc).__name__})")
@@ -399,7 +402,11 @@ def collect_host(client: paramiko.SSHClient, deadline: Deadline) -> HostAccess:
 
 
 def _collect(
-    client: paramiko.SSHClient, deadline: Deadline, access: HostAccess, problems: list[str]
+    client: paramiko.SSHClient,
+    deadline: Deadline,
+    access: HostAccess,
+    problems: list[str],
+    data_root: str | None = None,
 ) -> None:
     plan = base_plan()
     asked_stats: set[str] = set()
@@ -425,7 +432,7 @@ def _collect(
             problems.append(f"{parsed.rejected} unreadable line(s) in the host's answer")
         asked_stats.update(plan.stats)
         asked_reads.update(plan.reads)
-        stats, reads = referenced_paths(access)
+        stats, reads = referenced_paths(access, data_root)
         plan = Plan(stats=_new(stats, asked_stats), reads=_new(reads, asked_reads))
         if plan.empty:
             return

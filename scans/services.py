@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from exceptions import services as risk_exceptions
 from hosts.models import Host
 from posture.crypto import DecryptionError
 from posture.rules import evaluate, score_host
@@ -216,9 +217,13 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
         with open_api(endpoint, creds, limits) as api:
             facts = collect(api, known_images=known_images)
             if api.ssh_client is not None:
-                facts.host = collect_host(api.ssh_client, api.deadline)
+                root = facts.info.get("DockerRootDir")
+                facts.host = collect_host(
+                    api.ssh_client, api.deadline, root if isinstance(root, str) else None
+                )
         facts.transport = endpoint.transport.value
         evaluations = profiles.apply(evaluate(facts), profiles.effective(scan.host))
+        evaluations = risk_exceptions.apply(evaluations, scan.host, timezone.now(), facts)
         score = score_host(evaluations)
         with transaction.atomic():
             if _owned(scan):

@@ -317,12 +317,14 @@ def unix_sockets(values: list[Any]) -> list[str]:
     return [p for v in values if isinstance(v, str) and (p := _clean(v.removeprefix("unix://")))]
 
 
-def referenced_paths(access: HostAccess) -> tuple[set[str], set[str]]:
+def referenced_paths(access: HostAccess, data_root: str | None = None) -> tuple[set[str], set[str]]:
     """Paths the configurations name that the first pass could not know: (stat, read).
 
     Configuration files given with --config-file, data-roots, unix sockets and TLS
-    material of every dockerd on the host (the collector does not know which one the
-    API scan reached).
+    material of every dockerd on the host. The collector cannot tell which one the API
+    scan reached, but the API can: the daemon whose data-root is `data_root` (/info's
+    DockerRootDir) comes first, so that on a host running many daemons the cap on
+    follow-ups never drops the paths of the one being judged.
     """
     configs: list[DaemonConfig] = [
         from_argv(access, argv, "", []) for argv in processes(access).values()
@@ -330,27 +332,28 @@ def referenced_paths(access: HostAccess) -> tuple[set[str], set[str]]:
     started = exec_start(access)
     if not isinstance(started, Result):
         configs.append(from_argv(access, started[0], "", []))
-    stats: set[str] = set()
+    if data_root:
+        configs.sort(key=lambda c: c.data_root() != data_root)
+    stats: dict[str, None] = {}  # ordered: the scanned daemon's paths first
     reads: set[str] = set()
     for config in configs:
+        wanted: set[str] = {config.file_path, config.data_root()}
         reads.add(config.file_path)
-        stats.add(config.file_path)
-        stats.add(config.data_root())
         containerd = config.lookup("containerd")
         if isinstance(containerd, Found) and (path := _clean(containerd.value)):
-            stats.add(path)
+            wanted.add(path)
         hosts = config.lookup_all("host")
         if not isinstance(hosts, Result):
-            stats.update(unix_sockets([f.value for f in hosts if str(f.value).startswith("unix")]))
+            wanted.update(unix_sockets([f.value for f in hosts if str(f.value).startswith("unix")]))
         tls_on = config.enabled("tls") is True or config.enabled("tlsverify") is True
         for name in TLS_FILES:
             setting = config.lookup(name)
             if isinstance(setting, Found) and (path := _clean(setting.value)):
-                stats.add(path)
+                wanted.add(path)
             elif tls_on:
-                stats.add(default_tls_file(name))
-    cleaned = {p for p in stats if _clean(p)}
-    return set(sorted(cleaned)[:MAX_FOLLOW_UPS]), {p for p in reads if _clean(p)}
+                wanted.add(default_tls_file(name))
+        stats.update(dict.fromkeys(sorted(p for p in wanted if _clean(p))))
+    return set(list(stats)[:MAX_FOLLOW_UPS]), {p for p in reads if _clean(p)}
 
 
 def default_tls_file(name: str) -> str:

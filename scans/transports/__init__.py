@@ -65,7 +65,14 @@ def open_api(endpoint: Endpoint, creds: Credentials, limits: Limits) -> DockerAP
         client = ssh.connect(endpoint, creds, min(limits.connect_timeout, deadline.remaining()))
         # Each channel costs the host a login shell and a docker CLI process: measured on
         # loopback, two channels scan as fast as four (docs/BENCHMARKS.md).
-        sshpool = ssh.SSHPool(client, ssh.dial_command(endpoint), tracker, 2, timeout)
+        sshpool = ssh.SSHPool(
+            client,
+            ssh.dial_command(endpoint),
+            tracker,
+            2,
+            timeout,
+            socket=ssh.socket_path(endpoint),
+        )
         return DockerAPI(
             sshpool,
             tracker,

@@ -4,15 +4,25 @@ docker-py's ssh:// transport opens a channel and a remote `docker system dial-st
 every distinct URL, reads the port from ~/.ssh/config rather than the URL, and takes no key
 object. Here the key and the pinned host key come from the host's record (RejectPolicy: an
 unknown or changed key is refused), one paramiko Transport carries everything, and each
-pooled HTTP connection is one channel running dial-stdio, kept alive across requests.
+pooled HTTP connection is one channel, kept alive across requests.
+
+A channel is a `direct-streamlocal@openssh.com` forward to the daemon's socket (what
+`ssh -L local:/var/run/docker.sock` does): no login shell and no docker CLI process on the
+host per channel, which is what made SSH scans several times slower than TLS ones. Where
+the server forbids it (AllowStreamLocalForwarding no, DisableForwarding) or the socket is
+elsewhere, the pool falls back to a channel running `docker system dial-stdio`.
 """
 
 from __future__ import annotations
 
 import shlex
+import threading
+import time
 from typing import Any
 
 import paramiko
+import paramiko.common
+import paramiko.message
 import urllib3
 import urllib3.connection
 
@@ -92,6 +102,55 @@ def connect(endpoint: Endpoint, creds: Credentials, timeout: float) -> paramiko.
     return client
 
 
+DEFAULT_SOCKET = "/var/run/docker.sock"
+
+
+def socket_path(endpoint: Endpoint) -> str:
+    return endpoint.socket_path or DEFAULT_SOCKET
+
+
+def open_streamlocal(transport: paramiko.Transport, path: str, timeout: float) -> paramiko.Channel:
+    """Open a direct-streamlocal@openssh.com channel to a unix socket on the server.
+
+    paramiko's open_channel() only knows the TCP forward's fields, so this is its body with
+    the streamlocal ones (RFC 4254 message layout, OpenSSH PROTOCOL 2.4). It relies on
+    paramiko internals; the pinned version is exercised by tests/scans/test_transports_real.
+    """
+    if not transport.is_active():
+        raise paramiko.SSHException("SSH session not active")
+    t: Any = transport  # private members below
+    with t.lock:
+        window = t._sanitize_window_size(None)
+        packet = t._sanitize_packet_size(None)
+        chanid = t._next_channel()
+        m = paramiko.message.Message()
+        m.add_byte(paramiko.common.cMSG_CHANNEL_OPEN)
+        m.add_string("direct-streamlocal@openssh.com")
+        m.add_int(chanid)
+        m.add_int(window)
+        m.add_int(packet)
+        m.add_string(path)
+        m.add_string("")  # reserved
+        m.add_int(0)  # reserved
+        channel = paramiko.Channel(chanid)
+        t._channels.put(chanid, channel)
+        t.channel_events[chanid] = event = threading.Event()
+        t.channels_seen[chanid] = True
+        channel._set_transport(transport)
+        channel._set_window(window, packet)
+    t._send_user_message(m)
+    deadline = time.monotonic() + timeout
+    while not event.wait(0.05):
+        if not transport.is_active():
+            raise transport.get_exception() or paramiko.SSHException("channel open failed")
+        if time.monotonic() > deadline:
+            raise paramiko.SSHException("timeout opening a streamlocal channel")
+    opened = t._channels.get(chanid)
+    if opened is None:
+        raise transport.get_exception() or paramiko.ChannelException(2, "open failed")
+    return opened
+
+
 def dial_command(endpoint: Endpoint) -> str:
     if endpoint.socket_path:
         return f"docker -H {shlex.quote('unix://' + endpoint.socket_path)} system dial-stdio"
@@ -107,10 +166,20 @@ class ChannelConnection(urllib3.connection.HTTPConnection):
         transport = self.ssh_pool.client.get_transport()
         if transport is None or not transport.is_active():
             raise ConnectionError("the SSH connection is closed")
-        channel = transport.open_session(timeout=timeout_for(self.timeout))
-        channel.settimeout(timeout_for(self.timeout))
-        channel.exec_command(self.ssh_pool.command)
-        self.ssh_pool.last_channel = channel
+        pool = self.ssh_pool
+        timeout = timeout_for(self.timeout)
+        channel = None
+        if pool.streamlocal:
+            try:
+                channel = open_streamlocal(transport, pool.socket, timeout or 10.0)
+            except paramiko.ChannelException:
+                # Refused (forwarding off, socket elsewhere): dial-stdio from now on.
+                pool.streamlocal = False
+        if channel is None:
+            channel = transport.open_session(timeout=timeout)
+            channel.exec_command(pool.command)
+        channel.settimeout(timeout)
+        pool.last_channel = channel
         self.sock = channel  # type: ignore[assignment]
 
 
@@ -122,10 +191,14 @@ class SSHPool(urllib3.HTTPConnectionPool):
         tracker: SocketTracker,
         maxsize: int,
         timeout: Any,
+        socket: str = DEFAULT_SOCKET,
+        streamlocal: bool = True,
     ) -> None:
         super().__init__("docker", maxsize=maxsize, block=True, timeout=timeout)
         self.client = client
         self.command = command
+        self.socket = socket
+        self.streamlocal = streamlocal
         self.last_channel: paramiko.Channel | None = None
         tracker.add(client.close)
 

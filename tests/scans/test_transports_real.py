@@ -149,6 +149,26 @@ def test_ssh_one_connection_pooled_channels(
     requests_made = 5 + len(facts.containers) + 2 * len(facts.images)
     # docker-py's stock transport opens one channel and dial-stdio per distinct URL.
     assert pool.num_connections <= 2 < requests_made
+    # Channels are streamlocal forwards to the socket: no shell, no docker CLI per channel.
+    assert pool.streamlocal is True
+
+
+@pytest.mark.ssh
+def test_ssh_falls_back_to_dial_stdio_where_forwarding_is_refused(
+    lab_daemon: LabDaemon,
+    lab_sshd: LabSshd,
+    lab_samples: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from scans.transports import ssh
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise paramiko.ChannelException(1, "administratively prohibited")
+
+    monkeypatch.setattr(ssh, "open_streamlocal", refused)
+    facts, api = collect_from(ssh_endpoint(lab_sshd, lab_daemon), ssh_creds(lab_sshd))
+    assert set(lab_samples) <= {c.name for c in facts.containers}
+    assert api.pool.streamlocal is False
 
 
 @pytest.mark.ssh
