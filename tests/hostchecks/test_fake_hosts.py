@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from posture.lab.hostroot import HostRoot
 from posture.rules import REGISTRY, Outcome
 from posture.rules.base import Cause, Result, Rule
 from posture.rules.facts import HostAccess, HostFacts
@@ -163,3 +164,31 @@ def test_the_good_host_passes(good_access: HostAccess) -> None:
 def test_without_ssh_every_host_rule_is_unknown_no_ssh(rule: Rule) -> None:
     result = rule.check(HostFacts(version={}, info={}, host=None))
     assert (result.outcome, result.cause) == (UNKNOWN, Cause.NO_SSH)
+
+
+def test_every_round_of_a_collection_runs_in_one_shell(
+    good_host: HostRoot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each channel costs the host a login shell: the follow-up rounds (paths named by the
+    daemon's configuration) are written to the first round's shell, not to new ones."""
+    import paramiko
+
+    from scans import hostaccess
+
+    opened = []
+    open_session = paramiko.Transport.open_session
+    rounds = []
+    build = hostaccess.build_script
+
+    def counting(self: paramiko.Transport, *args: object, **kwargs: object) -> object:
+        opened.append(1)
+        return open_session(self, *args, **kwargs)
+
+    monkeypatch.setattr(paramiko.Transport, "open_session", counting)
+    monkeypatch.setattr(hostaccess, "build_script", lambda plan: rounds.append(1) or build(plan))
+    from tests.hostchecks.conftest import collected
+
+    access = collected(good_host)
+    assert access.commands[hostaccess.COLLECTION] == "complete"
+    assert len(rounds) >= 2
+    assert len(opened) == 1
