@@ -322,18 +322,20 @@ def referenced_paths(access: HostAccess, data_root: str | None = None) -> tuple[
 
     Configuration files given with --config-file, data-roots, unix sockets and TLS
     material of every dockerd on the host. The collector cannot tell which one the API
-    scan reached, but the API can: the daemon whose data-root is `data_root` (/info's
-    DockerRootDir) comes first, so that on a host running many daemons the cap on
-    follow-ups never drops the paths of the one being judged.
+    scan reached, but the API can: when `data_root` (/info's DockerRootDir) names one of
+    them, only that daemon's paths (and its unit's) are followed up, so that a host
+    running many daemons neither pays for all of them nor has the cap on follow-ups drop
+    the paths of the one being judged.
     """
     configs: list[DaemonConfig] = [
         from_argv(access, argv, "", []) for argv in processes(access).values()
     ]
     started = exec_start(access)
-    if not isinstance(started, Result):
-        configs.append(from_argv(access, started[0], "", []))
-    if data_root:
-        configs.sort(key=lambda c: c.data_root() != data_root)
+    unit = [] if isinstance(started, Result) else [from_argv(access, started[0], "", [])]
+    scanned = [c for c in configs if data_root and c.data_root() == data_root]
+    # Only the scanned daemon's paths (each costs the host a few processes) when it can be
+    # told apart; its systemd unit's command line is followed either way.
+    configs = (scanned or configs) + unit
     stats: dict[str, None] = {}  # ordered: the scanned daemon's paths first
     reads: set[str] = set()
     for config in configs:
