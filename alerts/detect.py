@@ -59,7 +59,12 @@ def _close(scan: ScanRun, kind: str, key: str) -> list[Event]:
 
 def _findings(scan: ScanRun) -> list[Event]:
     events: list[Event] = []
-    opened = Finding.objects.filter(opened_scan=scan, severity__gte=Severity.HIGH)
+    if _first_picture(scan):
+        # Nothing regressed: this is the baseline. A fleet being onboarded would otherwise
+        # mail every existing finding of every new host.
+        return events
+    # A failure opened already accepted by a risk exception is a decision, not a regression.
+    opened = Finding.objects.filter(opened_scan=scan, severity__gte=Severity.HIGH, accepted=False)
     for finding in opened.order_by("id"):
         kind = Kind.DANGEROUS if finding.rule_id in DANGEROUS_RULES else Kind.FINDING
         events += _open(scan, kind, f"finding:{finding.pk}", finding.severity, finding=finding)
@@ -67,6 +72,13 @@ def _findings(scan: ScanRun) -> list[Event]:
         for kind in (Kind.FINDING, Kind.DANGEROUS):
             events += _close(scan, kind, f"finding:{finding.pk}")
     return events
+
+
+def _first_picture(scan: ScanRun) -> bool:
+    earlier = ScanRun.objects.filter(
+        host_id=scan.host_id, status=ScanRun.Status.SUCCEEDED, finished_at__lt=scan.finished_at
+    )
+    return not earlier.exclude(pk=scan.pk).exists()
 
 
 def _score(scan: ScanRun) -> list[Event]:

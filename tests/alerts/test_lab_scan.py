@@ -3,9 +3,11 @@ one mail with the evidence read from the daemon; a second scan of the same state
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from alerts.models import Notification, Regression
 from hosts.models import Host
@@ -14,6 +16,7 @@ from posture.lab.smtp import LabSmtp
 from scans import services
 from scans.models import ScanRun
 from tests.alerts.helpers import BASE_URL, LIMITS, html_part, text_part
+from tests.factories import ScanRunFactory
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]
 
@@ -36,6 +39,8 @@ def test_real_scan_mails_dangerous_containers_once(
 ) -> None:
     settings.POSTURE_ALERTS = {**settings.POSTURE_ALERTS, "RATE_LIMIT_PER_HOUR": 1000}
     host = Host.objects.create(name="lab", endpoint=lab_daemon.unix_url)
+    # Scanned before these containers existed: a host's first picture is only a baseline.
+    ScanRunFactory(host=host, requested_at=timezone.now() - timedelta(hours=1))
 
     scan(host, django_capture_on_commit_callbacks)
 

@@ -11,6 +11,7 @@ from hosts.models import Host
 from posture.lab.smtp import LabSmtp
 from scans.models import Finding
 from tests.alerts.helpers import BASE_URL, Scans, html_part, privileged, text_part
+from tests.factories import FindingFactory, ScanRunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +112,15 @@ def test_hostile_container_name_is_escaped(
     assert mail["Bcc"] is None
     assert "\n" not in mail["Subject"]
     assert "<script>alert(1)</script>" in text_part(mail)  # plain text is not HTML
+
+
+def test_a_hosts_first_picture_is_its_baseline_not_a_regression(
+    host: Host, subscriber: Any, scans: Scans, lab_smtp: LabSmtp
+) -> None:
+    """A fleet being onboarded must not mail every existing finding of every new host."""
+    first = ScanRunFactory(host=host, score=40, grade="F")
+    FindingFactory(host=host, opened_scan=first, opened_at=first.finished_at, **privileged("db"))
+    scans.finish(first)
+    assert not Regression.objects.filter(host=host).exists()
+    with pytest.raises(TimeoutError):
+        lab_smtp.wait_for(1, timeout=1)
