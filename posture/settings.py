@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "trends",
     "alerts",
     "accounts",
+    "exceptions",
 ]
 
 MIDDLEWARE = [
@@ -206,6 +207,12 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-send-due": {
         "task": "alerts.tasks.send_due",
         "schedule": float(envint("POSTURE_ALERTS_SWEEP_EVERY", 300, minimum=10)),
+    },
+    # Risk exceptions that expired since the last run: rescan the hosts they covered, so
+    # their findings count again without waiting for the hosts' next slot.
+    "expire-exceptions": {
+        "task": "exceptions.tasks.expire_exceptions",
+        "schedule": float(envint("POSTURE_EXCEPTIONS_SWEEP_EVERY", 300, minimum=10)),
     },
 }
 

@@ -27,4 +27,5 @@ urlpatterns = [
     path("", include("scans.urls")),
     path("", include("trends.urls")),
     path("", include("alerts.urls")),
+    path("", include("exceptions.urls")),
 ]

@@ -37,6 +37,7 @@ class ScanRun(models.Model):
         MANUAL = "manual", "Scan now"
         CLI = "cli", "Command line"
         RERUN = "rerun", "Re-run after an interrupted scan"
+        EXCEPTION = "exception", "Exception created, revoked or expired"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
@@ -215,6 +216,17 @@ class Finding(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_scan = models.ForeignKey(
         ScanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Risk exceptions: `accepted` is what the last scan decided (the failure left the score);
+    # `exception` is the exception that accepted it, kept after it expires or is revoked so
+    # the pages can say "exception expired on …".
+    accepted = models.BooleanField(default=False)
+    exception = models.ForeignKey(
+        "exceptions.RiskException",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="findings",
     )
 
     objects = FindingQuerySet.as_manager()

@@ -162,9 +162,10 @@ def stale_after_intervals() -> int:
 
 
 def _stale_q() -> Q:
-    """The last good picture is older than N of the host's own scan intervals (or there is
-    none although scans were attempted). One term per distinct interval in the fleet (a
-    handful): portable, where interval-times-duration arithmetic is not (SQLite)."""
+    """The last good picture is older than N of the host's own scan intervals (a host that
+    never succeeded has no picture to be stale: it is in error or never scanned). One term
+    per distinct interval in the fleet (a handful): portable, where interval-times-duration
+    arithmetic is not (SQLite)."""
     now = timezone.now()
     n = stale_after_intervals()
     intervals = Host.objects.order_by().values_list("scan_interval", flat=True).distinct()
@@ -172,8 +173,7 @@ def _stale_q() -> Q:
     for minutes in intervals:
         cutoff = now - timedelta(minutes=minutes * n)
         too_old |= Q(scan_interval=minutes, posture__last_success_at__lt=cutoff)
-    attempted = Q(posture__last_attempt_at__isnull=False)
-    return attempted & (Q(posture__last_success_at__isnull=True) | too_old)
+    return too_old
 
 
 def _failing_q() -> Q:
@@ -228,7 +228,7 @@ def host_status(
         return HostStatus("scanning" if scan_active else "never")
     now = now or timezone.now()
     stale_after = timedelta(minutes=host.scan_interval * stale_after_intervals())
-    stale = as_of is None or now - as_of > stale_after
+    stale = as_of is not None and now - as_of > stale_after
     if scan_active:
         state, error = "scanning", None
     elif posture.last_error_class:
@@ -301,3 +301,12 @@ def fleet_counts() -> FleetCounts:
 
 
 # --- One host's report ------------------------------------------------------------------
+
+
+# --- Hosts matching the fleet filters, for other pages ------------------------------------
+
+
+def hosts_matching(filters: FleetFilters) -> QuerySet[Host]:
+    """The hosts the fleet page's filters keep, for other pages to use as a subquery
+    (`host__in=hosts_matching(f).values("pk")`), so label filtering stays in one place."""
+    return _filtered(Host.objects.all(), filters)

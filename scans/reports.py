@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import translation
 
+from exceptions.models import RiskException
 from hosts.models import Host
 from posture.rules import REGISTRY, Rule, Severity, catalogue
 from posture.rules.base import Cause, Source
@@ -27,6 +28,25 @@ class Subject:
     kind: str
     name: str
     evidence: list[str]
+    # The risk exception that accepted this failure (or did, until it expired or was
+    # revoked), and whether the last scan left it out of the score.
+    accepted: bool = False
+    exception: RiskException | None = None
+
+    @classmethod
+    def of(cls, finding: Finding) -> Subject:
+        evidence = [
+            f"{item.get('field', '')} = {item.get('value', '')}"
+            for item in finding.evidence
+            if isinstance(item, dict)
+        ]
+        return cls(
+            finding.subject_kind,
+            finding.subject_name,
+            evidence,
+            accepted=finding.accepted,
+            exception=finding.exception,
+        )
 
 
 @dataclass
@@ -52,6 +72,11 @@ class FailingRule:
     def snippets(self) -> list[dict[str, str]]:
         return catalogue.snippets(self.rule) if self.rule else []
 
+    @property
+    def accepted(self) -> int:
+        """Failing subjects a risk exception accepted: listed, but out of the score."""
+        return sum(1 for s in self.subjects if s.accepted)
+
 
 @dataclass
 class NotAssessed:
@@ -72,6 +97,7 @@ def failing_rules(host: Host) -> list[FailingRule]:
     findings = (
         Finding.objects.open()
         .for_host(host)
+        .select_related("exception")
         .order_by("-severity", "rule_id", "subject_kind", "subject_name")
     )
     groups: dict[str, FailingRule] = {}
@@ -81,12 +107,7 @@ def failing_rules(host: Host) -> list[FailingRule]:
             severity = _severity(finding.severity)
             rule = REGISTRY.get(finding.rule_id)
             group = groups[finding.rule_id] = FailingRule(finding.rule_id, severity, rule)
-        evidence = [
-            f"{item.get('field', '')} = {item.get('value', '')}"
-            for item in finding.evidence
-            if isinstance(item, dict)
-        ]
-        group.subjects.append(Subject(finding.subject_kind, finding.subject_name, evidence))
+        group.subjects.append(Subject.of(finding))
     return list(groups.values())
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import translation
 
 from posture.rules import REGISTRY, Rule, Severity
 from posture.rules import catalogue as cat
@@ -107,8 +108,10 @@ def _identifier(rule_id: str) -> str:
 
 def _help_markdown(rule: Rule) -> str:
     blocks = [rule.remediation.en]
-    for snippet in cat.snippets(rule):
-        blocks.append(f"**{snippet['label']}**\n\n```\n{snippet['code']}\n```")
+    # The log is in English whatever the page's language: labels too, not just rule texts.
+    with translation.override("en"):
+        for snippet in cat.snippets(rule):
+            blocks.append(f"**{snippet['label']}**\n\n```\n{snippet['code']}\n```")
     blocks.append("References: " + "; ".join(rule.references()) if rule.references() else "")
     return "\n\n".join(b for b in blocks if b)
 

@@ -131,10 +131,21 @@ def _sync_findings(scan: ScanRun, evaluations: Iterable[Evaluation], facts: Host
     # Tuples, not model instances: a host has hundreds of open findings, all read on every
     # scan and almost never written.
     open_findings = {
-        (rule_id, kind, key): (pk, subject_name, evidence)
-        for pk, rule_id, kind, key, subject_name, evidence in Finding.objects.open()
-        .for_host(scan.host)
-        .values_list("pk", "rule_id", "subject_kind", "subject_key", "subject_name", "evidence")
+        (rule_id, kind, key): (pk, subject_name, evidence, accepted, exception_id)
+        for pk, rule_id, kind, key, subject_name, evidence, accepted, exception_id in (
+            Finding.objects.open()
+            .for_host(scan.host)
+            .values_list(
+                "pk",
+                "rule_id",
+                "subject_kind",
+                "subject_key",
+                "subject_name",
+                "evidence",
+                "accepted",
+                "exception_id",
+            )
+        )
     }
     outcomes: dict[tuple[str, str, str], Evaluation] = {}
     for ev in evaluations:
@@ -157,14 +168,26 @@ def _sync_findings(scan: ScanRun, evaluations: Iterable[Evaluation], facts: Host
                     evidence=_evidence(ev),
                     opened_at=now,
                     opened_scan=scan,
+                    accepted=ev.accepted_by is not None,
+                    exception_id=ev.accepted_by,
                 )
             )
-        elif found[1] != ev.subject_name[:255] or found[2] != _evidence(ev):
+            continue
+        # No longer accepted (expired, revoked): the exception is kept, for "expired on …".
+        accepted = ev.accepted_by is not None
+        exception_id = ev.accepted_by if accepted else found[4]
+        if (
+            found[1] != ev.subject_name[:255]
+            or found[2] != _evidence(ev)
+            or (found[3], found[4]) != (accepted, exception_id)
+        ):
             update.append(
                 Finding(
                     pk=found[0],
                     subject_name=_short(ev.subject_name, 255),
                     evidence=_evidence(ev),
+                    accepted=accepted,
+                    exception_id=exception_id,
                 )
             )
 
@@ -177,7 +200,9 @@ def _sync_findings(scan: ScanRun, evaluations: Iterable[Evaluation], facts: Host
             resolved.append(found[0])
     Finding.objects.bulk_create(create, batch_size=500)
     if update:
-        Finding.objects.bulk_update(update, ["evidence", "subject_name"], batch_size=500)
+        Finding.objects.bulk_update(
+            update, ["evidence", "subject_name", "accepted", "exception"], batch_size=500
+        )
     if resolved:
         Finding.objects.filter(pk__in=resolved).update(resolved_at=now, resolved_scan=scan)
 

@@ -1,5 +1,5 @@
 """The rule catalogue pages: every rule with its mappings and its pass rate across the fleet,
-one rule with the hosts failing it, and the catalogue as JSON.
+one rule with every open finding of it (scans.drilldown), and the catalogue as JSON.
 
 The catalogue itself comes from posture.rules.catalogue (plain data off REGISTRY); this
 module adds the fleet numbers, parses filters and renders, in the fleet page's htmx pattern.
@@ -8,7 +8,7 @@ module adds the fleet numbers, parses filters and renders, in the fleet page's h
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,19 +17,16 @@ from django.shortcuts import render
 from django.utils import translation
 from django.views.decorators.http import require_GET
 
-from hosts.models import Host
 from posture.rules import REGISTRY
 from posture.rules import catalogue as cat
 from posture.rules.base import CATALOGUE_VERSION, Scope, Source
-from scans.models import Finding, HostPosture
-from scans.reports import Subject
+from scans import drilldown
+from scans.models import HostPosture
 from scans.views import HtmxHttpRequest, fragment_requested
 
 SORTS = ("id", "title", "severity", "pass_rate", "failing")
 # Columns whose useful first click is "most first": critical first, most failing hosts first.
 DESCENDING_FIRST = {"severity", "failing"}
-# The rule page lists at most this many open findings; the fleet stats still count them all.
-FAILING_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -129,34 +126,6 @@ def rule_rows(language: str, stats: cat.FleetStats) -> list[dict[str, Any]]:
     return rows
 
 
-@dataclass
-class FailingHost:
-    host: Host
-    subjects: list[Subject] = field(default_factory=list)
-
-
-def failing_hosts(rule_id: str) -> tuple[list[FailingHost], bool]:
-    """Hosts with an open finding of the rule, their failing subjects and evidence; and
-    whether the list was cut at FAILING_LIMIT findings."""
-    findings = list(
-        Finding.objects.open()
-        .filter(rule_id=rule_id)
-        .select_related("host")
-        .only("subject_kind", "subject_name", "evidence", "host__name")
-        .order_by("host__name", "subject_kind", "subject_name", "pk")[: FAILING_LIMIT + 1]
-    )
-    groups: dict[int, FailingHost] = {}
-    for finding in findings[:FAILING_LIMIT]:
-        group = groups.setdefault(finding.host_id, FailingHost(finding.host))
-        evidence = [
-            f"{item.get('field', '')} = {item.get('value', '')}"
-            for item in finding.evidence
-            if isinstance(item, dict)
-        ]
-        group.subjects.append(Subject(finding.subject_kind, finding.subject_name, evidence))
-    return list(groups.values()), len(findings) > FAILING_LIMIT
-
-
 @require_GET
 def rules(request: HtmxHttpRequest) -> HttpResponse:
     filters = RuleFilters.from_query(request.GET)
@@ -185,18 +154,31 @@ def rules(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 def rule_detail(request: HtmxHttpRequest, rule_id: str) -> HttpResponse:
+    """The rule, its fleet pass rate, and every open finding of it: filtered, searched,
+    sorted and paged, the table swapped by htmx with the URL kept shareable."""
     rule = REGISTRY.get(rule_id)
     if rule is None:
         raise Http404
-    hosts, truncated = failing_hosts(rule.id)
+    filters = drilldown.FindingFilters.from_query(request.GET)
+    findings = drilldown.finding_page(
+        drilldown.rule_findings(rule.id), filters, request.GET.get("page")
+    )
+    template = "rules/detail.html"
+    if fragment_requested(request):
+        template += "#rule-findings"
+    severities = drilldown.rule_severities(rule.id)
     context = {
         "rule": cat.rule_data(rule, translation.get_language() or "en"),
         "stats": fleet_stats().of(rule.id),
         "owasp": [(n, cat.OWASP_RULES.get(n, "")) for n in rule.owasp],
-        "failing_hosts": hosts,
-        "truncated": truncated,
+        "filters": filters,
+        "findings": findings,
+        # Re-graded by a profile on some hosts: then severity is worth filtering by.
+        "severities": [s.label for s in severities] if severities != [rule.severity] else [],
+        "kinds": drilldown.KINDS,
+        "page_url": request.path,
     }
-    return render(request, "rules/detail.html", context)
+    return render(request, template, context)
 
 
 @require_GET

@@ -56,11 +56,12 @@ def _scale(values: Sequence[Sequence[float | None]], y_max: float | None) -> flo
     top = max((v for vs in values for v in vs if v is not None), default=0.0)
     if y_max is not None:
         return y_max
-    # Round up to a "nice" number so the gridlines fall on readable values.
-    for nice in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000):
+    # Round up to a "nice" multiple of 4: the four gridlines then fall on whole numbers
+    # (counts of findings or hosts are never 2.5).
+    for nice in (4, 8, 12, 20, 40, 60, 80, 100, 200, 400, 600, 800, 1000, 2000, 4000, 10000):
         if top <= nice:
             return float(nice)
-    return float(top)
+    return float(-(-top // 4000) * 4000)
 
 
 def _frame(

@@ -20,6 +20,9 @@ class Evaluation:
     subject_key: str  # container or image id; "" for the daemon
     subject_name: str
     result: Result
+    # The risk exception (exceptions app, by id) that accepts this failure: the verdict stays
+    # a fail, shown as accepted, but scoring leaves it out. Only ever set on a FAIL.
+    accepted_by: int | None = None
 
     @property
     def outcome(self) -> Outcome:

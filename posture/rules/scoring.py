@@ -9,6 +9,9 @@ sides, so missing data never raises a score.
     score = round(100 * sum(w(r) * credit(r)) / sum(w(r)))
 
 Grade: A >= 90, B >= 80, C >= 70, D >= 60, else F; a failing critical rule caps it at D.
+
+A failure accepted by a risk exception (Evaluation.accepted_by) is left out of both sides,
+as if the rule did not concern that subject: it neither costs nor earns credit.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class RuleTally:
     not_applicable: int = 0
     unknown: int = 0
     manual: int = 0
+    accepted: int = 0  # failures accepted by a risk exception: out of the score
 
     def add(self, outcome: Outcome) -> None:
         if outcome is Outcome.PASS:
@@ -74,11 +78,14 @@ class HostScore:
 
     @property
     def rules_assessed(self) -> int:
-        return sum(1 for t in self.tallies.values() if t.assessed)
+        # A rule whose only failures are accepted was still assessed, just not scored.
+        return sum(1 for t in self.tallies.values() if t.assessed or t.accepted)
 
     @property
     def rules_unknown(self) -> int:
-        return sum(1 for t in self.tallies.values() if t.unknown and not t.assessed)
+        return sum(
+            1 for t in self.tallies.values() if t.unknown and not t.assessed and not t.accepted
+        )
 
 
 def grade_for(score: int | None, critical_failing: bool) -> str:
@@ -94,7 +101,12 @@ def score_host(evaluations: Iterable[Evaluation]) -> HostScore:
     tallies: dict[str, RuleTally] = defaultdict(RuleTally)
     severities: dict[str, Severity] = {}
     for ev in evaluations:
-        tallies[ev.rule.id].add(ev.outcome)
+        # An accepted failure leaves both sums, like a subject the rule does not concern; it
+        # never counts as a pass. accepted_by on any other verdict changes nothing.
+        if ev.accepted_by is not None and ev.outcome is Outcome.FAIL:
+            tallies[ev.rule.id].accepted += 1
+        else:
+            tallies[ev.rule.id].add(ev.outcome)
         severities[ev.rule.id] = ev.rule.severity
 
     total = earned = 0.0

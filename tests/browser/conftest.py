@@ -4,7 +4,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+
+from hosts.models import Host
+from tests.browser.seed import seed_fleet
 
 # Debian's chromium, never a browser downloaded by Playwright (no network here).
 CHROMIUM = os.environ.get("POSTURE_CHROMIUM", "/usr/bin/chromium")
@@ -18,6 +21,14 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# The size of the README screenshots.
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
+# Chromium logs a CSP violation as a console error; this makes sure one is reported even if
+# a later Chromium stops doing so. Init scripts run outside the page's CSP.
+REPORT_CSP = """
+document.addEventListener("securitypolicyviolation", (e) =>
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`));
+"""
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +44,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport=VIEWPORT, locale="en-GB")
+    context.add_init_script(REPORT_CSP)
     page = context.new_page()
     problems: list[str] = []
     # A CSP violation or a failed asset shows up here: the test fails on any of them.
@@ -42,3 +54,9 @@ def page(browser: Browser) -> Iterator[Page]:
     page.problems = problems  # type: ignore[attr-defined]
     yield page
     context.close()
+
+
+@pytest.fixture
+def seeded_fleet(db: None) -> list[Host]:
+    """Eleven hosts with 90 days of history (tests/browser/seed.py)."""
+    return seed_fleet()

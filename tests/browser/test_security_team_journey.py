@@ -3,9 +3,7 @@ the fleet page, filter, drill into the host, read the evidence and the fix, scan
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -14,15 +12,9 @@ from hosts.models import Host
 from posture.lab.daemon import LabDaemon
 from scans import services
 from scans.models import ScanRun
+from tests.browser.helpers import shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.django_db(transaction=True)]
-SHOTS = os.environ.get("POSTURE_SCREENSHOTS")  # e.g. docs/screenshots
-
-
-def shot(page: Page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
 
 
 def test_login_fleet_filter_host_scan(
@@ -31,6 +23,7 @@ def test_login_fleet_filter_host_scan(
     django_user_model,
     lab_daemon: LabDaemon,
     lab_samples: dict[str, str],
+    seeded_fleet: list[Host],  # the lab host among eleven others, for the screenshots
 ) -> None:
     django_user_model.objects.create_user("alice", password="correct horse battery")
     lab = Host.objects.create(
@@ -39,7 +32,7 @@ def test_login_fleet_filter_host_scan(
     Host.objects.create(
         name="staging-9", endpoint="unix:///tmp/pst-nothing.sock", labels={"env": "staging"}
     )
-    for host in Host.objects.all():
+    for host in (lab, Host.objects.get(name="staging-9")):
         scan, _ = services.request_scan(host, enqueue=False)
         services.run_scan(scan.pk)
 
@@ -53,7 +46,7 @@ def test_login_fleet_filter_host_scan(
     expect(table).to_contain_text("lab-1")
     expect(table).to_contain_text("staging-9")
     expect(table).to_contain_text("Host unreachable")
-    shot(page, "fleet")
+    shot(page, "fleet", full_page=True)
 
     # Filtering is an HTMX partial swap that also updates the URL, so it can be shared.
     page.fill("input[name=label]", "env=prod")

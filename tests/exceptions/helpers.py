@@ -1,0 +1,68 @@
+"""Evaluations and exceptions built by hand, for the tests that need no daemon."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from exceptions.models import RiskException
+from posture.rules import REGISTRY, Evaluation
+from posture.rules.base import Result, Scope, failed
+from posture.rules.facts import ContainerFacts, HostFacts, ImageFacts
+
+CONTAINER_RULE = "CTR-PRIVILEGED"
+IMAGE_ID = "sha256:" + "a" * 64
+CONTAINER_ID = "c" * 64
+
+
+def image_rule() -> str:
+    return next(
+        r.id for r in sorted(REGISTRY.values(), key=lambda r: r.id) if r.scope is Scope.IMAGE
+    )
+
+
+def daemon_rule() -> str:
+    return next(
+        r.id for r in sorted(REGISTRY.values(), key=lambda r: r.id) if r.scope is Scope.DAEMON
+    )
+
+
+def facts(
+    container_name: str = "payments-api", image_ref: str = "registry.example/legacy/app:1"
+) -> HostFacts:
+    image = ImageFacts(id=IMAGE_ID, inspect={"RepoTags": [image_ref]})
+    container = ContainerFacts(
+        id=CONTAINER_ID,
+        inspect={"Name": f"/{container_name}", "Image": IMAGE_ID, "Config": {"Image": image_ref}},
+    )
+    return HostFacts(version={}, info={}, containers=[container], images=[image])
+
+
+def evaluation(rule_id: str, result: Result | None = None, **subject: Any) -> Evaluation:
+    rule = REGISTRY[rule_id]
+    kind = rule.scope
+    key, name = {
+        Scope.CONTAINER: (CONTAINER_ID, "payments-api"),
+        Scope.IMAGE: (IMAGE_ID, "registry.example/legacy/app:1"),
+        Scope.DAEMON: ("", "daemon"),
+    }[kind]
+    return Evaluation(
+        rule,
+        kind,
+        subject.get("key", key),
+        subject.get("name", name),
+        result or failed("HostConfig.Privileged", True),
+    )
+
+
+def exception(rule_id: str = CONTAINER_RULE, days: int = 30, **scope: Any) -> RiskException:
+    return RiskException.objects.create(
+        rule_id=rule_id,
+        reason=scope.pop("reason", "legacy payments stack, migration planned"),
+        owner=scope.pop("owner", "payments@example.org"),
+        expires_at=timezone.now() + timedelta(days=days),
+        created_by="maya",
+        **scope,
+    )
