@@ -244,9 +244,15 @@ class Finding(models.Model):
             models.Index(fields=["host", "resolved_at"], name="finding_host_open_idx"),
             # Rule drill-downs across the fleet.
             models.Index(fields=["rule_id", "resolved_at"], name="finding_rule_open_idx"),
-            # Trends: findings opened / resolved per week, time to remediate in a period.
-            models.Index(fields=["opened_at"], name="finding_opened_idx"),
-            models.Index(fields=["resolved_at"], name="finding_resolved_idx"),
+            # Trends: findings opened / resolved per week (trends.queries.findings_flow), time
+            # to remediate in a period (mttr). Covering: host (a team's or env's scope),
+            # severity and opened_at ride along, so these counts over hundreds of thousands
+            # of past findings are index-only scans and never touch the table.
+            models.Index(fields=["opened_at", "host"], name="finding_opened_host_idx"),
+            models.Index(
+                fields=["resolved_at", "severity", "opened_at", "host"],
+                name="finding_resolved_cover_idx",
+            ),
             # Trends and reports: the oldest open findings of a severity.
             models.Index(
                 fields=["severity", "opened_at"],

@@ -178,7 +178,8 @@ def findings_flow(scope: Scope, first: date, last: date) -> list[WeekFlow]:
             scope.apply(Finding.objects.filter(**{f"{field}__gte": start, f"{field}__lt": end}))
             .annotate(week=TruncWeek(field))
             .values("week")
-            .annotate(n=Count("pk"))
+            # COUNT(*), not COUNT(id): the week's column alone is read, from the index.
+            .annotate(n=Count("*"))
         )
         for row in rows:
             week = row["week"]
@@ -211,7 +212,8 @@ def mttr(scope: Scope, start: datetime, end: datetime) -> list[Remediation]:
     rows = (
         scope.apply(Finding.objects.filter(resolved_at__gte=start, resolved_at__lt=end))
         .values("severity")
-        .annotate(n=Count("pk"), mean=Avg(age))
+        # COUNT(*): with finding_resolved_idx's columns, the heap is not read at all.
+        .annotate(n=Count("*"), mean=Avg(age))
     )
     found = {r["severity"]: r for r in rows}
     result = []
