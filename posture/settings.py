@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from posture.env import env, envbool, envint, envlist, envsecret, persistent_secret
 
@@ -193,6 +194,22 @@ CELERY_TIMEZONE = TIME_ZONE
 # Past the scan's own deadline a task is stuck in C code or a dead socket: stop it.
 CELERY_TASK_SOFT_TIME_LIMIT = envint("POSTURE_SCAN_DEADLINE", 120, minimum=5) + 30
 CELERY_TASK_TIME_LIMIT = envint("POSTURE_SCAN_DEADLINE", 120, minimum=5) + 60
+# Two queues, both consumed by every worker (a worker with no -Q takes all of them): scans
+# and their dispatch on one, the work scans cause (alerts, reports, rollups) on the other.
+# One FIFO queue let a fleet-wide change (every container recreated: ~190,000 alert events,
+# docs/BENCHMARKS.md) hold the next dispatch back for minutes; with two, the worker takes
+# from each in turn.
+CELERY_TASK_DEFAULT_QUEUE = "scans"
+CELERY_TASK_QUEUES = [
+    Queue("scans", routing_key="scans"),
+    Queue("background", routing_key="background"),
+]
+CELERY_TASK_ROUTES = {
+    "alerts.tasks.*": {"queue": "background"},
+    "trends.tasks.*": {"queue": "background"},
+    "exceptions.tasks.*": {"queue": "background"},
+    "scans.tasks.prune_history": {"queue": "background"},
+}
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-scans": {
         "task": "scans.tasks.dispatch_due_scans",
