@@ -182,6 +182,9 @@ else:
         # sweep (kombu's default), so they come back soon after the visibility timeout.
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,
+        # Queues in the order of CELERY_TASK_QUEUES: a worker takes background work only
+        # when no scan or dispatch waits (see CELERY_TASK_QUEUES below).
+        "queue_order_strategy": "priority",
     }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -195,10 +198,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_SOFT_TIME_LIMIT = envint("POSTURE_SCAN_DEADLINE", 120, minimum=5) + 30
 CELERY_TASK_TIME_LIMIT = envint("POSTURE_SCAN_DEADLINE", 120, minimum=5) + 60
 # Two queues, both consumed by every worker (a worker with no -Q takes all of them): scans
-# and their dispatch on one, the work scans cause (alerts, reports, rollups) on the other.
-# One FIFO queue let a fleet-wide change (every container recreated: ~190,000 alert events,
-# docs/BENCHMARKS.md) hold the next dispatch back for minutes; with two, the worker takes
-# from each in turn.
+# and their dispatch on one, the work scans cause (alerts, reports, rollups) on the other,
+# taken only when no scan waits. One FIFO queue let a fleet-wide change (every container
+# recreated: ~190,000 alert events, docs/BENCHMARKS.md) hold the next dispatch back for
+# minutes; taking the two in turn instead slowed the scan cycle itself by as much.
 CELERY_TASK_DEFAULT_QUEUE = "scans"
 CELERY_TASK_QUEUES = [
     Queue("scans", routing_key="scans"),
