@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from alerts.models import Subscription
-from hosts.forms import LABEL_KEY, LABEL_VALUE_MAX
+from hosts.forms import parse_label
 
 Scope = Subscription.Scope
 
@@ -55,10 +55,10 @@ class SubscriptionForm(forms.ModelForm):
         raw = self.cleaned_data.get("label_selector", "")
         pairs = []
         for part in (p.strip() for p in raw.split(",") if p.strip()):
-            key, sep, value = (s.strip() for s in part.partition("="))
-            if not sep or not LABEL_KEY.match(key) or not value or len(value) > LABEL_VALUE_MAX:
+            pair = parse_label(part)
+            if pair is None:
                 raise ValidationError(_("Write labels as key=value, e.g. team=payments."))
-            pairs.append(f"{key}={value}")
+            pairs.append("=".join(pair))
         return ",".join(pairs)
 
     def clean_time_zone(self) -> str:

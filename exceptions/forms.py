@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from exceptions import matching, services
 from exceptions.models import RiskException
-from hosts.forms import LABEL_KEY, LABEL_VALUE_MAX
+from hosts.forms import parse_label
 from hosts.models import Host
 from posture.rules import REGISTRY
 from scans.forms import rule_choices
@@ -74,10 +74,10 @@ class RiskExceptionForm(forms.Form):
         label = (self.cleaned_data.get("label") or "").strip()
         if not label:
             return "", ""
-        key, sep, value = (s.strip() for s in label.partition("="))
-        if not sep or not LABEL_KEY.match(key) or not value or len(value) > LABEL_VALUE_MAX:
+        pair = parse_label(label)
+        if pair is None:
             raise ValidationError(_("Write the label as key=value, e.g. env=dev."))
-        return key, value
+        return pair
 
     def _pattern(self, name: str) -> str:
         pattern = (self.cleaned_data.get(name) or "").strip()

@@ -37,6 +37,15 @@ class SecretTextarea(forms.Textarea):
         return super().get_context(name, None, attrs)
 
 
+def parse_label(text: str) -> tuple[str, str] | None:
+    """One "key=value" selector (profiles, exceptions, alert subscriptions), or None when it
+    is not one; each form words its own error."""
+    key, sep, value = (part.strip() for part in text.partition("="))
+    if not sep or not LABEL_KEY.match(key) or not value or len(value) > LABEL_VALUE_MAX:
+        return None
+    return key, value
+
+
 def parse_labels(text: str) -> dict[str, str]:
     """Parse "env=prod, team=payments" (commas or new lines) into a dict, or refuse it."""
     labels: dict[str, str] = {}

@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from hosts.forms import LABEL_KEY, LABEL_VALUE_MAX
+from hosts.forms import parse_label
 from hosts.models import Host
 from posture.rules import REGISTRY, Severity
 from scans.models import RuleOverride
@@ -54,11 +54,10 @@ class RuleOverrideForm(forms.Form):
         if bool(host) == bool(label):
             raise ValidationError(_("Choose either a host or a label, not both."))
         if label:
-            key, sep, value = label.partition("=")
-            key, value = key.strip(), value.strip()
-            if not sep or not LABEL_KEY.match(key) or not value or len(value) > LABEL_VALUE_MAX:
+            pair = parse_label(label)
+            if pair is None:
                 raise ValidationError(_("Write the label as key=value, e.g. env=dev."))
-            data["label_key"], data["label_value"] = key, value
+            data["label_key"], data["label_value"] = pair
         if data.get("action") == RuleOverride.Action.SEVERITY and data.get("severity") is None:
             raise ValidationError(_("Pick the new severity."))
         if data.get("action") == RuleOverride.Action.DISABLE:
