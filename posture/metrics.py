@@ -172,19 +172,28 @@ def render() -> str:
     out.family("posture_queue_lag_seconds", "gauge", "Age of the oldest scan not yet started.")
     out.sample("posture_queue_lag_seconds", max(lag, 0.0))
 
-    open_by_severity = dict(
-        Finding.objects.open()
-        .values_list("severity")
+    # Findings accepted by a risk exception left the score: counting them as open would
+    # make an alert on this gauge fire for decisions already taken. They get their own.
+    by_state: dict[tuple[bool, int], int] = {
+        (accepted, severity): n
+        for accepted, severity, n in Finding.objects.open()
+        .values_list("accepted", "severity")
         .annotate(n=Count("pk"))
-        .values_list("severity", "n")
-    )
-    out.family("posture_findings_open", "gauge", "Open findings across the fleet, by severity.")
-    for severity in _severities():
-        out.sample(
-            "posture_findings_open",
-            open_by_severity.get(int(severity), 0),
-            severity=severity.name.lower(),
-        )
+        .values_list("accepted", "severity", "n")
+    }
+    for name, accepted, help_text in (
+        ("posture_findings_open", False, "Open findings across the fleet, by severity."),
+        (
+            "posture_findings_accepted",
+            True,
+            "Open findings accepted by a risk exception (out of the score), by severity.",
+        ),
+    ):
+        out.family(name, "gauge", help_text)
+        for severity in _severities():
+            out.sample(
+                name, by_state.get((accepted, int(severity)), 0), severity=severity.name.lower()
+            )
     return out.text()
 
 

@@ -14,6 +14,7 @@ from hosts.models import Host
 from posture.rules import REGISTRY, Rule, Severity, catalogue
 from posture.rules.base import Cause, Source
 from scans import profiles
+from scans.collect import CONTAINER_ID
 from scans.models import Finding, HostPosture, ScanRun
 from scans.queries import HISTORY_LENGTH, HostStatus, grade_class, host_status, transport_of
 
@@ -32,6 +33,13 @@ class Subject:
     # revoked), and whether the last scan left it out of the score.
     accepted: bool = False
     exception: RiskException | None = None
+    key: str = ""
+
+    @property
+    def container_id(self) -> str:
+        """The container's id when it is a well-formed one, for a link to its page: the key
+        comes from a daemon and is never trusted into a URL otherwise."""
+        return self.key if self.kind == "container" and CONTAINER_ID.fullmatch(self.key) else ""
 
     @classmethod
     def of(cls, finding: Finding) -> Subject:
@@ -46,6 +54,7 @@ class Subject:
             evidence,
             accepted=finding.accepted,
             exception=finding.exception,
+            key=finding.subject_key,
         )
 
 

@@ -467,6 +467,7 @@ def test_host_page_links_subjects_to_their_pages(user_client: Client):
     host = HostFactory(name="web1")
     HostPostureFactory(host=host)
     FindingFactory(host=host, rule_id=RULE, subject_name="payments")
+    FindingFactory(host=host, rule_id=RULE, subject_key=cid(7), subject_name="billing")
     FindingFactory(
         host=host,
         rule_id=IMAGE_RULE,
@@ -485,6 +486,9 @@ def test_host_page_links_subjects_to_their_pages(user_client: Client):
     html = html_of(user_client, reverse("host-detail", args=["web1"]))
 
     assert 'href="/containers/?name=payments"' in html
+    # A container with a well-formed id: its own page on this host, and its name fleet-wide.
+    assert f'href="/hosts/web1/containers/{cid(7)}/"' in html
+    assert 'href="/containers/?name=billing"' in html
     assert 'href="/images/nginx:1.27/"' in html
     assert "not a &lt;reference&gt;" in html  # shown, but no link to a page that cannot be
 

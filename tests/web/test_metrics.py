@@ -43,6 +43,10 @@ def fleet() -> None:
     ScanRun.objects.create(host=down, status="failed", finished_at=now, error_class="unreachable")
     ScanRun.objects.create(host=down, requested_at=now - timedelta(seconds=42))  # queued
     Finding.objects.create(host=ok, rule_id="CTR-PRIVILEGED", severity=4, subject_kind="container")
+    # Accepted by a risk exception: out of the score, so out of the "open" gauge too.
+    Finding.objects.create(
+        host=ok, rule_id="CTR-PIDS-LIMIT", severity=4, subject_kind="container", accepted=True
+    )
 
 
 def test_scrape_reports_hosts_failures_durations_and_lag(admin_client: Client, fleet: None):
@@ -62,6 +66,8 @@ def test_scrape_reports_hosts_failures_durations_and_lag(admin_client: Client, f
     assert value(text, "posture_scans_queued") == 1
     assert 41 <= value(text, "posture_queue_lag_seconds") < 60
     assert value(text, 'posture_findings_open{severity="critical"}') == 1
+    assert value(text, 'posture_findings_accepted{severity="critical"}') == 1
+    assert value(text, 'posture_findings_accepted{severity="high"}') == 0
 
 
 def test_anonymous_scrape_is_refused_without_redirect(client: Client, fleet: None) -> None:

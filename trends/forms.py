@@ -1,0 +1,44 @@
+"""The report subscription form: which period, which team, for the signed-in user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from trends.models import ReportSubscription
+
+
+class ReportSubscriptionForm(forms.ModelForm):
+    class Meta:
+        model = ReportSubscription
+        fields = ["period", "team"]
+        labels = {"period": _("Period"), "team": _("Team")}
+        help_texts = {"team": _("Empty: the whole fleet.")}
+
+    def __init__(self, *args: Any, user: Any, teams: list[str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        # A team nobody carries today is still allowed (it may be about to be labelled),
+        # so the menu is a suggestion list, not a choice field.
+        self.teams = teams or []
+        self.fields["team"].widget.attrs["list"] = "report-teams"
+
+    def clean_team(self) -> str:
+        return str(self.cleaned_data.get("team") or "").strip()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not (getattr(self.user, "email", "") or "").strip():
+            # send_due_reports skips users without an address: saying so here beats a
+            # subscription that silently never sends.
+            raise ValidationError(_("Your account has no email address: reports cannot be sent."))
+        period, team = data.get("period"), data.get("team", "")
+        if (
+            period
+            and ReportSubscription.objects.filter(user=self.user, period=period, team=team).exists()
+        ):
+            raise ValidationError(_("You already receive this report."))
+        return data
