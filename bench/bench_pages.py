@@ -85,6 +85,12 @@ WRK_LUA = """
 wrk.path = os.getenv("WRK_PATH")
 wrk.headers["Cookie"] = os.getenv("WRK_COOKIE")
 if os.getenv("WRK_HX") == "1" then wrk.headers["HX-Request"] = "true" end
+-- Users who read a page before the next click: an exponential pause of WRK_THINK ms on
+-- average between a connection's answer and its next request (0: closed loop, no pause).
+local think = tonumber(os.getenv("WRK_THINK") or "0")
+if think > 0 then
+  function delay() return math.floor(-math.log(1 - math.random()) * think) end
+end
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -774,9 +780,22 @@ class Server:
 
 
 def wrk(
-    url: str, path: str, cookie: str, htmx: bool, connections: int, seconds: float, lua: Path
+    url: str,
+    path: str,
+    cookie: str,
+    htmx: bool,
+    connections: int,
+    seconds: float,
+    lua: Path,
+    think_ms: float = 0.0,
 ) -> dict[str, Any]:
-    env = {**os.environ, "WRK_PATH": path, "WRK_COOKIE": cookie, "WRK_HX": "1" if htmx else "0"}
+    env = {
+        **os.environ,
+        "WRK_PATH": path,
+        "WRK_COOKIE": cookie,
+        "WRK_HX": "1" if htmx else "0",
+        "WRK_THINK": f"{think_ms:g}",
+    }
     threads = min(2, connections)
     cmd = [
         "wrk",
@@ -867,7 +886,7 @@ def cpu_model() -> str:
 def report(
     args: argparse.Namespace,
     seeded: dict[str, Any],
-    results: dict[int, dict[str, dict[str, Any]]],
+    results: dict[str, dict[str, dict[str, Any]]],
     targets: list[tuple[str, str, bool]],
     skipped: list[str],
     notes: dict[str, str],
@@ -900,11 +919,18 @@ def report(
     lines.append(f"- largest tables with their indexes: {sizes}")
     if skipped:
         lines.append(f"- not measured: {'; '.join(skipped)}")
-    for c, by_page in results.items():
+    for level, by_page in results.items():
         floor = by_page[targets[0][0]]
+        connections, think = parse_level(level, args.think_ms)
+        heading = (
+            f"**{connections} users, each pausing {think:g} ms on average between an answer "
+            "and the next request**"
+            if think
+            else f"**{connections} concurrent connections**"
+        )
         lines += [
             "",
-            f"**{c} concurrent connections**",
+            heading,
             "",
             "| page | requests | p50 ms | p95 ms | p99 ms | req/s | p50 × floor | p95 × floor "
             f"| p95 ≤ {TARGET_MS} ms |",
@@ -939,11 +965,31 @@ def report(
     return lines
 
 
+def parse_level(level: str, think_ms: float) -> tuple[int, float]:
+    """'8' → 8 connections in a closed loop; '25u' → 25 users pausing think_ms between
+    requests (what people at browsers do)."""
+    users = level.endswith("u")
+    try:
+        connections = int(level.removesuffix("u"))
+    except ValueError:
+        raise SystemExit(f"bad --concurrency level {level!r}: use 8 or 25u") from None
+    if connections < 1:
+        raise SystemExit(f"bad --concurrency level {level!r}")
+    return connections, (think_ms if users else 0.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--findings", type=int, default=1_000_000)
-    parser.add_argument("--concurrency", default="8,32", help="wrk connections, comma-separated")
+    parser.add_argument(
+        "--concurrency",
+        default="8,32",
+        help="wrk connections, comma-separated; NNu = NN users pausing --think-ms between clicks",
+    )
+    parser.add_argument(
+        "--think-ms", type=float, default=1000.0, help="mean pause of a NNu level's users"
+    )
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per page and level")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--runs", type=int, default=2, help="passes; the best run's figures count")
@@ -961,7 +1007,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     if shutil.which("wrk") is None and not args.no_load:
         raise SystemExit("wrk not found (Debian: apt-get install wrk)")
-    levels = [int(c) for c in args.concurrency.split(",")]
+    levels = [c.strip() for c in args.concurrency.split(",") if c.strip()]
+    for level in levels:
+        parse_level(level, args.think_ms)  # refuse a bad level before seeding
     data_dir = Path(tempfile.mkdtemp(prefix="posture-pages-"))
     (data_dir / "static").mkdir()  # STATIC_ROOT: whitenoise warns when it is missing
     notes = {"began": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
@@ -995,14 +1043,16 @@ def main() -> None:
         lua = data_dir / "session.lua"
         lua.write_text(WRK_LUA)
         notes["load_before"] = loadavg()
-        results: dict[int, dict[str, dict[str, Any]]] = {c: {} for c in levels}
+        results: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in levels}
+        warm = min(parse_level(c, args.think_ms)[0] for c in levels)
         raw: list[dict[str, Any]] = []
         for run in range(args.runs):
             for label, path, htmx in targets:
-                wrk(server.base, path, cookie, htmx, min(levels), args.warmup, lua)
+                wrk(server.base, path, cookie, htmx, warm, args.warmup, lua)
                 for c in levels:
                     server.drain()
-                    r = wrk(server.base, path, cookie, htmx, c, args.duration, lua)
+                    connections, think = parse_level(c, args.think_ms)
+                    r = wrk(server.base, path, cookie, htmx, connections, args.duration, lua, think)
                     raw.append({"run": run, "page": label, "c": c, **r})
                     log(
                         f"run {run + 1} c={c} {label}: p50 {ms(r['p50'])} "
