@@ -1,9 +1,6 @@
 """A manager's monthly look, in a real Chromium: log in, open Trends, narrow it to one team
 (an htmx swap whose URL can be shared), read the fleet score chart, open last month's
-report and check that it prints on A4 without the navigation.
-
-There is no page to subscribe to the monthly report: subscriptions (trends.ReportSubscription)
-are created in the admin, which a manager is not staff for, so that step is not walked."""
+report, check that it prints on A4 without the navigation, and subscribe to it by mail."""
 
 from __future__ import annotations
 
@@ -13,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from hosts.models import Host
+from trends.models import ReportSubscription
 from tests.browser.helpers import PASSWORD, SHOTS, log_in, shot
 from tests.browser.seed import seed_exceptions
 
@@ -76,10 +74,23 @@ def test_trends_team_filter_report_prints_on_a4(
     pdf = page.pdf(format="A4", print_background=True)
     assert pdf.startswith(b"%PDF")
 
+    # The same report every month by mail: the link offers the period and team on screen.
+    page.emulate_media(media="screen")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    report.get_by_role("link", name="Mail me this report").click()
+    expect(page.locator("h1")).to_have_text("Report mails")
+    expect(page.locator("select[name=period]")).to_have_value("month")
+    expect(page.locator("input[name=team]")).to_have_value("payments")
+    page.get_by_role("button", name="Subscribe").click()
+    panel = page.locator("#report-subs-panel")
+    expect(panel).to_contain_text("You will receive this report by email.")
+    expect(panel.locator("tbody tr")).to_have_count(1)
+    expect(panel.locator("tbody tr")).to_contain_text("team=payments")
+    sub = ReportSubscription.objects.get(user__username="maria")
+    assert (sub.period, sub.team, sub.active) == ("month", "payments", True)
+
     if SHOTS:  # the accepted risks a manager signs off, for the README only
         seed_exceptions(seeded_fleet)
-        page.emulate_media(media="screen")
-        page.set_viewport_size({"width": 1280, "height": 800})
         page.goto(live_server.url + "/exceptions/")
         expect(page.locator("h1")).to_be_visible()
         shot(page, "exceptions", full_page=True)
