@@ -7,8 +7,12 @@ anyone about them is alerts.services' job.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from alerts.models import Event, Regression
@@ -18,7 +22,24 @@ from scans.models import Finding, HostPosture, ScanRun
 # Findings of these rules mean a container can take over its host (OWASP rules 1 and 3):
 # they get their own, louder mail rather than the generic "new failing rule".
 DANGEROUS_RULES = frozenset({"CTR-PRIVILEGED", "CTR-DOCKER-SOCKET"})
+# Subjects a human knows by name, and that keep it when redeployed with a new id.
+NAMED_SUBJECTS = frozenset({"container", "image"})
 Kind = Regression.Kind
+FINDING_KINDS = (Kind.FINDING, Kind.DANGEROUS)
+
+
+def problem_key(rule_id: str, subject_kind: str, subject_name: str) -> str:
+    """What a human would call "the same problem" on a host: the rule on the container or
+    image of that name, or on the daemon. A redeploy gives a container a new id, so a new
+    finding, but the same key: its regression stays open, with no mail either way.
+
+    Hashed because a name comes from the daemon (any length, any character) and the key is
+    64 characters; sha224's 56 hex digits fit after the prefix. alerts/migrations/0002
+    computes the same key: change both or neither."""
+    name = subject_name if subject_kind in NAMED_SUBJECTS else ""
+    # NUL cannot occur in a rule id or a kind, so the split is unambiguous whatever the name.
+    raw = "\0".join((rule_id, subject_kind, name)).encode("utf-8", "surrogatepass")
+    return "subject:" + hashlib.sha224(raw).hexdigest()
 
 
 def detect(scan: ScanRun) -> list[Event]:
@@ -57,21 +78,126 @@ def _close(scan: ScanRun, kind: str, key: str) -> list[Event]:
     return events
 
 
+def _key(finding: Finding) -> str:
+    return problem_key(finding.rule_id, finding.subject_kind, finding.subject_name)
+
+
 def _findings(scan: ScanRun) -> list[Event]:
-    events: list[Event] = []
+    """A fleet-wide redeploy resolves and reopens every finding; it must not mail: a finding
+    opened under the key of an open regression takes it over, and a resolved finding closes
+    its regression only when nothing under that key is still open. A constant number of
+    statements per scan, however many findings it turned over."""
     if _first_picture(scan):
         # Nothing regressed: this is the baseline. A fleet being onboarded would otherwise
         # mail every existing finding of every new host.
+        return []
+    fields = ("pk", "rule_id", "severity", "subject_kind", "subject_name", "accepted")
+    opened = list(
+        Finding.objects.filter(opened_scan=scan, severity__gte=Severity.HIGH)
+        .only(*fields)
+        .order_by("id")
+    )
+    resolved = list(Finding.objects.filter(resolved_scan=scan).only(*fields))
+    if not opened and not resolved:
+        return []
+    # Locked: a receiver run twice for a scan waits here, then sees what the first one did.
+    current = {
+        (r.kind, r.key): r
+        for r in Regression.objects.open()
+        .filter(host_id=scan.host_id, kind__in=FINDING_KINDS)
+        .select_for_update()
+    }
+    events = _take_over_or_open(scan, opened, current)
+    return events + _recover(scan, resolved, current.values())
+
+
+def _kind(rule_id: str) -> str:
+    return Kind.DANGEROUS if rule_id in DANGEROUS_RULES else Kind.FINDING
+
+
+def _take_over_or_open(
+    scan: ScanRun, opened: list[Finding], current: dict[tuple[str, str], Regression]
+) -> list[Event]:
+    moved: dict[int, Regression] = {}
+    new: dict[tuple[str, str], Regression] = {}
+    for finding in opened:  # by id, so a duplicate name (a hostile daemon) takes the last
+        kind, key = _kind(finding.rule_id), _key(finding)
+        regression = current.get((kind, key))
+        if regression is not None:
+            # The same problem on a redeployed subject: no event, but the regression now
+            # shows (and will recover with) the finding that is open.
+            regression.finding, regression.severity = finding, finding.severity
+            moved[regression.pk] = regression
+        elif not finding.accepted:
+            # A failure opened already accepted by a risk exception is a decision, not a
+            # regression.
+            new[(kind, key)] = Regression(
+                host_id=scan.host_id,
+                kind=kind,
+                key=key,
+                severity=finding.severity,
+                finding=finding,
+                opened_at=scan.finished_at or timezone.now(),
+                opened_scan=scan,
+                details=_names(finding),
+            )
+    if moved:
+        Regression.objects.bulk_update(moved.values(), ["finding", "severity"])
+    if not new:
+        return []
+    try:
+        with transaction.atomic():
+            created = Regression.objects.bulk_create(new.values())
+    except IntegrityError:
+        # A concurrent run for this scan opened some of these first: one at a time, then,
+        # and _open skips those already open.
+        events: list[Event] = []
+        for r in new.values():
+            events += _open(scan, r.kind, r.key, r.severity, finding=r.finding, details=r.details)
         return events
-    # A failure opened already accepted by a risk exception is a decision, not a regression.
-    opened = Finding.objects.filter(opened_scan=scan, severity__gte=Severity.HIGH, accepted=False)
-    for finding in opened.order_by("id"):
-        kind = Kind.DANGEROUS if finding.rule_id in DANGEROUS_RULES else Kind.FINDING
-        events += _open(scan, kind, f"finding:{finding.pk}", finding.severity, finding=finding)
-    for finding in Finding.objects.filter(resolved_scan=scan).order_by("id"):
-        for kind in (Kind.FINDING, Kind.DANGEROUS):
-            events += _close(scan, kind, f"finding:{finding.pk}")
-    return events
+    return Event.objects.bulk_create(Event(regression=r, phase=Event.Phase.OPENED) for r in created)
+
+
+def _names(finding: Finding) -> dict[str, str]:
+    # The key is a hash: this is what it stands for, for the admin and anyone debugging.
+    return {
+        "rule_id": finding.rule_id,
+        "subject_kind": finding.subject_kind,
+        "subject_name": finding.subject_name,
+    }
+
+
+def _recover(scan: ScanRun, resolved: list[Finding], current: Iterable[Regression]) -> list[Event]:
+    keys = {_key(f) for f in resolved}
+    ids = {f.pk for f in resolved}
+    # By key, and by the linked finding: a regression keyed before a `docker rename` (or
+    # before keys were by name) still closes when its own finding does.
+    candidates = [r for r in current if r.key in keys or r.finding_id in ids]
+    if not candidates:
+        return []
+    still = (
+        Finding.objects.open()
+        .filter(host_id=scan.host_id)
+        .filter(
+            Q(rule_id__in={f.rule_id for f in resolved})
+            | Q(pk__in={r.finding_id for r in candidates if r.finding_id})
+        )
+        .only("pk", "rule_id", "subject_kind", "subject_name")
+    )
+    open_keys, open_ids = set(), set()
+    for finding in still:
+        open_keys.add(_key(finding))
+        open_ids.add(finding.pk)
+    closing = [r for r in candidates if r.key not in open_keys and r.finding_id not in open_ids]
+    if not closing:
+        return []
+    # The rows are locked (_findings), so exactly these are closed, and announced, here.
+    Regression.objects.filter(pk__in=[r.pk for r in closing]).update(
+        closed_at=scan.finished_at or timezone.now(), closed_scan=scan
+    )
+    return Event.objects.bulk_create(
+        Event(regression=r, phase=Event.Phase.RECOVERED) for r in closing
+    )
 
 
 def _first_picture(scan: ScanRun) -> bool:

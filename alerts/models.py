@@ -84,13 +84,16 @@ class Regression(models.Model):
 
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="regressions")
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    # Tells regressions of one kind apart on a host: "finding:<id>", "score", "health".
+    # Tells regressions of one kind apart on a host: "score", "health", or for a finding
+    # "subject:<hash>" of its rule and subject name (alerts.detect.problem_key), so that a
+    # redeployed container keeps its regression. "finding:<id>" is the older form.
     key = models.CharField(max_length=64)
     severity = models.PositiveSmallIntegerField(choices=SEVERITY_CHOICES)
     finding = models.ForeignKey(
         Finding, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    # Score before/after, failure count and error class: what the mail shows.
+    # Score before/after, failure count and error class: what the mail shows. For a finding,
+    # the rule and subject its hashed key stands for.
     details = models.JSONField(default=dict, blank=True)
     opened_at = models.DateTimeField(default=timezone.now)
     opened_scan = models.ForeignKey(

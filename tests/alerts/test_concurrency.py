@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from alerts import services
 from alerts.detect import detect
-from alerts.models import Event, Notification, Subscription
+from alerts.models import Event, Notification, Regression, Subscription
 from posture.lab.smtp import LabSmtp
-from scans.models import ScanRun
+from scans.models import Finding, ScanRun
 from tests.factories import FindingFactory, HostFactory, ScanRunFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -98,3 +98,27 @@ def test_two_digest_sweeps_fold_each_message_once(lab_smtp: LabSmtp) -> None:
     folded = Notification.objects.filter(status=Notification.Status.FOLDED)
     assert folded.count() == 10
     assert sum(m.get_body(("plain",)).get_content().count("CTR-PRIVILEGED") for m in mails) == 10
+
+
+def test_two_receivers_for_one_scan_open_and_close_once() -> None:
+    """GIVEN a scan that redeployed one container, fixed another and started a third
+    WHEN the receiver runs twice for it at once
+    THEN one opening and one recovery in all, and the redeployed regression unchanged."""
+    host = HostFactory(name="race-2")
+    baseline(host)
+    first = ScanRunFactory(host=host)
+    web, db = (FindingFactory(host=host, opened_scan=first, subject_name=n) for n in ("web", "db"))
+    detect(first)
+    scan = ScanRunFactory(host=host)
+    Finding.objects.filter(pk__in=[web.pk, db.pk]).update(
+        resolved_at=scan.finished_at, resolved_scan=scan
+    )
+    for name in ("web", "api"):
+        FindingFactory(host=host, opened_scan=scan, subject_name=name)
+
+    results: list[Any] = race(lambda: [e.phase for e in detect(scan)])
+
+    assert len(results) == 2  # neither failed
+    assert sorted(p for phases in results for p in phases) == ["opened", "recovered"]
+    assert Event.objects.count() == 4
+    assert Regression.objects.open().count() == 2

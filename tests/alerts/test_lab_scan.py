@@ -3,9 +3,12 @@ one mail with the evidence read from the daemon; a second scan of the same state
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from typing import Any
 
+import docker
+import docker.errors
 import pytest
 from django.utils import timezone
 
@@ -66,3 +69,57 @@ def test_real_scan_mails_dangerous_containers_once(
 
     assert Notification.objects.count() == len(mails)
     assert len(lab_smtp.messages) == len(mails)
+
+
+def test_real_redeploy_sends_nothing_and_removal_recovers(
+    lab_daemon: LabDaemon,
+    lab_client: docker.APIClient,
+    lab_image: str,
+    lab_smtp: LabSmtp,
+    subscriber: Any,
+    django_capture_on_commit_callbacks: Any,
+    settings: Any,
+) -> None:
+    """GIVEN a privileged container alerted on by a real scan
+    WHEN it is removed and created again under its name (a new id), then removed for good
+    THEN the rescan after the redeploy sends nothing and keeps its regression on the new
+    container; the one after the removal sends one recovery."""
+    settings.POSTURE_ALERTS = {**settings.POSTURE_ALERTS, "RATE_LIMIT_PER_HOUR": 1000}
+    name = "redeploy-web"  # not lab-*: create_samples would replace it
+
+    def deploy() -> str:
+        config = lab_client.create_host_config(privileged=True, network_mode="none")
+        return str(
+            lab_client.create_container(
+                lab_image, ["sleep", "3600"], name=name, host_config=config
+            )["Id"]
+        )
+
+    host = Host.objects.create(name="lab-redeploy", endpoint=lab_daemon.unix_url)
+    ScanRunFactory(host=host, requested_at=timezone.now() - timedelta(hours=1))
+    try:
+        deploy()
+        scan(host, django_capture_on_commit_callbacks)
+        sent = Notification.objects.count()
+        ours = Regression.objects.open().filter(host=host, finding__subject_name=name)
+        regressions = set(ours.values_list("pk", flat=True))
+        assert ours.filter(finding__rule_id="CTR-PRIVILEGED").exists()
+
+        lab_client.remove_container(name, force=True)
+        new_id = deploy()
+        scan(host, django_capture_on_commit_callbacks)
+
+        assert Notification.objects.count() == sent
+        assert set(ours.values_list("pk", flat=True)) == regressions
+        assert {r.finding.subject_key for r in ours if r.finding} == {new_id}
+
+        lab_client.remove_container(name, force=True)
+        scan(host, django_capture_on_commit_callbacks)
+
+        after = list(Notification.objects.order_by("id")[sent:])
+        assert {n.kind for n in after} == {"recovery"}
+        assert {n.event.regression_id for n in after if n.event} == regressions
+        assert len(after) == len(regressions)
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            lab_client.remove_container(name, force=True)

@@ -10,9 +10,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from hosts.models import Host
-from trends.models import ReportSubscription
 from tests.browser.helpers import PASSWORD, SHOTS, log_in, shot
 from tests.browser.seed import seed_exceptions
+from trends.models import ReportSubscription
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
