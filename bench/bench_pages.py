@@ -440,6 +440,10 @@ def seed(
             }
 
     step("host postures", HostPosture, posture_rows())
+    # COPY goes around the ORM, so the catalogue's per-rule fleet totals are summed once here.
+    from scans.tallies import rebuild_rule_tallies
+
+    rebuild_rule_tallies()
 
     inspect = {
         "Config": {

@@ -212,6 +212,7 @@ CELERY_TASK_ROUTES = {
     "trends.tasks.*": {"queue": "background"},
     "exceptions.tasks.*": {"queue": "background"},
     "scans.tasks.prune_history": {"queue": "background"},
+    "scans.tasks.rebuild_rule_tallies": {"queue": "background"},
 }
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-scans": {
@@ -219,6 +220,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(envint("POSTURE_DISPATCH_EVERY", 30, minimum=1)),
     },
     "prune-history": {"task": "scans.tasks.prune_history", "schedule": 6 * 3600.0},
+    # Drift in the rule catalogue's fleet totals heals within a day (scans.tallies).
+    "rebuild-rule-tallies": {"task": "scans.tasks.rebuild_rule_tallies", "schedule": 86400.0},
     # Daily score rollup for the trend charts, and report emails once their period is over.
     "rollup-scores": {"task": "trends.tasks.rollup_scores", "schedule": 3600.0},
     "send-due-reports": {"task": "trends.tasks.send_due_reports", "schedule": 3600.0},

@@ -292,6 +292,33 @@ class ScoreSample(models.Model):
         return f"{self.host_id} {self.taken_at:%Y-%m-%d %H:%M} {self.score}"
 
 
+class RuleTally(models.Model):
+    """One rule's totals over every host's current picture: the sum of what each
+    HostPosture.rule_summary contributes (posture.rules.catalogue.contribution), so the rule
+    catalogue pages read a hundred small rows instead of every host's JSON summary.
+
+    Kept by scans.tallies: store_success applies each scan's delta; receivers cover rows
+    saved or deleted through the ORM (host deletion, admin, fixtures); the beat task
+    rebuild_rule_tallies recomputes everything from the summaries, so drift heals. The row
+    "*" (catalogue.HOSTS) counts the hosts with a picture in hosts_assessed; hosts not
+    assessed are derived (those hosts - assessed - not applicable), so a rule with no row
+    reads as "not assessed" everywhere."""
+
+    # The key scans update by: no surrogate id (and no sequence spent by the inserts that
+    # find the row already there).
+    rule_id = models.CharField(max_length=64, primary_key=True)
+    # Plain integers, not positive ones: a counter briefly below zero after drift must not
+    # make a CHECK constraint fail the scan that writes it; the rebuild puts it right.
+    passing = models.IntegerField(default=0)  # subjects, summed over hosts
+    failing = models.IntegerField(default=0)
+    hosts_assessed = models.IntegerField(default=0)
+    hosts_failing = models.IntegerField(default=0)
+    hosts_not_applicable = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.rule_id}: {self.passing} pass, {self.failing} fail"
+
+
 class RuleOverride(models.Model):
     """A team's decision to turn a rule off, or change its severity, for a host or for every
     host with a label. Shown with its reason wherever the rule's verdict is shown; the

@@ -15,6 +15,7 @@ from hosts.models import Host
 from posture.rules import Evaluation, HostScore, Outcome
 from posture.rules.base import CATALOGUE_VERSION, Cause
 from posture.rules.facts import HostFacts, ImageFacts
+from scans import tallies
 from scans.models import Container, Finding, HostPosture, Image, ScanRun, ScoreSample
 from scans.transports.errors import ErrorClass
 
@@ -282,14 +283,20 @@ def store_success(
         "consecutive_failures": 0,
         **counts,
     }
-    # One UPDATE, without update_or_create's SELECT … FOR UPDATE and model instance: the row
-    # exists after a host's first finished scan.
-    if not HostPosture.objects.filter(host=scan.host).update(**picture):
+    # The old summary is read with the row locked, so that the tallies take exactly it away
+    # (scans.tallies); then one UPDATE, without a model instance: the row exists after a
+    # host's first finished scan.
+    before = tallies.locked_summary(scan.host_id)
+    if before is None:
         try:
             with transaction.atomic():
+                # Counted in the tallies by scans.tallies' post_save receiver.
                 HostPosture.objects.create(host=scan.host, **picture)
         except IntegrityError:  # a failure of an expired scan of this host created it meanwhile
-            HostPosture.objects.filter(host=scan.host).update(**picture)
+            before = tallies.locked_summary(scan.host_id)
+    if before is not None:
+        HostPosture.objects.filter(host=scan.host).update(**picture)
+        tallies.apply_delta(before[0], picture["rule_summary"])
     ScoreSample.objects.create(
         host=scan.host, scan=scan, taken_at=now, score=score.score, grade=score.grade, **counts
     )

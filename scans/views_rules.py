@@ -20,8 +20,7 @@ from django.views.decorators.http import require_GET
 from posture.rules import REGISTRY
 from posture.rules import catalogue as cat
 from posture.rules.base import CATALOGUE_VERSION, Scope, Source
-from scans import drilldown
-from scans.models import HostPosture
+from scans import drilldown, tallies
 from scans.views import HtmxHttpRequest, fragment_requested
 
 SORTS = ("id", "title", "severity", "pass_rate", "failing")
@@ -113,10 +112,9 @@ class RuleFilters:
 
 
 def fleet_stats() -> cat.FleetStats:
-    # One statement whatever the fleet size, but it loads and parses every host's JSON
-    # summary on each request: a few KB per host, so some MB at 1,000 hosts. Past that, keep
-    # per-rule totals in a table that store_success updates, and read those here instead.
-    return cat.fleet_stats(HostPosture.objects.values_list("rule_summary", flat=True))
+    # The per-rule totals scans keep (scans.tallies), not every host's JSON summary: that
+    # was some MB to load and sum per request at 1,000 hosts.
+    return tallies.fleet_stats()
 
 
 def rule_rows(language: str, stats: cat.FleetStats) -> list[dict[str, Any]]:

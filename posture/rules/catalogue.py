@@ -5,7 +5,8 @@ field names, so a rule (or a metadata field) added anywhere in posture/rules sho
 page, the export and the docs without an edit here. Output is sorted, so the generated
 markdown is stable enough to be compared byte for byte by tests/rules/test_rules_doc.py.
 
-Fleet statistics are computed here too, from rule summaries the caller loads: no database.
+Fleet statistics are computed here too, from rule summaries (or their running totals) the
+caller loads: no database.
 """
 
 from __future__ import annotations
@@ -279,28 +280,97 @@ class FleetStats:
         return self.rules.get(rule_id) or RuleStats()
 
 
+# What one host adds to one rule's fleet totals, in RuleTally's column order: passing and
+# failing subjects, then 1 or 0 for "assessed", "failing" and "not applicable".
+Contribution = tuple[int, int, int, int, int]
+NOTHING: Contribution = (0, 0, 0, 0, 0)
+# The pseudo rule under which a host with a picture counts itself (1 "assessed"): the
+# fleet whose rest is "not assessed", kept and summed like any rule, so one read of the
+# totals has it too. Not a rule id: no rule's id can be "*".
+HOSTS = "*"
+
+
+def _plus(a: Contribution, b: Contribution, sign: int = 1) -> Contribution:
+    return (
+        a[0] + sign * b[0],
+        a[1] + sign * b[1],
+        a[2] + sign * b[2],
+        a[3] + sign * b[3],
+        a[4] + sign * b[4],
+    )
+
+
+def has_picture(summary: Any) -> bool:
+    """Whether a host counts in the fleet at all: never scanned successfully, it does not."""
+    return isinstance(summary, Mapping) and bool(summary)
+
+
+def contribution(summary: Any) -> dict[str, Contribution]:
+    """Per rule, what one HostPosture.rule_summary adds to the fleet totals, plus the host
+    itself under HOSTS; rules it adds nothing to are left out. Any rule id the summary
+    names, in the catalogue or not: the result depends on the summary alone, so that a
+    delta computed by a worker with another catalogue (a rolling upgrade) still adds up.
+    Not assessed is not counted: it is what remains of the fleet's hosts
+    (stats_from_totals), so a rule added to the catalogue later is "not assessed"
+    everywhere without a row anywhere."""
+    if not has_picture(summary):
+        return {}
+    out = {HOSTS: (0, 0, 1, 0, 0)}
+    for rule_id, entry in summary.items():
+        if not isinstance(rule_id, str) or rule_id == HOSTS or not isinstance(entry, Mapping):
+            continue
+        passing, failing = _count(entry, "pass"), _count(entry, "fail")
+        if passing or failing:
+            out[rule_id] = (passing, failing, 1, int(bool(failing)), 0)
+        elif _count(entry, "na") and not (_count(entry, "unknown") or _count(entry, "manual")):
+            out[rule_id] = (0, 0, 0, 0, 1)
+    return out
+
+
+def contribution_delta(old: Any, new: Any) -> dict[str, Contribution]:
+    """Per rule whose contribution changed, new minus old: empty for an unchanged rescan."""
+    before, after = contribution(old), contribution(new)
+    delta = {}
+    for rule_id in before.keys() | after.keys():
+        a, b = after.get(rule_id, NOTHING), before.get(rule_id, NOTHING)
+        if a != b:
+            delta[rule_id] = _plus(a, b, -1)
+    return delta
+
+
+def fleet_totals(summaries: Iterable[Any]) -> dict[str, Contribution]:
+    """Per rule (and HOSTS), the sum of the summaries' contributions."""
+    totals: dict[str, Contribution] = {}
+    for summary in summaries:
+        for rule_id, c in contribution(summary).items():
+            totals[rule_id] = _plus(totals.get(rule_id, NOTHING), c)
+    return totals
+
+
+def stats_from_totals(totals: Mapping[str, Contribution]) -> FleetStats:
+    """FleetStats for every catalogue rule from summed contributions (fleet_totals)."""
+    hosts = totals.get(HOSTS, NOTHING)[2]
+    stats = FleetStats(hosts=hosts)
+    for rule_id in REGISTRY:
+        passing, failing, assessed, hosts_failing, na = totals.get(rule_id, NOTHING)
+        stats.rules[rule_id] = RuleStats(
+            passing=passing,
+            failing=failing,
+            hosts_failing=hosts_failing,
+            hosts_assessed=assessed,
+            hosts_not_applicable=na,
+            hosts_not_assessed=hosts - assessed - na,
+        )
+    return stats
+
+
 def fleet_stats(summaries: Iterable[Any]) -> FleetStats:
     """Per catalogue rule, pass rate and host counts over HostPosture.rule_summary values.
-    Hosts without a summary (never scanned successfully) are left out of every count."""
-    stats = FleetStats(rules={rule_id: RuleStats() for rule_id in REGISTRY})
-    for summary in summaries:
-        if not isinstance(summary, Mapping) or not summary:
-            continue
-        stats.hosts += 1
-        for rule_id, rs in stats.rules.items():
-            entry = summary.get(rule_id)
-            entry = entry if isinstance(entry, Mapping) else {}
-            passing, failing = _count(entry, "pass"), _count(entry, "fail")
-            rs.passing += passing
-            rs.failing += failing
-            if passing or failing:
-                rs.hosts_assessed += 1
-                rs.hosts_failing += bool(failing)
-            elif _count(entry, "na") and not (_count(entry, "unknown") or _count(entry, "manual")):
-                rs.hosts_not_applicable += 1
-            else:
-                rs.hosts_not_assessed += 1
-    return stats
+    Hosts without a summary (never scanned successfully) are left out of every count.
+
+    The pages read the same totals kept up to date in scans.models.RuleTally: this is the
+    reference those are rebuilt from, and checked against in tests."""
+    return stats_from_totals(fleet_totals(summaries))
 
 
 # --- docs/RULES.md --------------------------------------------------------------------------
