@@ -1,8 +1,9 @@
 """Read-side queries for the pages: the fleet table and one host's report.
 
 Views parse the request into these arguments and render what comes back; nothing here
-knows about HTTP. The fleet query costs the same number of statements for 3 hosts or
-3,000 (posture joined, active scans as an EXISTS subquery), which tests/web pins down.
+knows about HTTP. The fleet page costs the same number of statements for 3 hosts or
+3,000 (posture joined, active scans as an EXISTS subquery, the filtered total folded into
+the header counters), which tests/web pins down.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -25,6 +27,9 @@ from scans.models import HostPosture, ScanRun
 from scans.transports.errors import ErrorClass
 
 HISTORY_LENGTH = 20
+# Rows per fleet page. Rendering, not SQL, is what a page costs at fleet scale (about half a
+# millisecond a row; docs/BENCHMARKS.md): 100 keeps the page well under its 150 ms budget.
+PAGE_SIZE = 100
 
 SORTS: dict[str, tuple[Any, ...]] = {
     "name": (F("name").asc(),),
@@ -92,8 +97,13 @@ class FleetFilters:
         kept = {k: v for k, v in params.items() if v}
         return "?" + urlencode(kept, doseq=True) if kept else "?"
 
+    def page_url(self, number: int) -> str:
+        return self.query_string(page=str(number) if number > 1 else "")
+
     def sort_urls(self) -> dict[str, str]:
-        """Per column, the link that sorts by it: its first direction, then the reverse."""
+        """Per column, the link that sorts by it: its first direction, then the reverse.
+        Like the filter form, it drops the page number: page 3 of another order or another
+        selection is not the same hosts, so a new sort or filter starts on page 1."""
         urls = {}
         for column in SORTS:
             first = f"-{column}" if column in DESCENDING_FIRST else column
@@ -261,17 +271,20 @@ class FleetRow:
     def grade_class(self) -> str:
         return grade_class(self.posture.grade if self.posture else None)
 
+    @property
+    def label_links(self) -> list[tuple[str, str]]:
+        """(chip text, link to the fleet filtered on that label) per label. Built here, not
+        with {% url %} and urlencode per chip in the template: a few reverse() calls a row
+        were a sixth of the table's render time. Relative, as the row only lives on the
+        fleet page."""
+        chips = [f"{k}={v}" for k, v in self.host.label_pairs()]
+        return [(chip, "?" + urlencode({"label": chip})) for chip in chips]
+
     @classmethod
     def of(cls, host: Host, now: datetime) -> FleetRow:
         posture = posture_of(host)
         active = bool(getattr(host, "scan_active", False))
         return cls(host, posture, host_status(host, posture, active, now), transport_of(host))
-
-
-def fleet_rows(filters: FleetFilters, limit: int = 500) -> list[FleetRow]:
-    hosts = _ordered(_filtered(fleet_queryset(), filters), filters.sort)[:limit]
-    now = timezone.now()
-    return [FleetRow.of(host, now) for host in hosts]
 
 
 def fleet_row(name: str) -> FleetRow | None:
@@ -286,18 +299,66 @@ class FleetCounts:
     errors: int
     scanning: int
     stale: int
+    matching: int  # hosts the table's filters keep: the whole fleet without filters
 
 
-def fleet_counts() -> FleetCounts:
-    """Whole-fleet counters for the header, one aggregate statement."""
+def fleet_counts(kept: QuerySet[Host] | None = None) -> FleetCounts:
+    """Whole-fleet counters for the header, and how many of the hosts `kept` holds, in one
+    aggregate statement (the pager needs that total, so it costs no COUNT of its own)."""
     totals = Host.objects.aggregate(
         hosts=Count("pk"),
         failing=Count("pk", filter=_failing_q()),
         errors=Count("pk", filter=~Q(posture__last_error_class="") & Q(posture__isnull=False)),
         scanning=Count("pk", filter=Q(_scan_active())),
         stale=Count("pk", filter=_stale_q()),
+        matching=Count("pk", filter=None if kept is None else Q(pk__in=kept.values("pk"))),
     )
     return FleetCounts(**totals)
+
+
+@dataclass(frozen=True)
+class FleetPage:
+    filters: FleetFilters
+    page: Page[Host]
+    rows: list[FleetRow]
+    counts: FleetCounts
+
+    @property
+    def page_urls(self) -> dict[str, str]:
+        page, urls = self.page, {}
+        if page.has_previous():
+            urls["first"] = self.filters.page_url(1)
+            urls["previous"] = self.filters.page_url(page.previous_page_number())
+        if page.has_next():
+            urls["next"] = self.filters.page_url(page.next_page_number())
+            urls["last"] = self.filters.page_url(page.paginator.num_pages)
+        return urls
+
+
+def _page_number(raw: Any) -> int:
+    # Paginator.get_page would send "0" or "-3" to the last page (an EmptyPage, like "99");
+    # a number below 1 is as meaningless as "abc", so both mean the first page here.
+    try:
+        return max(int(raw), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def fleet_page(filters: FleetFilters, number: Any) -> FleetPage:
+    """One page of the fleet table and the header counters: two statements whatever the
+    fleet size (plus the distinct scan intervals the stale counter and filter read).
+
+    `number` comes from the URL as is: garbage means page 1, past the end the last page,
+    so a shared link to page 9 still shows hosts after the fleet shrank.
+    """
+    hosts = _filtered(fleet_queryset(), filters)
+    counts = fleet_counts(hosts if filters.active else None)
+    paginator = Paginator(_ordered(hosts, filters.sort), PAGE_SIZE)
+    paginator.count = counts.matching  # known already: saves Paginator its COUNT query
+    page = paginator.get_page(_page_number(number))
+    now = timezone.now()
+    rows = [FleetRow.of(host, now) for host in page.object_list]
+    return FleetPage(filters, page, rows, counts)
 
 
 # --- One host's report ------------------------------------------------------------------

@@ -34,18 +34,27 @@ def fragment_requested(request: HtmxHttpRequest) -> bool:
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
+def severity_titles() -> dict[str, str]:
+    """The tooltips of a fleet row's four failing-rule counts, translated once per response:
+    four {% translate %} tags per row were a tenth of the table's render time."""
+    return {"critical": _("critical"), "high": _("high"), "medium": _("medium"), "low": _("low")}
+
+
 @require_GET
 def fleet(request: HtmxHttpRequest) -> HttpResponse:
     filters = queries.FleetFilters.from_query(request.GET)
     template = "scans/fleet.html"
     if fragment_requested(request):
         template += "#fleet-table"
+    fleet_page = queries.fleet_page(filters, request.GET.get("page"))
     context = {
         "filters": filters,
-        "rows": queries.fleet_rows(filters),
-        "counts": queries.fleet_counts(),
+        "fleet": fleet_page,
+        "rows": fleet_page.rows,
+        "counts": fleet_page.counts,
         "statuses": queries.STATUSES,
         "grades": queries.GRADES,
+        "severity_titles": severity_titles(),
     }
     return render(request, template, context)
 
@@ -68,7 +77,8 @@ def host_status(request: HtmxHttpRequest, name: str) -> HttpResponse:
         row = queries.fleet_row(name)
         if row is None:
             raise Http404
-        response = render(request, "scans/fleet.html#fleet-row", {"row": row})
+        context = {"row": row, "severity_titles": severity_titles()}
+        response = render(request, "scans/fleet.html#fleet-row", context)
         active = row.status.active
     else:
         host = get_object_or_404(Host, name=name)
