@@ -33,6 +33,10 @@ class RiskExceptionForm(forms.Form):
         queryset=Host.objects.all(),
         required=False,
         to_field_name="name",
+        # A name typed with the fleet's names offered (a datalist), not a <select>: with
+        # 1,000 hosts, rendering a thousand <option> widgets was most of the page's time.
+        widget=forms.TextInput(attrs={"list": "exception-hosts", "autocomplete": "off"}),
+        error_messages={"invalid_choice": _("No host of that name.")},
         help_text=_("Only on this host (optional)."),
     )
     label = forms.CharField(

@@ -18,6 +18,7 @@ from django_htmx.middleware import HtmxDetails
 from exceptions import services
 from exceptions.forms import RiskExceptionForm
 from exceptions.models import EXPIRING_DAYS, RiskException, RiskExceptionQuerySet
+from hosts.models import Host
 
 FILTERS = ("all", "active", "expiring", "expired", "revoked")
 
@@ -65,6 +66,7 @@ def _page(request: HtmxHttpRequest, form: RiskExceptionForm) -> HttpResponse:
         "filters": [(f, _filtered(f).count()) for f in FILTERS],
         "rows": rows,
         "expiring_days": EXPIRING_DAYS,
+        "host_names": Host.objects.order_by("name").values_list("name", flat=True),
         "now": timezone.now(),
     }
     return render(request, template, context)
