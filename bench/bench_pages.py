@@ -559,9 +559,10 @@ def seed(
     step("findings", Finding, finding_rows(fid))
 
     began = time.perf_counter()
-    # The rollup as beat runs it: every past day (each host's last sample of the day).
+    # The rollups as beat runs them: every past day (each host's last sample of the day),
+    # then the same days by team and env label (scores, findings flow, rules failing).
     rollup_scores(today=timezone.localdate(now))
-    timings["daily scores (trends.rollup)"] = time.perf_counter() - began
+    timings["daily scores and rollups by label (trends.rollup)"] = time.perf_counter() - began
 
     user, _ = get_user_model().objects.get_or_create(
         username=USERNAME, defaults={"email": "bench@example.org"}

@@ -5,6 +5,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from hosts.credentials import Credentials
@@ -64,6 +66,18 @@ class Host(models.Model):
         indexes = [
             # dispatch_due_scans: enabled hosts whose next_scan_at has passed.
             models.Index(fields=["enabled", "next_scan_at"], name="host_due_idx"),
+            # Trends and reports scoped to a team or an env (trends.scope.Scope): the same
+            # expression as the scope's filter, so that ANALYZE gathers statistics on it.
+            # Without them PostgreSQL guesses 0.5 % of the fleet for `env = 'prod'` (5
+            # hosts instead of 500) and plans nested loops that take seconds.
+            models.Index(
+                Cast(KeyTextTransform("team", "labels"), output_field=models.TextField()),
+                name="host_label_team_idx",
+            ),
+            models.Index(
+                Cast(KeyTextTransform("env", "labels"), output_field=models.TextField()),
+                name="host_label_env_idx",
+            ),
         ]
 
     def __str__(self) -> str:

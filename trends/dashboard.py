@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from posture.rules import REGISTRY
 from trends import charts, queries
 from trends.filters import RANGES, TrendFilters
-from trends.scope import Scope, day_start, label_values
+from trends.scope import Scope, label_values
 
 PASS_RATE_RULES = 5
 
@@ -40,7 +40,7 @@ def trends_context(filters: TrendFilters) -> dict[str, Any]:
     first = today - timedelta(days=filters.days - 1)
     series = queries.fleet_series(scope, first, today)
     current = next((p for p in reversed(series) if p.mean is not None), None)
-    failing = queries.failing_rules(scope, timezone.now(), limit=10)
+    failing = queries.failing_now(scope, limit=10)
     choices = [
         RuleChoice(
             r["rule_id"],
@@ -97,7 +97,7 @@ def trends_context(filters: TrendFilters) -> dict[str, Any]:
         "flow_chart": flow_chart,
         "rule_choices": choices,
         "all_rules_url": filters.query_string(rule=""),
-        "mttr": queries.mttr(scope, day_start(first), timezone.now()),
+        "mttr": queries.mttr(scope, first, today),
         "criticals": queries.oldest_criticals(scope),
         "first": first,
     }

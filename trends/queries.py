@@ -1,17 +1,29 @@
 """Read-side queries for trends and reports: every metric is aggregated by the database.
 
 Each function costs a fixed number of statements whatever the fleet size (tests/trends
-pins that down). Scope is "hosts whose label team / env equals ...", applied as one
-`host IN (subquery)` filter.
+pins that down). Past days are read from the daily rollups (trends.rollup), today, the
+live and partial day, from the raw rows (trends.live), so a 90-day chart reads a few
+thousand rollup rows instead of ~500,000 findings.
 
 Definitions (also in docs/ARCHITECTURE.md):
 * fleet score of day D: the mean, over hosts with at least one sample on D, of each
-  host's last sample of D (days in TIME_ZONE). Past days come from the DailyScore rollup,
-  today from the raw samples.
+  host's last sample of D (days in TIME_ZONE). Past days come from DailyFleetScore (the
+  DailyScore rows summed), today from the raw samples.
 * pass rate of rule R at the end of day D: 1 - (hosts with a finding of R open at that
-  instant) / (hosts with a sample on D), clamped to [0, 1].
+  instant) / (hosts with a sample on D), clamped to [0, 1]. Today's point is "now".
 * MTTR of a severity over a period: mean of resolved_at - opened_at of the findings of
   that severity resolved in the period.
+* "now" figures (rules failing now, oldest open criticals) leave out findings accepted by
+  a risk exception, as the score does. History counts them: acceptance has no history.
+
+Scope is "hosts whose label team / env equals ...". On the raw rows (today, "now") and
+on DailyScore (the report's closing scores) it is one `host IN (subquery)` filter on the
+hosts' labels as they are now. The rollups by label (DailyFleetScore, DailyFindingFlow,
+DailyRuleFailing) carry the team and env their hosts had when the day was rolled up,
+within the hour after it ended: a host moved to another team keeps its past under the
+old team and counts under the new one from today, so a page filtered by team shows the
+team's history as it was. With labels unchanged, both ways give the same figures
+(tests/trends/test_rollups.py holds the rollups equal to trends.live).
 """
 
 from __future__ import annotations
@@ -20,24 +32,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import (
-    Avg,
-    Count,
-    DurationField,
-    ExpressionWrapper,
-    F,
-    Max,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-)
-from django.db.models.functions import TruncWeek
+from django.db.models import Avg, Count, Max, OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from posture.rules import Severity
 from scans.models import Finding, ScoreSample
-from trends.models import DailyScore
+from trends import live
+from trends.models import DailyFindingFlow, DailyFleetScore, DailyRuleFailing, DailyScore
 from trends.scope import Scope, day_start
 
 
@@ -53,6 +54,16 @@ def latest_samples(scope: Scope, start: datetime, end: datetime) -> QuerySet[Sco
     return ScoreSample.objects.filter(pk__in=ids)
 
 
+def _fleet_scores(scope: Scope, **days: Any) -> dict[date, tuple[float, int]]:
+    """Mean score and hosts scored of past days, from DailyFleetScore."""
+    rows = (
+        scope.apply_labels(DailyFleetScore.objects.filter(**days))
+        .values("day")
+        .annotate(total=Sum("score_sum"), n=Sum("hosts"))
+    )
+    return {r["day"]: (r["total"] / r["n"], r["n"]) for r in rows if r["n"]}
+
+
 @dataclass(frozen=True)
 class DayPoint:
     day: date
@@ -63,13 +74,7 @@ class DayPoint:
 def fleet_series(scope: Scope, first: date, last: date) -> list[DayPoint]:
     """The fleet score of every day in [first, last]; days without samples have mean None."""
     today = timezone.localdate()
-    rows = (
-        scope.apply(DailyScore.objects.filter(day__gte=first, day__lte=min(last, today)))
-        .exclude(day=today)
-        .values("day")
-        .annotate(mean=Avg("score"), hosts=Count("score"))
-    )
-    found = {r["day"]: (r["mean"], r["hosts"]) for r in rows}
+    found = _fleet_scores(scope, day__gte=first, day__lte=min(last, today - timedelta(days=1)))
     if first <= today <= last:
         live = latest_samples(scope, day_start(today), day_start(today + timedelta(days=1)))
         totals = live.aggregate(mean=Avg("score"), hosts=Count("score"))
@@ -96,12 +101,9 @@ def comparisons(scope: Scope, current: DayPoint | None) -> list[Comparison]:
     if current is None or current.mean is None:
         return []
     then = {"month": current.day - timedelta(days=30), "year": current.day - timedelta(days=365)}
-    rows = (
-        scope.apply(DailyScore.objects.filter(day__in=then.values()))
-        .values("day")
-        .annotate(mean=Avg("score"))
-    )
-    means = {r["day"]: r["mean"] for r in rows}
+    means = {
+        day: mean for day, (mean, _hosts) in _fleet_scores(scope, day__in=then.values()).items()
+    }
     result = []
     for label, day in then.items():
         value = means.get(day)
@@ -110,10 +112,11 @@ def comparisons(scope: Scope, current: DayPoint | None) -> list[Comparison]:
     return result
 
 
-def failing_rules(scope: Scope, at: datetime, limit: int = 10) -> list[dict[str, Any]]:
-    """Rules by number of hosts with a finding of the rule open at `at`."""
+def failing_now(scope: Scope, limit: int = 10) -> list[dict[str, Any]]:
+    """Rules by number of hosts failing them now. Risk-accepted findings are left out:
+    they left the score. An index-only scan of finding_open_rule_host_idx."""
     rows = (
-        scope.apply(open_at(Finding.objects.all(), at))
+        scope.apply(Finding.objects.open().filter(accepted=False))
         .values("rule_id")
         .annotate(hosts=Count("host", distinct=True), severity=Max("severity"))
         .order_by("-hosts", "-severity", "rule_id")[:limit]
@@ -121,45 +124,71 @@ def failing_rules(scope: Scope, at: datetime, limit: int = 10) -> list[dict[str,
     return list(rows)
 
 
-def open_at(qs: QuerySet[Finding], at: datetime) -> QuerySet[Finding]:
-    return qs.filter(Q(opened_at__lte=at) & (Q(resolved_at__isnull=True) | Q(resolved_at__gt=at)))
+def open_hosts_now(scope: Scope, rules: list[str]) -> dict[str, int]:
+    """Hosts with an open finding of each rule, accepted or not (the pass rates' today,
+    like their history). Open now is resolved_at IS NULL: resolutions are never future."""
+    rows = (
+        scope.apply(Finding.objects.open().filter(rule_id__in=rules))
+        .values("rule_id")
+        .annotate(hosts=Count("host", distinct=True))
+    )
+    return {r["rule_id"]: r["hosts"] for r in rows}
+
+
+def failing_at_end(scope: Scope, day: date, limit: int = 10) -> list[dict[str, Any]]:
+    """Rules by number of hosts with a finding of the rule open at the end of `day`."""
+    if day >= timezone.localdate():
+        return live.failing_rules(scope, min(timezone.now(), day_start(day + timedelta(days=1))))
+    rows = (
+        scope.apply_labels(DailyRuleFailing.objects.filter(day=day))
+        .values("rule_id")
+        .annotate(n=Sum("hosts"), top=Max("severity"))
+        .order_by("-n", "-top", "rule_id")[:limit]
+    )
+    return [{"rule_id": r["rule_id"], "hosts": r["n"], "severity": r["top"]} for r in rows]
 
 
 def rule_pass_rates(
     scope: Scope, rules: list[str], series: list[DayPoint], step: int = 7
 ) -> dict[str, list[tuple[date, float | None]]]:
     """Pass rate of each rule at the end of every `step`-th day, counting back from the
-    last day of the series: one statement, one conditional count per point."""
+    last day of the series. Failing hosts of past days from DailyRuleFailing, of today
+    now; scanned hosts from the series, attributed to teams the same way."""
     points = series[::-1][::step][::-1]
     if not rules or not points:
         return {}
-    now = timezone.now()
-    ends = {p.day: min(now, day_start(p.day + timedelta(days=1))) for p in points}
-    counts = {
-        f"d{i}": Count(
-            "host",
-            distinct=True,
-            filter=Q(opened_at__lte=end) & (Q(resolved_at__isnull=True) | Q(resolved_at__gt=end)),
-        )
-        for i, end in enumerate(ends.values())
-    }
-    # Findings closed before the first point or opened after the last never count.
+    today = timezone.localdate()
     rows = (
-        scope.apply(Finding.objects.filter(rule_id__in=rules, opened_at__lte=max(ends.values())))
-        .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gt=min(ends.values())))
-        .values("rule_id")
-        .annotate(**counts)
+        scope.apply_labels(
+            DailyRuleFailing.objects.filter(
+                day__in=[p.day for p in points if p.day < today], rule_id__in=rules
+            )
+        )
+        .values("day", "rule_id")
+        .annotate(n=Sum("hosts"))
     )
-    failing = {r["rule_id"]: r for r in rows}
+    failing = {(r["day"], r["rule_id"]): r["n"] for r in rows}
+    if points[-1].day == today:
+        failing.update(((today, rule), n) for rule, n in open_hosts_now(scope, rules).items())
     rates: dict[str, list[tuple[date, float | None]]] = {}
     for rule in rules:
         line: list[tuple[date, float | None]] = []
-        for i, point in enumerate(points):
-            failed = failing.get(rule, {}).get(f"d{i}", 0)
+        for point in points:
+            failed = failing.get((point.day, rule), 0)
             rate = max(0.0, 1 - failed / point.hosts) if point.hosts else None
             line.append((point.day, rate))
         rates[rule] = line
     return rates
+
+
+def _flow_days(scope: Scope, first: date, last: date) -> QuerySet[DailyFindingFlow]:
+    """The rollup's rows for the past days of [first, last]."""
+    last = min(last, timezone.localdate() - timedelta(days=1))
+    return scope.apply_labels(DailyFindingFlow.objects.filter(day__gte=first, day__lte=last))
+
+
+def _includes_today(first: date, last: date) -> bool:
+    return first <= timezone.localdate() <= last
 
 
 @dataclass(frozen=True)
@@ -171,21 +200,19 @@ class WeekFlow:
 
 def findings_flow(scope: Scope, first: date, last: date) -> list[WeekFlow]:
     """Findings opened and resolved per ISO week (Monday first) between two days."""
-    start, end = day_start(first), day_start(last + timedelta(days=1))
     found: dict[date, list[int]] = {}
-    for field, slot in (("opened_at", 0), ("resolved_at", 1)):
-        rows = (
-            scope.apply(Finding.objects.filter(**{f"{field}__gte": start, f"{field}__lt": end}))
-            .annotate(week=TruncWeek(field))
-            .values("week")
-            # COUNT(*), not COUNT(id): the week's column alone is read, from the index.
-            .annotate(n=Count("*"))
-        )
-        for row in rows:
-            week = row["week"]
-            if isinstance(week, datetime):  # Trunc gives a local midnight, maybe as UTC
-                week = timezone.localtime(week).date()
-            found.setdefault(week, [0, 0])[slot] = row["n"]
+    rows = _flow_days(scope, first, last).values("day").annotate(o=Sum("opened"), r=Sum("resolved"))
+    for row in rows:
+        week = row["day"] - timedelta(days=row["day"].weekday())
+        counts = found.setdefault(week, [0, 0])
+        counts[0] += row["o"]
+        counts[1] += row["r"]
+    if _includes_today(first, last):
+        today = timezone.localdate()
+        for week, (opened, resolved) in live.flow_by_week(scope, today, today).items():
+            counts = found.setdefault(week, [0, 0])
+            counts[0] += opened
+            counts[1] += resolved
     monday = first - timedelta(days=first.weekday())
     weeks = []
     while monday <= last:
@@ -206,28 +233,33 @@ class Remediation:
         return None if self.mean is None else self.mean.total_seconds() / 86400
 
 
-def mttr(scope: Scope, start: datetime, end: datetime) -> list[Remediation]:
-    """Mean time to remediate per severity, for findings resolved in [start, end)."""
-    age = ExpressionWrapper(F("resolved_at") - F("opened_at"), output_field=DurationField())
+def mttr(scope: Scope, first: date, last: date) -> list[Remediation]:
+    """Mean time to remediate per severity, for findings resolved from the start of
+    `first` to the end of `last` (or now)."""
     rows = (
-        scope.apply(Finding.objects.filter(resolved_at__gte=start, resolved_at__lt=end))
+        _flow_days(scope, first, last)
         .values("severity")
-        # COUNT(*): with finding_resolved_idx's columns, the heap is not read at all.
-        .annotate(n=Count("*"), mean=Avg(age))
+        .annotate(n=Sum("resolved"), time=Sum("resolved_time"))
     )
-    found = {r["severity"]: r for r in rows}
+    found = {r["severity"]: (r["n"], r["time"] or timedelta()) for r in rows}
+    if _includes_today(first, last):
+        today = day_start(timezone.localdate())
+        for severity, (n, time) in live.remediation(scope, today, timezone.now()).items():
+            before_n, before_time = found.get(severity, (0, timedelta()))
+            found[severity] = (before_n + n, before_time + time)
     result = []
     for severity in sorted(Severity, reverse=True):
         if severity == Severity.INFO:
             continue
-        row = found.get(int(severity), {})
-        result.append(Remediation(severity, row.get("n", 0), row.get("mean")))
+        n, time = found.get(int(severity), (0, timedelta()))
+        result.append(Remediation(severity, n, time / n if n else None))
     return result
 
 
 def oldest_criticals(scope: Scope, limit: int = 10) -> list[Finding]:
+    """The oldest open critical findings, risk-accepted ones left out."""
     return list(
-        scope.apply(Finding.objects.open().filter(severity=Severity.CRITICAL))
+        scope.apply(Finding.objects.open().filter(severity=Severity.CRITICAL, accepted=False))
         .select_related("host")
         .only("rule_id", "subject_kind", "subject_name", "opened_at", "host__name")
         .order_by("opened_at", "pk")[:limit]
@@ -241,15 +273,23 @@ def closing_scores(scope: Scope, first: date, last: date) -> QuerySet[DailyScore
         .order_by("-day")
         .values("pk")[:1]
     )
+    # The day range again outside: without it PostgreSQL hashes every DailyScore row
+    # (365,000 at 1,000 hosts) to match the 1,000 ids.
     return DailyScore.objects.filter(
-        pk__in=scope.hosts().annotate(last=Subquery(latest)).values("last")
+        day__gte=first,
+        day__lte=last,
+        pk__in=scope.hosts().annotate(last=Subquery(latest)).values("last"),
     )
 
 
-def findings_totals(scope: Scope, start: datetime, end: datetime) -> dict[str, int]:
-    """Findings opened and resolved in [start, end), one statement."""
-    opened = Q(opened_at__gte=start, opened_at__lt=end)
-    resolved = Q(resolved_at__gte=start, resolved_at__lt=end)
-    return scope.apply(Finding.objects.filter(opened | resolved)).aggregate(
-        opened=Count("pk", filter=opened), resolved=Count("pk", filter=resolved)
+def findings_totals(scope: Scope, first: date, last: date) -> dict[str, int]:
+    """Findings opened and resolved from the start of `first` to the end of `last`."""
+    totals = _flow_days(scope, first, last).aggregate(
+        opened=Sum("opened"), resolved=Sum("resolved")
     )
+    result = {"opened": totals["opened"] or 0, "resolved": totals["resolved"] or 0}
+    if _includes_today(first, last):
+        today = day_start(timezone.localdate())
+        for key, n in live.findings_totals(scope, today, timezone.now()).items():
+            result[key] += n
+    return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db.models import Avg, Count
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from scans.models import Finding
@@ -13,7 +13,7 @@ from scans.queries import GRADES
 from trends import queries
 from trends.dashboard import rule_title
 from trends.periods import Period, last_complete
-from trends.scope import Scope, day_start
+from trends.scope import Scope
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,16 @@ class Report:
 
 
 def _closing(scope: Scope, period: Period) -> tuple[float | None, int, dict[str, int]]:
+    """Headline score, hosts and grades of the picture a period closed on, one statement:
+    grouped by grade, the mean is rebuilt from each grade's sum and count of scores."""
     closing = queries.closing_scores(scope, period.start, period.last_day)
-    totals = closing.aggregate(mean=Avg("score"), hosts=Count("score"))
-    grades = {r["grade"]: r["n"] for r in closing.values("grade").annotate(n=Count("pk"))}
-    mean = totals["mean"]
-    return (None if mean is None else round(float(mean), 1)), totals["hosts"], grades
+    rows = list(
+        closing.values("grade").annotate(n=Count("pk"), scored=Count("score"), total=Sum("score"))
+    )
+    hosts = sum(r["scored"] for r in rows)
+    mean = sum(r["total"] or 0 for r in rows) / hosts if hosts else None
+    grades = {r["grade"]: r["n"] for r in rows}
+    return (None if mean is None else round(float(mean), 1)), hosts, grades
 
 
 def build_report(kind: str, team: str = "", today: date | None = None) -> Report:
@@ -64,11 +69,10 @@ def build_report(kind: str, team: str = "", today: date | None = None) -> Report
     scope = Scope(team=team)
     score, hosts, grades = _closing(scope, period)
     previous, _hosts, _grades = _closing(scope, period.previous())
-    start, end = day_start(period.start), day_start(period.end)
-    totals = queries.findings_totals(scope, start, end)
+    totals = queries.findings_totals(scope, period.start, period.last_day)
     top = [
         RuleLine(r["rule_id"], rule_title(r["rule_id"]), r["severity"], r["hosts"])
-        for r in queries.failing_rules(scope, end, limit=10)
+        for r in queries.failing_at_end(scope, period.last_day, limit=10)
     ]
     return Report(
         period=period,
@@ -80,7 +84,7 @@ def build_report(kind: str, team: str = "", today: date | None = None) -> Report
         top_rules=top,
         opened=totals["opened"],
         resolved=totals["resolved"],
-        mttr=queries.mttr(scope, start, end),
+        mttr=queries.mttr(scope, period.start, period.last_day),
         criticals=queries.oldest_criticals(scope),
         series=queries.fleet_series(scope, period.start, period.last_day),
     )

@@ -29,8 +29,7 @@ class Scope:
             if value:
                 # The key's text compared as text: portable between SQLite and PostgreSQL
                 # JSON, and a value from the URL is never parsed as a lookup.
-                text = Cast(KeyTextTransform(key, "labels"), output_field=TextField())
-                qs = qs.alias(**{f"label_{key}": text}).filter(**{f"label_{key}": value})
+                qs = qs.alias(**{f"label_{key}": label_text(key)}).filter(**{f"label_{key}": value})
         return qs
 
     def apply(self, qs: QuerySet[Any], field: str = "host") -> QuerySet[Any]:
@@ -38,12 +37,23 @@ class Scope:
             return qs
         return qs.filter(**{f"{field}__in": self.hosts().values("pk")})
 
+    def apply_labels(self, qs: QuerySet[Any]) -> QuerySet[Any]:
+        """Scope a rollup (DailyFindingFlow, DailyRuleFailing) on its own team and env
+        columns: the labels its hosts had when the day was rolled, no host join."""
+        values = {k: v for k, v in (("team", self.team), ("env", self.env)) if v}
+        return qs.filter(**values) if values else qs
+
+
+def label_text(key: str, field: str = "labels") -> Cast:
+    """A label's value as text, as Scope compares it (and as hosts' expression indexes
+    host_label_team_idx / host_label_env_idx store it)."""
+    return Cast(KeyTextTransform(key, field), output_field=TextField())
+
 
 def label_values(key: str) -> list[str]:
     """Distinct values of one label across the fleet, for the filter menus."""
-    text = Cast(KeyTextTransform(key, "labels"), output_field=TextField())
     values = (
-        Host.objects.annotate(value=text)
+        Host.objects.annotate(value=label_text(key))
         .filter(value__isnull=False)
         .exclude(value="")
         .values_list("value", flat=True)

@@ -81,6 +81,7 @@ def test_comparisons_against_30_and_365_days_before():
         host=other, day=today - timedelta(days=30), score=70, taken_at=at(today)
     )
     ScoreSampleFactory(host=host, taken_at=timezone.now(), score=80)
+    rollup_scores()
     series = queries.fleet_series(Scope(), today, today)
 
     month, year = queries.comparisons(Scope(), series[-1])
@@ -121,6 +122,7 @@ def test_findings_opened_and_resolved_per_week():
     FindingFactory(
         opened_at=at(monday - timedelta(days=30)), resolved_at=at(monday + timedelta(days=8))
     )
+    rollup_scores()
 
     flow = queries.findings_flow(Scope(), monday, monday + timedelta(days=13))
 
@@ -131,21 +133,20 @@ def test_findings_opened_and_resolved_per_week():
 
 
 def test_mean_time_to_remediate_by_severity_over_a_period():
-    start = timezone.now() - timedelta(days=10)
+    """GIVEN two highs resolved in the period after 1 and 3 days, one resolved before it
+    and an open critical, WHEN MTTR is read over the period, THEN highs average 2 days."""
+    first = days_ago(10)
     for days in (1, 3):
         FindingFactory(
             severity=Severity.HIGH,
-            opened_at=start + timedelta(days=1),
-            resolved_at=start + timedelta(days=1 + days),
+            opened_at=at(days_ago(9)),
+            resolved_at=at(days_ago(9)) + timedelta(days=days),
         )
-    FindingFactory(
-        severity=Severity.HIGH,
-        opened_at=start - timedelta(days=40),
-        resolved_at=start - timedelta(days=1),
-    )
-    FindingFactory(severity=Severity.CRITICAL, opened_at=start)  # still open: not counted
+    FindingFactory(severity=Severity.HIGH, opened_at=at(days_ago(50)), resolved_at=at(days_ago(11)))
+    FindingFactory(severity=Severity.CRITICAL, opened_at=at(first))  # still open: not counted
+    rollup_scores()
 
-    rows = {r.severity: r for r in queries.mttr(Scope(), start, timezone.now())}
+    rows = {r.severity: r for r in queries.mttr(Scope(), first, days_ago(0))}
 
     assert rows[Severity.HIGH].resolved == 2
     assert rows[Severity.HIGH].mean == timedelta(days=2)
@@ -161,5 +162,7 @@ def test_oldest_open_criticals_first_and_only_open_criticals():
     new = FindingFactory(severity=Severity.CRITICAL, opened_at=now - timedelta(days=2))
     FindingFactory(severity=Severity.CRITICAL, opened_at=now - timedelta(days=200), resolved_at=now)
     FindingFactory(severity=Severity.HIGH, opened_at=now - timedelta(days=300))
+    # Accepted by a risk exception: it left the score, so it leaves the list.
+    FindingFactory(severity=Severity.CRITICAL, opened_at=now - timedelta(days=120), accepted=True)
 
     assert queries.oldest_criticals(Scope()) == [old, new]
