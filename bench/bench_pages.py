@@ -1,20 +1,23 @@
 """Page latency at fleet scale: every main page under concurrent load, beside a floor.
 
-    python bench/bench_pages.py --hosts 1000 --findings 1000000 --concurrency 8,32 --duration 20
+    python bench/bench_pages.py --hosts 1000 --findings 1000000 --concurrency 1,8,25u --duration 10
 
 Seeds a dedicated database posture_bench_pages on the lab PostgreSQL cluster (the one
 `python -m posture.lab services` starts; never the dev or test database) with N hosts
 (env / team / region labels), their current picture (HostPosture with a rule summary),
 ~50 containers and 5 images each, 90 days of scores (4 samples a day, every 15 minutes
-today; the last 30 days also as ScanRuns, as retention keeps them), the DailyScore rollup
-(trends.rollup, the product's own), and F findings: ~10 % open, the rest resolved history,
-rules weighted by how often such rules fail in real fleets. Rows go in with COPY; then
-VACUUM ANALYZE.
+today; the last 30 days also as ScanRuns, as retention keeps them), and F findings: ~10 %
+open, the rest resolved history, rules weighted by how often such rules fail in real
+fleets. Rows go in with COPY; then the product's own derived tables are built by its own
+code (RuleTally by scans.tallies, the daily score / finding / rule rollups by
+trends.rollup) and VACUUM ANALYZE.
 
 Then serves the app with gunicorn on a free loopback port (--workers 2 --threads 4: the
 production shape scaled to 2 cores), signs a user in through the login form, and loads each
-page with wrk (closed loop: C connections, each sending its next request as soon as the
-last one is answered) for --duration seconds after a short warm-up. The floor is /healthz
+page with wrk for --duration seconds after a short warm-up: a level "8" is a closed loop
+(8 connections, each sending its next request as soon as the last one is answered), a
+level "25u" is 25 users pausing --think-ms on average (exponentially distributed) between
+an answer and their next click. The floor is /healthz
 under the same load in the same run: the same gunicorn, middleware and wrk, no database.
 --runs R repeats the whole pass; each figure is the best run's (lowest p95).
 

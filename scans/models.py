@@ -244,10 +244,11 @@ class Finding(models.Model):
             models.Index(fields=["host", "resolved_at"], name="finding_host_open_idx"),
             # Rule drill-downs across the fleet.
             models.Index(fields=["rule_id", "resolved_at"], name="finding_rule_open_idx"),
-            # Trends: findings opened / resolved per week (trends.queries.findings_flow), time
-            # to remediate in a period (mttr). Covering: host (a team's or env's scope),
-            # severity and opened_at ride along, so these counts over hundreds of thousands
-            # of past findings are index-only scans and never touch the table.
+            # Trends: the per-day rollups (trends.rollup) and today's live figures
+            # (trends.live) count findings opened / resolved in a range and their time to
+            # remediate. Covering: host, severity and opened_at ride along, so these counts
+            # over hundreds of thousands of past findings are index-only scans. (Open
+            # findings by rule have a partial index made by trends' migration 0003.)
             models.Index(fields=["opened_at", "host"], name="finding_opened_host_idx"),
             models.Index(
                 fields=["resolved_at", "severity", "opened_at", "host"],
