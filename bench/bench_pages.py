@@ -12,8 +12,8 @@ fleets. Rows go in with COPY; then the product's own derived tables are built by
 code (RuleTally by scans.tallies, the daily score / finding / rule rollups by
 trends.rollup) and VACUUM ANALYZE.
 
-Then serves the app with gunicorn on a free loopback port (--workers 2 --threads 4: the
-production shape scaled to 2 cores), signs a user in through the login form, and loads each
+Then serves the app with gunicorn on a free loopback port (--workers 4 --threads 2:
+scripts/run's shape), signs a user in through the login form, and loads each
 page for --duration seconds after a short warm-up: a level "8" is wrk in a closed loop
 (8 connections, each sending its next request as soon as the last one is answered), a
 level "25u" is 25 users (threads of this script, http.client) pausing --think-ms on
@@ -1066,8 +1066,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per page and level")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--runs", type=int, default=2, help="passes; the best run's figures count")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated page labels (substrings)")
     parser.add_argument("--explain", action="store_true", help="print statements and plans")
     parser.add_argument("--explain-ms", type=float, default=10.0)

@@ -291,6 +291,9 @@ DEFAULT_FROM_EMAIL = env("POSTURE_MAIL_FROM", "Posture <posture@localhost>")
 POSTURE_BASE_URL = SITE_URL.rstrip("/")
 
 # --- Alerts -------------------------------------------------------------------------------
+# Seconds the trends page keeps its computed figures (per filters, language and day);
+# 0 computes them on every request.
+POSTURE_TRENDS_CACHE_SECONDS = envint("POSTURE_TRENDS_CACHE_SECONDS", 60, minimum=0)
 POSTURE_ALERTS = {
     # A score this many points below the previous successful scan's is a regression.
     "SCORE_DROP": envint("POSTURE_ALERTS_SCORE_DROP", 10, minimum=1),

@@ -25,6 +25,13 @@ from posture.lab.smtp import LabSmtp
 from posture.lab.sshd import LabSshd
 
 
+@pytest.fixture(autouse=True)
+def _fresh_trends(settings: Any) -> None:
+    # The trends page keeps its figures a minute (trends.dashboard); tests change the data
+    # between requests and must see it. tests/trends/test_pages.py tests the cache itself.
+    settings.POSTURE_TRENDS_CACHE_SECONDS = 0
+
+
 @pytest.fixture(scope="session")
 def lab_pki() -> Pki:
     return make_pki(lab_root("test-pki"), ips=("127.0.0.1",), dns_names=("localhost",))

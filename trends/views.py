@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.middleware import HtmxDetails
 
 from trends import charts
-from trends.dashboard import short_day, trends_context
+from trends.dashboard import cached_trends_context, short_day
 from trends.filters import TrendFilters
 from trends.periods import KINDS
 from trends.reports import Report, build_report
@@ -32,7 +32,7 @@ def trends(request: HtmxHttpRequest) -> HttpResponse:
     template = "trends/trends.html"
     if _fragment(request):
         template += "#trends-body"
-    return render(request, template, trends_context(TrendFilters.from_query(request.GET)))
+    return render(request, template, cached_trends_context(TrendFilters.from_query(request.GET)))
 
 
 def report_charts(report: Report) -> dict[str, charts.Chart]:

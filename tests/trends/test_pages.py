@@ -124,3 +124,25 @@ def test_query_count_does_not_grow_with_the_fleet(
 
     with django_assert_num_queries(len(small.captured_queries)):
         assert user_client.get(url).status_code == 200
+
+
+def test_trends_figures_are_kept_a_while_per_filters_and_say_when(user_client: Client, settings):
+    from django.core.cache import cache
+
+    settings.POSTURE_TRENDS_CACHE_SECONDS = 60
+    cache.clear()
+    make_fleet(2)
+    first = user_client.get("/trends/").content.decode()
+    assert "2 hosts scanned" in first
+    assert "Figures as of" in first
+
+    make_fleet(1, prefix="new")  # a third host scanned today
+    assert "2 hosts scanned" in user_client.get("/trends/").content.decode()  # kept
+    # Other filters, or another language, are other entries: computed afresh.
+    assert "3 hosts scanned" in user_client.get("/trends/?env=prod").content.decode()
+    cache.clear()
+    assert "3 hosts scanned" in user_client.get("/trends/").content.decode()
+
+    settings.POSTURE_TRENDS_CACHE_SECONDS = 0
+    make_fleet(1, prefix="more")
+    assert "4 hosts scanned" in user_client.get("/trends/").content.decode()
