@@ -1,4 +1,4 @@
-"""The fleet table in pages of 100: which hosts a page shows, links that keep the filters and
+"""The fleet table in pages of 50: which hosts a page shows, links that keep the filters and
 work with and without htmx, lenient page numbers, counters over the whole fleet, and a
 statement count that does not grow with the fleet."""
 
@@ -83,27 +83,27 @@ def pager_links(html: str) -> dict[str, tuple[str, str]]:
     return {text: (href, hx_get) for href, hx_get, text in links}
 
 
-def test_the_first_page_shows_the_first_100_hosts_and_where_they_sit(user_client: Client):
-    add_hosts(0, 250)
+def test_the_first_page_shows_the_first_50_hosts_and_where_they_sit(user_client: Client):
+    add_hosts(0, 125)
 
     html = get(user_client)
 
-    assert PAGE_SIZE == 100
-    assert host_names(html) == [f"host{i:04d}" for i in range(100)]
-    assert "hosts 1–100 of 250" in html
+    assert PAGE_SIZE == 50
+    assert host_names(html) == [f"host{i:04d}" for i in range(50)]
+    assert "hosts 1–50 of 125" in html
     assert "page 1 of 3" in html
     assert set(pager_links(html)) == {"next ›", "last »"}
     assert pager_links(html)["next ›"] == ("?page=2", "?page=2")
     assert pager_links(html)["last »"] == ("?page=3", "?page=3")
 
 
-def test_page_two_shows_the_next_100_with_links_both_ways(user_client: Client):
-    add_hosts(0, 250)
+def test_page_two_shows_the_next_50_with_links_both_ways(user_client: Client):
+    add_hosts(0, 125)
 
     html = get(user_client, {"page": "2"})
 
-    assert host_names(html) == [f"host{i:04d}" for i in range(100, 200)]
-    assert "hosts 101–200 of 250" in html
+    assert host_names(html) == [f"host{i:04d}" for i in range(50, 100)]
+    assert "hosts 51–100 of 125" in html
     links = pager_links(html)
     # Page 1 is the URL without ?page: one shareable address per page.
     assert links["« first"] == ("?", "?")
@@ -113,24 +113,24 @@ def test_page_two_shows_the_next_100_with_links_both_ways(user_client: Client):
 
 
 def test_the_last_page_holds_the_rest(user_client: Client):
-    add_hosts(0, 250)
+    add_hosts(0, 125)
 
     html = get(user_client, {"page": "3"})
 
-    assert host_names(html) == [f"host{i:04d}" for i in range(200, 250)]
-    assert "hosts 201–250 of 250" in html
+    assert host_names(html) == [f"host{i:04d}" for i in range(100, 125)]
+    assert "hosts 101–125 of 125" in html
     assert set(pager_links(html)) == {"« first", "‹ previous"}
 
 
 def test_page_links_keep_every_filter_and_the_sort(user_client: Client):
-    add_hosts(0, 600)
+    add_hosts(0, 300)
     params = {"q": "host", "label": "env=prod", "status": "ok", "sort": "-name", "page": "2"}
 
     html = get(user_client, params)
 
     # ok: not scanning (i % 10), no error (i % 5), scanned (i % 7 != 6); env=prod: even.
-    ok = [i for i in range(600) if i % 2 == 0 and i % 5 and i % 7 != 6]
-    assert host_names(html) == [f"host{i:04d}" for i in sorted(ok, reverse=True)[100:200]]
+    ok = [i for i in range(300) if i % 2 == 0 and i % 5 and i % 7 != 6]
+    assert host_names(html) == [f"host{i:04d}" for i in sorted(ok, reverse=True)[50:100]]
     kept = "q=host&amp;label=env%3Dprod&amp;status=ok&amp;sort=-name"
     links = pager_links(html)
     assert links["‹ previous"] == (f"?{kept}", f"?{kept}")
@@ -157,29 +157,29 @@ def test_an_htmx_request_for_page_two_gets_only_the_table(user_client: Client):
 
     assert html.lstrip().startswith('<section id="fleet-table"')
     assert "<html" not in html
-    assert host_names(html) == [f"host{i:04d}" for i in range(201, 250, 2)]
-    assert "hosts 101–125 of 125" in html
+    assert host_names(html) == [f"host{i:04d}" for i in range(101, 200, 2)]
+    assert "hosts 51–100 of 125" in html
     assert 'id="fleet-counts" class="counts" hx-swap-oob="true"' in html
 
 
 @pytest.mark.parametrize("page", ["4", "99", "99999999999999999999999"])
 def test_a_page_past_the_end_shows_the_last_page(user_client: Client, page: str):
-    add_hosts(0, 250)
+    add_hosts(0, 125)
 
     html = get(user_client, {"page": page})
 
-    assert host_names(html)[0] == "host0200"
-    assert "hosts 201–250 of 250" in html
+    assert host_names(html)[0] == "host0100"
+    assert "hosts 101–125 of 125" in html
 
 
 @pytest.mark.parametrize("page", ["abc", "", "0", "-3", "1.5", "2; DROP TABLE"])
 def test_a_garbage_page_number_shows_page_one(user_client: Client, page: str):
-    add_hosts(0, 250)
+    add_hosts(0, 125)
 
     html = get(user_client, {"page": page})
 
     assert host_names(html)[0] == "host0000"
-    assert "hosts 1–100 of 250" in html
+    assert "hosts 1–50 of 125" in html
 
 
 def test_counters_count_the_whole_fleet_and_the_foot_the_whole_selection(user_client: Client):
@@ -187,15 +187,15 @@ def test_counters_count_the_whole_fleet_and_the_foot_the_whole_selection(user_cl
 
     html = get(user_client, {"label": "env=prod", "page": "2"})
 
-    # Header: every host, not the 25 rows of this page nor the 125 the filter keeps.
+    # Header: every host, not the 50 rows of this page nor the 125 the filter keeps.
     assert "<strong>250</strong> hosts" in html
     scanned = [i for i in range(250) if i % 7 != 6]
     assert f"<strong>{sum(1 for i in scanned if i % 3 == 0)}</strong> failing" in html
     assert f"<strong>{sum(1 for i in scanned if i % 5 == 0)}</strong> scan errors" in html
     assert "<strong>25</strong> scanning" in html
     # Foot: where this page sits in what the filter keeps.
-    assert len(host_names(html)) == 25
-    assert "hosts 101–125 of 125" in html
+    assert len(host_names(html)) == 50
+    assert "hosts 51–100 of 125" in html
 
 
 def test_one_page_of_hosts_needs_no_pager(user_client: Client):
@@ -214,9 +214,9 @@ def test_large_totals_are_grouped_in_the_reader_s_language(user_client: Client):
     english = get(user_client, {"page": "2"})
     french = get(user_client, {"page": "2"}, **{"Accept-Language": "fr"})
 
-    assert "hosts 101–200 of 1,000" in english
-    assert re.search(r"hôtes 101 à 200 sur 1\s000", french)
-    assert "page 2 sur 10" in french
+    assert "hosts 51–100 of 1,000" in english
+    assert re.search(r"hôtes 51 à 100 sur 1\s000", french)
+    assert "page 2 sur 20" in french
 
 
 def test_the_polled_row_keeps_its_severity_tooltips(user_client: Client):
