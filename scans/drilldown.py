@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Q, QuerySet, TextField
@@ -26,7 +25,7 @@ from django.db.models.functions import Cast
 
 from exceptions import notes as exception_notes
 from posture.rules.base import Severity
-from scans import queries
+from scans import paging, queries
 from scans.models import Container, Finding, Image
 
 PAGE_SIZE = 50
@@ -133,8 +132,7 @@ class FindingFilters:
             "sort": "" if self.sort == DEFAULT_SORT else self.sort,
         }
         params.update(changes)
-        kept = {k: v for k, v in params.items() if v}
-        return "?" + urlencode(kept, doseq=True) if kept else "?"
+        return paging.query(params)
 
     def cleared(self) -> str:
         """The link that drops every filter, keeping the page's own parameters and the sort."""
@@ -266,14 +264,7 @@ class FindingPage:
 
     @property
     def page_urls(self) -> dict[str, str]:
-        page, urls = self.page, {}
-        if page.has_previous():
-            urls["first"] = self.filters.page_url(1)
-            urls["previous"] = self.filters.page_url(page.previous_page_number())
-        if page.has_next():
-            urls["next"] = self.filters.page_url(page.next_page_number())
-            urls["last"] = self.filters.page_url(page.paginator.num_pages)
-        return urls
+        return paging.page_links(self.page, self.filters.page_url)
 
 
 def finding_page(base: QuerySet[Finding], filters: FindingFilters, number: Any) -> FindingPage:

@@ -23,6 +23,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from hosts.models import Host
+from scans import paging
 from scans.models import HostPosture, ScanRun
 from scans.transports.errors import ErrorClass
 
@@ -95,8 +96,7 @@ class FleetFilters:
             "sort": "" if self.sort == "name" else self.sort,
         }
         params.update(changes)
-        kept = {k: v for k, v in params.items() if v}
-        return "?" + urlencode(kept, doseq=True) if kept else "?"
+        return paging.query(params)
 
     def page_url(self, number: int) -> str:
         return self.query_string(page=str(number) if number > 1 else "")
@@ -326,14 +326,7 @@ class FleetPage:
 
     @property
     def page_urls(self) -> dict[str, str]:
-        page, urls = self.page, {}
-        if page.has_previous():
-            urls["first"] = self.filters.page_url(1)
-            urls["previous"] = self.filters.page_url(page.previous_page_number())
-        if page.has_next():
-            urls["next"] = self.filters.page_url(page.next_page_number())
-            urls["last"] = self.filters.page_url(page.paginator.num_pages)
-        return urls
+        return paging.page_links(self.page, self.filters.page_url)
 
 
 def _page_number(raw: Any) -> int:
