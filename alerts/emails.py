@@ -78,32 +78,16 @@ def _message(kind: str, to: str, context: dict[str, Any], language: str) -> Emai
     return message
 
 
-def finding(n: Notification, language: str) -> EmailMultiAlternatives:
-    assert n.event is not None
+# One event, one mail: the kinds whose template is rendered from the event alone.
+SINGLE = frozenset({"finding", "score_drop", "unreachable", "recovery"})
+
+
+def single(n: Notification, language: str) -> EmailMultiAlternatives:
+    """The mail of one event; the notification's kind names its templates."""
+    assert n.event is not None and n.kind in SINGLE
     with translation.override(language):
         context = event_context(n.event)
-    return _message("finding", n.to, context, language)
-
-
-def score_drop(n: Notification, language: str) -> EmailMultiAlternatives:
-    assert n.event is not None
-    with translation.override(language):
-        context = event_context(n.event)
-    return _message("score_drop", n.to, context, language)
-
-
-def unreachable(n: Notification, language: str) -> EmailMultiAlternatives:
-    assert n.event is not None
-    with translation.override(language):
-        context = event_context(n.event)
-    return _message("unreachable", n.to, context, language)
-
-
-def recovery(n: Notification, language: str) -> EmailMultiAlternatives:
-    assert n.event is not None
-    with translation.override(language):
-        context = event_context(n.event)
-    return _message("recovery", n.to, context, language)
+    return _message(n.kind, n.to, context, language)
 
 
 def digest(n: Notification, items: list[Notification], language: str) -> EmailMultiAlternatives:
@@ -111,11 +95,3 @@ def digest(n: Notification, items: list[Notification], language: str) -> EmailMu
         entries = [{**event_context(i.event), "kind": i.kind} for i in items if i.event is not None]
     context = {"entries": entries, "fleet_url": settings.POSTURE_BASE_URL + reverse("fleet")}
     return _message("digest", n.to, context, language)
-
-
-SINGLE = {
-    "finding": finding,
-    "score_drop": score_drop,
-    "unreachable": unreachable,
-    "recovery": recovery,
-}

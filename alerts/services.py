@@ -109,8 +109,7 @@ def send_notification(notification_id: int) -> bool:
     n = Notification.objects.select_related(
         "user", "event__regression__host", "event__regression__finding"
     ).get(pk=notification_id)
-    render = emails.SINGLE[n.kind]
-    return _deliver(n, render(n, user_language(n.user)))
+    return _deliver(n, emails.single(n, user_language(n.user)))
 
 
 def send_digest(user_id: int, now: datetime) -> bool:
