@@ -78,6 +78,25 @@ def test_french_titles_and_remediation_follow_the_active_language():
     assert reports.failing_rules(host)[0].title == "Container runs in privileged mode"
 
 
+def test_remediation_is_rendered_once_per_rule_and_language_not_mixed(user_client: Client):
+    # "How to fix" is kept in the cache per rule, language and position (its snippet ids):
+    # the French page must not get the English text kept by the page before it.
+    host = HostFactory(name="fixes")
+    HostPostureFactory(host=host)
+    FindingFactory(host=host, rule_id="CTR-PRIVILEGED")
+    other = HostFactory(name="fixes2")
+    HostPostureFactory(host=other)
+    FindingFactory(host=other, rule_id="CTR-PRIVILEGED")
+
+    english = page(user_client, "fixes")
+    french = user_client.get("/hosts/fixes2/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+
+    assert "Recreate the container without --privileged." in english
+    assert "Recréez le conteneur" in french
+    assert "Recreate the container without --privileged." not in french
+    assert '<code id="snippet-1-1">--privileged=false</code>' in french
+
+
 def test_failed_last_scan_shows_error_box_and_keeps_last_good_score(user_client: Client):
     host = HostFactory(name="flaky", endpoint="tcp://flaky.example.org:2376")
     good_at = timezone.now() - timedelta(hours=3)
