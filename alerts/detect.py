@@ -16,8 +16,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from alerts.models import Event, Regression
-from posture.rules import Severity
-from scans.models import Finding, HostPosture, ScanRun
+from findings.models import Finding, HostPosture
+from rules import Severity
+from scans.models import ScanRun
 
 # Findings of these rules mean a container can take over its host (OWASP rules 1 and 3):
 # they get their own, louder mail rather than the generic "new failing rule".

@@ -14,7 +14,7 @@ from django.utils import translation
 
 from alerts.models import Event, Notification, Regression
 from hosts.models import Host
-from posture.rules import REGISTRY, Severity
+from rules import REGISTRY, Severity
 from scans.transports.errors import ErrorClass
 
 Kind = Regression.Kind

@@ -14,9 +14,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from findings.models import Finding
 from hosts.models import Host
-from posture.rules import Severity
-from scans.models import Finding, ScanRun
+from rules import Severity
+from scans.models import ScanRun
 
 SEVERITY_CHOICES = [(s.value, s.label) for s in Severity]
 

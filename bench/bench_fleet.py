@@ -2,7 +2,7 @@
 
     python bench/bench_fleet.py --hosts 1000 --containers 50 --latency-ms 20
 
-Registers N hosts pointing at posture.lab.sim_engine's virtual hosts (unix sockets by
+Registers N hosts pointing at lab.sim_engine's virtual hosts (unix sockets by
 default, --tls for mutual TLS on 127.0.0.1 ports), then for each worker concurrency K:
 starts a real Celery worker (`celery -A posture worker --pool threads --concurrency K`, on
 the lab Redis "bench-redis", with the lab PostgreSQL "bench-pg" and a fresh database
@@ -51,9 +51,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from posture.lab.process import pid_alive, terminate, wait_until
-from posture.lab.services import LabPostgres, LabRedis
-from posture.lab.sim_engine import FaultSpec, SimEngine, SimSpec
+from lab.process import pid_alive, terminate, wait_until
+from lab.services import LabPostgres, LabRedis
+from lab.sim_engine import FaultSpec, SimEngine, SimSpec
 
 DB_NAME = "posture_bench"
 SIM_DIR = "/tmp/pst-sim-bench"
@@ -73,7 +73,8 @@ def worker_main(stats_path: Path, celery_args: list[str]) -> None:
     from celery.signals import task_postrun
     from django.db.backends.signals import connection_created
 
-    from scans import profiles, services, store
+    from policy import profiles
+    from scans import finish, services
 
     lock = threading.Lock()
     stats: dict[str, Any] = {"tasks": 0, "wall": defaultdict(float), "writes": {}}
@@ -97,8 +98,8 @@ def worker_main(stats_path: Path, celery_args: list[str]) -> None:
         (services, "score_host", "rules"),
         (profiles, "apply", "rules"),
         (profiles, "effective", "rules"),
-        (store, "store_success", "store"),
-        (store, "store_failure", "store"),
+        (finish, "store_success", "store"),
+        (finish, "store_failure", "store"),
         (services, "run_scan", "run_scan"),
         (services, "dispatch_due_scans", "dispatch"),
     ):

@@ -3,13 +3,13 @@
     python bench/bench_pages.py --hosts 1000 --findings 1000000 --concurrency 1,8,25u --duration 10
 
 Seeds a dedicated database posture_bench_pages on the lab PostgreSQL cluster (the one
-`python -m posture.lab services` starts; never the dev or test database) with N hosts
+`python -m lab services` starts; never the dev or test database) with N hosts
 (env / team / region labels), their current picture (HostPosture with a rule summary),
 ~50 containers and 5 images each, 90 days of scores (4 samples a day, every 15 minutes
 today; the last 30 days also as ScanRuns, as retention keeps them), and F findings: ~10 %
 open, the rest resolved history, rules weighted by how often such rules fail in real
 fleets. Rows go in with COPY; then the product's own derived tables are built by its own
-code (RuleTally by scans.tallies, the daily score / finding / rule rollups by
+code (RuleTally by findings.tallies, the daily score / finding / rule rollups by
 trends.rollup) and VACUUM ANALYZE.
 
 Then serves the app with gunicorn on a free loopback port (--workers 4 --threads 2:
@@ -57,8 +57,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from posture.lab.process import free_port, terminate, wait_until
-from posture.lab.services import LabPostgres
+from lab.process import free_port, terminate, wait_until
+from lab.services import LabPostgres
 
 DB_NAME = "posture_bench_pages"
 USERNAME = "bench"
@@ -210,10 +210,11 @@ def seed(
     from django.utils import timezone
 
     from alerts.models import Notification, Subscription
+    from findings.models import Container, Finding, HostPosture, Image, ScoreSample
     from hosts.models import Host
-    from posture.rules import REGISTRY
-    from posture.rules.base import Scope, Source
-    from scans.models import Container, Finding, HostPosture, Image, ScanRun, ScoreSample
+    from rules import REGISTRY
+    from rules.base import Scope, Source
+    from scans.models import ScanRun
     from trends.rollup import rollup_scores
 
     rng = random.Random(rng_seed)
@@ -440,7 +441,7 @@ def seed(
 
     step("host postures", HostPosture, posture_rows())
     # COPY goes around the ORM, so the catalogue's per-rule fleet totals are summed once here.
-    from scans.tallies import rebuild_rule_tallies
+    from findings.tallies import rebuild_rule_tallies
 
     rebuild_rule_tallies()
 
@@ -624,7 +625,7 @@ def prepare_database(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]
     call_command("migrate", verbosity=0)
     from django.db import connection
 
-    from scans.models import Finding
+    from findings.models import Finding
 
     seeded: dict[str, Any] = {"reused": False}
     from hosts.models import Host
@@ -666,8 +667,8 @@ def pages() -> list[tuple[str, str, bool]]:
     """(label, path, htmx) for each page measured; the first is the floor."""
     from django.db.models import Count, Q
 
+    from findings.models import Finding
     from hosts.models import Host
-    from scans.models import Finding
 
     rule = (
         Finding.objects.open()

@@ -44,11 +44,11 @@ import paramiko
 
 from hosts.credentials import Credentials
 from hosts.endpoints import parse_endpoint
-from posture.lab.daemon import API_VERSION, LabDaemon
-from posture.lab.images import DEFAULT_TAG, import_image
-from posture.lab.pki import make_pki
-from posture.lab.process import lab_root
-from posture.lab.sshd import LabSshd
+from lab.daemon import API_VERSION, LabDaemon
+from lab.images import DEFAULT_TAG, import_image
+from lab.pki import make_pki
+from lab.process import lab_root
+from lab.sshd import LabSshd
 from scans.collect import collect
 from scans.transports import Limits, open_api
 from scans.transports.ssh import open_streamlocal
@@ -152,7 +152,7 @@ def setup_django(data_dir: Path) -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
-    from scans import services, store
+    from scans import finish, services
 
     # run_scan reaches these through module attributes: timers go around them at run time,
     # the product code is unchanged.
@@ -161,7 +161,7 @@ def setup_django(data_dir: Path) -> None:
         (services, "collect", "collect"),
         (services, "evaluate", "rules"),
         (services, "score_host", "rules"),
-        (store, "store_success", "store"),
+        (finish, "store_success", "store"),
     ):
         setattr(module, name, timed(getattr(module, name), step))
 

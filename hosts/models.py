@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from hosts.credentials import Credentials
 from hosts.endpoints import Endpoint, parse_endpoint
-from posture import crypto
+from posture.lib import crypto
 
 HOST_NAME = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
@@ -52,7 +52,7 @@ class Host(models.Model):
     tls_ca_cert = models.TextField("CA certificate (PEM)", blank=True)
     tls_client_cert = models.TextField("client certificate (PEM)", blank=True)
     ssh_host_key = models.TextField("pinned SSH host public key", blank=True)
-    # Secret material: ciphertext only, never rendered (see posture.crypto).
+    # Secret material: ciphertext only, never rendered (see posture.lib.crypto).
     tls_client_key_enc = models.TextField(blank=True, editable=False)
     ssh_private_key_enc = models.TextField(blank=True, editable=False)
 

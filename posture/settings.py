@@ -40,12 +40,15 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "posture",
+    # Bottom to top: each app imports only those above it in this list (docs/ARCHITECTURE.md).
     "hosts",
+    "findings",
+    "policy",
     "scans",
+    "fleet",
     "trends",
     "alerts",
     "accounts",
-    "exceptions",
 ]
 
 MIDDLEWARE = [
@@ -210,9 +213,9 @@ CELERY_TASK_QUEUES = [
 CELERY_TASK_ROUTES = {
     "alerts.tasks.*": {"queue": "background"},
     "trends.tasks.*": {"queue": "background"},
-    "exceptions.tasks.*": {"queue": "background"},
+    "policy.tasks.*": {"queue": "background"},
     "scans.tasks.prune_history": {"queue": "background"},
-    "scans.tasks.rebuild_rule_tallies": {"queue": "background"},
+    "findings.tasks.rebuild_rule_tallies": {"queue": "background"},
 }
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-scans": {
@@ -220,8 +223,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(envint("POSTURE_DISPATCH_EVERY", 30, minimum=1)),
     },
     "prune-history": {"task": "scans.tasks.prune_history", "schedule": 6 * 3600.0},
-    # Drift in the rule catalogue's fleet totals heals within a day (scans.tallies).
-    "rebuild-rule-tallies": {"task": "scans.tasks.rebuild_rule_tallies", "schedule": 86400.0},
+    # Drift in the rule catalogue's fleet totals heals within a day (findings.tallies).
+    "rebuild-rule-tallies": {"task": "findings.tasks.rebuild_rule_tallies", "schedule": 86400.0},
     # Daily score rollup for the trend charts, and report emails once their period is over.
     "rollup-scores": {"task": "trends.tasks.rollup_scores", "schedule": 3600.0},
     "send-due-reports": {"task": "trends.tasks.send_due_reports", "schedule": 3600.0},
@@ -234,7 +237,7 @@ CELERY_BEAT_SCHEDULE = {
     # Risk exceptions that expired since the last run: rescan the hosts they covered, so
     # their findings count again without waiting for the hosts' next slot.
     "expire-exceptions": {
-        "task": "exceptions.tasks.expire_exceptions",
+        "task": "policy.tasks.expire_exceptions",
         "schedule": float(envint("POSTURE_EXCEPTIONS_SWEEP_EVERY", 300, minimum=10)),
     },
 }

@@ -7,8 +7,7 @@ class ScansConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Keeps RuleTally in step with HostPosture rows saved or deleted through the ORM
-        # (a deleted host, the admin, fixtures); store_success applies its own deltas.
-        from scans import tallies
+        from policy.signals import rescan_requested
+        from scans.receivers import on_rescan_requested
 
-        tallies.connect()
+        rescan_requested.connect(on_rescan_requested, dispatch_uid="scans.rescan_requested")

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from posture.rules.facts import ContainerFacts, HostFacts, ImageFacts
+from rules.facts import ContainerFacts, HostFacts, ImageFacts
 from scans.redact import redact_container, redact_history, redact_image
 from scans.transports import DockerAPI, ErrorClass, NotFound, ScanError
 
@@ -106,7 +106,7 @@ def _relisted(known: ImageFacts, entry: dict[str, Any]) -> ImageFacts:
 
 
 def collect(api: DockerAPI, known_images: Mapping[str, ImageFacts] | None = None) -> HostFacts:
-    """known_images: the host's stored images by id (scans.store.known_images); those the
+    """known_images: the host's stored images by id (findings.store.known_images); those the
     daemon still lists are taken from there instead of being inspected again."""
     version = api.negotiate()
     info = _expect(api.get_json("/info"), dict, "/info")

@@ -2,7 +2,7 @@
 
 One exec channel runs a read-only POSIX sh script, fed on stdin to `/bin/sh -s` so that
 neither the user's login shell nor ARG_MAX matters. It stats the paths of
-posture.rules.host_access, reads the small configuration files, lists the dockerd
+rules.host_access, reads the small configuration files, lists the dockerd
 processes' command lines from /proc, runs `auditctl -l` and reads the mount table. A
 second (rarely a third) channel stats what the first answers name: --config-file, TLS
 material, data-root and unix sockets.
@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 
 import paramiko
 
-from posture.rules.facts import FileStat, HostAccess
-from posture.rules.host_access import (
+from rules.facts import FileStat, HostAccess
+from rules.host_access import (
     AUDITCTL,
     AUDITCTL_MISSING,
     BASE_READS,
@@ -48,7 +48,7 @@ from posture.rules.host_access import (
     listed_key,
     listing_denied,
 )
-from posture.rules.host_dockerd import referenced_paths
+from rules.host_dockerd import referenced_paths
 from scans.transports.base import Deadline
 
 log = logging.getLogger(__name__)

@@ -12,16 +12,20 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from exceptions import services as risk_exceptions
+from findings import store
+from findings.models import HostPosture
 from hosts.models import Host
-from posture.crypto import DecryptionError
-from posture.rules import evaluate, score_host
-from scans import profiles, store
+from policy import exceptions as risk_exceptions
+from policy import profiles
+from posture.lib.crypto import DecryptionError
+from rules import evaluate, score_host
+from scans import finish
 from scans.collect import collect
 from scans.hostaccess import collect_host
 from scans.models import ScanRun
@@ -102,7 +106,7 @@ def interrupt(scan: ScanRun, *, rerun: bool = True, enqueue: bool = True) -> Sca
     with transaction.atomic():
         if not _owned(scan):
             return None  # someone else noticed first, or the worker finished after all
-        store.store_failure(
+        finish.store_failure(
             scan,
             ErrorClass.INTERRUPTED,
             "the worker stopped before the end (killed, out of memory or restarted)",
@@ -227,7 +231,7 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
         score = score_host(evaluations)
         with transaction.atomic():
             if _owned(scan):
-                store.store_success(scan, facts, evaluations, score, elapsed(), api.api_version)
+                finish.store_success(scan, facts, evaluations, score, elapsed(), api.api_version)
             else:
                 log.warning("scan %s of %s lost its lease; results dropped", scan.pk, scan.host)
     except SoftTimeLimitExceeded:
@@ -253,7 +257,7 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
 def _fail(scan: ScanRun, error: ErrorClass, detail: str, duration_ms: int) -> None:
     with transaction.atomic():
         if _owned(scan):
-            store.store_failure(scan, error, detail, duration_ms)
+            finish.store_failure(scan, error, detail, duration_ms)
 
 
 def _requeue(scan: ScanRun, exc: ScanError) -> None:
@@ -288,10 +292,6 @@ def dispatch_due_scans(now: datetime | None = None, limit: int = 1000) -> int:
 def prune_history(now: datetime | None = None, days: int | None = None) -> int:
     """Delete scan runs older than the retention period. Score samples (trends) and findings
     (lifecycle) are kept; a run still named as a host's current or last scan is kept too."""
-    from django.conf import settings
-
-    from scans.models import HostPosture
-
     days = days if days is not None else settings.POSTURE_SCAN["RETENTION_DAYS"]
     cutoff = (now or timezone.now()) - timedelta(days=days)
     pinned = set(HostPosture.objects.values_list("current_scan_id", flat=True)) | set(

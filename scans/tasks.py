@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from scans import services, tallies
+from scans import services
 
 
 # max_retries=None: the number of attempts is the service's decision (POSTURE_SCAN_ATTEMPTS),
@@ -27,10 +27,3 @@ def dispatch_due_scans() -> int:
 @shared_task(name="scans.tasks.prune_history", ignore_result=True)
 def prune_history() -> int:
     return services.prune_history()
-
-
-# Heals drift in the catalogue's fleet totals (a summary written around the ORM, a bug):
-# scans keep them exact as they go, so this normally corrects nothing.
-@shared_task(name="scans.tasks.rebuild_rule_tallies", ignore_result=True)
-def rebuild_rule_tallies() -> int:
-    return tallies.rebuild_rule_tallies()

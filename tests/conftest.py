@@ -1,6 +1,6 @@
 """Session-wide lab services shared by the whole suite.
 
-Each fixture is a thin wrapper over posture.lab, so moving them to tests/conftest.py for the
+Each fixture is a thin wrapper over lab, so moving them to tests/conftest.py for the
 whole suite is a cut and paste. A service an earlier run left running is adopted and left
 running; one started here is stopped at the end (unless POSTURE_LAB_KEEP=1).
 """
@@ -14,15 +14,15 @@ from typing import Any
 import docker
 import pytest
 
+from lab.daemon import LabDaemon
+from lab.images import DEFAULT_TAG, import_image
+from lab.pki import Pki, make_pki, make_rogue_pki
+from lab.process import lab_root, running
+from lab.samples import create_samples
+from lab.services import LabPostgres, LabRedis
+from lab.smtp import LabSmtp
+from lab.sshd import LabSshd
 from posture.celery import app
-from posture.lab.daemon import LabDaemon
-from posture.lab.images import DEFAULT_TAG, import_image
-from posture.lab.pki import Pki, make_pki, make_rogue_pki
-from posture.lab.process import lab_root, running
-from posture.lab.samples import create_samples
-from posture.lab.services import LabPostgres, LabRedis
-from posture.lab.smtp import LabSmtp
-from posture.lab.sshd import LabSshd
 
 
 @pytest.fixture(autouse=True)

@@ -21,8 +21,9 @@ from cryptography.x509.oid import NameOID
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from findings.models import Finding, HostPosture, ScoreSample
 from hosts.models import Host
-from scans.models import Finding, HostPosture, ScanRun, ScoreSample
+from scans.models import ScanRun
 
 PASSWORD = "correct horse battery staple"
 
@@ -143,7 +144,7 @@ class FindingFactory(factory.django.DjangoModelFactory):
 
     host = factory.SubFactory(HostFactory)
     rule_id = "CTR-PRIVILEGED"
-    severity = 4  # posture.rules.Severity.CRITICAL
+    severity = 4  # rules.Severity.CRITICAL
     subject_kind = "container"
     subject_key = factory.Sequence(lambda n: f"{n:064x}")
     subject_name = factory.Sequence(lambda n: f"app-{n}")

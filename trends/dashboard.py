@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
-from posture.rules import REGISTRY
+from rules import REGISTRY
 from trends import charts, queries
 from trends.filters import RANGES, TrendFilters
 from trends.scope import Scope, label_values

@@ -14,7 +14,7 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q,
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
-from scans.models import Finding
+from findings.models import Finding
 from trends.scope import Scope, day_start
 
 

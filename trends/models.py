@@ -68,7 +68,7 @@ class DailyFindingFlow(models.Model):
     day = models.DateField()
     team = models.TextField(blank=True)
     env = models.TextField(blank=True)
-    severity = models.PositiveSmallIntegerField()  # posture.rules.Severity
+    severity = models.PositiveSmallIntegerField()  # rules.Severity
     opened = models.PositiveIntegerField(default=0)
     resolved = models.PositiveIntegerField(default=0)
     # Sum of resolved_at - opened_at of the findings resolved that day: MTTR is the sum of

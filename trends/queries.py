@@ -35,8 +35,8 @@ from typing import Any
 from django.db.models import Avg, Count, Max, OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 
-from posture.rules import Severity
-from scans.models import Finding, ScoreSample
+from findings.models import Finding, ScoreSample
+from rules import Severity
 from trends import live
 from trends.models import DailyFindingFlow, DailyFleetScore, DailyRuleFailing, DailyScore
 from trends.scope import Scope, day_start

@@ -8,8 +8,8 @@ from datetime import date
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from scans.models import Finding
-from scans.queries import GRADES
+from findings.models import Finding
+from rules.scoring import GRADE_LETTERS
 from trends import queries
 from trends.dashboard import rule_title
 from trends.periods import Period, last_complete
@@ -80,7 +80,7 @@ def build_report(kind: str, team: str = "", today: date | None = None) -> Report
         score=score,
         previous_score=previous,
         hosts=hosts,
-        grades=[(g, grades.get(g, 0)) for g in GRADES],
+        grades=[(g, grades.get(g, 0)) for g in GRADE_LETTERS],
         top_rules=top,
         opened=totals["opened"],
         resolved=totals["resolved"],

@@ -33,7 +33,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from scans.models import Finding, ScoreSample
+from findings.models import Finding, ScoreSample
 from trends.models import DailyFindingFlow, DailyFleetScore, DailyRuleFailing, DailyScore
 from trends.queries import latest_samples
 from trends.scope import Scope, day_start, label_text

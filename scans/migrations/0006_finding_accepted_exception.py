@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("exceptions", "0001_initial"),
+        ("policy", "0001_initial"),
         ("scans", "0005_finding_trend_indexes"),
     ]
 
@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 null=True,
                 on_delete=django.db.models.deletion.SET_NULL,
                 related_name="findings",
-                to="exceptions.riskexception",
+                to="policy.riskexception",
             ),
         ),
         migrations.AlterField(

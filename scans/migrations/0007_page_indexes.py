@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("exceptions", "0001_initial"),
+        ("policy", "0001_initial"),
         ("hosts", "0001_initial"),
         ("scans", "0006_finding_accepted_exception"),
     ]

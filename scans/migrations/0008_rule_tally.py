@@ -4,7 +4,7 @@ from django.db import migrations, models
 def fill(apps, schema_editor):
     """The tallies of the pictures already stored (what scans.tallies.rebuild_rule_tallies
     does, on the historical models)."""
-    from posture.rules.catalogue import fleet_totals
+    from rules.catalogue import fleet_totals
 
     HostPosture = apps.get_model("scans", "HostPosture")
     RuleTally = apps.get_model("scans", "RuleTally")

@@ -1,4 +1,4 @@
-"""Alerts are proved end to end: scans finished through scans.store (or a real scan of the
+"""Alerts are proved end to end: scans finished through findings.store (or a real scan of the
 lab daemon), the scan_finished seam, the Celery task run eagerly, mail over real SMTP."""
 
 from __future__ import annotations

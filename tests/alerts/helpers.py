@@ -1,6 +1,6 @@
-"""Finish scans the way scans.store leaves them, then send scan_finished as run_scan does.
+"""Finish scans the way scans.finish leaves them, then send scan_finished as run_scan does.
 
-A failure goes through scans.store.store_failure itself. A success writes the rows that
+A failure goes through scans.finish.store_failure itself. A success writes the rows that
 store_success writes (the run, the findings it opened or resolved, the host's picture),
 without building facts and evaluations for a rule engine the alerts do not read.
 """
@@ -12,9 +12,10 @@ from typing import Any
 
 from django.utils import timezone
 
+from findings.models import Finding, HostPosture
 from hosts.models import Host
-from scans import store
-from scans.models import Finding, HostPosture, ScanRun
+from scans import finish
+from scans.models import ScanRun
 from scans.signals import notify_finished
 from scans.transports import ErrorClass, Limits
 from tests.factories import FindingFactory, ScanRunFactory
@@ -67,7 +68,7 @@ class Scans:
         run = ScanRun.objects.create(
             host=host, status=ScanRun.Status.RUNNING, started_at=timezone.now()
         )
-        store.store_failure(run, ErrorClass.UNREACHABLE, "connection refused", 12)
+        finish.store_failure(run, ErrorClass.UNREACHABLE, "connection refused", 12)
         return self.finish(run)
 
     def finish(self, run: ScanRun) -> ScanRun:

@@ -16,8 +16,9 @@ from django.utils import timezone
 from alerts import services
 from alerts.detect import detect
 from alerts.models import Event, Notification, Regression, Subscription
-from posture.lab.smtp import LabSmtp
-from scans.models import Finding, ScanRun
+from findings.models import Finding
+from lab.smtp import LabSmtp
+from scans.models import ScanRun
 from tests.factories import FindingFactory, HostFactory, ScanRunFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

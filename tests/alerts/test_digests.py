@@ -13,7 +13,7 @@ from django.utils import timezone
 from alerts import services
 from alerts.models import Notification, Subscription
 from hosts.models import Host
-from posture.lab.smtp import LabSmtp
+from lab.smtp import LabSmtp
 from tests.alerts.helpers import Scans, privileged, text_part
 from tests.factories import HostFactory, UserFactory
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from alerts.models import Notification, Regression
 from hosts.models import Host
-from posture.lab.daemon import LabDaemon
-from posture.lab.smtp import LabSmtp
+from lab.daemon import LabDaemon
+from lab.smtp import LabSmtp
 from scans import services
 from scans.models import ScanRun
 from tests.alerts.helpers import BASE_URL, LIMITS, html_part, text_part

@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 
 from alerts.detect import detect, problem_key
 from alerts.models import Event, Notification, Regression
+from findings.models import Finding
 from hosts.models import Host
-from posture.lab.smtp import LabSmtp
-from scans.models import Finding
+from lab.smtp import LabSmtp
 from tests.alerts.helpers import Scans, privileged
 from tests.factories import FindingFactory, HostFactory, ScanRunFactory
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from alerts.models import Notification, Regression
+from findings.models import Finding
 from hosts.models import Host
-from posture.lab.smtp import LabSmtp
-from scans.models import Finding
+from lab.smtp import LabSmtp
 from tests.alerts.helpers import BASE_URL, Scans, html_part, privileged, text_part
 from tests.factories import FindingFactory, ScanRunFactory
 

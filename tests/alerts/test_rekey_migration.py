@@ -11,9 +11,9 @@ from django.apps import apps
 
 from alerts.detect import problem_key
 from alerts.models import Event, Regression
+from findings.models import Finding
 from hosts.models import Host
-from posture.lab.smtp import LabSmtp
-from scans.models import Finding
+from lab.smtp import LabSmtp
 from tests.alerts.helpers import Scans, privileged
 from tests.factories import FindingFactory
 

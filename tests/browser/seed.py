@@ -16,10 +16,11 @@ from typing import Any
 
 from django.utils import timezone
 
+from findings.models import Finding, HostPosture, ScoreSample
 from hosts.models import Host
-from posture.rules import REGISTRY
-from posture.rules.scoring import grade_for
-from scans.models import Finding, HostPosture, ScanRun, ScoreSample
+from rules import REGISTRY
+from rules.scoring import grade_for
+from scans.models import ScanRun
 from trends.rollup import rollup_scores
 from trends.scope import day_start
 
@@ -222,7 +223,7 @@ def _summary(containers: int, open_findings: list[Finding]) -> dict[str, dict[st
 def seed_exceptions(hosts: list[Host]) -> None:
     """Three accepted risks for the /exceptions/ screenshot: the app is new, so it is only
     imported when a screenshot of its page is wanted."""
-    from exceptions.models import RiskException
+    from policy.models import RiskException
 
     now = timezone.now()
     by_name = {h.name: h for h in hosts}

@@ -17,9 +17,9 @@ from playwright.sync_api import Page, expect
 
 from alerts.models import Subscription
 from hosts.models import Host
+from lab.daemon import LabDaemon
+from lab.smtp import LabSmtp
 from posture.celery import app
-from posture.lab.daemon import LabDaemon
-from posture.lab.smtp import LabSmtp
 from scans import services
 from scans.models import ScanRun
 from tests.alerts.helpers import LIMITS, text_part

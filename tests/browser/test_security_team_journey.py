@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from hosts.models import Host
-from posture.lab.daemon import LabDaemon
+from lab.daemon import LabDaemon
 from scans import services
 from scans.models import ScanRun
 from tests.browser.helpers import shot

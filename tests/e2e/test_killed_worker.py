@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from findings.models import Finding, HostPosture, ScoreSample
 from hosts.models import Host
-from posture.lab.sim_engine import SimEngine, SimSpec
+from lab.sim_engine import SimEngine, SimSpec
 from scans import services
-from scans.models import Finding, HostPosture, ScanRun, ScoreSample
+from scans.models import ScanRun
 from scans.transports import Limits
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]

@@ -13,10 +13,11 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.utils import timezone
 
+from findings.models import HostPosture
 from hosts.models import Host
+from lab.daemon import LabDaemon
 from posture.celery import app
-from posture.lab.daemon import LabDaemon
-from scans.models import HostPosture, ScanRun
+from scans.models import ScanRun
 
 pytestmark = [pytest.mark.celery, pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 with a few containers, scanned once per session (tests.engines.lab.scan).
 
 Services are adopted when an earlier run left them up (POSTURE_LAB_KEEP=1), like the suite's
-other lab services; containers are only created, never started (see posture.lab.podman).
+other lab services; containers are only created, never started (see lab.podman).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from posture.lab.images import DEFAULT_TAG, import_image
-from posture.lab.podman import LabPodman
-from posture.lab.process import running
-from posture.lab.rootless import LabRootlessDocker
+from lab.images import DEFAULT_TAG, import_image
+from lab.podman import LabPodman
+from lab.process import running
+from lab.rootless import LabRootlessDocker
 from tests.engines.lab import (
     LAX_CONTAINERS_CONF,
     LAX_REGISTRIES_CONF,

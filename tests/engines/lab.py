@@ -13,10 +13,10 @@ import docker.errors
 
 from hosts.credentials import Credentials
 from hosts.endpoints import parse_endpoint
-from posture.lab.images import DEFAULT_TAG
-from posture.rules import Evaluation, HostScore, evaluate, score_host
-from posture.rules.base import Result
-from posture.rules.facts import HostFacts
+from lab.images import DEFAULT_TAG
+from rules import Evaluation, HostScore, evaluate, score_host
+from rules.base import Result
+from rules.facts import HostFacts
 from scans.collect import collect
 from scans.transports import Limits, open_api
 

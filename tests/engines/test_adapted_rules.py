@@ -1,6 +1,6 @@
 """Rules whose fields mean something else on Podman or on rootless engines, and the verdicts
 they reach there (docs/ENGINES.md). "Not supported" verdicts are NOT_APPLICABLE with
-Cause.NOT_SUPPORTED (posture.rules.engines.not_supported).
+Cause.NOT_SUPPORTED (rules.engines.not_supported).
 
 Each docstring names the verdict the rule reached before it was adapted, which is what a
 regression would bring back.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from posture.rules.base import Cause, Outcome, Result
+from rules.base import Cause, Outcome, Result
 from tests.engines.lab import Scan
 
 pytestmark = pytest.mark.docker
@@ -162,7 +162,7 @@ def test_daemon_seccomp_default_is_invisible(lax_podman_scan: Scan) -> None:
 
 def test_rootless_podman_is_credited(rootless_podman_scan: Scan) -> None:
     """Was: FAIL. Podman 4.3 reports rootless only as /info Rootless = true, not as
-    SecurityOptions "name=rootless" (posture.rules.engines.is_rootless reads both)."""
+    SecurityOptions "name=rootless" (rules.engines.is_rootless reads both)."""
     result = rootless_podman_scan.result("DMN-ROOTLESS")
     assert result.outcome is Outcome.PASS, result
     assert str(result.evidence[0]) == "Rootless = true"

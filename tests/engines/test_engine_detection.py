@@ -1,8 +1,8 @@
 """Engine kind and rootless mode, read from recorded /version and /info answers.
 
 The samples in data/ are what GET /version and GET /info returned on this project's lab
-engines (Debian 12): dockerd 20.10.24 rootful (posture.lab.daemon) and rootless
-(posture.lab.rootless), Podman 4.3.1 rootful and rootless (posture.lab.podman). Re-record
+engines (Debian 12): dockerd 20.10.24 rootful (lab.daemon) and rootless
+(lab.rootless), Podman 4.3.1 rootful and rootless (lab.podman). Re-record
 with docker-py's APIClient(...).version() / .info() against the lab services.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from posture.rules.base import Cause, Outcome
-from posture.rules.engines import (
+from rules.base import Cause, Outcome
+from rules.engines import (
     engine_kind,
     is_rootless,
     not_supported,
@@ -23,7 +23,7 @@ from posture.rules.engines import (
     podman_version,
     resource_limits_enforced,
 )
-from posture.rules.facts import HostFacts
+from rules.facts import HostFacts
 
 DATA = Path(__file__).parent / "data"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from posture.rules.base import Outcome
+from rules.base import Outcome
 from tests.engines.lab import INSECURE_REGISTRY, Scan
 
 pytestmark = pytest.mark.docker

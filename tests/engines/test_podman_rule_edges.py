@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from posture.rules import REGISTRY
-from posture.rules.base import Cause, Outcome, Result
-from posture.rules.container import DEFAULT_CAPS, PODMAN_STOCK_DROPS
-from posture.rules.facts import ContainerFacts, HostFacts, ImageFacts
+from rules import REGISTRY
+from rules.base import Cause, Outcome, Result
+from rules.container import DEFAULT_CAPS, PODMAN_STOCK_DROPS
+from rules.facts import ContainerFacts, HostFacts, ImageFacts
 
 DATA = Path(__file__).parent / "data"
 DIGEST = "sha256:56b21cc151204d557e98d3f4dbdbf84a8608c1e295fc63242f1636ffcc4e70a5"

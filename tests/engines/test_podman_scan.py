@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from posture.rules.base import Outcome
-from posture.rules.engines import engine_kind, is_rootless
+from rules.base import Outcome
+from rules.engines import engine_kind, is_rootless
 from tests.engines.lab import PODMAN_MISCONFIGURED, Scan
 
 pytestmark = pytest.mark.docker

@@ -10,10 +10,10 @@ import os
 
 import pytest
 
-from posture.lab.podman import LabPodman
-from posture.lab.rootless import LabRootlessDocker
-from posture.rules.base import Outcome
-from posture.rules.engines import engine_kind, is_rootless, resource_limits_enforced
+from lab.podman import LabPodman
+from lab.rootless import LabRootlessDocker
+from rules.base import Outcome
+from rules.engines import engine_kind, is_rootless, resource_limits_enforced
 from tests.engines.lab import Scan
 
 pytestmark = pytest.mark.docker

@@ -7,10 +7,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from exceptions.models import RiskException
-from posture.rules import REGISTRY, Evaluation
-from posture.rules.base import Result, Scope, failed
-from posture.rules.facts import ContainerFacts, HostFacts, ImageFacts
+from policy.models import RiskException
+from rules import REGISTRY, Evaluation
+from rules.base import Result, Scope, failed
+from rules.facts import ContainerFacts, HostFacts, ImageFacts
 
 CONTAINER_RULE = "CTR-PRIVILEGED"
 IMAGE_ID = "sha256:" + "a" * 64

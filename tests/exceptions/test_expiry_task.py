@@ -10,7 +10,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from exceptions import services, tasks
+from policy import exceptions as services
+from policy import tasks
 from scans.models import ScanRun
 from tests.exceptions.helpers import CONTAINER_RULE, exception
 from tests.factories import FindingFactory, HostFactory

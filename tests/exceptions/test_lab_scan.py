@@ -13,13 +13,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alerts.models import Regression
-from exceptions import services as risk
-from exceptions.models import RiskException
+from findings.models import Finding, HostPosture
 from hosts.models import Host
-from posture.lab.daemon import LabDaemon
-from posture.rules import Severity
+from lab.daemon import LabDaemon
+from policy import exceptions as risk
+from policy.models import RiskException, RuleOverride
+from rules import Severity
 from scans import services
-from scans.models import Finding, HostPosture, RuleOverride, ScanRun
+from scans.models import ScanRun
 from scans.transports import Limits
 from tests.factories import UserFactory
 

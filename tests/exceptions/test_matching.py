@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from exceptions import matching, services
-from posture.rules import Outcome
-from posture.rules.base import Scope, not_applicable, passed, unknown
+from policy import exceptions as services
+from policy import matching
+from rules import Outcome
+from rules.base import Scope, not_applicable, passed, unknown
 from tests.exceptions.helpers import (
     CONTAINER_RULE,
     daemon_rule,

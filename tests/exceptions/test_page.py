@@ -12,8 +12,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from exceptions.models import RiskException
-from scans.models import Finding, ScanRun
+from findings.models import Finding
+from policy.models import RiskException
+from scans.models import ScanRun
 from tests.exceptions.helpers import CONTAINER_RULE, daemon_rule, exception
 from tests.factories import FindingFactory, HostFactory, UserFactory
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from posture.rules import REGISTRY, score_host
-from posture.rules.base import Scope, failed, passed, unknown
-from posture.rules.engine import Evaluation
+from rules import REGISTRY, score_host
+from rules.base import Scope, failed, passed, unknown
+from rules.engine import Evaluation
 
 
 def ev(rule_id: str, key: str, ok: bool, accepted_by: int | None = None) -> Evaluation:

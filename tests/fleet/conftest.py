@@ -1,4 +1,4 @@
-"""A fleet of real dockerds (posture.lab.fleet) registered as hosts, and a real Celery worker
+"""A fleet of real dockerds (lab.fleet) registered as hosts, and a real Celery worker
 on the lab Redis to scan them.
 
 The fleet is session-wide: one an earlier run left running is adopted and left running;
@@ -16,9 +16,9 @@ from celery.signals import task_postrun
 from django.db import connections
 
 from hosts.models import Host
+from lab.fleet import LabFleet
+from lab.process import running
 from posture.celery import app
-from posture.lab.fleet import LabFleet
-from posture.lab.process import running
 from tests.fleet.support import register
 
 # Four scans in flight: enough that a slow or failing host cannot hold the others up,

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from hosts.models import Host
-from posture.lab.fleet import FleetHost
+from lab.fleet import FleetHost
 from scans.models import ScanRun
 
 

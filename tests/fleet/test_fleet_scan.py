@@ -13,11 +13,12 @@ from collections import Counter
 import pytest
 from django.utils import timezone
 
+from findings.models import Container, Finding, HostPosture, Image, ScoreSample
 from hosts.models import Host
-from posture.lab.fleet import LabFleet
-from posture.rules import REGISTRY
+from lab.fleet import LabFleet
+from rules import REGISTRY
 from scans import tasks
-from scans.models import Container, Finding, HostPosture, Image, ScanRun, ScoreSample
+from scans.models import ScanRun
 from scans.services import request_scan
 from tests.fleet.support import wait_for_scans
 

@@ -12,10 +12,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from posture.rules import evaluate
-from posture.rules.base import Outcome
+from findings.store import digest
+from rules import evaluate
+from rules.base import Outcome
 from scans.collect import collect
-from scans.store import digest
 from scans.transports import Deadline, DockerAPI, ErrorClass, NotFound, ScanError
 from scans.transports.base import SocketTracker
 from tests.fuzz.strategies import FUZZ, HOSTILE_STRINGS, damaged, json_values

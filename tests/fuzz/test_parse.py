@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scans.store import digest
+from findings.store import digest
 from scans.transports import ErrorClass, ScanError
 from scans.transports.base import MAX_DEPTH, parse_json
 from tests.fuzz.strategies import FUZZ, damaged, json_values, nested

@@ -14,10 +14,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from findings.models import Finding
 from hosts.models import Host
-from posture.lab.fake_engine import FakeEngine
-from scans import services, store
-from scans.models import Finding, ScanRun
+from lab.fake_engine import FakeEngine
+from scans import finish, services
+from scans.models import ScanRun
 from scans.transports import ErrorClass, Limits
 from tests.factories import UserFactory
 from tests.fuzz.strategies import HOSTILE_STRINGS
@@ -92,7 +93,7 @@ def test_hostile_error_detail_renders_escaped(admin: Client) -> None:
     host = Host.objects.create(name="angry", endpoint="unix:///tmp/pst-nothing.sock")
     run, _ = services.request_scan(host, enqueue=False)
     detail = "/info: HTTP 500 " + " ".join(HOSTILE_STRINGS)
-    store.store_failure(run, ErrorClass.DAEMON_ERROR, detail.replace("\x00", ""), 10)
+    finish.store_failure(run, ErrorClass.DAEMON_ERROR, detail.replace("\x00", ""), 10)
     html = get(admin, reverse("host-detail", args=["angry"]))
     assert_escaped(html)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html

@@ -1,4 +1,4 @@
-"""posture.rules.evaluate() over any dict-shaped inspect data: a verdict for every rule and
+"""rules.evaluate() over any dict-shaped inspect data: a verdict for every rule and
 subject, never an exception; and data of the wrong type is never a pass."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from posture.rules import REGISTRY, evaluate
-from posture.rules.base import Outcome, Scope
-from posture.rules.facts import ContainerFacts, HostFacts, ImageFacts
+from rules import REGISTRY, evaluate
+from rules.base import Outcome, Scope
+from rules.facts import ContainerFacts, HostFacts, ImageFacts
 from tests.fuzz.strategies import FUZZ, hostile_text, json_values, wrong_type
 from tests.scans import fake
 

@@ -1,4 +1,4 @@
-"""Fake Docker hosts behind a chrooting sshd (posture.lab.hostroot), collected once each.
+"""Fake Docker hosts behind a chrooting sshd (lab.hostroot), collected once each.
 
 A host an earlier run left running is adopted and left running; one started here is stopped
 at the end unless POSTURE_LAB_KEEP=1.
@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from posture.lab.hostroot import HostRoot
-from posture.lab.process import running
-from posture.rules.facts import HostAccess
+from lab.hostroot import HostRoot
+from lab.process import running
+from rules.facts import HostAccess
 from scans.hostaccess import collect_host
 from scans.transports.base import Deadline
 

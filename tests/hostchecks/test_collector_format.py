@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from posture.rules.facts import HostAccess
-from posture.rules.host_access import COLLECTION, listed_key
+from rules.facts import HostAccess
+from rules.host_access import COLLECTION, listed_key
 from scans.hostaccess import (
     HEADER,
     Plan,

@@ -8,16 +8,16 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posture.rules import REGISTRY, Outcome
-from posture.rules.base import Cause, Result
-from posture.rules.facts import FileStat, HostAccess, HostFacts
-from posture.rules.host import parse_mountinfo
-from posture.rules.host_access import DAEMON_JSON, PROCESSES
-from posture.rules.host_audit import parse_audit_rules
-from posture.rules.host_dockerd import DaemonConfig, daemon_config, parse_flags
+from rules import REGISTRY, Outcome
+from rules.base import Cause, Result
+from rules.facts import FileStat, HostAccess, HostFacts
+from rules.host import parse_mountinfo
+from rules.host_access import DAEMON_JSON, PROCESSES
+from rules.host_audit import parse_audit_rules
+from rules.host_dockerd import DaemonConfig, daemon_config, parse_flags
 
 UNIT = "/lib/systemd/system/docker.service"
-HOST_RULES = [r for r in REGISTRY.values() if r.check.__module__.startswith("posture.rules.host")]
+HOST_RULES = [r for r in REGISTRY.values() if r.check.__module__.startswith("rules.host")]
 
 
 def facts(access: HostAccess, root: str = "/var/lib/docker") -> HostFacts:

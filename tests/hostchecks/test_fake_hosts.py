@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from posture.lab.hostroot import HostRoot
-from posture.rules import REGISTRY, Outcome
-from posture.rules.base import Cause, Result, Rule
-from posture.rules.facts import HostAccess, HostFacts
+from lab.hostroot import HostRoot
+from rules import REGISTRY, Outcome
+from rules.base import Cause, Result, Rule
+from rules.facts import HostAccess, HostFacts
 
 pytestmark = pytest.mark.ssh
 
 HOST_RULES = sorted(
-    (r for r in REGISTRY.values() if r.check.__module__.startswith("posture.rules.host")),
+    (r for r in REGISTRY.values() if r.check.__module__.startswith("rules.host")),
     key=lambda r: r.id,
 )
 PASS, FAIL, NA, UNKNOWN, MANUAL = (

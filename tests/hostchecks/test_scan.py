@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import pytest
 
+from findings.models import Finding, HostPosture
 from hosts.models import Host
-from posture.lab.daemon import LabDaemon
-from posture.lab.sshd import LabSshd
-from posture.rules import REGISTRY
-from posture.rules.base import Source
+from lab.daemon import LabDaemon
+from lab.sshd import LabSshd
+from rules import REGISTRY
+from rules.base import Source
 from scans import hostaccess, services
-from scans.models import Finding, HostPosture, ScanRun
+from scans.models import ScanRun
 from scans.transports import Limits
 
 pytestmark = [pytest.mark.django_db, pytest.mark.docker]

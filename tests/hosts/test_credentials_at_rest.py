@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from hosts.models import Host
-from posture import crypto
+from posture.lib import crypto
 
 SECRET = "-----BEGIN PRIVATE KEY-----\nTOPSECRETMATERIAL\n-----END PRIVATE KEY-----\n"
 

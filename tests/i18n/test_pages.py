@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from accounts.models import Preference
-from posture.rules import REGISTRY
+from rules import REGISTRY
 from tests.factories import FindingFactory, HostFactory, HostPostureFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -19,13 +19,13 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from posture.lab.daemon import API_VERSION, LabDaemon
-from posture.lab.images import is_static_elf, rootfs_tar
-from posture.lab.pki import Pki, make_pki
-from posture.lab.process import LabError, loopback_host
-from posture.lab.samples import FAKE_AWS_SECRET
-from posture.lab.services import LabPostgres, LabRedis
-from posture.lab.sshd import LabSshd
+from lab.daemon import API_VERSION, LabDaemon
+from lab.images import is_static_elf, rootfs_tar
+from lab.pki import Pki, make_pki
+from lab.process import LabError, loopback_host
+from lab.samples import FAKE_AWS_SECRET
+from lab.services import LabPostgres, LabRedis
+from lab.sshd import LabSshd
 
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.mail import EmailMultiAlternatives
 
-from posture.lab.smtp import LabSmtp
+from lab.smtp import LabSmtp
 
 
 def test_message_arrives_over_smtp_with_both_parts(lab_smtp: LabSmtp) -> None:

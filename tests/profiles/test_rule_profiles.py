@@ -10,11 +10,13 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from findings.models import Finding, HostPosture
 from hosts.models import Host
-from posture.lab.fake_engine import FakeEngine
-from posture.rules import Severity
-from scans import profiles, services
-from scans.models import Finding, HostPosture, RuleOverride
+from lab.fake_engine import FakeEngine
+from policy import profiles
+from policy.models import RuleOverride
+from rules import Severity
+from scans import services
 from scans.transports import Limits
 from tests.factories import HostFactory, UserFactory
 from tests.scans.fake import responses

@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from posture.rules.base import REGISTRY, Outcome, Result
-from posture.rules.facts import ContainerFacts, HostFacts, ImageFacts
+from rules.base import REGISTRY, Outcome, Result
+from rules.facts import ContainerFacts, HostFacts, ImageFacts
 
 IMAGE_ID = "sha256:5cba4c2e7a0b3063f0617a01bbf7d12861bfd190b928e11ca9c808f531f8dee6"
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posture.rules import REGISTRY, Outcome, Scope, Severity, evaluate
-from posture.rules.base import Result
-from posture.rules.cis import NEW_IN_V18, v18
-from posture.rules.facts import ContainerFacts, HostFacts, ImageFacts
+from rules import REGISTRY, Outcome, Scope, Severity, evaluate
+from rules.base import Result
+from rules.cis import NEW_IN_V18, v18
+from rules.facts import ContainerFacts, HostFacts, ImageFacts
 
 from .factories import T1, T2, container, host, image
 
@@ -124,7 +124,7 @@ def test_hostile_image_data_never_crashes(inspect, history):
 
 
 CIS_RULES = [r for r in RULES if r.cis]
-# Rules whose v1.6.0 ids posture.rules.cis knows how to renumber (sections 1.2, 2, 4, 5, 7):
+# Rules whose v1.6.0 ids rules.cis knows how to renumber (sections 1.2, 2, 4, 5, 7):
 # these must carry their v1.8.0 ids. Host rules of sections 1.1 and 3 are mapped by their own
 # module and only need to be well formed here.
 MAPPED_RULES = [r for r in CIS_RULES if all(v18(cid) for cid in r.cis)]

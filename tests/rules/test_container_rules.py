@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from posture.rules.base import Outcome
+from rules.base import Outcome
 
 from .factories import DROP, T2, check, container, evidence, outcome
 

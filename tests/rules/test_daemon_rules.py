@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from posture.rules.base import Outcome
+from rules.base import Outcome
 
 from .factories import BRIDGE, DROP, NETWORKS, check, container, evidence, host, outcome
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from posture.rules.base import Outcome
+from rules.base import Outcome
 
 from .factories import DROP, check, container, evidence, host, image, outcome
 

@@ -10,9 +10,9 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from posture.rules import REGISTRY
-from posture.rules.base import Remediation, Rule, Scope, Severity, Source, passed
-from posture.rules.catalogue import (
+from rules import REGISTRY
+from rules.base import Remediation, Rule, Scope, Severity, Source, passed
+from rules.catalogue import (
     OWASP_RULES,
     catalogue_data,
     cis_coverage,
@@ -79,7 +79,7 @@ def test_markdown_says_it_is_generated_and_lists_every_rule():
 def test_output_is_sorted_whatever_the_registration_order(monkeypatch: pytest.MonkeyPatch):
     before = render_markdown()
     reversed_registry = dict(reversed(list(REGISTRY.items())))
-    monkeypatch.setattr("posture.rules.catalogue.REGISTRY", reversed_registry)
+    monkeypatch.setattr("rules.catalogue.REGISTRY", reversed_registry)
 
     assert render_markdown() == before
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from posture.rules.base import Outcome, Remediation, Result, Rule, Scope, Severity
-from posture.rules.engine import Evaluation
-from posture.rules.scoring import WEIGHTS, grade_for, score_host
+from rules.base import Outcome, Remediation, Result, Rule, Scope, Severity
+from rules.engine import Evaluation
+from rules.scoring import WEIGHTS, grade_for, score_host
 
 P, F, U, N = Outcome.PASS, Outcome.FAIL, Outcome.UNKNOWN, Outcome.NOT_APPLICABLE
 

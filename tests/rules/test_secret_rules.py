@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from posture.rules.base import Outcome
-from posture.rules.secrets import judge, judge_label, scan_command
+from rules.base import Outcome
+from rules.secrets import judge, judge_label, scan_command
 from scans.redact import redact_env
 
 from .factories import check, container, evidence, image

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from posture.rules import REGISTRY, Outcome
-from posture.rules.facts import HostFacts
-from posture.rules.versions import below_fixed, release
+from rules import REGISTRY, Outcome
+from rules.facts import HostFacts
+from rules.versions import below_fixed, release
 
 
 def host(kernel: str = "6.1.0", containerd: str = "1.7.13") -> HostFacts:

@@ -10,9 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from hosts.models import Host
-from posture.lab.daemon import LabDaemon
-from posture.lab.pki import Pki
-from posture.lab.sshd import LabSshd
+from lab.daemon import LabDaemon
+from lab.pki import Pki
+from lab.sshd import LabSshd
 from scans.models import ScanRun
 
 pytestmark = pytest.mark.django_db

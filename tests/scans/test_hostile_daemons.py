@@ -15,7 +15,7 @@ from django.db import connection
 from hosts.credentials import Credentials
 from hosts.endpoints import parse_endpoint
 from hosts.models import Host
-from posture.lab.fake_engine import FakeEngine, Fault
+from lab.fake_engine import FakeEngine, Fault
 from scans import services
 from scans.collect import collect
 from scans.models import ScanRun

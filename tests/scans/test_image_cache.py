@@ -17,10 +17,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from findings.models import Image
 from hosts.models import Host
-from posture.lab.daemon import LabDaemon
+from lab.daemon import LabDaemon
 from scans import services
-from scans.models import Image, ScanRun
+from scans.models import ScanRun
 from scans.transports import DockerAPI, Limits
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]

@@ -14,10 +14,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from findings.models import Finding, HostPosture, ScoreSample
 from hosts.models import Host
-from posture.lab.daemon import LabDaemon
+from lab.daemon import LabDaemon
 from scans import services
-from scans.models import Finding, HostPosture, ScanRun, ScoreSample
+from scans.models import ScanRun
 from scans.transports import ErrorClass, Limits
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]

@@ -13,12 +13,14 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from findings import tallies
+from findings.models import HostPosture, RuleTally
 from hosts.models import Host
-from posture.rules import catalogue as cat
-from posture.rules import evaluate, score_host
-from posture.rules.facts import ContainerFacts, HostFacts, ImageFacts
-from scans import store, tallies
-from scans.models import HostPosture, RuleTally, ScanRun
+from rules import catalogue as cat
+from rules import evaluate, score_host
+from rules.facts import ContainerFacts, HostFacts, ImageFacts
+from scans import finish
+from scans.models import ScanRun
 from scans.transports import ErrorClass
 from tests.factories import HostFactory, HostPostureFactory, ScanRunFactory
 from tests.scans import fake
@@ -47,12 +49,12 @@ def facts(*containers: dict[str, Any]) -> HostFacts:
 def scan(host: Host, picture: HostFacts) -> ScanRun:
     run = ScanRunFactory(host=host, active=True)
     evaluations = evaluate(picture)
-    store.store_success(run, picture, evaluations, score_host(evaluations), 10, "1.41")
+    finish.store_success(run, picture, evaluations, score_host(evaluations), 10, "1.41")
     return run
 
 
 def fail(host: Host) -> None:
-    store.store_failure(ScanRunFactory(host=host, active=True), ErrorClass.UNREACHABLE, "no", 5)
+    finish.store_failure(ScanRunFactory(host=host, active=True), ErrorClass.UNREACHABLE, "no", 5)
 
 
 def assert_exact() -> None:

@@ -10,12 +10,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from findings.export import FINDING_FIELDS
+from findings.models import Finding
+from findings.sarif import FINGERPRINT_KEY, sarif_log
 from hosts.models import Host
-from posture.lab.daemon import LabDaemon
-from posture.rules import REGISTRY, Severity
-from scans.export import FINDING_FIELDS
-from scans.models import Finding, ScanRun
-from scans.sarif import FINGERPRINT_KEY, sarif_log
+from lab.daemon import LabDaemon
+from rules import REGISTRY, Severity
+from scans.models import ScanRun
 from tests.factories import FindingFactory, HostFactory, HostPostureFactory
 from tests.scans.sarif_check import check_sarif
 

@@ -10,10 +10,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from findings.models import Container, Finding, HostPosture, Image, ScoreSample
 from hosts.models import Host
-from posture.lab.fake_engine import FakeEngine, Fault
+from lab.fake_engine import FakeEngine, Fault
 from scans import services
-from scans.models import Container, Finding, HostPosture, Image, ScanRun, ScoreSample
+from scans.models import ScanRun
 from scans.transports import ErrorClass, Limits
 from tests.scans.fake import CID, HOSTILE, responses
 

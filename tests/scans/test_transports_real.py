@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from hosts.credentials import Credentials
 from hosts.endpoints import parse_endpoint
-from posture.lab.daemon import LabDaemon
-from posture.lab.pki import Pki
-from posture.lab.sshd import LabSshd
+from lab.daemon import LabDaemon
+from lab.pki import Pki
+from lab.sshd import LabSshd
 from scans.collect import collect
 from scans.transports import ErrorClass, Limits, ScanError, open_api
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from posture.lab.sim_engine import FaultSpec, SimEngine, SimSpec
+from lab.sim_engine import FaultSpec, SimEngine, SimSpec
 
 CONTAINERS = 30
 # Host index -> how it misbehaves; host 0 is healthy.

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from findings.models import Container, Finding, ScoreSample
 from hosts.credentials import Credentials
 from hosts.endpoints import parse_endpoint
 from hosts.models import Host
-from posture.lab.sim_engine import FaultSpec, SimEngine, SimSpec
+from lab.sim_engine import FaultSpec, SimEngine, SimSpec
 from scans import services
 from scans.collect import collect
-from scans.models import Container, Finding, ScanRun, ScoreSample
+from scans.models import ScanRun
 from scans.transports import ErrorClass, Limits, ScanError, open_api
 from tests.sim.conftest import CONTAINERS
 

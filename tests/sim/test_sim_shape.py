@@ -14,8 +14,8 @@ from typing import Any
 import docker
 import pytest
 
-from posture.lab.daemon import LabDaemon
-from posture.lab.sim_engine import SimEngine, load_recording, record
+from lab.daemon import LabDaemon
+from lab.sim_engine import SimEngine, load_recording, record
 
 pytestmark = pytest.mark.docker
 

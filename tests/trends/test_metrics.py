@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from posture.rules import Severity
+from rules import Severity
 from tests.factories import FindingFactory, HostFactory, ScoreSampleFactory
 from tests.trends.conftest import at, days_ago
 from trends import queries

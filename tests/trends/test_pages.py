@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from posture.rules import Severity
+from rules import Severity
 from tests.factories import FindingFactory, HostFactory, ScoreSampleFactory
 from tests.trends.conftest import at, days_ago
 from trends.rollup import rollup_scores

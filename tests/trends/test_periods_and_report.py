@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from posture.rules import Severity
+from rules import Severity
 from tests.factories import FindingFactory, HostFactory, ScoreSampleFactory
 from tests.trends.conftest import at
 from trends.periods import containing, last_complete

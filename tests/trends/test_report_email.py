@@ -8,8 +8,8 @@ from datetime import date, datetime, time
 import pytest
 from django.utils import timezone
 
-from posture.lab.smtp import LabSmtp
-from posture.rules import Severity
+from lab.smtp import LabSmtp
+from rules import Severity
 from tests.factories import FindingFactory, HostFactory, ScoreSampleFactory, UserFactory
 from tests.trends.conftest import at
 from trends import services

@@ -10,7 +10,7 @@ import pytest
 from django.db.models import Avg, Count
 from django.utils import timezone
 
-from posture.rules import Severity
+from rules import Severity
 from tests.factories import FindingFactory, HostFactory, ScoreSampleFactory
 from tests.trends.conftest import at, days_ago
 from trends import live, queries, rollup

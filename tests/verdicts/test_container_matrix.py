@@ -1,10 +1,10 @@
 """The labelled lab: every container rule's verdict on every sample container, on a real
 daemon, reached through the product's own collector.
 
-GIVEN the lab samples (posture.lab.samples: one container per misconfiguration, plus
+GIVEN the lab samples (lab.samples: one container per misconfiguration, plus
 lab-hardened) on the session's lab dockerd
 WHEN the host is collected over its unix socket (scans.transports + scans.collect) and every
-rule runs (posture.rules.evaluate)
+rule runs (rules.evaluate)
 THEN each (sample, rule) pair has exactly the outcome written in EXPECTED below.
 
 EXPECTED is built from two baselines a reader can check by eye: DEFAULT, what a container
@@ -21,10 +21,10 @@ import pytest
 
 from hosts.credentials import Credentials
 from hosts.endpoints import parse_endpoint
-from posture.lab.daemon import LabDaemon
-from posture.lab.samples import FAKE_API_TOKEN, FAKE_AWS_SECRET
-from posture.rules import REGISTRY, Outcome, Scope, evaluate
-from posture.rules.engine import Evaluation
+from lab.daemon import LabDaemon
+from lab.samples import FAKE_API_TOKEN, FAKE_AWS_SECRET
+from rules import REGISTRY, Outcome, Scope, evaluate
+from rules.engine import Evaluation
 from scans.collect import collect
 from scans.transports import Limits, open_api
 
@@ -91,7 +91,7 @@ def differs(base: dict[str, Outcome], **changes: Outcome) -> dict[str, Outcome]:
 
 
 EXPECTED: dict[str, dict[str, Outcome]] = {
-    # Created, never started (see posture.lab.samples): the verdicts come from inspect alone.
+    # Created, never started (see lab.samples): the verdicts come from inspect alone.
     # --privileged implies every capability, every device and no seccomp profile.
     "lab-privileged": differs(
         DEFAULT,

@@ -30,11 +30,11 @@ import pytest
 
 from hosts.credentials import Credentials
 from hosts.endpoints import parse_endpoint
-from posture.lab.daemon import LabDaemon
-from posture.lab.process import lab_root
-from posture.rules import REGISTRY, Outcome, Scope, evaluate
-from posture.rules.base import Source
-from posture.rules.engine import Evaluation
+from lab.daemon import LabDaemon
+from lab.process import lab_root
+from rules import REGISTRY, Outcome, Scope, evaluate
+from rules.base import Source
+from rules.engine import Evaluation
 from scans.collect import collect
 from scans.transports import Limits, open_api
 
@@ -134,7 +134,7 @@ def flag_daemons() -> Iterator[dict[str, LabDaemon]]:
     try:
         yield daemons
     finally:
-        # As posture.lab.process.running: adopted daemons and POSTURE_LAB_KEEP=1 stay up.
+        # As lab.process.running: adopted daemons and POSTURE_LAB_KEEP=1 stay up.
         if os.environ.get("POSTURE_LAB_KEEP", "") not in ("1", "true"):
             ours = [d for d in daemons.values() if not d.reused]
             with ThreadPoolExecutor(max(1, len(ours))) as pool:

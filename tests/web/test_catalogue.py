@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
-from posture.rules import REGISTRY
-from posture.rules.catalogue import SEVERITIES, fleet_stats, snippets
-from scans.models import HostPosture
+from findings.models import HostPosture
+from rules import REGISTRY
+from rules.catalogue import SEVERITIES, fleet_stats, snippets
 from tests.factories import FindingFactory, HostFactory, HostPostureFactory, UserFactory
 from tests.web.test_access import EVENT_HANDLER, INLINE_SCRIPT, INLINE_STYLE
 

@@ -9,9 +9,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
-from posture.rules import REGISTRY
-from posture.rules.base import Remediation, Rule, Scope, Severity, Source, unknown
-from scans import reports
+from fleet import hostpage as reports
+from rules import REGISTRY
+from rules.base import Remediation, Rule, Scope, Severity, Source, unknown
 from tests.factories import HostFactory, HostPostureFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

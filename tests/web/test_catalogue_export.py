@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from posture.rules import REGISTRY, Rule
-from posture.rules.base import CATALOGUE_VERSION
+from rules import REGISTRY, Rule
+from rules.base import CATALOGUE_VERSION
 from tests.factories import HostFactory, HostPostureFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

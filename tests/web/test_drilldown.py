@@ -15,8 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from findings.models import Container, Image
 from hosts.models import Host
-from scans.models import Container, Image
 from tests.factories import FindingFactory, HostFactory, HostPostureFactory, UserFactory
 from tests.web.test_access import EVENT_HANDLER, INLINE_SCRIPT, INLINE_STYLE
 
@@ -406,7 +406,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_names_are_escaped_on_every_page(user_client: Client, name: str):
-    # Names are stored cut to their column's length (scans.store); evidence values whole.
+    # Names are stored cut to their column's length (findings.store); evidence values whole.
     value, name = name, name[:255]
     host = HostFactory(name="web1", labels={"env": name, "team": "<b>"})
     image(host, tags=["nginx:1.27"])

@@ -15,9 +15,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from posture.rules import REGISTRY, Severity
-from scans import views_export
-from scans.sarif import FINGERPRINT_KEY
+from findings.sarif import FINGERPRINT_KEY
+from findings.views import export as views_export
+from rules import REGISTRY, Severity
 from tests.factories import FindingFactory, HostFactory, HostPostureFactory, UserFactory
 from tests.scans.sarif_check import check_sarif
 

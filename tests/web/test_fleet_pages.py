@@ -14,9 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from findings.models import HostPosture
+from fleet.queries import PAGE_SIZE
 from hosts.models import Host
-from scans.models import HostPosture
-from scans.queries import PAGE_SIZE
 from tests.factories import ScanRunFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

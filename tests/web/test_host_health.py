@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from findings.models import HostPosture
 from hosts.models import Host
-from scans.models import HostPosture
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from scans import reports
+from fleet import hostpage as reports
 from scans.transports.errors import ErrorClass
 from tests.factories import (
     FindingFactory,

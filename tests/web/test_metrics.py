@@ -9,8 +9,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from findings.models import Finding, HostPosture
 from hosts.models import Host
-from scans.models import Finding, HostPosture, ScanRun
+from scans.models import ScanRun
 
 pytestmark = pytest.mark.django_db
 
@@ -94,6 +95,6 @@ def test_allow_list_trusts_the_peer_address_not_forwarded_headers(
 
 
 def test_hostile_label_values_are_escaped() -> None:
-    from posture.metrics import _labels
+    from scans.metrics import _labels
 
     assert _labels(a='x"y\\z') == '{a="x\\"y\\\\z"}'

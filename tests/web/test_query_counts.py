@@ -20,9 +20,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from alerts.models import Notification, Subscription
+from findings.models import Container, Finding, HostPosture, Image, ScoreSample
 from hosts.models import Host
-from posture.rules import Severity
-from scans.models import Container, Finding, HostPosture, Image, ScanRun, ScoreSample
+from rules import Severity
+from scans.models import ScanRun
 from tests.factories import (
     FindingFactory,
     HostFactory,

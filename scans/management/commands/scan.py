@@ -10,12 +10,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from findings.export import FINDING_FIELDS
+from findings.models import Finding, HostPosture
+from findings.sarif import sarif_log
 from hosts.models import Host
-from posture.rules import REGISTRY, Severity
+from rules import REGISTRY, Severity
 from scans import services
-from scans.export import FINDING_FIELDS, host_report
-from scans.models import Finding, HostPosture, ScanRun
-from scans.sarif import sarif_log
+from scans.models import ScanRun
+from scans.report import host_report
 
 EXIT_SCAN_FAILED = 2
 EXIT_GATE_FAILED = 3

@@ -1,0 +1,185 @@
+"""Which hosts a fleet-wide filter keeps: ?q=&label=k=v&status=&grade=&sort=, read once and
+used by the fleet table, the rule drill-downs and the exports, so that a filter means the
+same thing on every page."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F, Q, QuerySet, TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from hosts.models import Host
+from posture.lib import paging
+from rules.scoring import GRADE_LETTERS
+
+SORTS: dict[str, tuple[Any, ...]] = {
+    "name": (F("name").asc(),),
+    "score": (F("posture__score").asc(nulls_last=True), F("name").asc()),
+    "failing": (
+        F("posture__failing_critical").asc(nulls_first=True),
+        F("posture__failing_high").asc(nulls_first=True),
+        F("posture__failing_medium").asc(nulls_first=True),
+        F("posture__failing_low").asc(nulls_first=True),
+        F("name").asc(),
+    ),
+    "last_scan": (F("posture__last_attempt_at").asc(nulls_first=True), F("name").asc()),
+}
+
+
+# Columns whose useful first click is "most first": most failing rules, latest scan.
+DESCENDING_FIRST = {"failing", "last_scan"}
+
+
+# scans.ScanRun.ACTIVE, by value.
+SCAN_ACTIVE_STATES = ("queued", "running")
+STATUSES = ("ok", "failing", "error", "stale", "never", "scanning")
+
+
+@dataclass(frozen=True)
+class FleetFilters:
+    q: str = ""
+    labels: tuple[tuple[str, str | None], ...] = ()
+    status: str = ""
+    grade: str = ""
+    sort: str = "name"
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, Any]) -> FleetFilters:
+        """Read ?q=&label=k=v&status=&grade=&sort= leniently: an unknown value is ignored."""
+        getlist = getattr(params, "getlist", lambda key: [params[key]] if key in params else [])
+        labels: list[tuple[str, str | None]] = []
+        for raw in getlist("label"):
+            key, sep, value = str(raw).partition("=")
+            if key.strip():
+                labels.append((key.strip(), value.strip() if sep else None))
+        status = str(params.get("status", ""))
+        grade = str(params.get("grade", "")).upper()
+        sort = str(params.get("sort", "name"))
+        return cls(
+            q=str(params.get("q", "")).strip()[:200],
+            labels=tuple(labels[:10]),
+            status=status if status in STATUSES else "",
+            grade=grade if grade in GRADE_LETTERS else "",
+            sort=sort if sort.removeprefix("-") in SORTS else "name",
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.q or self.labels or self.status or self.grade)
+
+    def label_strings(self) -> list[str]:
+        return [k if v is None else f"{k}={v}" for k, v in self.labels]
+
+    def query_string(self, **changes: str) -> str:
+        """This filter set as "?q=..&label=..", with some parameters replaced."""
+        params: dict[str, Any] = {
+            "q": self.q,
+            "label": self.label_strings(),
+            "status": self.status,
+            "grade": self.grade,
+            "sort": "" if self.sort == "name" else self.sort,
+        }
+        params.update(changes)
+        return paging.query(params)
+
+    def page_url(self, number: int) -> str:
+        return self.query_string(page=str(number) if number > 1 else "")
+
+    def sort_urls(self) -> dict[str, str]:
+        """Per column, the link that sorts by it: its first direction, then the reverse.
+        Like the filter form, it drops the page number: page 3 of another order or another
+        selection is not the same hosts, so a new sort or filter starts on page 1."""
+        urls = {}
+        for column in SORTS:
+            first = f"-{column}" if column in DESCENDING_FIRST else column
+            second = first.removeprefix("-") if first.startswith("-") else f"-{first}"
+            urls[column] = self.query_string(sort=second if self.sort == first else first)
+        return urls
+
+
+def filtered(qs: QuerySet[Host], filters: FleetFilters) -> QuerySet[Host]:
+    if filters.q:
+        qs = qs.filter(Q(name__icontains=filters.q) | Q(endpoint__icontains=filters.q))
+    for index, (key, value) in enumerate(filters.labels):
+        if value is None:
+            qs = qs.filter(labels__has_key=key)
+        else:
+            # Not labels__contains (SQLite has no JSON containment) nor labels__<key> (a key
+            # from the URL would be parsed as lookups): the key's text, compared as text.
+            alias = f"label_{index}"
+            text = Cast(KeyTextTransform(key, "labels"), output_field=TextField())
+            qs = qs.alias(**{alias: text}).filter(**{alias: value})
+    if filters.grade:
+        qs = qs.filter(posture__grade=filters.grade)
+    if filters.status == "scanning":
+        # Through the relation, not scans.ScanRun: findings sits below scans. One active
+        # scan per host at most (ScanRun's partial unique constraint), so the join adds no
+        # duplicate rows.
+        qs = qs.filter(scans__status__in=SCAN_ACTIVE_STATES)
+    elif filters.status == "never":
+        qs = qs.filter(Q(posture__isnull=True) | Q(posture__last_attempt_at__isnull=True))
+    elif filters.status == "error":
+        qs = qs.exclude(posture__last_error_class="").filter(posture__isnull=False)
+    elif filters.status == "stale":
+        qs = qs.filter(stale_q())
+    elif filters.status == "ok":
+        qs = qs.filter(posture__last_error_class="", posture__last_success_at__isnull=False)
+        qs = qs.exclude(stale_q())
+    elif filters.status == "failing":
+        qs = qs.filter(failing_q())
+    return qs
+
+
+def stale_after_intervals() -> int:
+    # One missed scan is noise; several in a row mean nobody is looking at that host.
+    return int(settings.POSTURE_SCAN["STALE_AFTER_INTERVALS"])
+
+
+def stale_q() -> Q:
+    """The last good picture is older than N of the host's own scan intervals (a host that
+    never succeeded has no picture to be stale: it is in error or never scanned). One term
+    per distinct interval in the fleet (a handful): portable, where interval-times-duration
+    arithmetic is not (SQLite)."""
+    now = timezone.now()
+    n = stale_after_intervals()
+    intervals = Host.objects.order_by().values_list("scan_interval", flat=True).distinct()
+    too_old = Q(pk__in=[])
+    for minutes in intervals:
+        cutoff = now - timedelta(minutes=minutes * n)
+        too_old |= Q(scan_interval=minutes, posture__last_success_at__lt=cutoff)
+    return too_old
+
+
+def failing_q() -> Q:
+    return (
+        Q(posture__failing_critical__gt=0)
+        | Q(posture__failing_high__gt=0)
+        | Q(posture__failing_medium__gt=0)
+        | Q(posture__failing_low__gt=0)
+    )
+
+
+def ordered(qs: QuerySet[Host], sort: str) -> QuerySet[Host]:
+    orders = SORTS[sort.removeprefix("-")]
+    if sort == "-name":
+        orders = (F("name").desc(),)
+    elif sort.startswith("-"):
+        # Descending, hosts without a value still at the bottom, ties still in name order.
+        orders = tuple(
+            o if o.expression.name == "name" else F(o.expression.name).desc(nulls_last=True)
+            for o in orders
+        )
+    return qs.order_by(*orders)
+
+
+def hosts_matching(filters: FleetFilters) -> QuerySet[Host]:
+    """The hosts the fleet page's filters keep, for other pages to use as a subquery
+    (`host__in=hosts_matching(f).values("pk")`), so label filtering stays in one place."""
+    return filtered(Host.objects.all(), filters)

@@ -1,0 +1,193 @@
+"""The rule catalogue pages: every rule with its mappings and its pass rate across the fleet,
+one rule with every open finding of it (findings.drilldown), and the catalogue as JSON.
+
+The catalogue itself comes from rules.catalogue (plain data off REGISTRY); this
+module adds the fleet numbers, parses filters and renders, in the fleet page's htmx pattern.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import translation
+from django.views.decorators.http import require_GET
+
+from findings import drilldown, tallies
+from posture.lib.htmx import HtmxHttpRequest, fragment_requested
+from rules import REGISTRY
+from rules import catalogue as cat
+from rules.base import CATALOGUE_VERSION, Scope, Source
+
+SORTS = ("id", "title", "severity", "pass_rate", "failing")
+# Columns whose useful first click is "most first": critical first, most failing hosts first.
+DESCENDING_FIRST = {"severity", "failing"}
+
+
+@dataclass(frozen=True)
+class RuleFilters:
+    q: str = ""
+    scope: str = ""
+    severity: str = ""
+    source: str = ""
+    owasp: str = ""
+    sort: str = "id"
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, Any]) -> RuleFilters:
+        """Read ?q=&scope=&severity=&source=&owasp=&sort= leniently: unknown values ignored."""
+
+        def pick(name: str, allowed: set[str], default: str = "") -> str:
+            value = str(params.get(name, default))
+            return value if value in allowed else default
+
+        return cls(
+            q=str(params.get("q", "")).strip()[:200],
+            scope=pick("scope", {s.value for s in Scope}),
+            severity=pick("severity", {s.label for s in cat.SEVERITIES}),
+            source=pick("source", {s.value for s in Source}),
+            owasp=pick("owasp", {str(n) for n in cat.owasp_coverage()}),
+            sort=pick("sort", {*SORTS, *(f"-{s}" for s in SORTS)}, "id"),
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.q or self.scope or self.severity or self.source or self.owasp)
+
+    def query_string(self, **changes: str) -> str:
+        params = {
+            "q": self.q,
+            "scope": self.scope,
+            "severity": self.severity,
+            "source": self.source,
+            "owasp": self.owasp,
+            "sort": "" if self.sort == "id" else self.sort,
+        }
+        params.update(changes)
+        kept = {k: v for k, v in params.items() if v}
+        return "?" + urlencode(kept) if kept else "?"
+
+    def sort_urls(self) -> dict[str, str]:
+        """Per column, the link that sorts by it: its first direction, then the reverse."""
+        urls = {}
+        for column in SORTS:
+            first = f"-{column}" if column in DESCENDING_FIRST else column
+            second = first.removeprefix("-") if first.startswith("-") else f"-{first}"
+            urls[column] = self.query_string(sort=second if self.sort == first else first)
+        return urls
+
+    def matches(self, row: Mapping[str, Any]) -> bool:
+        if self.scope and row["scope"] != self.scope:
+            return False
+        if self.severity and row["severity"] != self.severity:
+            return False
+        if self.source and row["source"] != self.source:
+            return False
+        if self.owasp and self.owasp not in {str(n) for n in row["owasp"]}:
+            return False
+        if self.q:
+            text = [row["id"], row["title"], row["title_fr"], *row["cis"], *row["cis_v18"]]
+            return self.q.casefold() in " ".join(text).casefold()
+        return True
+
+    def apply(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        keys = {
+            "id": lambda r: r["id"],
+            "title": lambda r: r["localized"]["title"].casefold(),
+            "severity": lambda r: r["severity_level"],
+            "pass_rate": lambda r: r["fleet"].pass_rate,
+            "failing": lambda r: r["fleet"].hosts_failing,
+        }
+        key = keys[self.sort.removeprefix("-")]
+        chosen = sorted((r for r in rows if self.matches(r)), key=lambda r: r["id"])
+        # Rules without a value (no host assessed) stay at the bottom in both directions;
+        # the sort is stable, so ties stay in id order.
+        known = [r for r in chosen if key(r) is not None]
+        known.sort(key=key, reverse=self.sort.startswith("-"))
+        return known + [r for r in chosen if key(r) is None]
+
+
+def fleet_stats() -> cat.FleetStats:
+    # The per-rule totals scans keep (findings.tallies), not every host's JSON summary: that
+    # was some MB to load and sum per request at 1,000 hosts.
+    return tallies.fleet_stats()
+
+
+def rule_rows(language: str, stats: cat.FleetStats) -> list[dict[str, Any]]:
+    rows = cat.catalogue_data(language)["rules"]
+    for row in rows:
+        row["fleet"] = stats.of(row["id"])
+    return rows
+
+
+@require_GET
+def rules(request: HtmxHttpRequest) -> HttpResponse:
+    filters = RuleFilters.from_query(request.GET)
+    stats = fleet_stats()
+    all_rows = rule_rows(translation.get_language() or "en", stats)
+    titles = {row["id"]: row["localized"]["title"] for row in all_rows}
+    template = "findings/catalogue.html"
+    if fragment_requested(request):
+        template += "#rules-table"
+    context = {
+        "filters": filters,
+        "rows": filters.apply(all_rows),
+        "total": len(all_rows),
+        "fleet_hosts": stats.hosts,
+        "version": CATALOGUE_VERSION,
+        "owasp": [
+            {**row, "checks": [(i, titles[i]) for i in row["checks"]]} for row in cat.owasp_rows()
+        ],
+        "scopes": [s.value for s in Scope],
+        "severities": [s.label for s in cat.SEVERITIES],
+        "sources": [(s.value, cat.SOURCE_LABELS[s]) for s in Source],
+        "owasp_choices": [str(n) for n in cat.owasp_coverage()],
+    }
+    return render(request, template, context)
+
+
+@require_GET
+def rule_detail(request: HtmxHttpRequest, rule_id: str) -> HttpResponse:
+    """The rule, its fleet pass rate, and every open finding of it: filtered, searched,
+    sorted and paged, the table swapped by htmx with the URL kept shareable."""
+    rule = REGISTRY.get(rule_id)
+    if rule is None:
+        raise Http404
+    filters = drilldown.FindingFilters.from_query(request.GET)
+    findings = drilldown.finding_page(
+        drilldown.rule_findings(rule.id), filters, request.GET.get("page")
+    )
+    template = "findings/rule.html"
+    if fragment_requested(request):
+        template += "#rule-findings"
+    severities = drilldown.rule_severities(rule.id)
+    context = {
+        "rule": cat.rule_data(rule, translation.get_language() or "en"),
+        "stats": fleet_stats().of(rule.id),
+        "owasp": [(n, cat.OWASP_RULES.get(n, "")) for n in rule.owasp],
+        "filters": filters,
+        "findings": findings,
+        # Re-graded by a profile on some hosts: then severity is worth filtering by.
+        "severities": [s.label for s in severities] if severities != [rule.severity] else [],
+        "kinds": drilldown.KINDS,
+        "page_url": request.path,
+    }
+    return render(request, template, context)
+
+
+@require_GET
+def rules_json(request: HtmxHttpRequest) -> JsonResponse:
+    data = cat.catalogue_data(translation.get_language() or "en")
+    stats = fleet_stats()
+    data["fleet"] = {"hosts": stats.hosts}
+    for row in data["rules"]:
+        row["fleet"] = stats.of(row["id"]).as_dict()
+    response = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    if request.GET.get("download"):
+        filename = f"posture-rules-{CATALOGUE_VERSION}.json"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

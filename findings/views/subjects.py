@@ -1,0 +1,102 @@
+"""Subject pages: a container on one host, every container of a name across the fleet, and
+an image (by id or reference) with the hosts holding it and the findings on it and on the
+containers created from it. Same finding table and htmx pattern as the rule page.
+
+Ids and references are checked against their grammar before any query: anything else is a
+404, as is a subject that no host has and no open finding names.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from findings import drilldown
+from findings.models import Container
+from hosts.models import Host
+from posture.lib.htmx import HtmxHttpRequest, fragment_requested
+
+# Container names are at most this long in the inventory; longer cannot match anything.
+NAME_MAX = 255
+
+
+def _table(request: HtmxHttpRequest, template: str) -> str:
+    return template + "#subject-findings" if fragment_requested(request) else template
+
+
+@require_GET
+def container_detail(request: HtmxHttpRequest, name: str, container_id: str) -> HttpResponse:
+    """One container on one host: what the inventory holds about it and its open findings."""
+    if not drilldown.CONTAINER_ID.fullmatch(container_id):
+        raise Http404
+    host = get_object_or_404(Host, name=name)
+    container = (
+        Container.objects.filter(host=host, container_id=container_id)
+        .only("name", "container_id", "image_ref", "image_id", "state", "first_seen_at", "gone_at")
+        .first()
+    )
+    rows = drilldown.container_findings(host.pk, container_id)
+    if container is None and not rows:
+        raise Http404
+    context = {
+        "host": host,
+        "container": container,
+        "container_id": container_id,
+        "name": container.name if container else rows[0].name,
+        "rows": rows,
+        "image_ref": drilldown.image_ref(container.image_ref) if container else None,
+        "image_id": container.image_id
+        if container and drilldown.IMAGE_ID.fullmatch(container.image_id)
+        else "",
+    }
+    return render(request, "findings/container.html", context)
+
+
+@require_GET
+def containers(request: HtmxHttpRequest) -> HttpResponse:
+    """Every live container of ?name= across the fleet and the open findings on them."""
+    name = str(request.GET.get("name", ""))
+    if not name or len(name) > NAME_MAX:
+        raise Http404
+    filters = drilldown.FindingFilters.from_query(request.GET, fixed=(("name", name),))
+    live = drilldown.containers_named(name)
+    base = drilldown.container_named(name)
+    findings = drilldown.finding_page(base, filters, request.GET.get("page"))
+    if not live and not findings.unfiltered:
+        raise Http404
+    context = {
+        "name": name,
+        "containers": live,
+        "filters": filters,
+        "findings": findings,
+        "page_url": request.path,
+        "kinds": (),
+        "show_rule": True,
+        "truncated": len(live) >= drilldown.LIST_LIMIT,
+    }
+    return render(request, _table(request, "findings/containers.html"), context)
+
+
+@require_GET
+def image_detail(request: HtmxHttpRequest, ref: str) -> HttpResponse:
+    """The image an id or reference names across the fleet: hosts holding or running it, and
+    the open findings on the image and on containers created from it."""
+    valid = drilldown.image_ref(ref)
+    if valid is None:
+        raise Http404
+    view = drilldown.image_view(valid)
+    filters = drilldown.FindingFilters.from_query(request.GET)
+    findings = drilldown.finding_page(view.findings, filters, request.GET.get("page"))
+    if not view.found and not findings.unfiltered:
+        raise Http404
+    context = {
+        "image": view,
+        "filters": filters,
+        "findings": findings,
+        "page_url": request.path,
+        "kinds": ("container", "image"),
+        "show_rule": True,
+        "truncated": len(view.hosts) >= drilldown.LIST_LIMIT,
+    }
+    return render(request, _table(request, "findings/image.html"), context)

@@ -1,0 +1,109 @@
+"""Posture pages: the fleet table, a host's report, its scan status and "Scan now".
+
+Thin views: parse the request, call fleet.queries or scans.services, render. Fragments are
+declared inline in the page templates (django-template-partials) and chosen here when the
+request comes from htmx, the django-htmx example app's pattern.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from findings import selection
+from fleet import hostpage as reports
+from fleet import queries
+from hosts.models import Host
+from posture.lib.htmx import HtmxHttpRequest, HttpResponseStopPolling, fragment_requested
+from rules.scoring import GRADE_LETTERS
+from scans.models import ScanRun
+from scans.services import request_scan
+
+
+def severity_titles() -> dict[str, str]:
+    """The tooltips of a fleet row's four failing-rule counts, translated once per response:
+    four {% translate %} tags per row were a tenth of the table's render time."""
+    return {"critical": _("critical"), "high": _("high"), "medium": _("medium"), "low": _("low")}
+
+
+@require_GET
+def fleet(request: HtmxHttpRequest) -> HttpResponse:
+    filters = selection.FleetFilters.from_query(request.GET)
+    template = "fleet/fleet.html"
+    if fragment_requested(request):
+        template += "#fleet-table"
+    fleet_page = queries.fleet_page(filters, request.GET.get("page"))
+    context = {
+        "filters": filters,
+        "fleet": fleet_page,
+        "rows": fleet_page.rows,
+        "counts": fleet_page.counts,
+        "statuses": selection.STATUSES,
+        "grades": GRADE_LETTERS,
+        "severity_titles": severity_titles(),
+    }
+    return render(request, template, context)
+
+
+@require_GET
+def host_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
+    host = get_object_or_404(Host, name=name)
+    return render(request, "fleet/host_detail.html", {"report": reports.host_report(host)})
+
+
+@require_GET
+def host_status(request: HtmxHttpRequest, name: str) -> HttpResponse:
+    """The status fragment; polled every 2 s while a scan is active, answered with 286
+    (htmx's "stop polling") and the final state once no scan is active any more.
+
+    ?row=1 answers with the whole fleet-table row, so the score beside the status is fresh
+    when the scan ends; otherwise with the status badge of the host page.
+    """
+    if request.GET.get("row"):
+        row = queries.fleet_row(name)
+        if row is None:
+            raise Http404
+        context = {"row": row, "severity_titles": severity_titles()}
+        response = render(request, "fleet/fleet.html#fleet-row", context)
+        active = row.status.active
+    else:
+        host = get_object_or_404(Host, name=name)
+        status, _posture = reports.current_status(host)
+        # On the host page, the score and findings beside the badge are now out of date.
+        on_host_page = bool(request.GET.get("reload"))
+        context = {
+            "host": host,
+            "status": status,
+            "on_host_page": on_host_page,
+            "show_results_link": on_host_page and not status.active,
+        }
+        response = render(request, "fleet/status.html", context)
+        active = status.active
+    if not active:
+        response.status_code = HttpResponseStopPolling.status_code
+    return response
+
+
+@require_POST
+def host_scan(request: HtmxHttpRequest, name: str) -> HttpResponse:
+    host = get_object_or_404(Host, name=name)
+    _scan, created = request_scan(host, trigger=ScanRun.Trigger.MANUAL)
+    if request.htmx:
+        status, _posture = reports.current_status(host)
+        return render(
+            request,
+            "fleet/status.html",
+            {
+                "host": host,
+                "status": status,
+                "on_host_page": True,
+            },
+        )
+    if created:
+        messages.success(request, _("Scan queued."))
+    else:
+        messages.info(request, _("A scan of this host is already queued or running."))
+    return redirect("host-detail", name=host.name)

@@ -1,0 +1,99 @@
+"""One page: every risk exception with status filters, a form to add one, a revoke button.
+
+The panel (filters, table, form) is a fragment declared inline in the page; htmx requests
+get only that fragment. Invalid forms answer 200 so that htmx swaps the errors in.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from hosts.models import Host
+from policy import exceptions as services
+from policy.forms import RiskExceptionForm
+from policy.models import EXPIRING_DAYS, RiskException, RiskExceptionQuerySet
+
+FILTERS = ("all", "active", "expiring", "expired", "revoked")
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _status(request: HttpRequest) -> str:
+    value = request.GET.get("status", "all")
+    return value if value in FILTERS else "all"
+
+
+def _filtered(status: str) -> RiskExceptionQuerySet:
+    now = timezone.now()
+    qs = RiskException.objects.all()
+    if status == "active":
+        return qs.active(now)
+    if status == "expiring":
+        return qs.expiring(now)
+    if status == "expired":
+        return qs.expired(now)
+    if status == "revoked":
+        return qs.revoked()
+    return qs
+
+
+def _page(request: HtmxHttpRequest, form: RiskExceptionForm) -> HttpResponse:
+    template = "policy/exceptions.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#exceptions-panel"
+    status = _status(request)
+    rows = (
+        _filtered(status)
+        .select_related("host")
+        .annotate(
+            accepted_findings=Count(
+                "findings", filter=Q(findings__resolved_at__isnull=True, findings__accepted=True)
+            )
+        )
+    )
+    context = {
+        "form": form,
+        "status": status,
+        "filters": [(f, _filtered(f).count()) for f in FILTERS],
+        "rows": rows,
+        "expiring_days": EXPIRING_DAYS,
+        "host_names": Host.objects.order_by("name").values_list("name", flat=True),
+        "now": timezone.now(),
+    }
+    return render(request, template, context)
+
+
+@require_http_methods(["GET", "POST"])
+def exception_list(request: HtmxHttpRequest) -> HttpResponse:
+    form = RiskExceptionForm(request.POST or None, initial=request.GET.dict() or None)
+    if request.method == "POST":
+        if not form.is_valid():
+            return _page(request, form)
+        exc = form.save(user=request.user.get_username())
+        messages.success(
+            request,
+            _("Exception saved: %(e)s. The hosts it covers are being rescanned.") % {"e": exc},
+        )
+        if not request.htmx:
+            return redirect("exceptions")
+        form = RiskExceptionForm()
+    return _page(request, form)
+
+
+@require_POST
+def exception_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    exc = get_object_or_404(RiskException, pk=pk)
+    if services.revoke(exc, request.user.get_username()):
+        messages.success(request, _("Exception revoked: the hosts it covered are being rescanned."))
+    if request.htmx:
+        return _page(request, RiskExceptionForm())
+    return redirect("exceptions")
