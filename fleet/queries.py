@@ -3,7 +3,7 @@
 Views parse the request into these arguments and render what comes back; nothing here
 knows about HTTP. The fleet page costs the same number of statements for 3 hosts or
 3,000 (posture joined, active scans as an EXISTS subquery, the filtered total folded into
-the header counters), which tests/web pins down.
+the header counters), which tests/posture/test_query_counts.py pins down.
 """
 
 from __future__ import annotations

@@ -142,7 +142,7 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
 TIME_ZONE = env("POSTURE_TIME_ZONE", "UTC")
 USE_I18N = True
-# The compiled .mo files are committed beside the .po (tests/i18n checks they match).
+# The compiled .mo files are committed beside the .po (tests/accounts checks they match).
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 

@@ -6,7 +6,7 @@ ExperimentalBuild true and LiveRestoreEnabled false, has no authorization plugin
 reports its own version in Version). Rules that depend on the engine ask these helpers
 rather than reading the fields themselves. Pure functions over HostFacts; no rules here.
 
-Fields read (samples in tests/engines/data):
+Fields read (samples in tests/system/engines/data):
   /version Components[].Name   "Engine" on Docker, "Podman Engine" on Podman
   /version Components[].Version, Details  the OCI runtime Podman reports ("OCI Runtime (runc)")
   /info BuildahVersion         Podman only

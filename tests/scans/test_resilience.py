@@ -1,7 +1,7 @@
 """Scans that survive their workers: leases, re-runs, retries with backoff, one scan per slot.
 
 Scanned against the real lab daemon; a killed worker is simulated by the row it leaves
-behind (running, lease expired). tests/e2e/test_killed_worker.py kills a real one.
+behind (running, lease expired). tests/system/e2e/test_killed_worker.py kills a real one.
 """
 
 from __future__ import annotations
