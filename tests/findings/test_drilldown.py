@@ -18,7 +18,7 @@ from django.utils import timezone
 from findings.models import Container, Image
 from hosts.models import Host
 from tests.factories import FindingFactory, HostFactory, HostPostureFactory, UserFactory
-from tests.web.test_access import EVENT_HANDLER, INLINE_SCRIPT, INLINE_STYLE
+from tests.posture.test_access import EVENT_HANDLER, INLINE_SCRIPT, INLINE_STYLE
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from findings.models import HostPosture
 from rules import REGISTRY
 from rules.catalogue import SEVERITIES, fleet_stats, snippets
 from tests.factories import FindingFactory, HostFactory, HostPostureFactory, UserFactory
-from tests.web.test_access import EVENT_HANDLER, INLINE_SCRIPT, INLINE_STYLE
+from tests.posture.test_access import EVENT_HANDLER, INLINE_SCRIPT, INLINE_STYLE
 
 pytestmark = pytest.mark.django_db
 

@@ -28,7 +28,7 @@ from scans.models import ScanRun
 from scans.transports import Limits
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # Short enough for a test, the same mechanism as production's 120 s + 60 s and 900 s.
 DEADLINE, GRACE, VISIBILITY = 10, 1, 10
 

@@ -20,7 +20,7 @@ from posture.celery import app
 from scans.models import ScanRun
 
 pytestmark = [pytest.mark.celery, pytest.mark.docker, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_beat_dispatches_worker_scans_page_shows_score(
