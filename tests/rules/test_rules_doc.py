@@ -17,9 +17,9 @@ from rules.catalogue import (
     catalogue_data,
     cis_coverage,
     owasp_coverage,
-    render_markdown,
     summary_counts,
 )
+from rules.markdown import render_markdown
 
 RULES_MD = Path(settings.BASE_DIR) / "docs" / "RULES.md"
 

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from rules.catalogue import render_markdown
+from rules.markdown import render_markdown
 
 
 def default_path() -> Path:
