@@ -1,7 +1,7 @@
 """A simulated Docker Engine API for scale: N virtual hosts served by one asyncio process.
 
 For load and fault tests only; correctness is proven on real daemons. Every document served
-is expanded from JSON recorded from a real lab dockerd (posture/lab/sim_data, written by
+is expanded from JSON recorded from a real lab dockerd (lab/sim_data, written by
 `python -m lab.sim_engine record`), so its shape is the daemon's: each virtual host
 gets C containers cycling through the recorded sample containers (one misconfiguration
 each), with distinct 64-hex ids and names, and I images from the recorded ones.
@@ -532,7 +532,7 @@ class SimEngine:
         ready = self.directory / "endpoints.json"
         ready.unlink(missing_ok=True)
         log = (self.directory / "sim.log").open("ab")
-        root = Path(__file__).resolve().parents[2]
+        root = Path(__file__).resolve().parents[1]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "lab.sim_engine", "--spec-json", self.spec.to_json()],
             cwd=root,

@@ -219,7 +219,7 @@ def runc_outdated(h: HostFacts) -> Result:
     cis_v18=("1.2.2",),
     cis_level=1,
     decided_by="Components[containerd].Version from GET /version; the table in "
-    "posture/rules/data/minimum_versions.json (POSTURE_MIN_VERSIONS overrides it)",
+    "rules/data/minimum_versions.json (POSTURE_MIN_VERSIONS overrides it)",
 )
 def containerd_outdated(h: HostFacts) -> Result:
     if is_podman(h):
@@ -267,7 +267,7 @@ def containerd_outdated(h: HostFacts) -> Result:
     cis_v18=("1.2.1",),
     cis_level=1,
     decided_by="KernelVersion from GET /info against the kernel entries of "
-    "posture/rules/data/minimum_versions.json (POSTURE_MIN_VERSIONS overrides it)",
+    "rules/data/minimum_versions.json (POSTURE_MIN_VERSIONS overrides it)",
 )
 def kernel_outdated(h: HostFacts) -> Result:
     kernel = text(h.info, "KernelVersion")

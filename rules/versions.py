@@ -1,5 +1,5 @@
 """The minimum-version table behind OWASP rule 0, which operators can update without a
-release: `posture/rules/data/minimum_versions.json` ships with Posture, and the JSON file
+release: `rules/data/minimum_versions.json` ships with Posture, and the JSON file
 named by POSTURE_MIN_VERSIONS (same shape) replaces any of its top-level keys. The file is
 re-read when it changes, so a new CVE can be added to a running fleet."""
 
