@@ -1,7 +1,7 @@
 """A finding's exception as read with .values() (drill-down tables): no query per row.
 
 Same attributes the templates read on a RiskException (current_state, expires_at,
-revoked_at, reason, owner), so templates/exceptions/finding_state.html renders either.
+revoked_at, reason, owner), so templates/findings/finding_state.html renders either.
 """
 
 from __future__ import annotations

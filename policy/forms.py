@@ -1,4 +1,5 @@
-"""The exception form: a rule, a scope, why, who answers for it, and until when."""
+"""The policy forms: a risk exception (a rule, a scope, why, who answers for it, and until
+when) and a rule profile override (turn a rule off or re-grade it for a host or a label)."""
 
 from __future__ import annotations
 
