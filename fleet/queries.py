@@ -1,5 +1,6 @@
 """Read-side queries for the fleet table: one page of hosts with their status and header
 counters (host selection itself is findings.selection).
+
 Views parse the request into these arguments and render what comes back; nothing here
 knows about HTTP. The fleet page costs the same number of statements for 3 hosts or
 3,000 (posture joined, active scans as an EXISTS subquery, the filtered total folded into
