@@ -1,17 +1,29 @@
-"""factory_boy factories for Posture's models, shared by every test package.
+"""The test data of every test package: model rows and the facts the rule engine reads.
+
+Model rows are factory_boy factories:
 
     host = HostFactory(labels={"env": "prod"})
     posture = HostPostureFactory(host=host, score=72, grade="C", failing_high=2)
     FindingFactory(host=host, rule_id="CTR-PRIVILEGED", subject_name="web")
+    RiskExceptionFactory(host=host, days=-1)  # expired yesterday
 
 Credentials are opt-in: HostFactory.with_tls_credentials()/with_ssh_credentials() below
 generate throwaway key material with `cryptography` and store the key encrypted.
+
+Rule facts (`host()`, `container()`, `image()`, further down) are shaped like real Engine
+API output, captured from a dockerd 20.10 (Debian) test daemon (data/dockerd-20.10.json):
+`T1` is a container started with default settings, `T2` the same image started with
+--privileged. The builders copy them and apply dotted-path overrides, so each test states
+only what differs.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime
-from typing import Any
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import factory
 from cryptography import x509
@@ -23,7 +35,13 @@ from django.utils import timezone
 
 from findings.models import Finding, HostPosture, ScoreSample
 from hosts.models import Host
+from policy.models import RiskException
+from rules.base import REGISTRY, Outcome, Result
+from rules.facts import ContainerFacts, HostFacts, ImageFacts
 from scans.models import ScanRun
+
+if TYPE_CHECKING:
+    from lab.fleet import FleetHost
 
 PASSWORD = "correct horse battery staple"
 
@@ -65,6 +83,24 @@ class HostFactory(factory.django.DjangoModelFactory):
         host.set_ssh_private_key(pem.private_key)
         host.save()
         return host, pem
+
+    @classmethod
+    def for_lab_member(cls, member: FleetHost) -> Host:
+        """A member of the lab fleet (lab.fleet) as a host, with its TLS and SSH keys."""
+        host = cls.build(
+            name=member.name,
+            endpoint=member.endpoint,
+            labels={"fleet": "lab", "transport": member.member.transport},
+            tls_ca_cert=member.ca_cert,
+            tls_client_cert=member.client_cert,
+            ssh_host_key=member.ssh_host_key,
+        )
+        host.set_tls_client_key(member.client_key)
+        host.set_ssh_private_key(member.ssh_private_key)
+        # The same validation as the host form: the lab's endpoints are ones a user could type.
+        host.full_clean()
+        host.save()
+        return host
 
 
 class ScanRunFactory(factory.django.DjangoModelFactory):
@@ -162,6 +198,22 @@ class ScoreSampleFactory(factory.django.DjangoModelFactory):
     grade = "B"
 
 
+class RiskExceptionFactory(factory.django.DjangoModelFactory):
+    """An accepted risk; scope it with host=, label_key/label_value= or the patterns."""
+
+    class Meta:
+        model = RiskException
+
+    class Params:
+        days = 30  # until it expires; negative for one already over
+
+    rule_id = "CTR-PRIVILEGED"
+    reason = "legacy payments stack, migration planned"
+    owner = "payments@example.org"
+    expires_at = factory.LazyAttribute(lambda o: timezone.now() + datetime.timedelta(days=o.days))
+    created_by = "maya"
+
+
 # --- Throwaway key material ---------------------------------------------------------------
 
 
@@ -220,3 +272,95 @@ def make_ssh_pem() -> SshPem:
         .decode()
     )
     return SshPem(_pem_key(client, serialization.PrivateFormat.OpenSSH), host_key)
+
+
+# --- Facts for the rule engine ------------------------------------------------------------
+
+IMAGE_ID = "sha256:5cba4c2e7a0b3063f0617a01bbf7d12861bfd190b928e11ca9c808f531f8dee6"
+
+_CAPTURED: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "data" / "dockerd-20.10.json").read_text()
+)
+T1: dict[str, Any] = _CAPTURED["container_t1"]
+
+T2: dict[str, Any] = copy.deepcopy(T1)
+T2.update(Id="2af0b142562b0de2d058b0c572dae569e18f6075e380d582657e42cdc8bc01fe", Name="/t2")
+T2["State"] = {"Status": "created", "Running": False, "Pid": 0, "ExitCode": 128}
+T2["HostConfig"].update(Privileged=True, SecurityOpt=["label=disable"], MaskedPaths=None)
+
+INFO: dict[str, Any] = _CAPTURED["info"]
+VERSION: dict[str, Any] = _CAPTURED["version"]
+# The test daemon runs with "bridge": "none", so GET /networks has no default bridge.
+NETWORKS: list[dict[str, Any]] = _CAPTURED["networks"]
+# The default bridge as a stock daemon reports it.
+BRIDGE: dict[str, Any] = _CAPTURED["bridge"]
+IMAGE: dict[str, Any] = _CAPTURED["image"]
+HISTORY: list[dict[str, Any]] = _CAPTURED["history"]
+
+DROP = object()  # an override value that removes the key instead
+
+
+def apply(data: dict[str, Any], changes: dict[str, Any] | None) -> dict[str, Any]:
+    """Copy `data` and set each dotted path in `changes` (DROP deletes it)."""
+    out = copy.deepcopy(data)
+    for path, value in (changes or {}).items():
+        *parents, last = path.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        if value is DROP:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    return out
+
+
+def host(
+    info: dict[str, Any] | None = None,
+    version: dict[str, Any] | None = None,
+    networks: list[dict[str, Any]] | None = None,
+    containers: list[ContainerFacts] | None = None,
+) -> HostFacts:
+    facts = HostFacts(
+        version=apply(VERSION, version),
+        info=apply(INFO, info),
+        networks=copy.deepcopy(NETWORKS if networks is None else networks),
+        containers=containers or [],
+    )
+    for c in facts.containers:
+        c.host = facts
+    return facts
+
+
+def container(
+    changes: dict[str, Any] | None = None,
+    *,
+    base: dict[str, Any] = T1,
+    info: dict[str, Any] | None = None,
+    linked: bool = True,
+) -> ContainerFacts:
+    """A container from `base` with `changes`; `info` changes its daemon's /info, and
+    linked=False leaves it without host facts, as if /info could not be read."""
+    inspect = apply(base, changes)
+    facts = ContainerFacts(id=str(inspect.get("Id", "")), inspect=inspect)
+    if linked:
+        host(info=info, containers=[facts])
+    return facts
+
+
+def image(
+    changes: dict[str, Any] | None = None, history: list[dict[str, Any]] | None = HISTORY
+) -> ImageFacts:
+    return ImageFacts(id=IMAGE_ID, inspect=apply(IMAGE, changes), history=copy.deepcopy(history))
+
+
+def check(rule_id: str, subject: object) -> Result:
+    return REGISTRY[rule_id].check(subject)
+
+
+def outcome(rule_id: str, subject: object) -> Outcome:
+    return check(rule_id, subject).outcome
+
+
+def evidence(result: Result) -> dict[str, str]:
+    return {e.field: e.value for e in result.evidence}

@@ -1,13 +1,10 @@
-"""Evaluations and exceptions built by hand, for the tests that need no daemon."""
+"""Evaluations built by hand, for the tests that need no daemon (exceptions themselves:
+tests.factories.RiskExceptionFactory)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from django.utils import timezone
-
-from policy.models import RiskException
 from rules import REGISTRY, Evaluation
 from rules.base import Result, Scope, failed
 from rules.facts import ContainerFacts, HostFacts, ImageFacts
@@ -54,15 +51,4 @@ def evaluation(rule_id: str, result: Result | None = None, **subject: Any) -> Ev
         subject.get("key", key),
         subject.get("name", name),
         result or failed("HostConfig.Privileged", True),
-    )
-
-
-def exception(rule_id: str = CONTAINER_RULE, days: int = 30, **scope: Any) -> RiskException:
-    return RiskException.objects.create(
-        rule_id=rule_id,
-        reason=scope.pop("reason", "legacy payments stack, migration planned"),
-        owner=scope.pop("owner", "payments@example.org"),
-        expires_at=timezone.now() + timedelta(days=days),
-        created_by="maya",
-        **scope,
     )

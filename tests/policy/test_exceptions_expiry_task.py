@@ -13,8 +13,8 @@ from django.utils import timezone
 from policy import exceptions as services
 from policy import tasks
 from scans.models import ScanRun
-from tests.factories import FindingFactory, HostFactory
-from tests.policy.exception_helpers import CONTAINER_RULE, exception
+from tests.factories import FindingFactory, HostFactory, RiskExceptionFactory
+from tests.policy.exception_helpers import CONTAINER_RULE
 
 pytestmark = pytest.mark.django_db
 
@@ -29,8 +29,8 @@ def test_expired_exception_rescans_its_hosts_once(django_capture_on_commit_callb
     in force elsewhere, and a paused host
     WHEN the beat task runs twice
     THEN the two hosts are scanned once each, and nothing else is."""
-    expired = exception(container_pattern="payments-*", days=-1)
-    current = exception(container_pattern="web-*")
+    expired = RiskExceptionFactory(container_pattern="payments-*", days=-1)
+    current = RiskExceptionFactory(container_pattern="web-*")
     hosts = [HostFactory(name=f"pay-{n}") for n in (1, 2)]
     for host in hosts:
         FindingFactory(host=host, rule_id=CONTAINER_RULE, accepted=True, exception=expired)
@@ -55,7 +55,7 @@ def test_expired_exception_rescans_its_hosts_once(django_capture_on_commit_callb
 
 def test_a_later_run_catches_up_on_what_expired_meanwhile() -> None:
     host = HostFactory()
-    exc = exception(host=host, days=1)
+    exc = RiskExceptionFactory(host=host, days=1)
     FindingFactory(host=host, accepted=True, exception=exc)
     with mock.patch("scans.tasks.scan_host.delay"):
         assert services.queue_expired() == 0
@@ -64,7 +64,7 @@ def test_a_later_run_catches_up_on_what_expired_meanwhile() -> None:
 
 def test_revoked_exceptions_are_not_expiries() -> None:
     host = HostFactory()
-    exc = exception(host=host, days=-1)
+    exc = RiskExceptionFactory(host=host, days=-1)
     exc.revoked_at = timezone.now() - timedelta(days=2)
     exc.save()
     FindingFactory(host=host, accepted=True, exception=exc)

@@ -12,12 +12,11 @@ from policy import exceptions as services
 from policy import matching
 from rules import Outcome
 from rules.base import Scope, not_applicable, passed, unknown
-from tests.factories import HostFactory
+from tests.factories import HostFactory, RiskExceptionFactory
 from tests.policy.exception_helpers import (
     CONTAINER_RULE,
     daemon_rule,
     evaluation,
-    exception,
     facts,
     image_rule,
 )
@@ -32,7 +31,7 @@ def accepted(host, evaluations, with_facts=True):  # type: ignore[no-untyped-def
 
 def test_host_scope_covers_that_host_only() -> None:
     host, other = HostFactory(name="pay-1"), HostFactory(name="pay-2")
-    exc = exception(host=host)
+    exc = RiskExceptionFactory(host=host)
     assert accepted(host, [evaluation(CONTAINER_RULE)]) == [exc.pk]
     assert accepted(other, [evaluation(CONTAINER_RULE)]) == [None]
 
@@ -41,7 +40,7 @@ def test_label_scope_needs_the_exact_label() -> None:
     prod = HostFactory(labels={"env": "prod"})
     dev = HostFactory(labels={"env": "dev"})
     bare = HostFactory()
-    exc = exception(label_key="env", label_value="prod")
+    exc = RiskExceptionFactory(label_key="env", label_value="prod")
     assert accepted(prod, [evaluation(CONTAINER_RULE)]) == [exc.pk]
     assert accepted(dev, [evaluation(CONTAINER_RULE)]) == [None]
     assert accepted(bare, [evaluation(CONTAINER_RULE)]) == [None]
@@ -49,7 +48,7 @@ def test_label_scope_needs_the_exact_label() -> None:
 
 def test_container_glob_matches_the_name_without_its_slash() -> None:
     host = HostFactory()
-    exc = exception(container_pattern="payments-*")
+    exc = RiskExceptionFactory(container_pattern="payments-*")
     assert accepted(host, [evaluation(CONTAINER_RULE, name="payments-api")]) == [exc.pk]
     assert accepted(host, [evaluation(CONTAINER_RULE, name="/payments-api")]) == [exc.pk]
     assert accepted(host, [evaluation(CONTAINER_RULE, name="web-payments-api")]) == [None]
@@ -58,8 +57,10 @@ def test_container_glob_matches_the_name_without_its_slash() -> None:
 
 def test_image_glob_matches_a_containers_image_and_an_images_tags() -> None:
     host = HostFactory()
-    on_containers = exception(image_pattern="registry.example/legacy/*")
-    on_images = exception(rule_id=image_rule(), image_pattern="registry.example/legacy/*")
+    on_containers = RiskExceptionFactory(image_pattern="registry.example/legacy/*")
+    on_images = RiskExceptionFactory(
+        rule_id=image_rule(), image_pattern="registry.example/legacy/*"
+    )
     assert accepted(host, [evaluation(CONTAINER_RULE)]) == [on_containers.pk]
     assert accepted(host, [evaluation(image_rule())]) == [on_images.pk]
     # Another image: no match.
@@ -76,14 +77,14 @@ def test_image_glob_matches_a_containers_image_and_an_images_tags() -> None:
 
 def test_wrong_rule_and_daemon_subjects_are_not_covered() -> None:
     host = HostFactory()
-    exception(image_pattern="registry.example/*", host=host)
-    exception(rule_id=daemon_rule(), container_pattern="payments-*", host=host)
+    RiskExceptionFactory(image_pattern="registry.example/*", host=host)
+    RiskExceptionFactory(rule_id=daemon_rule(), container_pattern="payments-*", host=host)
     assert accepted(host, [evaluation(image_rule()), evaluation(daemon_rule())]) == [None, None]
 
 
 def test_only_failures_are_marked_and_they_stay_failures() -> None:
     host = HostFactory()
-    exc = exception(host=host)
+    exc = RiskExceptionFactory(host=host)
     evs = [
         evaluation(CONTAINER_RULE),
         evaluation(CONTAINER_RULE, passed("HostConfig.Privileged", False), key="p" * 64),
@@ -102,8 +103,8 @@ def test_only_failures_are_marked_and_they_stay_failures() -> None:
 
 def test_expired_and_revoked_exceptions_accept_nothing() -> None:
     host = HostFactory()
-    exception(host=host, days=-1)
-    revoked = exception(host=host)
+    RiskExceptionFactory(host=host, days=-1)
+    revoked = RiskExceptionFactory(host=host)
     revoked.revoked_at = timezone.now() - timedelta(minutes=1)
     revoked.save()
     assert accepted(host, [evaluation(CONTAINER_RULE)]) == [None]
@@ -111,8 +112,8 @@ def test_expired_and_revoked_exceptions_accept_nothing() -> None:
 
 def test_the_latest_expiry_wins_when_two_cover_a_failure() -> None:
     host = HostFactory()
-    exception(host=host, days=10)
-    later = exception(container_pattern="payments-*", days=90)
+    RiskExceptionFactory(host=host, days=10)
+    later = RiskExceptionFactory(container_pattern="payments-*", days=90)
     assert accepted(host, [evaluation(CONTAINER_RULE)]) == [later.pk]
 
 

@@ -15,8 +15,8 @@ from django.utils import timezone
 from findings.models import Finding
 from policy.models import RiskException
 from scans.models import ScanRun
-from tests.factories import FindingFactory, HostFactory, UserFactory
-from tests.policy.exception_helpers import CONTAINER_RULE, daemon_rule, exception
+from tests.factories import FindingFactory, HostFactory, RiskExceptionFactory, UserFactory
+from tests.policy.exception_helpers import CONTAINER_RULE, daemon_rule
 
 pytestmark = pytest.mark.django_db
 URL = "/exceptions/"
@@ -60,7 +60,7 @@ def test_posts_need_the_csrf_token() -> None:
     guarded = Client(enforce_csrf_checks=True)
     guarded.force_login(UserFactory())
     assert guarded.post(URL, form()).status_code == 403
-    exc = exception(host=HostFactory())
+    exc = RiskExceptionFactory(host=HostFactory())
     assert guarded.post(reverse("exception-revoke", args=[exc.pk])).status_code == 403
     exc.refresh_from_db()
     assert exc.revoked_at is None and not RiskException.objects.exclude(pk=exc.pk).exists()
@@ -68,10 +68,10 @@ def test_posts_need_the_csrf_token() -> None:
 
 def test_filters_active_expiring_expired_revoked(client: Client) -> None:
     host = HostFactory()
-    exception(host=host, days=90, reason="far-away")
-    exception(host=host, days=10, reason="soon-ending")
-    exception(host=host, days=-2, reason="already-over")
-    revoked = exception(host=host, days=90, reason="taken-back")
+    RiskExceptionFactory(host=host, days=90, reason="far-away")
+    RiskExceptionFactory(host=host, days=10, reason="soon-ending")
+    RiskExceptionFactory(host=host, days=-2, reason="already-over")
+    revoked = RiskExceptionFactory(host=host, days=90, reason="taken-back")
     revoked.revoked_at, revoked.revoked_by = timezone.now(), "maya"
     revoked.save()
     shown = {
@@ -158,7 +158,7 @@ def test_create_rescans_the_hosts_it_covers(
 
 def test_revoke_once_and_rescan(client: Client, django_capture_on_commit_callbacks: Any) -> None:
     host = HostFactory(name="pay-1")
-    exc = exception(container_pattern="payments-*")
+    exc = RiskExceptionFactory(container_pattern="payments-*")
     FindingFactory(host=host, rule_id=CONTAINER_RULE, accepted=True, exception=exc)
     url = reverse("exception-revoke", args=[exc.pk])
     with (
@@ -185,7 +185,7 @@ def test_revoke_unknown_is_404(client: Client) -> None:
 
 def test_hostile_text_is_escaped(client: Client) -> None:
     host = HostFactory(name="pay-1")
-    exc = exception(
+    exc = RiskExceptionFactory(
         host=host,
         reason="<script>alert('r')</script>",
         owner='"><img src=x onerror=alert(1)>',
@@ -209,7 +209,9 @@ def test_host_page_links_to_a_prefilled_form(client: Client) -> None:
 
 def test_rule_and_subject_pages_show_the_acceptance(client: Client) -> None:
     host = HostFactory(name="pay-1")
-    active = exception(container_pattern="payments-*", reason="vendor-box", owner="ops-lead")
+    active = RiskExceptionFactory(
+        container_pattern="payments-*", reason="vendor-box", owner="ops-lead"
+    )
     FindingFactory(
         host=host,
         rule_id=CONTAINER_RULE,
@@ -217,7 +219,7 @@ def test_rule_and_subject_pages_show_the_acceptance(client: Client) -> None:
         accepted=True,
         exception=active,
     )
-    ended = exception(container_pattern="legacy-*", days=-3, reason="old-deal")
+    ended = RiskExceptionFactory(container_pattern="legacy-*", days=-3, reason="old-deal")
     FindingFactory(host=host, rule_id=CONTAINER_RULE, subject_name="legacy-db", exception=ended)
     until = f"{timezone.localtime(active.expires_at):%Y-%m-%d}"
     expired_on = f"{timezone.localtime(ended.expires_at):%Y-%m-%d}"

@@ -13,8 +13,7 @@ from rules import REGISTRY, Outcome, Scope, Severity, evaluate
 from rules.base import Result
 from rules.cis import NEW_IN_V18, v18
 from rules.facts import ContainerFacts, HostFacts, ImageFacts
-
-from .factories import T1, T2, container, host, image
+from tests.factories import T1, T2, container, host, image
 
 RULES = sorted(REGISTRY.values(), key=lambda r: r.id)
 PREFIX = {Scope.CONTAINER: "CTR-", Scope.DAEMON: "DMN-", Scope.IMAGE: "IMG-"}

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rules.base import Outcome
-
-from .factories import DROP, T2, check, container, evidence, outcome
+from tests.factories import DROP, T2, check, container, evidence, outcome
 
 FAIL, PASS, UNKNOWN, NA = Outcome.FAIL, Outcome.PASS, Outcome.UNKNOWN, Outcome.NOT_APPLICABLE
 APPARMOR_HOST = {"SecurityOptions": ["name=apparmor", "name=seccomp,profile=default"]}

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rules.base import Outcome
-
-from .factories import DROP, check, container, evidence, outcome
+from tests.factories import DROP, check, container, evidence, outcome
 
 FAIL, PASS, UNKNOWN = Outcome.FAIL, Outcome.PASS, Outcome.UNKNOWN
 

@@ -7,8 +7,7 @@ import copy
 import pytest
 
 from rules.base import Outcome
-
-from .factories import BRIDGE, DROP, NETWORKS, check, container, evidence, host, outcome
+from tests.factories import BRIDGE, DROP, NETWORKS, check, container, evidence, host, outcome
 
 FAIL, PASS, UNKNOWN, NA = Outcome.FAIL, Outcome.PASS, Outcome.UNKNOWN, Outcome.NOT_APPLICABLE
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rules.base import Outcome
-
-from .factories import DROP, check, evidence, image, outcome
+from tests.factories import DROP, check, evidence, image, outcome
 
 FAIL, PASS, UNKNOWN, NA = Outcome.FAIL, Outcome.PASS, Outcome.UNKNOWN, Outcome.NOT_APPLICABLE
 

@@ -11,8 +11,7 @@ import pytest
 from rules.base import Outcome
 from rules.secrets import judge, judge_label, scan_command
 from scans.redact import redact_env
-
-from .factories import check, container, evidence, image
+from tests.factories import check, container, evidence, image
 
 # Realistic values from official images and everyday deployments: none is a secret.
 NOT_SECRETS = [

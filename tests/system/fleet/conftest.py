@@ -19,7 +19,7 @@ from hosts.models import Host
 from lab.fleet import LabFleet
 from lab.process import running
 from posture.celery import app
-from tests.system.fleet.support import register
+from tests.factories import HostFactory
 
 # Four scans in flight: enough that a slow or failing host cannot hold the others up,
 # few enough for two cores also running ten dockerds.
@@ -68,4 +68,4 @@ def worker(broker: str, quick_retries: dict[str, int]) -> Iterator[None]:
 @pytest.fixture
 def fleet_hosts(fleet: LabFleet, transactional_db: None) -> dict[str, Host]:
     """Every fleet member as a Host row with its credentials (keys stored encrypted)."""
-    return {name: register(member) for name, member in fleet.hosts.items()}
+    return {name: HostFactory.for_lab_member(member) for name, member in fleet.hosts.items()}

@@ -1,4 +1,5 @@
-"""Helpers shared by the fleet tests: register a member as a host, wait for a scan wave."""
+"""Helpers shared by the fleet tests: wait for a scan wave (members become hosts through
+tests.factories.HostFactory.for_lab_member)."""
 
 from __future__ import annotations
 
@@ -6,26 +7,7 @@ import time
 
 import pytest
 
-from hosts.models import Host
-from lab.fleet import FleetHost
 from scans.models import ScanRun
-
-
-def register(member: FleetHost) -> Host:
-    host = Host(
-        name=member.name,
-        endpoint=member.endpoint,
-        labels={"fleet": "lab", "transport": member.member.transport},
-        tls_ca_cert=member.ca_cert,
-        tls_client_cert=member.client_cert,
-        ssh_host_key=member.ssh_host_key,
-    )
-    host.set_tls_client_key(member.client_key)
-    host.set_ssh_private_key(member.ssh_private_key)
-    # The same validation as the host form: the lab's endpoints are ones a user could type.
-    host.full_clean()
-    host.save()
-    return host
 
 
 def wait_for_scans(expected: int, timeout: float) -> float:
