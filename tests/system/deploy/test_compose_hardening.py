@@ -38,12 +38,43 @@ def test_service_is_hardened(name: str) -> None:
     assert "docker.sock" not in volumes, "rule 1: no Docker socket in any container"
 
 
-@pytest.mark.parametrize("name", ["web", "worker", "beat", "postgres"])
+SECRET_WORDS = ("PASSWORD", "SECRET", "KEY", "TOKEN")
+DECLARED_SECRETS = set(yaml.safe_load(COMPOSE.read_text()).get("secrets", {}))
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment, whichever of compose's two forms it is written in."""
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.partition("=")[::2] for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
 def test_secrets_come_as_files_not_values(name: str) -> None:
-    env = SERVICES[name].get("environment", {})
-    for key, value in env.items():
-        if any(word in key for word in ("PASSWORD", "SECRET", "KEY")):
-            assert key.endswith("_FILE") and str(value).startswith("/run/secrets/"), key
+    """Rule 12: a value in the environment shows in `docker inspect` and in every child
+    process; a compose secret is a file under /run/secrets that only the service reads."""
+    service = SERVICES[name]
+    for key, value in _environment(service).items():
+        if not any(word in key.upper() for word in SECRET_WORDS):
+            continue
+        assert key.endswith("_FILE"), f"{name}: {key} is passed in clear, use {key}_FILE"
+        secret = value.removeprefix("/run/secrets/")
+        assert value == f"/run/secrets/{secret}", f"{name}: {key} is not a compose secret"
+        assert secret in service.get("secrets", []), f"{name}: {key} names an unmounted secret"
+        assert secret in DECLARED_SECRETS, f"{key}: secret {secret!r} is not declared"
+
+
+def test_the_secret_check_flags_every_kind_of_secret() -> None:
+    clear = {"environment": {"POSTURE_METRICS_TOKEN": "${POSTURE_METRICS_TOKEN:-}"}}
+    listed = {"environment": ["API_KEY=abc"]}
+    for service in (clear, listed):
+        SERVICES["probe"] = service
+        try:
+            with pytest.raises(AssertionError, match="in clear"):
+                test_secrets_come_as_files_not_values("probe")
+        finally:
+            del SERVICES["probe"]
 
 
 def test_only_the_web_port_is_published_and_only_on_loopback() -> None:

@@ -1,0 +1,116 @@
+"""Every admin page renders for a superuser, and none shows a host's private keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.db.models import Model
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import Preference
+from alerts.models import Event, Notification, Regression, Subscription
+from findings.models import Container, Image
+from hosts.models import Host
+from policy.models import RuleOverride
+from tests.factories import (
+    FindingFactory,
+    HostFactory,
+    HostPostureFactory,
+    RiskExceptionFactory,
+    ScoreSampleFactory,
+    UserFactory,
+)
+from trends.models import ReportSubscription
+
+pytestmark = pytest.mark.django_db
+
+MODELS = sorted(admin.site._registry, key=lambda m: m._meta.label)
+
+
+def _url(model: type[Model], view: str, *args: Any) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.fixture
+def superuser_client(client: Client, settings: Any) -> Client:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.fixture
+def one_of_each(db: None) -> None:
+    """A row of every model the admin shows, related the way the product relates them."""
+    user = UserFactory(username="ops")
+    Group.objects.create(name="auditors")
+    Preference.objects.create(user=user, language="fr")
+    posture = HostPostureFactory(host=HostFactory(name="pay-1"))
+    host, scan = posture.host, posture.current_scan
+    finding = FindingFactory(host=host, opened_scan=scan)
+    ScoreSampleFactory(host=host, scan=scan)
+    Container.objects.create(host=host, name="web", digest="d", container_id="c" * 64)
+    Image.objects.create(host=host, name="busybox:1", digest="d", image_id="sha256:" + "b" * 64)
+    RiskExceptionFactory(host=host)
+    RuleOverride.objects.create(rule_id="IMG-LATEST-TAG", host=host, action="disable", reason="-")
+    Subscription.objects.create(user=user, scope=Subscription.Scope.ALL)
+    regression = Regression.objects.create(
+        host=host, kind="finding", key="subject:1", severity=4, finding=finding, opened_scan=scan
+    )
+    event = Event.objects.create(regression=regression, phase=Event.Phase.OPENED)
+    Notification.objects.create(user=user, event=event, kind="regression", to=user.email)
+    ReportSubscription.objects.create(user=user, period="week")
+
+
+@pytest.mark.usefixtures("one_of_each")
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m._meta.label)
+def test_changelist_and_change_page_render(superuser_client: Client, model: type[Model]):
+    instance = model._default_manager.first()
+    assert instance is not None, f"one_of_each makes no {model._meta.label}: add one"
+
+    changelist = superuser_client.get(_url(model, "changelist"))
+    change = superuser_client.get(_url(model, "change", instance.pk))
+
+    assert changelist.status_code == 200
+    # The row is listed: the page did not just render an empty table.
+    assert _url(model, "change", instance.pk).encode() in changelist.content
+    assert change.status_code == 200
+    assert b'name="_save"' in change.content  # the form, not an error page
+
+
+def test_host_change_page_shows_neither_the_keys_nor_their_ciphertext(
+    superuser_client: Client,
+):
+    host, tls = HostFactory.with_tls_credentials(name="tls-1")
+    ssh_host, ssh = HostFactory.with_ssh_credentials(name="ssh-1")
+    stored = Host.objects.get(pk=host.pk)
+    assert stored.tls_client_key_enc and stored.tls_client_key_enc not in tls.client_key
+
+    pages = [
+        superuser_client.get(_url(Host, "change", host.pk)).content.decode(),
+        superuser_client.get(_url(Host, "change", ssh_host.pk)).content.decode(),
+        superuser_client.get(_url(Host, "changelist")).content.decode(),
+    ]
+
+    ciphertexts = {
+        "TLS key ciphertext": stored.tls_client_key_enc,
+        "SSH key ciphertext": Host.objects.get(pk=ssh_host.pk).ssh_private_key_enc,
+    }
+    key_lines = _key_lines(tls.client_key) + _key_lines(ssh.private_key)
+    for page in pages:
+        for what, ciphertext in ciphertexts.items():
+            assert ciphertext[-32:] not in page, f"{what} shown"
+        assert [line for line in key_lines if line in page] == [], "a private key is shown"
+        assert "PRIVATE KEY" not in page
+        assert "tls_client_key_enc" not in page and "ssh_private_key_enc" not in page
+    # The certificate, which is public, is there: the page shows the host's real fields.
+    assert tls.client_cert.splitlines()[1] in pages[0]
+
+
+def _key_lines(pem: str) -> list[str]:
+    """The base64 lines of a PEM key, without its armour (the first ones are the same for
+    every key of a type, so each line is looked for, not a prefix)."""
+    return [line for line in pem.splitlines() if line and not line.startswith("-----")]
