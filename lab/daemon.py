@@ -15,9 +15,9 @@ import os
 import signal
 import socket
 import subprocess
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -26,21 +26,17 @@ import docker.tls
 from lab.pki import Pki
 from lab.process import (
     LabError,
+    LabProcess,
     children,
     free_port,
-    lab_root,
     live_pid,
-    locked,
     log_tail,
     loopback_host,
     pids_matching,
     port_open,
-    read_state,
     spawn,
     terminate,
     unmount_under,
-    wait_until,
-    write_state,
 )
 
 # containerd's longest socket under the exec-root is containerd/containerd.sock.ttrpc.
@@ -54,8 +50,10 @@ _ISOLATION_ARGS = ("--bridge=none", "--iptables=false", "--ip6tables=false")
 API_VERSION = "1.41"
 
 
-class LabDaemon:
+class LabDaemon(LabProcess):
     """One dockerd under /tmp/pst-<name>, reused when an earlier run left it running."""
+
+    stop_timeout = 15.0
 
     def __init__(
         self,
@@ -68,19 +66,12 @@ class LabDaemon:
         extra_args: Sequence[str] = (),
         start_timeout: float = 30.0,
     ) -> None:
-        self.name = name
-        self.root = root or lab_root(name)
+        super().__init__(name, root, start_timeout)
         self.tls = tls
         self.tcp_host = loopback_host(tcp_host)
         self._requested_port = tcp_port
         self.tcp_port: int | None = None
         self.extra_args = tuple(extra_args)
-        self.start_timeout = start_timeout
-        # True when start() adopted a daemon an earlier run left behind: whoever started it
-        # owns stopping it.
-        self.reused = False
-        self.start_seconds = 0.0
-        self._process: subprocess.Popen[bytes] | None = None
         exec_root = str(self.exec_root)
         if len(exec_root) + len(_LONGEST_SOCKET_SUFFIX) > _SUN_PATH_MAX:
             raise LabError(f"exec-root {exec_root} is too long for containerd's unix sockets")
@@ -110,10 +101,6 @@ class LabDaemon:
         return self.root / "dockerd.log"
 
     @property
-    def _state_path(self) -> Path:
-        return self.root / "state.json"
-
-    @property
     def unix_url(self) -> str:
         return f"unix://{self.socket_path}"
 
@@ -129,34 +116,31 @@ class LabDaemon:
     def pid(self) -> int | None:
         return live_pid(self.pidfile, "dockerd", f"--data-root={self.data_root}")
 
-    # Life cycle ---------------------------------------------------------------------------
+    # Life cycle (LabProcess hooks) --------------------------------------------------------
 
-    def start(self) -> LabDaemon:
-        """Start dockerd, or adopt the one an earlier run left with the same arguments."""
-        with locked(self.root):
-            state = read_state(self._state_path)
-            port: int | None = None
-            if self.tls is not None:
-                port = self._requested_port or state.get("tcp_port") or None
-            if (
-                state.get("argv") == self._argv(port)
-                # Same paths but regenerated certificates: dockerd still serves the old ones.
-                and state.get("tls") == self._tls_digest()
-                and self.pid is not None
-                and self.ping()
-                and (port is None or port_open(self.tcp_host, port))
-            ):
-                self.tcp_port = port
-                self.reused = True
-                return self
-            # Whatever runs from this directory has other arguments (or is wedged): replace it.
-            self._stop_locked()
-            if self.tls is not None and not self._requested_port:
-                port = free_port(self.tcp_host)
-            self._launch(port)
-        return self
+    def is_ready(self) -> bool:
+        port = self.tcp_port
+        return self.ping() and (port is None or port_open(self.tcp_host, port))
 
-    def _launch(self, port: int | None) -> None:
+    def _restore(self, state: Mapping[str, Any]) -> None:
+        self.tcp_port = None
+        if self.tls is not None:
+            self.tcp_port = self._requested_port or state.get("tcp_port") or None
+
+    def _settings(self) -> dict[str, Any]:
+        # The certificates' digest too: with the same paths but regenerated certificates,
+        # dockerd still serves the old ones.
+        return {
+            "argv": self._argv(self.tcp_port),
+            "tcp_port": self.tcp_port,
+            "tls": self._tls_digest(),
+        }
+
+    def _configure(self) -> None:
+        if self.tls is not None and not self._requested_port:
+            self.tcp_port = free_port(self.tcp_host)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
         for directory in (self.root, self.exec_root, self.data_root):
             directory.mkdir(parents=True, exist_ok=True)
         # An explicit empty config file keeps /etc/docker/daemon.json (whose "hosts" would
@@ -165,28 +149,11 @@ class LabDaemon:
         # Left by a dockerd that was SIGKILLed; dockerd refuses to start while it exists if
         # the old pid still shows in /proc (as it does while its zombie awaits a reaper).
         self.pidfile.unlink(missing_ok=True)
-        self.log_path.write_bytes(b"")
-        argv = self._argv(port)
-        started = time.monotonic()
-        self._process = spawn(argv, self.log_path)
-        self.tcp_port = port
-        self.reused = False
-        process = self._process
-        if not wait_until(
-            self.ping, timeout=self.start_timeout, failed=lambda: process.poll() is not None
-        ):
-            code = process.poll()
-            # Also takes down a containerd or shims the half-started daemon left behind.
-            self._stop_locked(timeout=5)
-            raise LabError(
-                f"lab dockerd {self.name} did not answer /_ping within {self.start_timeout:.0f}s"
-                f" (exit code {code}); log tail:\n" + log_tail(self.log_path, skip="module=grpc")
-                # containerd's gRPC reconnect chatter would push the actual error out.
-            )
-        if port is not None and not wait_until(lambda: port_open(self.tcp_host, port), timeout=5.0):
-            raise LabError(f"lab dockerd {self.name} answers on unix but not on {self.tcp_url}")
-        self.start_seconds = time.monotonic() - started
-        write_state(self._state_path, {"argv": argv, "tcp_port": port, "tls": self._tls_digest()})
+        return spawn(self._argv(self.tcp_port), self.log_path)
+
+    def _log_tail(self) -> str:
+        # containerd's gRPC reconnect chatter would push the actual error out.
+        return log_tail(self.log_path, skip="module=grpc")
 
     def _tls_digest(self) -> str:
         if self.tls is None:
@@ -218,21 +185,10 @@ class LabDaemon:
             ]
         return argv + list(self.extra_args)
 
-    def stop(self, timeout: float = 15.0) -> None:
-        with locked(self.root):
-            self._stop_locked(timeout)
+    def _stopping(self) -> None:
+        self._kill_containers()
 
-    def _stop_locked(self, timeout: float = 15.0) -> None:
-        pid = self.pid
-        if pid is None and self._process is not None and self._process.poll() is None:
-            pid = self._process.pid
-        if pid is not None:
-            self._kill_containers()
-            terminate(pid, timeout=timeout)
-        if self._process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._process.wait(timeout=1)
-        self._process = None
+    def _stopped(self) -> None:
         # No dockerd of ours runs now, so whatever still runs or is mounted for it is stale.
         self._kill_orphaned_containers()
         self._clear_stale_containerd()
@@ -271,12 +227,6 @@ class LabDaemon:
             for container in client.containers(quiet=True):
                 with contextlib.suppress(docker.errors.APIError):
                     client.kill(container["Id"])
-
-    def __enter__(self) -> LabDaemon:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # Clients ------------------------------------------------------------------------------
 

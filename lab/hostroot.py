@@ -21,7 +21,6 @@ gets "*" (no password, not locked). Running it needs root and busybox-static.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -33,28 +32,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import paramiko
+from lab.process import LabError
+from lab.sshd import LabSshd
 
-from lab.process import (
-    LabError,
-    free_port,
-    lab_root,
-    live_pid,
-    locked,
-    log_tail,
-    loopback_host,
-    read_state,
-    spawn,
-    terminate,
-    wait_until,
-    write_state,
-)
-
-SSHD = "/usr/sbin/sshd"
 BUSYBOX = Path("/bin/busybox")
 USER = "posture-lab-host"
 CHROOT_BASE = Path("/var/lib/posture-lab")
-PRIVSEP_DIR = Path("/run/sshd")
 # What the collection script runs (sh builtins aside), linked to busybox in the chroot.
 APPLETS = ("sh", "stat", "od", "tr", "head", "grep", "cat", "ls", "id")
 OTHER = 1000  # the uid and gid of "someone who is not root" (no name inside the chroot)
@@ -247,7 +230,7 @@ def build_tree(root: Path, entries: list[Entry]) -> None:
         os.chmod(target, entry.mode)
 
 
-class HostRoot:
+class HostRoot(LabSshd):
     """One fake host (a layout) and its sshd, under /tmp/pst-<name> and CHROOT_BASE/<name>."""
 
     def __init__(
@@ -255,102 +238,40 @@ class HostRoot:
     ) -> None:
         if layout not in LAYOUTS:
             raise LabError(f"unknown host layout {layout!r}: one of {sorted(LAYOUTS)}")
-        self.name = name
+        super().__init__(name, host=host, start_timeout=start_timeout)
         self.layout = layout
-        self.root = lab_root(name)
         self.chroot = CHROOT_BASE / name
-        self.host = loopback_host(host)
-        self.port = 0
-        self.start_timeout = start_timeout
-        self.reused = False
+        self.user = USER
 
-    @property
-    def config_path(self) -> Path:
-        return self.root / "sshd_config"
-
-    @property
-    def host_key_path(self) -> Path:
-        return self.root / "ssh_host_ed25519_key"
-
-    @property
-    def client_key_path(self) -> Path:
-        return self.root / "id_ed25519"
-
-    @property
-    def pidfile(self) -> Path:
-        return self.root / "sshd.pid"
-
-    @property
-    def log_path(self) -> Path:
-        return self.root / "sshd.log"
-
-    @property
-    def pid(self) -> int | None:
-        return live_pid(self.pidfile, "sshd", str(self.config_path))
-
-    @property
-    def host_public_key(self) -> str:
-        return " ".join(self.host_key_path.with_suffix(".pub").read_text().split()[:2])
-
-    @property
-    def client_private_key(self) -> str:
-        return self.client_key_path.read_text()
-
-    @property
-    def ssh_url(self) -> str:
-        return f"ssh://{USER}@{self.host}:{self.port}"
-
-    def start(self) -> HostRoot:
+    def _prepare(self) -> None:
         if os.geteuid() != 0:
             raise LabError("HostRoot needs root: it creates a user, a chroot and an sshd")
-        with locked(self.root):
-            check_busybox()
-            user = ensure_user()
-            entries = LAYOUTS[self.layout](user)
-            digest = hashlib.sha256(repr((LAYOUT_VERSION, entries)).encode()).hexdigest()
-            state = read_state(self.root / "state.json")
-            if state.get("tree") != digest or not (self.chroot / "bin" / "busybox").exists():
-                build_tree(self.chroot, entries)
-            self._ensure_keys(user)
-            port = int(state.get("port") or 0)
-            if (
-                port
-                and state.get("config") == self._config(port)
-                and self.pid
-                and _up(self.host, port)
-            ):
-                self.port, self.reused = port, True
-            else:
-                self._stop_locked()
-                self._launch(free_port(self.host))
-            write_state(
-                self.root / "state.json",
-                {"port": self.port, "config": self._config(self.port), "tree": digest},
-            )
-        return self
-
-    def _ensure_keys(self, user: pwd.struct_passwd) -> None:
-        for path in (self.host_key_path, self.client_key_path):
-            if not (path.exists() and path.with_suffix(".pub").exists()):
-                path.unlink(missing_ok=True)
-                subprocess.run(
-                    ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.name, "-f", path],
-                    check=True,
-                    capture_output=True,
-                )
-        keys = self.root / "authorized_keys"
-        keys.write_text(self.client_key_path.with_suffix(".pub").read_text())
+        check_busybox()
+        user = ensure_user()
+        entries = LAYOUTS[self.layout](user)
+        # The tree is rebuilt when its layout changes, under a running sshd if need be: the
+        # sshd only names the chroot's path, so it is still adopted.
+        digest = hashlib.sha256(repr((LAYOUT_VERSION, entries)).encode()).hexdigest()
+        recorded = self.root / "tree.sha256"
+        if not (
+            recorded.is_file()
+            and recorded.read_text() == digest
+            and (self.chroot / "bin" / "busybox").exists()
+        ):
+            build_tree(self.chroot, entries)
+            self.root.mkdir(parents=True, exist_ok=True)
+            recorded.write_text(digest)
+        super()._prepare()
         # sshd reads a user's authorized keys with that user's rights.
-        os.chown(keys, user.pw_uid, user.pw_gid)
-        keys.chmod(0o600)
+        os.chown(self.authorized_keys_path, user.pw_uid, user.pw_gid)
 
-    def _config(self, port: int) -> str:
+    def _config(self) -> str:
         return "\n".join(
             [
-                f"ListenAddress {self.host}:{port}",
+                f"ListenAddress {self.host}:{self.port}",
                 f"HostKey {self.host_key_path}",
                 f"PidFile {self.pidfile}",
-                f"AuthorizedKeysFile {self.root / 'authorized_keys'}",
+                f"AuthorizedKeysFile {self.authorized_keys_path}",
                 f"AllowUsers {USER}",
                 "PermitRootLogin no",
                 "PubkeyAuthentication yes",
@@ -369,58 +290,5 @@ class HostRoot:
             ]
         )
 
-    def _launch(self, port: int) -> None:
-        PRIVSEP_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
-        self.config_path.write_text(self._config(port))
-        self.log_path.write_bytes(b"")
-        process = spawn([SSHD, "-D", "-e", "-f", str(self.config_path)], self.log_path)
-        if not wait_until(
-            lambda: _up(self.host, port),
-            timeout=self.start_timeout,
-            failed=lambda: process.poll() is not None,
-        ):
-            if process.poll() is None:
-                terminate(process.pid, timeout=5)
-            raise LabError(f"host sshd {self.name} did not start:\n{log_tail(self.log_path)}")
-        self.port, self.reused = port, False
-
-    def stop(self) -> None:
-        with locked(self.root):
-            self._stop_locked()
-
-    def _stop_locked(self) -> None:
-        pid = self.pid
-        if pid is not None:
-            terminate(pid, timeout=10)
-
-    def connect(self, timeout: float = 10.0) -> paramiko.SSHClient:
-        """A paramiko client logged in as the chroot's user, the host key pinned."""
-        client = paramiko.SSHClient()
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        key_type, blob = self.host_public_key.split()[:2]
-        key = paramiko.PKey.from_type_string(key_type, base64.b64decode(blob))
-        client.get_host_keys().add(f"[{self.host}]:{self.port}", key.get_name(), key)
-        client.connect(
-            self.host,
-            port=self.port,
-            username=USER,
-            pkey=paramiko.Ed25519Key.from_private_key_file(str(self.client_key_path)),
-            timeout=timeout,
-            banner_timeout=timeout,
-            auth_timeout=timeout,
-            allow_agent=False,
-            look_for_keys=False,
-        )
-        return client
-
     def __repr__(self) -> str:
         return f"HostRoot({self.name!r}, {self.layout}, {self.host}:{self.port})"
-
-
-def _up(host: str, port: int) -> bool:
-    """True once the server sends its SSH identification string."""
-    try:
-        with socket.create_connection((host, port), timeout=1.0) as sock:
-            return sock.recv(64).startswith(b"SSH-2.0-")
-    except OSError:
-        return False

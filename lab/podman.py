@@ -19,9 +19,9 @@ import hashlib
 import json
 import shutil
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -31,16 +31,11 @@ from lab.images import DEFAULT_TAG, rootfs_tar
 from lab.process import (
     SYSTEM_PATH,
     LabError,
-    lab_root,
+    LabProcess,
     live_pid,
-    locked,
-    log_tail,
-    read_state,
     spawn,
     terminate,
     unmount_under,
-    wait_until,
-    write_state,
 )
 from lab.rootless import LAB_USER, LabUser, ensure_user
 
@@ -50,7 +45,7 @@ _SUN_PATH_MAX = 107
 _OPTIONS_LABEL = "lab.options"
 
 
-class LabPodman:
+class LabPodman(LabProcess):
     """One `podman system service` under /tmp/pst-<name>, reused when an earlier run left it."""
 
     def __init__(
@@ -64,8 +59,7 @@ class LabPodman:
         extra_args: Sequence[str] = (),
         start_timeout: float = 20.0,
     ) -> None:
-        self.name = name
-        self.root = lab_root(name)
+        super().__init__(name, None, start_timeout)
         self.rootless = rootless
         self.user_name = user
         # Replace the machine's containers.conf / registries.conf when given (a lab host with
@@ -74,11 +68,7 @@ class LabPodman:
         self.containers_conf = containers_conf
         self.registries_conf = registries_conf
         self.extra_args = tuple(extra_args)  # global podman flags for the service only
-        self.start_timeout = start_timeout
-        self.reused = False
-        self.start_seconds = 0.0
         self._user: LabUser | None = None
-        self._process: subprocess.Popen[bytes] | None = None
         if len(str(self.socket_path)) > _SUN_PATH_MAX:
             raise LabError(f"socket path {self.socket_path} is too long for a unix socket")
 
@@ -117,10 +107,6 @@ class LabPodman:
         return self.root / "podman.log"
 
     @property
-    def _state_path(self) -> Path:
-        return self.root / "state.json"
-
-    @property
     def user(self) -> LabUser | None:
         if not self.rootless:
             return None
@@ -132,23 +118,14 @@ class LabPodman:
     def pid(self) -> int | None:
         return live_pid(self.pidfile, "podman", "system service", str(self.socket_path))
 
-    # Life cycle ---------------------------------------------------------------------------
+    # Life cycle (LabProcess hooks) --------------------------------------------------------
 
-    def start(self) -> LabPodman:
-        """Start the service, or adopt the one an earlier run left with the same settings."""
-        if shutil.which("podman", path=SYSTEM_PATH) is None:
-            raise LabError("podman is missing: install Debian's podman package")
-        with locked(self.root):
-            self._prepare()
-            state = read_state(self._state_path)
-            if state.get("config") == self._config() and self.pid is not None and self.ping():
-                self.reused = True
-                return self
-            self._stop_locked()
-            self._launch()
-        return self
+    def is_ready(self) -> bool:
+        return self.ping()
 
     def _prepare(self) -> None:
+        if shutil.which("podman", path=SYSTEM_PATH) is None:
+            raise LabError("podman is missing: install Debian's podman package")
         user = self.user
         if user is not None:
             # The service creates its socket here, so the user must own the directory.
@@ -211,6 +188,9 @@ class LabPodman:
             f"unix://{self.socket_path}",
         ]
 
+    def _settings(self) -> dict[str, Any]:
+        return {"config": self._config()}
+
     def _config(self) -> dict[str, object]:
         digest = hashlib.sha256(
             "\0".join((self.containers_conf, self.registries_conf)).encode()
@@ -218,11 +198,9 @@ class LabPodman:
         user = self.user_name if self.rootless else ""
         return {"argv": self._argv(), "user": user, "conf": digest}
 
-    def _launch(self) -> None:
-        self.log_path.write_bytes(b"")
+    def _spawn(self) -> subprocess.Popen[bytes]:
         self.socket_path.unlink(missing_ok=True)
         user = self.user
-        started = time.monotonic()
         process = spawn(
             self._argv(),
             self.log_path,
@@ -230,36 +208,11 @@ class LabPodman:
             user=user.name if user else None,
             cwd=self.root,
         )
-        self._process = process
         # podman system service writes no pidfile; Popen's pid is podman's own (no wrapper).
         self.pidfile.write_text(f"{process.pid}\n")
-        self.reused = False
-        if not wait_until(
-            self.ping, timeout=self.start_timeout, failed=lambda: process.poll() is not None
-        ):
-            code = process.poll()
-            self._stop_locked(timeout=5)
-            raise LabError(
-                f"lab podman {self.name} did not answer /_ping within {self.start_timeout:.0f}s"
-                f" (exit code {code}); log tail:\n" + log_tail(self.log_path)
-            )
-        self.start_seconds = time.monotonic() - started
-        write_state(self._state_path, {"config": self._config()})
+        return process
 
-    def stop(self, timeout: float = 10.0) -> None:
-        with locked(self.root):
-            self._stop_locked(timeout)
-
-    def _stop_locked(self, timeout: float = 10.0) -> None:
-        pid = self.pid
-        if pid is None and self._process is not None and self._process.poll() is None:
-            pid = self._process.pid
-        if pid is not None:
-            terminate(pid, timeout=timeout)
-        if self._process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._process.wait(timeout=1)
-        self._process = None
+    def _stopped(self) -> None:
         if self.rootless:
             # Rootless podman keeps its user namespace alive in a "pause" process that
             # outlives the service; the next service would join that one instead.
@@ -268,12 +221,6 @@ class LabPodman:
                 terminate(pause, timeout=5)
         else:
             unmount_under(self.root)
-
-    def __enter__(self) -> LabPodman:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # Clients ------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 # The default search path handed to lab processes: dockerd looks up containerd, runc,
@@ -287,3 +287,168 @@ def running(service: _S) -> Iterator[_S]:
     finally:
         if not service.reused and os.environ.get("POSTURE_LAB_KEEP", "") not in ("1", "true"):
             service.stop()
+
+
+class LabProcess:
+    """The one start-or-reuse lifecycle of a lab service that runs as its own process.
+
+    Under the service's lock, start() adopts the instance an earlier run left when its
+    state.json records the settings this object would start with, its pidfile names a live
+    process of the right command line and it answers; otherwise it stops whatever runs from
+    the directory, spawns a new one, waits until it answers and records its settings.
+    Subclasses say how (the hooks below); `running()` decides whether to stop it afterwards.
+    """
+
+    name: str
+    root: Path
+    start_timeout: float
+    # How stop() ends the process when no timeout is given, and with which signal.
+    stop_timeout = 10.0
+    stop_signal = signal.SIGTERM
+
+    def __init__(self, name: str, root: Path | None, start_timeout: float) -> None:
+        self.name = name
+        self.root = root or lab_root(name)
+        self.start_timeout = start_timeout
+        # True when start() adopted an instance an earlier run left behind: whoever started
+        # it owns stopping it.
+        self.reused = False
+        self.start_seconds = 0.0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "state.json"
+
+    # Hooks --------------------------------------------------------------------------------
+
+    @property
+    def log_path(self) -> Path:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int | None:
+        """The live process found through the pidfile and its command line, if any."""
+        raise NotImplementedError
+
+    def is_ready(self) -> bool:
+        raise NotImplementedError
+
+    def _prepare(self) -> None:
+        """Under the lock, before adopting or starting: keys, users, directories."""
+
+    def _restore(self, state: Mapping[str, Any]) -> None:
+        """Take what identifies the recorded instance (a port) before judging it."""
+
+    def _settings(self) -> dict[str, Any]:
+        """What an instance must have been started with to be adopted; saved in state.json."""
+        return {}
+
+    def _configure(self) -> None:
+        """Choose what a new instance gets (a free port) after the old one is stopped."""
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        raise NotImplementedError
+
+    def _started(self) -> None:
+        """Once a new instance answers: roles, databases."""
+
+    def _stopping(self) -> None:
+        """Before the process is signalled (only when one runs)."""
+
+    def _stopped(self) -> None:
+        """After the process is gone: whatever it leaves behind (mounts, helpers)."""
+
+    # Life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Adopt the instance an earlier run left with the same settings, or start one."""
+        with locked(self.root):
+            self._prepare()
+            state = read_state(self.state_path)
+            self._restore(state)
+            settings = self._settings()
+            if (
+                state
+                and all(state.get(key) == value for key, value in settings.items())
+                and self.pid is not None
+                and self.is_ready()
+            ):
+                self.reused = True
+                return self
+            # Whatever runs from this directory has other settings (or is wedged): replace it.
+            self._stop_locked()
+            started = time.monotonic()
+            self._configure()
+            self._launch()
+            self._started()
+            self.start_seconds = time.monotonic() - started
+            write_state(self.state_path, self._settings())
+        return self
+
+    def _launch(self) -> None:
+        self.log_path.write_bytes(b"")
+        process = self._process = self._spawn()
+        self.reused = False
+        if not wait_until(
+            self.is_ready, timeout=self.start_timeout, failed=lambda: process.poll() is not None
+        ):
+            code = process.poll()
+            self._stop_locked(timeout=5)
+            raise LabError(
+                f"lab {type(self).__name__} {self.name} did not answer within"
+                f" {self.start_timeout:.0f}s (exit code {code}); log tail:\n{self._log_tail()}"
+            )
+
+    def _log_tail(self) -> str:
+        return log_tail(self.log_path)
+
+    def stop(self, timeout: float | None = None) -> None:
+        with locked(self.root):
+            self._stop_locked(timeout)
+
+    def _stop_locked(self, timeout: float | None = None) -> None:
+        pid = self.pid
+        if pid is None and self._process is not None and self._process.poll() is None:
+            pid = self._process.pid
+        if pid is not None:
+            self._stopping()
+            terminate(
+                pid, timeout=self.stop_timeout if timeout is None else timeout, sig=self.stop_signal
+            )
+        if self._process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=1)
+        self._process = None
+        self._stopped()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class LabServer(LabProcess):
+    """A LabProcess listening on a loopback TCP port, which it keeps across runs.
+
+    The port asked for, or else the one recorded by the run that started the instance; a
+    new instance gets a free one.
+    """
+
+    def __init__(
+        self, name: str, root: Path | None, host: str, port: int, start_timeout: float
+    ) -> None:
+        super().__init__(name, root, start_timeout)
+        self.host = loopback_host(host)
+        self._requested_port = port
+        self.port = 0
+
+    def _restore(self, state: Mapping[str, Any]) -> None:
+        self.port = self._requested_port or int(state.get("port") or 0)
+
+    def _settings(self) -> dict[str, Any]:
+        return {"port": self.port}
+
+    def _configure(self) -> None:
+        self.port = self._requested_port or free_port(self.host)

@@ -129,7 +129,7 @@ class LabRootlessDocker(LabDaemon):
             self._user = ensure_user(self.user_name)
         return self._user
 
-    def start(self) -> LabRootlessDocker:
+    def _prepare(self) -> None:
         if shutil.which("rootlesskit", path=SYSTEM_PATH) is None:
             raise LabError("rootlesskit is missing: install Debian's rootlesskit package")
         if not ROOTLESS_SCRIPT.is_file():
@@ -139,8 +139,6 @@ class LabRootlessDocker(LabDaemon):
         user.own(self.root)
         user.own(self.exec_root, self.data_root, self.home)
         user.own(self.runtime_dir, mode=0o700)
-        super().start()
-        return self
 
     def _argv(self, port: int | None) -> list[str]:
         # setpriv drops to the user and execs, so the spawned pid is RootlessKit's own and

@@ -11,7 +11,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,18 +18,11 @@ import psycopg
 
 from lab.process import (
     LabError,
-    free_port,
-    lab_root,
+    LabServer,
     live_pid,
-    locked,
-    log_tail,
-    loopback_host,
     port_open,
     read_state,
     spawn,
-    terminate,
-    wait_until,
-    write_state,
 )
 
 REDIS_SERVER = "redis-server"
@@ -39,7 +31,7 @@ PG_USER = "postgres"
 PG_ROLE = "posture"
 
 
-class LabRedis:
+class LabRedis(LabServer):
     """A redis-server without persistence, reused when an earlier run left it running."""
 
     def __init__(
@@ -51,15 +43,7 @@ class LabRedis:
         port: int = 0,
         start_timeout: float = 10.0,
     ) -> None:
-        self.name = name
-        self.root = root or lab_root(name)
-        self.host = loopback_host(host)
-        self._requested_port = port
-        self.port = 0
-        self.start_timeout = start_timeout
-        self.reused = False
-        self.start_seconds = 0.0
-        self._process: subprocess.Popen[bytes] | None = None
+        super().__init__(name, root, host, port, start_timeout)
 
     @property
     def pidfile(self) -> Path:
@@ -74,13 +58,9 @@ class LabRedis:
         return f"redis://{self.host}:{self.port}/0"
 
     @property
-    def _state_path(self) -> Path:
-        return self.root / "state.json"
-
-    @property
     def pid(self) -> int | None:
         # A fresh object (e.g. one made just to stop the server) learns the port from state.
-        port = self.port or int(read_state(self._state_path).get("port") or 0)
+        port = self.port or int(read_state(self.state_path).get("port") or 0)
         if not port:
             return None
         # redis rewrites its argv to "redis-server 127.0.0.1:PORT", so match on that.
@@ -89,72 +69,34 @@ class LabRedis:
     def ping(self) -> bool:
         return _redis_ping(self.host, self.port)
 
-    def start(self) -> LabRedis:
-        with locked(self.root):
-            state = read_state(self._state_path)
-            self.port = self._requested_port or int(state.get("port") or 0)
-            if self.port and self.pid is not None and self.ping():
-                self.reused = True
-                return self
-            self._stop_locked()
-            self.port = self._requested_port or free_port(self.host)
-            self.log_path.write_bytes(b"")
-            started = time.monotonic()
-            process = spawn(
-                [
-                    REDIS_SERVER,
-                    "--bind",
-                    self.host,
-                    "--port",
-                    str(self.port),
-                    "--dir",
-                    str(self.root),
-                    "--pidfile",
-                    str(self.pidfile),
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    # Foreground, so the process we spawned is the server we later stop.
-                    "--daemonize",
-                    "no",
-                    "--logfile",
-                    "",
-                ],
-                self.log_path,
-                cwd=self.root,
-            )
-            self._process = process
-            self.reused = False
-            if not wait_until(
-                self.ping, timeout=self.start_timeout, failed=lambda: process.poll() is not None
-            ):
-                terminate(process.pid, timeout=5)
-                raise LabError(
-                    f"lab redis did not answer PING on {self.host}:{self.port}; log tail:\n"
-                    + log_tail(self.log_path)
-                )
-            self.start_seconds = time.monotonic() - started
-            write_state(self._state_path, {"port": self.port})
-        return self
+    def is_ready(self) -> bool:
+        return self.ping()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        with locked(self.root):
-            self._stop_locked(timeout)
-
-    def _stop_locked(self, timeout: float = 10.0) -> None:
-        pid = self.pid
-        if pid is None and self._process is not None and self._process.poll() is None:
-            pid = self._process.pid
-        if pid is not None:
-            terminate(pid, timeout=timeout)
-        self._process = None
-
-    def __enter__(self) -> LabRedis:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return spawn(
+            [
+                REDIS_SERVER,
+                "--bind",
+                self.host,
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.root),
+                "--pidfile",
+                str(self.pidfile),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                # Foreground, so the process we spawned is the server we later stop.
+                "--daemonize",
+                "no",
+                "--logfile",
+                "",
+            ],
+            self.log_path,
+            cwd=self.root,
+        )
 
 
 def _redis_ping(host: str, port: int) -> bool:
@@ -189,8 +131,12 @@ class PostgresInfo:
         }
 
 
-class LabPostgres:
+class LabPostgres(LabServer):
     """A throwaway PostgreSQL cluster with a `posture` role (CREATEDB) and database."""
+
+    stop_timeout = 15.0
+    # PostgreSQL's "fast" shutdown: it does not wait for idle test sessions.
+    stop_signal = signal.SIGINT
 
     def __init__(
         self,
@@ -201,15 +147,7 @@ class LabPostgres:
         port: int = 0,
         start_timeout: float = 30.0,
     ) -> None:
-        self.name = name
-        self.root = root or lab_root(name)
-        self.host = loopback_host(host)
-        self._requested_port = port
-        self.port = 0
-        self.start_timeout = start_timeout
-        self.reused = False
-        self.start_seconds = 0.0
-        self._process: subprocess.Popen[bytes] | None = None
+        super().__init__(name, root, host, port, start_timeout)
 
     @property
     def data_dir(self) -> Path:
@@ -231,23 +169,10 @@ class LabPostgres:
     def info(self) -> PostgresInfo:
         return PostgresInfo(self.host, self.port, PG_ROLE, PG_ROLE)
 
-    def start(self) -> LabPostgres:
-        with locked(self.root):
-            state_path = self.root / "state.json"
-            self.port = self._requested_port or int(read_state(state_path).get("port") or 0)
-            if self.port and self.pid is not None and self._ready():
-                self.reused = True
-                return self
-            self._stop_locked()
-            started = time.monotonic()
-            if not (self.data_dir / "PG_VERSION").exists():
-                self._initdb()
-            self.port = self._requested_port or free_port(self.host)
-            self._launch()
-            self._ensure_role()
-            self.start_seconds = time.monotonic() - started
-            write_state(state_path, {"port": self.port})
-        return self
+    def _configure(self) -> None:
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
+        super()._configure()
 
     def _initdb(self) -> None:
         shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -285,9 +210,8 @@ class LabPostgres:
             "local all all trust\nhost all all 127.0.0.1/32 trust\n"
         )
 
-    def _launch(self) -> None:
-        self.log_path.write_bytes(b"")
-        process = spawn(
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return spawn(
             [
                 str(_pg_bin("postgres")),
                 "-D",
@@ -311,18 +235,8 @@ class LabPostgres:
             user=PG_USER,
             cwd=self.root,
         )
-        self._process = process
-        self.reused = False
-        if not wait_until(
-            self._ready, timeout=self.start_timeout, failed=lambda: process.poll() is not None
-        ):
-            terminate(process.pid, timeout=5, sig=signal.SIGINT)
-            raise LabError(
-                f"lab postgres did not accept connections on {self.host}:{self.port};"
-                f" log tail:\n{log_tail(self.log_path)}"
-            )
 
-    def _ready(self) -> bool:
+    def is_ready(self) -> bool:
         if not port_open(self.host, self.port):
             return False
         try:
@@ -332,6 +246,9 @@ class LabPostgres:
                 return True
         except psycopg.OperationalError:
             return False  # e.g. "the database system is starting up"
+
+    def _started(self) -> None:
+        self._ensure_role()
 
     def _ensure_role(self) -> None:
         with psycopg.connect(
@@ -343,25 +260,6 @@ class LabPostgres:
                 "SELECT 1 FROM pg_database WHERE datname = %s", [PG_ROLE]
             ).fetchone():
                 conn.execute(f"CREATE DATABASE {PG_ROLE} OWNER {PG_ROLE}")
-
-    def stop(self, timeout: float = 15.0) -> None:
-        with locked(self.root):
-            self._stop_locked(timeout)
-
-    def _stop_locked(self, timeout: float = 15.0) -> None:
-        pid = self.pid
-        if pid is None and self._process is not None and self._process.poll() is None:
-            pid = self._process.pid
-        if pid is not None:
-            # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for idle test sessions.
-            terminate(pid, timeout=timeout, sig=signal.SIGINT)
-        self._process = None
-
-    def __enter__(self) -> LabPostgres:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _pg_bin(program: str) -> Path:

@@ -17,25 +17,12 @@ from __future__ import annotations
 import base64
 import socket
 import subprocess
-import time
 from pathlib import Path
+from typing import Any
 
 import paramiko
 
-from lab.process import (
-    LabError,
-    free_port,
-    lab_root,
-    live_pid,
-    locked,
-    log_tail,
-    loopback_host,
-    read_state,
-    spawn,
-    terminate,
-    wait_until,
-    write_state,
-)
+from lab.process import LabServer, live_pid, spawn
 
 SSHD = "/usr/sbin/sshd"
 # sshd refuses to start without its privilege-separation directory; Debian creates it from
@@ -43,8 +30,12 @@ SSHD = "/usr/sbin/sshd"
 PRIVSEP_DIR = Path("/run/sshd")
 
 
-class LabSshd:
-    """One sshd under /tmp/pst-<name>, reused when an earlier run left it running."""
+class LabSshd(LabServer):
+    """One sshd under /tmp/pst-<name>, reused when an earlier run left it running.
+
+    `streamlocal_forwarding=False` refuses direct-streamlocal@openssh.com channels, as
+    hardened servers do, so a client must fall back to running `docker system dial-stdio`.
+    """
 
     def __init__(
         self,
@@ -54,20 +45,13 @@ class LabSshd:
         host: str = "127.0.0.1",
         port: int = 0,
         max_sessions: int = 10,
+        streamlocal_forwarding: bool = True,
         start_timeout: float = 10.0,
     ) -> None:
-        self.name = name
-        self.root = root or lab_root(name)
-        self.host = loopback_host(host)
-        self._requested_port = port
-        self.port = 0
+        super().__init__(name, root, host, port, start_timeout)
         self.max_sessions = max_sessions
-        self.start_timeout = start_timeout
+        self.streamlocal_forwarding = streamlocal_forwarding
         self.user = "root"
-        # True when start() adopted an sshd an earlier run left behind.
-        self.reused = False
-        self.start_seconds = 0.0
-        self._process: subprocess.Popen[bytes] | None = None
 
     # Layout -------------------------------------------------------------------------------
 
@@ -95,10 +79,6 @@ class LabSshd:
     def log_path(self) -> Path:
         return self.root / "sshd.log"
 
-    @property
-    def _state_path(self) -> Path:
-        return self.root / "state.json"
-
     # Credentials --------------------------------------------------------------------------
 
     @property
@@ -108,8 +88,11 @@ class LabSshd:
 
     @property
     def known_hosts_line(self) -> str:
-        name = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
-        return f"{name} {self.host_public_key}"
+        return f"{self._known_host_name} {self.host_public_key}"
+
+    @property
+    def _known_host_name(self) -> str:
+        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
 
     @property
     def client_private_key(self) -> str:
@@ -128,27 +111,12 @@ class LabSshd:
     def pid(self) -> int | None:
         return live_pid(self.pidfile, "sshd", str(self.config_path))
 
-    # Life cycle ---------------------------------------------------------------------------
+    # Life cycle (LabProcess hooks) --------------------------------------------------------
 
-    def start(self) -> LabSshd:
-        with locked(self.root):
-            self._ensure_keys()
-            state = read_state(self._state_path)
-            port = self._requested_port or int(state.get("port") or 0)
-            if (
-                port
-                and state.get("config") == self._config(port)
-                and self.pid is not None
-                and _banner(self.host, port)
-            ):
-                self.port = port
-                self.reused = True
-                return self
-            self._stop_locked()
-            self._launch(self._requested_port or free_port(self.host))
-        return self
+    def is_ready(self) -> bool:
+        return _banner(self.host, self.port)
 
-    def _ensure_keys(self) -> None:
+    def _prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         for path, comment in (
             (self.host_key_path, f"posture-lab-{self.name}-host"),
@@ -164,76 +132,40 @@ class LabSshd:
         self.authorized_keys_path.write_text(self.client_public_key + "\n")
         self.authorized_keys_path.chmod(0o600)
 
-    def _config(self, port: int) -> str:
-        return "\n".join(
-            [
-                f"ListenAddress {self.host}:{port}",
-                f"HostKey {self.host_key_path}",
-                f"PidFile {self.pidfile}",
-                f"AuthorizedKeysFile {self.authorized_keys_path}",
-                "PubkeyAuthentication yes",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "PermitRootLogin prohibit-password",
-                # The lab's files sit under /tmp (world-writable), which strict modes reject.
-                "StrictModes no",
-                "UsePAM no",
-                f"MaxSessions {self.max_sessions}",
-                # Tests open connections in bursts; the default 10:30:100 drops some of
-                # the unauthenticated ones at random, which would make them flaky.
-                "MaxStartups 100",
-                "PrintMotd no",
-                "PermitUserEnvironment no",
-                "LogLevel VERBOSE",
-                "",
-            ]
-        )
+    def _settings(self) -> dict[str, Any]:
+        return {**super()._settings(), "config": self._config()}
 
-    def _launch(self, port: int) -> None:
+    def _config(self) -> str:
+        lines = [
+            f"ListenAddress {self.host}:{self.port}",
+            f"HostKey {self.host_key_path}",
+            f"PidFile {self.pidfile}",
+            f"AuthorizedKeysFile {self.authorized_keys_path}",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PermitRootLogin prohibit-password",
+            # The lab's files sit under /tmp (world-writable), which strict modes reject.
+            "StrictModes no",
+            "UsePAM no",
+            f"MaxSessions {self.max_sessions}",
+            # Tests open connections in bursts; the default 10:30:100 drops some of
+            # the unauthenticated ones at random, which would make them flaky.
+            "MaxStartups 100",
+            "PrintMotd no",
+            "PermitUserEnvironment no",
+            "LogLevel VERBOSE",
+        ]
+        if not self.streamlocal_forwarding:
+            lines.append("AllowStreamLocalForwarding no")
+        return "\n".join([*lines, ""])
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
         PRIVSEP_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
-        self.config_path.write_text(self._config(port))
-        self.log_path.write_bytes(b"")
-        started = time.monotonic()
+        self.config_path.write_text(self._config())
         # -D stays in the foreground (we own the process), -e logs to stderr (our log file).
-        process = spawn([SSHD, "-D", "-e", "-f", str(self.config_path)], self.log_path)
-        self._process = process
-        self.port = port
-        self.reused = False
-        if not wait_until(
-            lambda: _banner(self.host, port),
-            timeout=self.start_timeout,
-            failed=lambda: process.poll() is not None,
-        ):
-            code = process.poll()
-            if code is None:
-                terminate(process.pid, timeout=5)
-            raise LabError(
-                f"lab sshd {self.name} did not answer on {self.host}:{port} (exit code {code});"
-                f" log tail:\n{log_tail(self.log_path)}"
-            )
-        self.start_seconds = time.monotonic() - started
-        write_state(self._state_path, {"port": port, "config": self._config(port)})
-
-    def stop(self, timeout: float = 10.0) -> None:
-        with locked(self.root):
-            self._stop_locked(timeout)
-
-    def _stop_locked(self, timeout: float = 10.0) -> None:
-        # Only the listener: sessions already open end when their clients disconnect.
-        pid = self.pid
-        if pid is None and self._process is not None and self._process.poll() is None:
-            pid = self._process.pid
-        if pid is not None:
-            terminate(pid, timeout=timeout)
-        if self._process is not None:
-            self._process.poll()
-        self._process = None
-
-    def __enter__(self) -> LabSshd:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        # Stopping it stops only the listener: open sessions end when their clients leave.
+        return spawn([SSHD, "-D", "-e", "-f", str(self.config_path)], self.log_path)
 
     # Clients ------------------------------------------------------------------------------
 
@@ -243,8 +175,7 @@ class LabSshd:
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         key_type, blob = self.host_public_key.split()[:2]
         host_key = paramiko.PKey.from_type_string(key_type, base64.b64decode(blob))
-        name = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
-        client.get_host_keys().add(name, host_key.get_name(), host_key)
+        client.get_host_keys().add(self._known_host_name, host_key.get_name(), host_key)
         client.connect(
             self.host,
             port=self.port,
