@@ -13,6 +13,8 @@ RUN groupadd --system --gid 10001 posture \
 WORKDIR /app
 COPY requirements.lock /app/
 RUN pip install --no-cache-dir -r requirements.lock
+# Only the product: .dockerignore lets in manage.py, the apps, rules, templates, static and
+# locale, and keeps out secrets, var/, .git, tests/, lab/, bench/ and docs/.
 COPY --chown=root:root . /app/
 # Static files are built into the image, so the root filesystem can be read-only at run time.
 RUN POSTURE_SECRET_KEY=collectstatic POSTURE_ENCRYPTION_KEYS=collectstatic \

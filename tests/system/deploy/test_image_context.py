@@ -1,0 +1,174 @@
+""".dockerignore keeps the production image to what runs: the product in, the rest out.
+
+`docker build` needs an engine, so this reads .dockerignore with a small matcher that follows
+Docker's rules (moby/patternmatcher): Go's filepath.Match plus `**`, `!` re-includes, the last
+matching line wins, and a line that matches a directory applies to everything below it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+# Beside the product, never in it (STYLE.md, habit 1).
+NOT_SHIPPED = ("lab", "tests", "bench")
+
+
+def _regex(pattern: str) -> re.Pattern[str]:
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "[":
+            end = pattern.index("]", i + 1)
+            out, i = out + "[" + pattern[i + 1 : end].replace("\\", "\\\\") + "]", end + 1
+        else:
+            out += {"*": "[^/]*", "?": "[^/]"}.get(pattern[i], re.escape(pattern[i]))
+            i += 1
+    return re.compile(out + "$")
+
+
+def read_rules(text: str) -> list[tuple[bool, re.Pattern[str]]]:
+    """(re-include?, pattern) per line, in order."""
+    rules = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = line.removeprefix("!").strip().strip("/")
+        rules.append((negate, _regex(pattern)))
+    return rules
+
+
+def excluded(path: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    verdict = False
+    for negate, regex in rules:
+        if any(regex.match(prefix) for prefix in prefixes):
+            verdict = not negate
+    return verdict
+
+
+RULES = read_rules((ROOT / ".dockerignore").read_text())
+
+
+def product_packages() -> list[str]:
+    """Every top-level Python package of the repository that is not lab, tests or bench."""
+    return sorted(
+        p.name
+        for p in ROOT.iterdir()
+        if (p / "__init__.py").is_file() and p.name not in NOT_SHIPPED
+    )
+
+
+def shipped_files() -> list[str]:
+    """What the app needs at run time: its packages, manage.py and the lock file, and the
+    directories settings.py names for templates, static files and translations."""
+    files = ["manage.py", "requirements.lock"]
+    for top in [*product_packages(), "templates", "static", "locale"]:
+        for path in (ROOT / top).rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                files.append(path.relative_to(ROOT).as_posix())
+    return files
+
+
+def test_matcher_follows_dockers_rules() -> None:
+    rules = read_rules("*\n!app\n**/__pycache__\n*.md\n!README.md\ndocs/*/draft?.txt\n")
+    assert excluded("secret.txt", rules)
+    assert not excluded("app/models.py", rules)
+    assert excluded("app/sub/__pycache__/models.cpython-311.pyc", rules)
+    assert not excluded("README.md", rules)
+    assert excluded("NOTES.md", rules)
+    assert excluded("docs/en/draft1.txt", rules)
+
+
+def test_the_product_packages_are_the_expected_ones() -> None:
+    # A new app must be let into the image too: this list and .dockerignore change together.
+    assert product_packages() == [
+        "accounts",
+        "alerts",
+        "findings",
+        "fleet",
+        "hosts",
+        "policy",
+        "posture",
+        "rules",
+        "scans",
+        "trends",
+    ]
+
+
+def test_everything_the_app_runs_is_in_the_image() -> None:
+    missing = [path for path in shipped_files() if excluded(path, RULES)]
+    assert not missing
+
+
+def test_every_copy_source_in_the_dockerfile_is_in_the_context() -> None:
+    sources = []
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        words = line.split()
+        if words and words[0] == "COPY":
+            sources += [w for w in words[1:-1] if not w.startswith("--")]
+    assert "requirements.lock" in sources
+    assert not [s for s in sources if s != "." and excluded(s, RULES)]
+
+
+def compose_secret_files() -> list[str]:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return [Path(s["file"]).as_posix() for s in compose["secrets"].values()]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".git/HEAD",
+        ".venv/bin/python",
+        "var/secret_key",
+        "var/encryption_key",
+        "secrets/db_password",
+        *compose_secret_files(),
+        "tests/conftest.py",
+        "lab/process.py",
+        "bench/bench_scan.py",
+        "docs/RULES.md",
+        "scripts/run",
+        ".ci/run",
+        "control/notes.txt",
+        "node_modules/htmx/package.json",
+        "requirements-test.lock",
+        "posture/__pycache__/settings.cpython-311.pyc",
+        "scans/transports/ssh.pyc",
+        "posture/.env",
+        "static/vendor/node_modules/x.js",
+        "hosts/secrets/key",
+    ],
+)
+def test_what_does_not_run_stays_out(path: str) -> None:
+    assert excluded(path, RULES), path
+
+
+def test_the_product_never_imports_what_stays_out() -> None:
+    """The image holds no lab, tests or bench, so no shipped module may import them."""
+    offenders = []
+    for path in shipped_files():
+        if not path.endswith(".py"):
+            continue
+        tree = ast.parse((ROOT / path).read_text(), filename=path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            offenders += [f"{path}: {n}" for n in names if n.split(".")[0] in NOT_SHIPPED]
+    assert not offenders
