@@ -7,6 +7,7 @@ stock docker-py and its absence on ours.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 import docker
 import docker.tls
@@ -19,6 +20,7 @@ from hosts.credentials import Credentials
 from hosts.endpoints import parse_endpoint
 from lab.daemon import LabDaemon
 from lab.pki import Pki
+from lab.process import running
 from lab.sshd import LabSshd
 from scans.collect import collect
 from scans.transports import ErrorClass, Limits, ScanError, open_api
@@ -153,22 +155,28 @@ def test_ssh_one_connection_pooled_channels(
     assert pool.streamlocal is True
 
 
+@pytest.fixture(scope="module")
+def sshd_without_forwarding() -> Iterator[LabSshd]:
+    with running(LabSshd("test-ssh-nofwd", streamlocal_forwarding=False)) as sshd:
+        yield sshd
+
+
 @pytest.mark.ssh
 def test_ssh_falls_back_to_dial_stdio_where_forwarding_is_refused(
-    lab_daemon: LabDaemon,
-    lab_sshd: LabSshd,
-    lab_samples: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
+    lab_daemon: LabDaemon, sshd_without_forwarding: LabSshd, lab_samples: dict[str, str]
 ) -> None:
-    from scans.transports import ssh
-
-    def refused(*args: object, **kwargs: object) -> None:
-        raise paramiko.ChannelException(1, "administratively prohibited")
-
-    monkeypatch.setattr(ssh, "open_streamlocal", refused)
-    facts, api = collect_from(ssh_endpoint(lab_sshd, lab_daemon), ssh_creds(lab_sshd))
+    """GIVEN an sshd configured with `AllowStreamLocalForwarding no`
+    WHEN Posture scans a daemon through it
+    THEN the server refuses the streamlocal channel and the scan still completes, over
+    `docker system dial-stdio` sessions."""
+    sshd = sshd_without_forwarding
+    logged = sshd.log_path.stat().st_size  # an adopted sshd's log holds earlier runs
+    facts, api = collect_from(ssh_endpoint(sshd, lab_daemon), ssh_creds(sshd))
     assert set(lab_samples) <= {c.name for c in facts.containers}
     assert api.pool.streamlocal is False
+    with sshd.log_path.open(errors="replace") as log:
+        log.seek(logged)
+        assert "refused streamlocal port forward" in log.read()
 
 
 @pytest.mark.ssh
