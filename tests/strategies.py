@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from tests.scans import fake
+
+if TYPE_CHECKING:
+    from rules import Evaluation
 
 settings.register_profile(
     "posture-fuzz",
@@ -23,6 +27,17 @@ settings.register_profile(
 # Registered, not loaded: loading it would change every other Hypothesis test of the
 # session. Each fuzz test takes it with @FUZZ.
 FUZZ = settings.get_profile("posture-fuzz")
+
+# rules.evaluate() turns an exception in a rule into an unknown with this reason, so a rule
+# that crashes on odd data still gives a verdict of a valid type: a fuzz test that only
+# checks types cannot see it (a TypeError planted in CTR-PRIVILEGED passed them all).
+CRASHED = "the rule could not read this data"
+
+
+def crashed(evaluations: Iterable[Evaluation]) -> list[tuple[str, str]]:
+    """(rule, subject) of every verdict that is the engine's crash fallback."""
+    return [(ev.rule.id, ev.subject_name) for ev in evaluations if ev.result.reason == CRASHED]
+
 
 # Strings that have broken dashboards before: markup, attribute breakouts, bidi overrides,
 # NUL, template syntax, and a name far past any column width.

@@ -14,7 +14,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from findings.models import Finding
+from findings.models import Finding, HostPosture
 from hosts.models import Host
 from lab.fake_engine import FakeEngine
 from scans import finish, services
@@ -22,7 +22,7 @@ from scans.models import ScanRun
 from scans.transports import ErrorClass, Limits
 from tests.factories import UserFactory
 from tests.scans import fake
-from tests.strategies import HOSTILE_STRINGS
+from tests.strategies import CRASHED, HOSTILE_STRINGS
 
 pytestmark = pytest.mark.django_db
 LIMITS = Limits(deadline=5, connect_timeout=2, read_timeout=2)
@@ -76,6 +76,9 @@ def test_hostile_scan_renders_escaped(engine: FakeEngine, admin: Client) -> None
     assert run.status == ScanRun.Status.SUCCEEDED, run.error_detail
     finding = Finding.objects.open().get(host=host, rule_id="CTR-CAP-ADD")
     assert "<script>" in finding.evidence[0]["value"]  # stored as the daemon said it
+    # Every rule read the hostile data: none fell back to the engine's crash verdict.
+    summary = HostPosture.objects.get(host=host).rule_summary
+    assert [rule for rule, entry in summary.items() if CRASHED in entry["reasons"]] == []
 
     html = get(admin, reverse("host-detail", args=["hostile"]))
     assert_escaped(html)

@@ -14,6 +14,7 @@ from rules.base import Result
 from rules.cis import NEW_IN_V18, v18
 from rules.facts import ContainerFacts, HostFacts, ImageFacts
 from tests.factories import T1, T2, container, host, image
+from tests.strategies import FUZZ
 
 RULES = sorted(REGISTRY.values(), key=lambda r: r.id)
 PREFIX = {Scope.CONTAINER: "CTR-", Scope.DAEMON: "DMN-", Scope.IMAGE: "IMG-"}
@@ -84,7 +85,7 @@ json_values = st.recursive(
 FIELDS = sorted({*T1, *T1["HostConfig"], *T1["Config"], "Mounts", "Binds", "RestartPolicy"})
 
 
-@settings(max_examples=150, deadline=None)
+@settings(FUZZ, max_examples=150)
 @given(
     top=st.dictionaries(st.sampled_from(FIELDS), json_values),
     host_config=st.dictionaries(st.sampled_from(FIELDS), json_values),
@@ -100,7 +101,7 @@ def test_hostile_container_data_never_crashes(top, host_config, info):
             assert isinstance(rule.check(facts), Result)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(FUZZ, max_examples=150)
 @given(info=st.dictionaries(st.text(max_size=20), json_values), version=json_values)
 def test_hostile_daemon_data_never_crashes(info, version):
     facts = HostFacts(
@@ -113,7 +114,7 @@ def test_hostile_daemon_data_never_crashes(info, version):
             assert isinstance(rule.check(facts), Result)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(FUZZ, max_examples=150)
 @given(inspect=st.dictionaries(st.text(max_size=12), json_values), history=json_values)
 def test_hostile_image_data_never_crashes(inspect, history):
     facts = ImageFacts(id="i", inspect=inspect, history=history)

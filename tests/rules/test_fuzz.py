@@ -13,7 +13,7 @@ from rules import REGISTRY, evaluate
 from rules.base import Outcome, Scope
 from rules.facts import ContainerFacts, HostFacts, ImageFacts
 from tests.scans import fake
-from tests.strategies import FUZZ, hostile_text, json_values, wrong_type
+from tests.strategies import FUZZ, crashed, hostile_text, json_values, wrong_type
 
 objects = st.dictionaries(
     hostile_text | st.sampled_from(["Config", "HostConfig", "State", "RepoTags"]),
@@ -79,6 +79,7 @@ def test_evaluate_never_raises_and_judges_every_subject(
         assert isinstance(ev.subject_name, str)
         if ev.outcome is Outcome.UNKNOWN:
             assert ev.result.reason
+    assert crashed(results) == []
 
 
 @FUZZ
@@ -99,10 +100,10 @@ def test_wrong_types_are_never_a_pass(
     """GIVEN a daemon whose answers have the real shape but every leaf of another type
     THEN no rule passes any subject: a pass would raise the score on data it never read."""
     facts = host(version, info, [container], [(image, history)])
-    passing = [
-        (ev.rule.id, ev.subject_name) for ev in evaluate(facts) if ev.outcome is Outcome.PASS
-    ]
+    results = evaluate(facts)
+    passing = [(ev.rule.id, ev.subject_name) for ev in results if ev.outcome is Outcome.PASS]
     assert not passing
+    assert crashed(results) == []
 
 
 def test_the_real_shape_does_pass_some_rules() -> None:
@@ -113,7 +114,9 @@ def test_the_real_shape_does_pass_some_rules() -> None:
         [CONTAINER],
         [(IMAGE, RESPONSES[f"/images/{fake.IID}/history"])],
     )
-    assert any(ev.outcome is Outcome.PASS for ev in evaluate(facts))
+    results = evaluate(facts)
+    assert any(ev.outcome is Outcome.PASS for ev in results)
+    assert crashed(results) == []
 
 
 @pytest.mark.parametrize("tags", [{"a": "b"}, "busybox:1", 7, [None], []])
@@ -121,7 +124,9 @@ def test_odd_repo_tags_still_name_the_image(tags: Any) -> None:
     # ImageFacts.name indexed RepoTags[0] on any truthy value: a dict raised KeyError
     # outside the per-rule guard and crashed the whole evaluation.
     facts = host({}, {}, [], [({"RepoTags": tags}, None)])
-    names = {ev.subject_name for ev in evaluate(facts) if ev.subject_kind is Scope.IMAGE}
+    results = evaluate(facts)
+    names = {ev.subject_name for ev in results if ev.subject_kind is Scope.IMAGE}
+    assert crashed(results) == []
     assert names == ({"None"} if tags == [None] else {f"sha256:{0:064x}"[:19]})
 
 

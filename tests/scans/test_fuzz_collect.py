@@ -19,7 +19,7 @@ from scans.collect import collect
 from scans.transports import Deadline, DockerAPI, ErrorClass, NotFound, ScanError
 from scans.transports.base import SocketTracker
 from tests.scans import fake
-from tests.strategies import FUZZ, HOSTILE_STRINGS, damaged, json_values
+from tests.strategies import FUZZ, HOSTILE_STRINGS, crashed, damaged, json_values
 
 CAP = 256 * 1024
 PATHS = sorted(fake.responses())
@@ -88,9 +88,11 @@ def assert_evaluable(facts: Any) -> None:
         digest(container.inspect)
     for image in facts.images:
         digest([image.inspect, image.history])
-    for ev in evaluate(facts):
+    results = evaluate(facts)
+    for ev in results:
         assert isinstance(ev.outcome, Outcome)
         assert isinstance(ev.subject_name, str)
+    assert crashed(results) == []
 
 
 @FUZZ

@@ -15,6 +15,7 @@ from rules.host import parse_mountinfo
 from rules.host_access import DAEMON_JSON, PROCESSES
 from rules.host_audit import parse_audit_rules
 from rules.host_dockerd import DaemonConfig, daemon_config, parse_flags
+from tests.strategies import FUZZ
 
 UNIT = "/lib/systemd/system/docker.service"
 HOST_RULES = [r for r in REGISTRY.values() if r.check.__module__.startswith("rules.host")]
@@ -173,7 +174,7 @@ SETTINGS = ["hosts", "tls", "tlsverify", "tlscacert", "log-level", "debug", "icc
 SETTINGS += ["default-ulimits", "userland-proxy", "data-root", "group", "containerd"]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(FUZZ, max_examples=150)
 @given(
     config=st.dictionaries(st.sampled_from(SETTINGS), json_values),
     argv=st.lists(st.text(max_size=20), max_size=6),
