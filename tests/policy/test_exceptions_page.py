@@ -68,11 +68,11 @@ def test_posts_need_the_csrf_token() -> None:
 
 def test_filters_active_expiring_expired_revoked(client: Client) -> None:
     host = HostFactory()
-    RiskExceptionFactory(host=host, days=90, reason="far-away")
+    RiskExceptionFactory(host=host, days=90, reason="far-away", created_by="alice")
     RiskExceptionFactory(host=host, days=10, reason="soon-ending")
     RiskExceptionFactory(host=host, days=-2, reason="already-over")
     revoked = RiskExceptionFactory(host=host, days=90, reason="taken-back")
-    revoked.revoked_at, revoked.revoked_by = timezone.now(), "maya"
+    revoked.revoked_at, revoked.revoked_by = timezone.now(), "omar"
     revoked.save()
     shown = {
         status: {
@@ -89,7 +89,9 @@ def test_filters_active_expiring_expired_revoked(client: Client) -> None:
     assert shown["revoked"] == {"taken-back"}
     page = client.get(URL).content.decode()
     assert 'hx-push-url="true"' in page and f'href="{URL}?status=expired"' in page
-    assert "maya" in page  # who created them
+    # Who created and who revoked them: not the signed-in user, whom the header shows.
+    assert '<td class="muted">alice<br>' in page
+    assert "omar" in page and "omar" not in client.get(URL, {"status": "active"}).content.decode()
 
 
 def test_htmx_gets_the_panel_only(client: Client) -> None:
