@@ -42,7 +42,7 @@ from lab.process import (
     read_state,
     write_state,
 )
-from lab.samples import COMMAND, LABEL, Sample, sample_specs
+from lab.samples import COMMAND, Sample, create_sample, sample_specs
 from lab.sshd import LabSshd
 
 Transport = Literal["tls", "ssh"]
@@ -275,9 +275,11 @@ class LabFleet:
     ) -> tuple[dict[str, str], bool]:
         """Make the daemon hold exactly the member's containers; (name -> id, kept as is)."""
         specs = _specs(member, str(daemon.socket_path))
+        # Every container, not only those labelled: a member's daemon is the fleet's alone, and
+        # one made under another label (an older lab) would hold a sample's name.
         existing = {
             str(container["Names"][0]).lstrip("/"): container
-            for container in client.containers(all=True, filters={"label": FLEET_LABEL})
+            for container in client.containers(all=True)
         }
         if not specs:
             _remove(client, existing.values())
@@ -293,7 +295,10 @@ class LabFleet:
                     client.start(existing[spec.name]["Id"])
             return {name: str(c["Id"]) for name, c in existing.items()}, True
         _remove(client, existing.values())
-        created = {spec.name: _create(client, spec, self.image, image_id, digest) for spec in specs}
+        labels = {FLEET_LABEL: digest}
+        created = {
+            spec.name: create_sample(client, spec, self.image, image_id, labels) for spec in specs
+        }
         return created, False
 
 
@@ -315,23 +320,6 @@ def _digest(specs: Sequence[Sample], image_id: str) -> str:
         default=str,
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _create(
-    client: docker.APIClient, sample: Sample, image: str, image_id: str, digest: str
-) -> str:
-    host_options = {"network_mode": "none", **sample.host_config}
-    container = client.create_container(
-        image_id if sample.pinned else image,
-        command=COMMAND,
-        name=sample.name,
-        host_config=client.create_host_config(**host_options),
-        labels={LABEL: sample.finding, FLEET_LABEL: digest, **sample.labels},
-        **sample.config,
-    )
-    if sample.startable:
-        client.start(container["Id"])
-    return str(container["Id"])
 
 
 def _remove(client: docker.APIClient, containers: Iterable[Mapping[str, Any]]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,6 +204,28 @@ def remove_samples(client: docker.APIClient) -> None:
         list(pool.map(remove, doomed))
 
 
+def create_sample(
+    client: docker.APIClient,
+    sample: Sample,
+    image: str,
+    image_id: str,
+    labels: Mapping[str, str] | None = None,
+) -> str:
+    """Create one sample container (started if it is meant to run); its id."""
+    host_options = {"network_mode": "none", **sample.host_config}
+    container = client.create_container(
+        image_id if sample.pinned else image,
+        command=COMMAND,
+        name=sample.name,
+        host_config=client.create_host_config(**host_options),
+        labels={LABEL: sample.finding, **(labels or {}), **sample.labels},
+        **sample.config,
+    )
+    if sample.startable:
+        client.start(container["Id"])
+    return str(container["Id"])
+
+
 def create_samples(
     client: docker.APIClient, image: str, *, docker_socket: str | os.PathLike[str] | None = None
 ) -> dict[str, str]:
@@ -220,18 +243,7 @@ def create_samples(
     image_id = str(client.inspect_image(image)["Id"])
 
     def create(sample: Sample) -> str:
-        host_options = {"network_mode": "none", **sample.host_config}
-        container = client.create_container(
-            image_id if sample.pinned else image,
-            command=COMMAND,
-            name=sample.name,
-            host_config=client.create_host_config(**host_options),
-            labels={LABEL: sample.finding, **sample.labels},
-            **sample.config,
-        )
-        if sample.startable:
-            client.start(container["Id"])
-        return str(container["Id"])
+        return create_sample(client, sample, image, image_id)
 
     specs = sample_specs(socket_path)
     with ThreadPoolExecutor(_WORKERS) as pool:
