@@ -8,6 +8,7 @@ import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -23,6 +24,10 @@ from scans.transports import ErrorClass, Limits, ScanError, open_api
 from tests.scans.fake import CID, responses
 
 LIMITS = Limits(deadline=3, connect_timeout=2, read_timeout=2, max_bytes=1024 * 1024)
+# What a busy 2-core CI machine adds to a timer: late wake-ups and thread switches, seconds
+# at worst. Each bound below is a limit plus this margin, with the limits set so far apart
+# that the margin still tells which one ended the wait.
+MARGIN = 5.0
 
 
 def socket_path() -> Path:
@@ -78,13 +83,28 @@ def test_daemon_dying_mid_scan(engine: FakeEngine) -> None:
 
 @pytest.mark.parametrize("kind", ["hang", "slow"])
 def test_deadline_holds_against_hangs_and_trickles(engine: FakeEngine, kind: str) -> None:
-    # The read timeout (2 s) is never hit by "slow", which sends a byte every 0.5 s:
-    # only the whole-scan deadline can stop it.
+    # The read timeout (2 s) is never hit by "slow", which sends a byte every 0.5 s for a
+    # minute: only the whole-scan deadline can stop it that soon.
     engine.faults.append(Fault(kind, path="/info"))
     started = time.monotonic()
     error = scan(engine)
     assert error.error_class is ErrorClass.TIMEOUT
-    assert time.monotonic() - started < LIMITS.deadline + 1.5
+    assert time.monotonic() - started < LIMITS.deadline + MARGIN
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: when the deadline, not the read timeout, ends a body that never "
+    "comes, the empty read is parsed and the scan is reported malformed, not timeout",
+)
+def test_deadline_ends_a_hang_after_the_headers_as_a_timeout(engine: FakeEngine) -> None:
+    # Headers sent, then nothing: with a read timeout past the deadline, the deadline ends it.
+    engine.faults.append(Fault("hang", path="/info"))
+    limits = Limits(deadline=3, connect_timeout=2, read_timeout=30, max_bytes=1024 * 1024)
+    started = time.monotonic()
+    error = scan(engine, limits)
+    assert time.monotonic() - started < limits.deadline + MARGIN
+    assert error.error_class is ErrorClass.TIMEOUT, error
 
 
 def test_response_cap_holds_with_content_length(engine: FakeEngine) -> None:
@@ -121,18 +141,31 @@ def test_daemon_restarted_mid_scan(engine: FakeEngine) -> None:
     started = time.monotonic()
     error = scan(engine)
     assert error.error_class in (ErrorClass.UNREACHABLE, ErrorClass.MALFORMED), error
-    assert time.monotonic() - started < LIMITS.deadline
-    time.sleep(0.5)
-    with open_api(parse_endpoint(engine.url), Credentials(), LIMITS) as api:
-        assert [c.name for c in collect(api).containers] == ["web"]
+    assert time.monotonic() - started < LIMITS.deadline + MARGIN
+    facts = collect_once_listening(engine, timeout=LIMITS.deadline + MARGIN)
+    assert [c.name for c in facts.containers] == ["web"]
+
+
+def collect_once_listening(engine: FakeEngine, timeout: float) -> Any:
+    """Collect as soon as the daemon listens again, polling rather than guessing a pause."""
+    give_up = time.monotonic() + timeout
+    while True:
+        try:
+            with open_api(parse_endpoint(engine.url), Credentials(), LIMITS) as api:
+                return collect(api)
+        except ScanError as exc:
+            if exc.error_class is not ErrorClass.UNREACHABLE or time.monotonic() > give_up:
+                raise
+            time.sleep(0.05)
 
 
 def test_daemon_that_accepts_and_never_answers(engine: FakeEngine) -> None:
     engine.faults.append(Fault("silent", path="/info"))
-    limits = Limits(deadline=3, connect_timeout=1, read_timeout=1, max_bytes=1024 * 1024)
+    # A deadline far past read timeout + margin: the read timeout alone must end this.
+    limits = Limits(deadline=30, connect_timeout=1, read_timeout=1, max_bytes=1024 * 1024)
     started = time.monotonic()
     assert scan(engine, limits).error_class is ErrorClass.TIMEOUT
-    assert time.monotonic() - started < limits.read_timeout + 1.5
+    assert time.monotonic() - started < limits.read_timeout + MARGIN
 
 
 def test_chunked_body_cut_mid_chunk(engine: FakeEngine) -> None:
@@ -199,8 +232,11 @@ def test_ten_megabytes_of_labels_on_one_container(engine: FakeEngine) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_the_rest_of_the_fleet_keeps_being_scanned() -> None:
     """GIVEN three hosts scanned at once, one of them hanging on /info
-    THEN the two healthy hosts succeed well before the hostile one's deadline, and the
-    hostile one fails as a timeout, on its own scan only."""
+    THEN the two healthy hosts succeed while the hostile one still hangs, and the hostile
+    one fails as a timeout, on its own scan only."""
+    # The read timeout ends the hang (test_deadline_ends_a_hang_after_the_headers covers the
+    # deadline): late enough that the healthy scans, however busy the machine, are done first.
+    limits = Limits(deadline=30, connect_timeout=2, read_timeout=5, max_bytes=1024 * 1024)
     hostile = FakeEngine(socket_path(), responses(), [Fault("hang", path="/info")]).start()
     healthy = [FakeEngine(socket_path(), responses()).start() for _ in range(2)]
     engines = [hostile, *healthy]
@@ -214,7 +250,7 @@ def test_the_rest_of_the_fleet_keeps_being_scanned() -> None:
 
         def worker(scan_id: int) -> None:
             try:
-                services.run_scan(scan_id, LIMITS)
+                services.run_scan(scan_id, limits)
                 finished[scan_id] = time.monotonic() - started
             finally:
                 connection.close()  # this thread's own database connection
@@ -223,17 +259,18 @@ def test_the_rest_of_the_fleet_keeps_being_scanned() -> None:
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(LIMITS.deadline + 5)
+            thread.join(limits.read_timeout + MARGIN)
         runs = {r.host.name: r for r in ScanRun.objects.select_related("host")}
     finally:
         for e in engines:
             e.stop()
     assert runs["fleet0"].status == ScanRun.Status.FAILED
     assert runs["fleet0"].error_class == ErrorClass.TIMEOUT
-    assert finished[scans[0].pk] < LIMITS.deadline + 2
+    assert limits.read_timeout - 0.1 < finished[scans[0].pk] < limits.read_timeout + MARGIN
     for scan_run in scans[1:]:
         assert runs[scan_run.host.name].status == ScanRun.Status.SUCCEEDED
-        assert finished[scan_run.pk] < LIMITS.deadline  # not held up by the hanging host
+        # Not held up by the hanging host: done while it still hung.
+        assert finished[scan_run.pk] < finished[scans[0].pk]
 
 
 @pytest.mark.django_db
