@@ -33,6 +33,7 @@ from lab.process import (
     LabError,
     LabProcess,
     live_pid,
+    pids_matching,
     spawn,
     terminate,
     unmount_under,
@@ -213,6 +214,10 @@ class LabPodman(LabProcess):
         return process
 
     def _stopped(self) -> None:
+        # Rootless, the podman we spawned re-executes itself inside its user namespace as a
+        # child, which outlives the parent's SIGTERM: whatever still serves this socket is ours.
+        for pid in pids_matching("system service", self.unix_url):
+            terminate(pid, timeout=5)
         if self.rootless:
             # Rootless podman keeps its user namespace alive in a "pause" process that
             # outlives the service; the next service would join that one instead.
