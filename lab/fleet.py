@@ -50,7 +50,7 @@ Fault = Literal["", "stopped", "rogue-cert"]
 
 # Marks the containers the fleet manages and carries the digest of their specification,
 # so that a changed population is recreated while an unchanged one is kept (stable ids).
-FLEET_LABEL = "lab.fleet"
+FLEET_LABEL = "posture.lab.fleet"
 # A cold dockerd answers in ~1-2 s alone; ten of them starting together on two cores
 # queue behind each other's containerd.
 _START_TIMEOUT = 90.0

@@ -43,7 +43,7 @@ from lab.rootless import LAB_USER, LabUser, ensure_user
 _SUN_PATH_MAX = 107
 # Containers made by create() carry their options here, so a second run reuses them only
 # when they were made the same way.
-_OPTIONS_LABEL = "lab.options"
+_OPTIONS_LABEL = "posture.lab.options"
 
 
 class LabPodman(LabProcess):

@@ -28,7 +28,7 @@ import docker.errors
 from lab.process import LabError
 
 PREFIX = "lab-"
-LABEL = "lab.sample"
+LABEL = "posture.lab.sample"
 COMMAND = ["sleep", "3600"]
 # Container starts are mostly waiting on containerd and runc; a few in flight cut the
 # sample set's setup from ~2.8 s to ~1.9 s on two cores, more do not help.
