@@ -7,17 +7,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from alerts.forms import SubscriptionForm
 from alerts.models import Notification, Subscription
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
+from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
 
 
 def _user_id(request: HttpRequest) -> int:
@@ -26,16 +22,13 @@ def _user_id(request: HttpRequest) -> int:
 
 
 def _page(request: HtmxHttpRequest, form: SubscriptionForm, status: int = 200) -> HttpResponse:
-    template = "alerts/subscriptions.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#alerts-panel"
     user_id = _user_id(request)
     context = {
         "form": form,
         "subscriptions": Subscription.objects.filter(user_id=user_id),
         "recent": Notification.objects.filter(user_id=user_id)[:10],
     }
-    return render(request, template, context, status=status)
+    return render_page(request, "alerts/subscriptions.html", "alerts-panel", context, status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -44,11 +37,11 @@ def subscriptions(request: HtmxHttpRequest) -> HttpResponse:
     form = SubscriptionForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if not form.is_valid():
-            return _page(request, form, status=422 if request.htmx else 200)
+            return _page(request, form, status=422 if fragment_requested(request) else 200)
         form.instance.user_id = _user_id(request)
         form.save()
         messages.success(request, _("Subscription saved."))
-        if not request.htmx:
+        if not fragment_requested(request):
             return redirect("alerts")
         form = SubscriptionForm(initial=initial)
     return _page(request, form)
@@ -59,6 +52,6 @@ def subscription_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     # Scoped to the user: someone else's subscription is a 404, not a deletion.
     get_object_or_404(Subscription, pk=pk, user_id=_user_id(request)).delete()
     messages.success(request, _("Subscription removed."))
-    if request.htmx:
+    if fragment_requested(request):
         return _page(request, SubscriptionForm(initial={"time_zone": "UTC"}))
     return redirect("alerts")

@@ -27,6 +27,7 @@ from findings import notes as exception_notes
 from findings import selection
 from findings.models import Container, Finding, Image
 from posture.lib import paging
+from posture.lib.filters import Labels, LenientQuery, QueryFilters, label_strings
 from rules.base import Severity
 
 PAGE_SIZE = 50
@@ -89,9 +90,15 @@ def image_ref(value: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class FindingFilters:
+class FindingFilters(QueryFilters):
+    """The finding table's filters on a rule, container-name or image page."""
+
+    SORTS = SORTS
+    DESCENDING_FIRST = DESCENDING_FIRST
+    DEFAULT_SORT = DEFAULT_SORT
+
     q: str = ""
-    labels: tuple[tuple[str, str | None], ...] = ()
+    labels: Labels = ()
     severity: str = ""
     kind: str = ""
     sort: str = DEFAULT_SORT
@@ -103,16 +110,13 @@ class FindingFilters:
         cls, params: Mapping[str, Any], fixed: tuple[tuple[str, str], ...] = ()
     ) -> FindingFilters:
         """Read ?q=&label=k=v&severity=&kind=&sort= leniently: unknown values are ignored."""
-        hosts = selection.FleetFilters.from_query(params)
-        severity = str(params.get("severity", ""))
-        kind = str(params.get("kind", ""))
-        sort = str(params.get("sort", DEFAULT_SORT))
+        read = LenientQuery(params)
         return cls(
-            q=str(params.get("q", "")).strip()[:200],
-            labels=hosts.labels,
-            severity=severity if severity in SEVERITY_LABELS else "",
-            kind=kind if kind in KINDS else "",
-            sort=sort if sort.removeprefix("-") in SORTS else DEFAULT_SORT,
+            q=read.text("q", 200),
+            labels=read.labels(),
+            severity=read.choice("severity", SEVERITY_LABELS),
+            kind=read.choice("kind", KINDS),
+            sort=read.sort(SORTS, DEFAULT_SORT),
             fixed=fixed,
         )
 
@@ -121,19 +125,17 @@ class FindingFilters:
         return bool(self.q or self.labels or self.severity or self.kind)
 
     def label_strings(self) -> list[str]:
-        return [k if v is None else f"{k}={v}" for k, v in self.labels]
+        return label_strings(self.labels)
 
-    def query_string(self, **changes: Any) -> str:
-        params: dict[str, Any] = {
+    def params(self) -> dict[str, Any]:
+        return {
             **dict(self.fixed),
             "q": self.q,
             "label": self.label_strings(),
             "severity": self.severity,
             "kind": self.kind,
-            "sort": "" if self.sort == DEFAULT_SORT else self.sort,
+            "sort": self.sort_param(self.sort),
         }
-        params.update(changes)
-        return paging.query(params)
 
     def cleared(self) -> str:
         """The link that drops every filter, keeping the page's own parameters and the sort."""
@@ -144,18 +146,6 @@ class FindingFilters:
         label = f"{key}={value}"
         labels = self.label_strings()
         return self.query_string(label=labels if label in labels else [*labels, label])
-
-    def page_url(self, number: int) -> str:
-        return self.query_string(page=str(number) if number > 1 else "")
-
-    def sort_urls(self) -> dict[str, str]:
-        """Per column, the link that sorts by it: its first direction, then the reverse."""
-        urls = {}
-        for column in SORTS:
-            first = f"-{column}" if column in DESCENDING_FIRST else column
-            second = first.removeprefix("-") if first.startswith("-") else f"-{first}"
-            urls[column] = self.query_string(sort=second if self.sort == first else first)
-        return urls
 
     def apply(self, qs: QuerySet[Finding]) -> QuerySet[Finding]:
         if self.labels:

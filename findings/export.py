@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 
 from findings import selection
 from findings.models import Finding
+from posture.lib.filters import LenientQuery, QueryFilters
 from rules import REGISTRY, Severity
 
 # What every findings export reads: one row per finding, the host's name joined in, so the
@@ -44,7 +45,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
-class FindingFilters:
+class ExportFilters(QueryFilters):
     """The fleet page's host filters, plus ?rule= and ?severity= (repeatable, exact)."""
 
     hosts: selection.FleetFilters
@@ -52,10 +53,11 @@ class FindingFilters:
     severities: tuple[Severity, ...] = ()
 
     @classmethod
-    def from_query(cls, params: Mapping[str, Any]) -> FindingFilters:
-        getlist = getattr(params, "getlist", lambda key: [params[key]] if key in params else [])
-        rule = str(params.get("rule", "")).strip()
-        wanted = {SEVERITY_LABELS[v] for v in map(str, getlist("severity")) if v in SEVERITY_LABELS}
+    def from_query(cls, params: Mapping[str, Any]) -> ExportFilters:
+        read = LenientQuery(params)
+        rule = read.raw("rule").strip()
+        asked = map(str, read.getlist("severity"))
+        wanted = {SEVERITY_LABELS[v] for v in asked if v in SEVERITY_LABELS}
         return cls(
             hosts=selection.FleetFilters.from_query(params),
             # Any well-formed id, known or not: a removed rule's findings can still be open.
@@ -63,8 +65,15 @@ class FindingFilters:
             severities=tuple(sorted(wanted, reverse=True)),
         )
 
+    def params(self) -> dict[str, Any]:
+        return {
+            **self.hosts.params(),
+            "rule": self.rule,
+            "severity": [s.label for s in self.severities],
+        }
 
-def open_findings(filters: FindingFilters) -> QuerySet[Finding]:
+
+def open_findings(filters: ExportFilters) -> QuerySet[Finding]:
     qs = Finding.objects.open()
     if filters.hosts.active:
         hosts = selection.hosts_matching(filters.hosts).values("pk")

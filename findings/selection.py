@@ -16,7 +16,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from hosts.models import Host
-from posture.lib import paging
+from posture.lib.filters import Labels, LenientQuery, QueryFilters, label_strings
 from rules.scoring import GRADE_LETTERS
 
 SORTS: dict[str, tuple[Any, ...]] = {
@@ -43,9 +43,13 @@ STATUSES = ("ok", "failing", "error", "stale", "never", "scanning")
 
 
 @dataclass(frozen=True)
-class FleetFilters:
+class FleetFilters(QueryFilters):
+    SORTS = SORTS
+    DESCENDING_FIRST = DESCENDING_FIRST
+    DEFAULT_SORT = "name"
+
     q: str = ""
-    labels: tuple[tuple[str, str | None], ...] = ()
+    labels: Labels = ()
     status: str = ""
     grade: str = ""
     sort: str = "name"
@@ -53,21 +57,14 @@ class FleetFilters:
     @classmethod
     def from_query(cls, params: Mapping[str, Any]) -> FleetFilters:
         """Read ?q=&label=k=v&status=&grade=&sort= leniently: an unknown value is ignored."""
-        getlist = getattr(params, "getlist", lambda key: [params[key]] if key in params else [])
-        labels: list[tuple[str, str | None]] = []
-        for raw in getlist("label"):
-            key, sep, value = str(raw).partition("=")
-            if key.strip():
-                labels.append((key.strip(), value.strip() if sep else None))
-        status = str(params.get("status", ""))
-        grade = str(params.get("grade", "")).upper()
-        sort = str(params.get("sort", "name"))
+        read = LenientQuery(params)
+        grade = read.raw("grade").upper()
         return cls(
-            q=str(params.get("q", "")).strip()[:200],
-            labels=tuple(labels[:10]),
-            status=status if status in STATUSES else "",
+            q=read.text("q", 200),
+            labels=read.labels(),
+            status=read.choice("status", STATUSES),
             grade=grade if grade in GRADE_LETTERS else "",
-            sort=sort if sort.removeprefix("-") in SORTS else "name",
+            sort=read.sort(SORTS, cls.DEFAULT_SORT),
         )
 
     @property
@@ -75,33 +72,16 @@ class FleetFilters:
         return bool(self.q or self.labels or self.status or self.grade)
 
     def label_strings(self) -> list[str]:
-        return [k if v is None else f"{k}={v}" for k, v in self.labels]
+        return label_strings(self.labels)
 
-    def query_string(self, **changes: str) -> str:
-        """This filter set as "?q=..&label=..", with some parameters replaced."""
-        params: dict[str, Any] = {
+    def params(self) -> dict[str, Any]:
+        return {
             "q": self.q,
             "label": self.label_strings(),
             "status": self.status,
             "grade": self.grade,
-            "sort": "" if self.sort == "name" else self.sort,
+            "sort": self.sort_param(self.sort),
         }
-        params.update(changes)
-        return paging.query(params)
-
-    def page_url(self, number: int) -> str:
-        return self.query_string(page=str(number) if number > 1 else "")
-
-    def sort_urls(self) -> dict[str, str]:
-        """Per column, the link that sorts by it: its first direction, then the reverse.
-        Like the filter form, it drops the page number: page 3 of another order or another
-        selection is not the same hosts, so a new sort or filter starts on page 1."""
-        urls = {}
-        for column in SORTS:
-            first = f"-{column}" if column in DESCENDING_FIRST else column
-            second = first.removeprefix("-") if first.startswith("-") else f"-{first}"
-            urls[column] = self.query_string(sort=second if self.sort == first else first)
-        return urls
 
 
 def filtered(qs: QuerySet[Host], filters: FleetFilters) -> QuerySet[Host]:

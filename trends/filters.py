@@ -1,18 +1,22 @@
-"""The trends page's filters, read from GET parameters so every view is a shareable URL."""
+"""The trends and report pages' filters, read from GET parameters so every view is a
+shareable URL. Frozen and plain: the trends page caches its context per astuple(filters)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+
+from posture.lib.filters import LenientQuery, QueryFilters
+from trends.periods import KINDS
 
 RANGES = (30, 90, 365)
 DEFAULT_RANGE = 90
+DEFAULT_PERIOD = "week"
 
 
 @dataclass(frozen=True)
-class TrendFilters:
+class TrendFilters(QueryFilters):
     team: str = ""
     env: str = ""
     days: int = DEFAULT_RANGE
@@ -21,28 +25,38 @@ class TrendFilters:
     @classmethod
     def from_query(cls, params: Mapping[str, Any]) -> TrendFilters:
         """Lenient, like the fleet filters: an unknown range falls back to the default."""
-        try:
-            days = int(params.get("days", DEFAULT_RANGE))
-        except (TypeError, ValueError):
-            days = DEFAULT_RANGE
+        read = LenientQuery(params)
         return cls(
-            team=str(params.get("team", "")).strip()[:255],
-            env=str(params.get("env", "")).strip()[:255],
-            days=days if days in RANGES else DEFAULT_RANGE,
-            rule=str(params.get("rule", "")).strip()[:64],
+            team=read.text("team", 255),
+            env=read.text("env", 255),
+            days=read.number("days", RANGES, DEFAULT_RANGE),
+            rule=read.text("rule", 64),
         )
 
     @property
     def active(self) -> bool:
         return bool(self.team or self.env or self.rule or self.days != DEFAULT_RANGE)
 
-    def query_string(self, **changes: Any) -> str:
-        params: dict[str, Any] = {
+    def params(self) -> dict[str, Any]:
+        return {
             "team": self.team,
             "env": self.env,
             "days": "" if self.days == DEFAULT_RANGE else self.days,
             "rule": self.rule,
         }
-        params.update(changes)
-        kept = {k: v for k, v in params.items() if v}
-        return "?" + urlencode(kept) if kept else "?"
+
+
+@dataclass(frozen=True)
+class ReportFilters(QueryFilters):
+    """The report page's ?period=week|month|quarter&team=."""
+
+    period: str = DEFAULT_PERIOD
+    team: str = ""
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, Any]) -> ReportFilters:
+        read = LenientQuery(params)
+        return cls(period=read.choice("period", KINDS, DEFAULT_PERIOD), team=read.text("team", 255))
+
+    def params(self) -> dict[str, Any]:
+        return {"period": self.period, "team": self.team}

@@ -3,36 +3,23 @@ trends.reports, render; the filtered part is an inline partial swapped by htmx."
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
-from django_htmx.middleware import HtmxDetails
 
+from posture.lib.htmx import HtmxHttpRequest, render_page
 from trends import charts
 from trends.dashboard import cached_trends_context, short_day
-from trends.filters import TrendFilters
+from trends.filters import ReportFilters, TrendFilters
 from trends.periods import KINDS
 from trends.reports import Report, build_report
 from trends.scope import label_values
 
 
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
-def _fragment(request: HtmxHttpRequest) -> bool:
-    # Same rule as the fleet page: boosted and history-restore requests want the page.
-    htmx = request.htmx
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
-
-
 @require_GET
 def trends(request: HtmxHttpRequest) -> HttpResponse:
-    template = "trends/trends.html"
-    if _fragment(request):
-        template += "#trends-body"
-    return render(request, template, cached_trends_context(TrendFilters.from_query(request.GET)))
+    context = cached_trends_context(TrendFilters.from_query(request.GET))
+    return render_page(request, "trends/trends.html", "trends-body", context)
 
 
 def report_charts(report: Report) -> dict[str, charts.Chart]:
@@ -57,19 +44,14 @@ def report_charts(report: Report) -> dict[str, charts.Chart]:
 
 @require_GET
 def report(request: HtmxHttpRequest) -> HttpResponse:
-    kind = str(request.GET.get("period", "week"))
-    kind = kind if kind in KINDS else "week"
-    team = str(request.GET.get("team", "")).strip()[:255]
-    result = build_report(kind, team)
-    template = "trends/report.html"
-    if _fragment(request):
-        template += "#report-body"
+    filters = ReportFilters.from_query(request.GET)
+    result = build_report(filters.period, filters.team)
     context = {
         "report": result,
-        "kind": kind,
+        "kind": filters.period,
         "kinds": KINDS,
-        "team": team,
+        "team": filters.team,
         "teams": label_values("team"),
         **report_charts(result),
     }
-    return render(request, template, context)
+    return render_page(request, "trends/report.html", "report-body", context)

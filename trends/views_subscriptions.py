@@ -8,19 +8,15 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.middleware import HtmxDetails
 
+from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
 from trends.forms import ReportSubscriptionForm
 from trends.models import ReportSubscription
 from trends.periods import KINDS
 from trends.scope import label_values
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 def _user_id(request: HttpRequest) -> int:
@@ -28,16 +24,9 @@ def _user_id(request: HttpRequest) -> int:
     return int(request.user.pk or 0)
 
 
-def _fragment(request: HtmxHttpRequest) -> bool:
-    return bool(request.htmx) and not request.htmx.boosted
-
-
 def _page(
     request: HtmxHttpRequest, form: ReportSubscriptionForm, status: int = 200
 ) -> HttpResponse:
-    template = "trends/subscriptions.html"
-    if _fragment(request):
-        template += "#report-subs-panel"
     context = {
         "form": form,
         "teams": form.teams,
@@ -45,7 +34,7 @@ def _page(
             "period", "team", "pk"
         ),
     }
-    return render(request, template, context, status=status)
+    return render_page(request, "trends/subscriptions.html", "report-subs-panel", context, status)
 
 
 def _form(request: HtmxHttpRequest, data: object = None) -> ReportSubscriptionForm:
@@ -64,18 +53,18 @@ def report_subscriptions(request: HtmxHttpRequest) -> HttpResponse:
     form = _form(request, request.POST or None)
     if request.method == "POST":
         if not form.is_valid():
-            return _page(request, form, status=422 if _fragment(request) else 200)
+            return _page(request, form, status=422 if fragment_requested(request) else 200)
         form.instance.user_id = _user_id(request)
         form.save()
         messages.success(request, _("You will receive this report by email."))
-        if not _fragment(request):
+        if not fragment_requested(request):
             return redirect("report-subscriptions")
         form = _form(request)
     return _page(request, form)
 
 
 def _done(request: HtmxHttpRequest) -> HttpResponse:
-    if _fragment(request):
+    if fragment_requested(request):
         return _page(request, _form(request))
     return redirect("report-subscriptions")
 

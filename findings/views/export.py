@@ -39,7 +39,7 @@ def _attachment(response: HttpResponse | StreamingHttpResponse, ext: str) -> Non
     response["X-Content-Type-Options"] = "nosniff"
 
 
-def _limited(filters: export.FindingFilters) -> tuple[list[dict[str, Any]], bool]:
+def _limited(filters: export.ExportFilters) -> tuple[list[dict[str, Any]], bool]:
     rows = list(export.finding_rows(export.open_findings(filters))[: EXPORT_LIMIT + 1])
     return rows[:EXPORT_LIMIT], len(rows) > EXPORT_LIMIT
 
@@ -55,7 +55,7 @@ def _json_bytes(data: Any) -> bytes:
 
 @require_GET
 def findings_csv(request: HtmxHttpRequest) -> StreamingHttpResponse:
-    filters = export.FindingFilters.from_query(request.GET)
+    filters = export.ExportFilters.from_query(request.GET)
     rows = export.finding_rows(export.open_findings(filters)).iterator(chunk_size=2000)
     writer = csv.writer(_Echo())
 
@@ -70,7 +70,7 @@ def findings_csv(request: HtmxHttpRequest) -> StreamingHttpResponse:
 
 @require_GET
 def findings_json(request: HtmxHttpRequest) -> HttpResponse:
-    filters = export.FindingFilters.from_query(request.GET)
+    filters = export.ExportFilters.from_query(request.GET)
     rows, truncated = _limited(filters)
     data = {
         "generated_at": timezone.now().isoformat(),
@@ -84,7 +84,7 @@ def findings_json(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 def findings_sarif(request: HtmxHttpRequest) -> HttpResponse:
-    filters = export.FindingFilters.from_query(request.GET)
+    filters = export.ExportFilters.from_query(request.GET)
     rows, truncated = _limited(filters)
     log = sarif.sarif_log(rows, truncated=truncated)
     response = HttpResponse(_json_bytes(log), content_type="application/sarif+json")

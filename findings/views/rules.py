@@ -10,15 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import render
 from django.utils import translation
 from django.views.decorators.http import require_GET
 
 from findings import drilldown, tallies
-from posture.lib.htmx import HtmxHttpRequest, fragment_requested
+from posture.lib.filters import LenientQuery, QueryFilters
+from posture.lib.htmx import HtmxHttpRequest, render_page
 from rules import REGISTRY
 from rules import catalogue as cat
 from rules.base import CATALOGUE_VERSION, Scope, Source
@@ -29,7 +28,11 @@ DESCENDING_FIRST = {"severity", "failing"}
 
 
 @dataclass(frozen=True)
-class RuleFilters:
+class RuleFilters(QueryFilters):
+    SORTS = SORTS
+    DESCENDING_FIRST = DESCENDING_FIRST
+    DEFAULT_SORT = "id"
+
     q: str = ""
     scope: str = ""
     severity: str = ""
@@ -40,45 +43,29 @@ class RuleFilters:
     @classmethod
     def from_query(cls, params: Mapping[str, Any]) -> RuleFilters:
         """Read ?q=&scope=&severity=&source=&owasp=&sort= leniently: unknown values ignored."""
-
-        def pick(name: str, allowed: set[str], default: str = "") -> str:
-            value = str(params.get(name, default))
-            return value if value in allowed else default
-
+        read = LenientQuery(params)
         return cls(
-            q=str(params.get("q", "")).strip()[:200],
-            scope=pick("scope", {s.value for s in Scope}),
-            severity=pick("severity", {s.label for s in cat.SEVERITIES}),
-            source=pick("source", {s.value for s in Source}),
-            owasp=pick("owasp", {str(n) for n in cat.owasp_coverage()}),
-            sort=pick("sort", {*SORTS, *(f"-{s}" for s in SORTS)}, "id"),
+            q=read.text("q", 200),
+            scope=read.choice("scope", {s.value for s in Scope}),
+            severity=read.choice("severity", {s.label for s in cat.SEVERITIES}),
+            source=read.choice("source", {s.value for s in Source}),
+            owasp=read.choice("owasp", {str(n) for n in cat.owasp_coverage()}),
+            sort=read.sort(SORTS, cls.DEFAULT_SORT),
         )
 
     @property
     def active(self) -> bool:
         return bool(self.q or self.scope or self.severity or self.source or self.owasp)
 
-    def query_string(self, **changes: str) -> str:
-        params = {
+    def params(self) -> dict[str, Any]:
+        return {
             "q": self.q,
             "scope": self.scope,
             "severity": self.severity,
             "source": self.source,
             "owasp": self.owasp,
-            "sort": "" if self.sort == "id" else self.sort,
+            "sort": self.sort_param(self.sort),
         }
-        params.update(changes)
-        kept = {k: v for k, v in params.items() if v}
-        return "?" + urlencode(kept) if kept else "?"
-
-    def sort_urls(self) -> dict[str, str]:
-        """Per column, the link that sorts by it: its first direction, then the reverse."""
-        urls = {}
-        for column in SORTS:
-            first = f"-{column}" if column in DESCENDING_FIRST else column
-            second = first.removeprefix("-") if first.startswith("-") else f"-{first}"
-            urls[column] = self.query_string(sort=second if self.sort == first else first)
-        return urls
 
     def matches(self, row: Mapping[str, Any]) -> bool:
         if self.scope and row["scope"] != self.scope:
@@ -130,9 +117,6 @@ def rules(request: HtmxHttpRequest) -> HttpResponse:
     stats = fleet_stats()
     all_rows = rule_rows(translation.get_language() or "en", stats)
     titles = {row["id"]: row["localized"]["title"] for row in all_rows}
-    template = "findings/catalogue.html"
-    if fragment_requested(request):
-        template += "#rules-table"
     context = {
         "filters": filters,
         "rows": filters.apply(all_rows),
@@ -147,7 +131,7 @@ def rules(request: HtmxHttpRequest) -> HttpResponse:
         "sources": [(s.value, cat.SOURCE_LABELS[s]) for s in Source],
         "owasp_choices": [str(n) for n in cat.owasp_coverage()],
     }
-    return render(request, template, context)
+    return render_page(request, "findings/catalogue.html", "rules-table", context)
 
 
 @require_GET
@@ -161,9 +145,6 @@ def rule_detail(request: HtmxHttpRequest, rule_id: str) -> HttpResponse:
     findings = drilldown.finding_page(
         drilldown.rule_findings(rule.id), filters, request.GET.get("page")
     )
-    template = "findings/rule.html"
-    if fragment_requested(request):
-        template += "#rule-findings"
     severities = drilldown.rule_severities(rule.id)
     context = {
         "rule": cat.rule_data(rule, translation.get_language() or "en"),
@@ -176,7 +157,7 @@ def rule_detail(request: HtmxHttpRequest, rule_id: str) -> HttpResponse:
         "kinds": drilldown.KINDS,
         "page_url": request.path,
     }
-    return render(request, template, context)
+    return render_page(request, "findings/rule.html", "rule-findings", context)
 
 
 @require_GET

@@ -15,14 +15,10 @@ from django.views.decorators.http import require_GET
 from findings import drilldown
 from findings.models import Container
 from hosts.models import Host
-from posture.lib.htmx import HtmxHttpRequest, fragment_requested
+from posture.lib.htmx import HtmxHttpRequest, render_page
 
 # Container names are at most this long in the inventory; longer cannot match anything.
 NAME_MAX = 255
-
-
-def _table(request: HtmxHttpRequest, template: str) -> str:
-    return template + "#subject-findings" if fragment_requested(request) else template
 
 
 @require_GET
@@ -75,7 +71,7 @@ def containers(request: HtmxHttpRequest) -> HttpResponse:
         "show_rule": True,
         "truncated": len(live) >= drilldown.LIST_LIMIT,
     }
-    return render(request, _table(request, "findings/containers.html"), context)
+    return render_page(request, "findings/containers.html", "subject-findings", context)
 
 
 @require_GET
@@ -99,4 +95,4 @@ def image_detail(request: HtmxHttpRequest, ref: str) -> HttpResponse:
         "show_rule": True,
         "truncated": len(view.hosts) >= drilldown.LIST_LIMIT,
     }
-    return render(request, _table(request, "findings/image.html"), context)
+    return render_page(request, "findings/image.html", "subject-findings", context)

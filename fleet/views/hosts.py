@@ -17,7 +17,7 @@ from findings import selection
 from fleet import hostpage as reports
 from fleet import queries
 from hosts.models import Host
-from posture.lib.htmx import HtmxHttpRequest, HttpResponseStopPolling, fragment_requested
+from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page, render_polled
 from rules.scoring import GRADE_LETTERS
 from scans.models import ScanRun
 from scans.services import request_scan
@@ -32,9 +32,6 @@ def severity_titles() -> dict[str, str]:
 @require_GET
 def fleet(request: HtmxHttpRequest) -> HttpResponse:
     filters = selection.FleetFilters.from_query(request.GET)
-    template = "fleet/fleet.html"
-    if fragment_requested(request):
-        template += "#fleet-table"
     fleet_page = queries.fleet_page(filters, request.GET.get("page"))
     context = {
         "filters": filters,
@@ -45,7 +42,7 @@ def fleet(request: HtmxHttpRequest) -> HttpResponse:
         "grades": GRADE_LETTERS,
         "severity_titles": severity_titles(),
     }
-    return render(request, template, context)
+    return render_page(request, "fleet/fleet.html", "fleet-table", context)
 
 
 @require_GET
@@ -56,8 +53,8 @@ def host_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
 
 @require_GET
 def host_status(request: HtmxHttpRequest, name: str) -> HttpResponse:
-    """The status fragment; polled every 2 s while a scan is active, answered with 286
-    (htmx's "stop polling") and the final state once no scan is active any more.
+    """The status fragment; polled every 2 s while a scan is active, answered with the
+    final state and HttpResponseStopPolling (286) once no scan is active any more.
 
     ?row=1 answers with the whole fleet-table row, so the score beside the status is fresh
     when the scan ends; otherwise with the status badge of the host page.
@@ -67,31 +64,26 @@ def host_status(request: HtmxHttpRequest, name: str) -> HttpResponse:
         if row is None:
             raise Http404
         context = {"row": row, "severity_titles": severity_titles()}
-        response = render(request, "fleet/fleet.html#fleet-row", context)
-        active = row.status.active
-    else:
-        host = get_object_or_404(Host, name=name)
-        status, _posture = reports.current_status(host)
-        # On the host page, the score and findings beside the badge are now out of date.
-        on_host_page = bool(request.GET.get("reload"))
-        context = {
-            "host": host,
-            "status": status,
-            "on_host_page": on_host_page,
-            "show_results_link": on_host_page and not status.active,
-        }
-        response = render(request, "fleet/status.html", context)
-        active = status.active
-    if not active:
-        response.status_code = HttpResponseStopPolling.status_code
-    return response
+        done = not row.status.active
+        return render_polled(request, "fleet/fleet.html#fleet-row", context, done=done)
+    host = get_object_or_404(Host, name=name)
+    status, _posture = reports.current_status(host)
+    # On the host page, the score and findings beside the badge are now out of date.
+    on_host_page = bool(request.GET.get("reload"))
+    context = {
+        "host": host,
+        "status": status,
+        "on_host_page": on_host_page,
+        "show_results_link": on_host_page and not status.active,
+    }
+    return render_polled(request, "fleet/status.html", context, done=not status.active)
 
 
 @require_POST
 def host_scan(request: HtmxHttpRequest, name: str) -> HttpResponse:
     host = get_object_or_404(Host, name=name)
     _scan, created = request_scan(host, trigger=ScanRun.Trigger.MANUAL)
-    if request.htmx:
+    if fragment_requested(request):
         status, _posture = reports.current_status(host)
         return render(
             request,

@@ -9,27 +9,23 @@ from __future__ import annotations
 from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from hosts.models import Host
 from policy import exceptions as services
 from policy.forms import RiskExceptionForm
 from policy.models import EXPIRING_DAYS, RiskException, RiskExceptionQuerySet
+from posture.lib.filters import LenientQuery
+from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
 
 FILTERS = ("all", "active", "expiring", "expired", "revoked")
 
 
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
 def _status(request: HttpRequest) -> str:
-    value = request.GET.get("status", "all")
-    return value if value in FILTERS else "all"
+    return LenientQuery(request.GET).choice("status", FILTERS, "all")
 
 
 def _filtered(status: str) -> RiskExceptionQuerySet:
@@ -47,9 +43,6 @@ def _filtered(status: str) -> RiskExceptionQuerySet:
 
 
 def _page(request: HtmxHttpRequest, form: RiskExceptionForm) -> HttpResponse:
-    template = "policy/exceptions.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#exceptions-panel"
     status = _status(request)
     rows = (
         _filtered(status)
@@ -69,7 +62,7 @@ def _page(request: HtmxHttpRequest, form: RiskExceptionForm) -> HttpResponse:
         "host_names": Host.objects.order_by("name").values_list("name", flat=True),
         "now": timezone.now(),
     }
-    return render(request, template, context)
+    return render_page(request, "policy/exceptions.html", "exceptions-panel", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -83,7 +76,7 @@ def exception_list(request: HtmxHttpRequest) -> HttpResponse:
             request,
             _("Exception saved: %(e)s. The hosts it covers are being rescanned.") % {"e": exc},
         )
-        if not request.htmx:
+        if not fragment_requested(request):
             return redirect("exceptions")
         form = RiskExceptionForm()
     return _page(request, form)
@@ -94,6 +87,6 @@ def exception_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     exc = get_object_or_404(RiskException, pk=pk)
     if services.revoke(exc, request.user.get_username()):
         messages.success(request, _("Exception revoked: the hosts it covered are being rescanned."))
-    if request.htmx:
+    if fragment_requested(request):
         return _page(request, RiskExceptionForm())
     return redirect("exceptions")
