@@ -49,9 +49,12 @@ class Deadline:
     def expired(self) -> bool:
         return self.remaining() <= 0
 
+    def exceeded(self) -> ScanError:
+        return ScanError(ErrorClass.TIMEOUT, f"scan exceeded its {self.seconds:.0f}s budget")
+
     def check(self) -> None:
         if self.expired:
-            raise ScanError(ErrorClass.TIMEOUT, f"scan exceeded its {self.seconds:.0f}s budget")
+            raise self.exceeded()
 
 
 class SocketTracker:
@@ -206,6 +209,12 @@ class DockerAPI:
                 raise ScanError(ErrorClass.MALFORMED, f"response exceeds the {cap}-byte cap")
             chunks.append(chunk)
             self.deadline.check()
+        # The watchdog cuts a scan's sockets at the deadline, and a cut socket reads as a
+        # clean end of body: without this, a daemon that sent its headers and then hung
+        # would be reported as sending garbage instead of timing out.
+        if self.tracker.aborted:
+            raise self.deadline.exceeded()
+        self.deadline.check()
         return b"".join(chunks)
 
     def _raise_for_status(self, response: urllib3.BaseHTTPResponse, path: str) -> None:
@@ -228,9 +237,7 @@ class DockerAPI:
 
     def classify(self, exc: BaseException) -> ScanError:
         if self.tracker.aborted or self.deadline.expired:
-            return ScanError(
-                ErrorClass.TIMEOUT, f"scan exceeded its {self.deadline.seconds:.0f}s budget"
-            )
+            return self.deadline.exceeded()
         if self._diagnose:
             found = self._diagnose()
             if found:

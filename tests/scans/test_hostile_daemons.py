@@ -92,11 +92,6 @@ def test_deadline_holds_against_hangs_and_trickles(engine: FakeEngine, kind: str
     assert time.monotonic() - started < LIMITS.deadline + MARGIN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: when the deadline, not the read timeout, ends a body that never "
-    "comes, the empty read is parsed and the scan is reported malformed, not timeout",
-)
 def test_deadline_ends_a_hang_after_the_headers_as_a_timeout(engine: FakeEngine) -> None:
     # Headers sent, then nothing: with a read timeout past the deadline, the deadline ends it.
     engine.faults.append(Fault("hang", path="/info"))
