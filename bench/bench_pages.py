@@ -9,8 +9,8 @@ Seeds a dedicated database posture_bench_pages on the lab PostgreSQL cluster (th
 today; the last 30 days also as ScanRuns, as retention keeps them), and F findings: ~10 %
 open, the rest resolved history, rules weighted by how often such rules fail in real
 fleets. Rows go in with COPY; then the product's own derived tables are built by its own
-code (RuleTally by findings.tallies, the daily score / finding / rule rollups by
-trends.rollup) and VACUUM ANALYZE.
+code (the hosts' RuleContribution rows by findings.tallies, the daily score / finding /
+rule rollups by trends.rollup) and VACUUM ANALYZE.
 
 Then serves the app with gunicorn on a free loopback port (--workers 4 --threads 2:
 scripts/run's shape), signs a user in through the login form, and loads each
@@ -440,10 +440,11 @@ def seed(
             }
 
     step("host postures", HostPosture, posture_rows())
-    # COPY goes around the ORM, so the catalogue's per-rule fleet totals are summed once here.
-    from findings.tallies import rebuild_rule_tallies
+    # COPY goes around findings.store, so each host's share of the catalogue's fleet totals
+    # is computed once here, by the tool made for writes around the store.
+    from findings.tallies import rebuild_contributions
 
-    rebuild_rule_tallies()
+    rebuild_contributions()
 
     inspect = {
         "Config": {

@@ -5,8 +5,3 @@ class FindingsConfig(AppConfig):
     name = "findings"
     verbose_name = "Findings"
     default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self) -> None:
-        from findings import tallies
-
-        tallies.connect()

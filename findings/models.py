@@ -215,31 +215,50 @@ class ScoreSample(models.Model):
         return f"{self.host_id} {self.taken_at:%Y-%m-%d %H:%M} {self.score}"
 
 
-class RuleTally(models.Model):
-    """One rule's totals over every host's current picture: the sum of what each
-    HostPosture.rule_summary contributes (rules.catalogue.contribution), so the rule
-    catalogue pages read a hundred small rows instead of every host's JSON summary.
+class RuleContribution(models.Model):
+    """What one host's current picture adds to one rule's fleet totals: the host's share of
+    rules.catalogue.contribution(HostPosture.rule_summary), one row per rule it adds
+    something to, plus the row "*" (catalogue.HOSTS) that counts the host itself.
 
-    Kept by findings.tallies: store_success applies each scan's delta; receivers cover rows
-    saved or deleted through the ORM (host deletion, admin, fixtures); the beat task
-    rebuild_rule_tallies recomputes everything from the summaries, so drift heals. The row
-    "*" (catalogue.HOSTS) counts the hosts with a picture in hosts_assessed; hosts not
-    assessed are derived (those hosts - assessed - not applicable), so a rule with no row
-    reads as "not assessed" everywhere."""
+    The rule catalogue pages sum these rows per rule (findings.tallies.fleet_stats, which
+    keeps the sums until a revision changes) instead of loading every host's JSON summary.
+    Written only by findings.store, for the host being stored, in the scan's transaction:
+    a scan never writes (nor locks) a row of another host, unlike the per-rule totals every
+    scan used to update (RuleTally, issue 10). The rows hang off the host's posture, so a
+    host or posture deleted takes its share away with it and the sums stay exact without
+    any receiver. `manage.py rebuild_rule_contributions`
+    recomputes them from the summaries, after a write around the store (a restore, a bulk
+    load), and reports what it corrected."""
 
-    # The key scans update by: no surrogate id (and no sequence spent by the inserts that
-    # find the row already there).
-    rule_id = models.CharField(max_length=64, primary_key=True)
-    # Plain integers, not positive ones: a counter briefly below zero after drift must not
-    # make a CHECK constraint fail the scan that writes it; the rebuild puts it right.
-    passing = models.IntegerField(default=0)  # subjects, summed over hosts
+    # The key the store reads and rewrites a host's rows by (and a host deleted drops them
+    # by): no surrogate id, no sequence spent by the rows each changed scan recreates.
+    pk = models.CompositePrimaryKey("posture", "rule_id")
+    # HostPosture's key is the host's id: this column holds the host id. No index of its
+    # own: the primary key starts with it.
+    posture = models.ForeignKey(
+        HostPosture, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    rule_id = models.CharField(max_length=64)
+    passing = models.IntegerField(default=0)  # subjects
     failing = models.IntegerField(default=0)
+    # 0 or 1 each: the host counts as assessed, failing or not applicable for the rule.
     hosts_assessed = models.IntegerField(default=0)
     hosts_failing = models.IntegerField(default=0)
     hosts_not_applicable = models.IntegerField(default=0)
+    # Random, drawn anew on the host's row "*" whenever any of its rows changes: the count
+    # and sum of these tell the pages whether the totals they keep are still current
+    # (findings.tallies.fleet_stats). Random rather than a sequence or a clock: neither a
+    # transaction committing late nor a test rolled back can make two states look alike.
+    revision = models.IntegerField(default=0)
 
     class Meta:
-        db_table = "scans_ruletally"
+        indexes = [
+            # The pages' "has anything changed" check: count and sum of the hosts' revisions,
+            # read from this index alone.
+            models.Index(
+                fields=["revision"], condition=Q(rule_id="*"), name="contribution_rev_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.rule_id}: {self.passing} pass, {self.failing} fail"
+        return f"{self.rule_id} on {self.posture_id}: {self.passing} pass, {self.failing} fail"

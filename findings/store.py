@@ -1,7 +1,7 @@
 """The one writer of a host's picture (HostPosture, inventory, findings, score samples and
-rule tallies): a successful scan becomes the current picture; a failed one touches only the
-host's health counters. scans.finish calls these inside the transaction that closes the
-ScanRun."""
+its rule contributions): a successful scan becomes the current picture; a failed one touches
+only the host's health counters. scans.finish calls these inside the transaction that closes
+the ScanRun."""
 
 from __future__ import annotations
 
@@ -247,8 +247,8 @@ def store_picture(
     scan: ScanRef, facts: HostFacts, evaluations: list[Evaluation], score: HostScore, now: datetime
 ) -> None:
     """Make a successful scan the host's current picture: inventory, finding lifecycle,
-    HostPosture, rule tallies, a ScoreSample. Call inside the transaction that marks the
-    scan succeeded (scans.finish)."""
+    HostPosture, its rule contributions, a ScoreSample. Call inside the transaction that
+    marks the scan succeeded (scans.finish)."""
     engine = _short(facts.version.get("Version"), 64)
     _sync_inventory(scan, Container, "container_id", _container_fields(facts))
     _sync_inventory(scan, Image, "image_id", _image_fields(facts))
@@ -278,20 +278,17 @@ def store_picture(
         "consecutive_failures": 0,
         **counts,
     }
-    # The old summary is read with the row locked, so that the tallies take exactly it away
-    # (findings.tallies); then one UPDATE, without a model instance: the row exists after a
-    # host's first finished scan.
-    before = tallies.locked_summary(scan.host_id)
-    if before is None:
+    # One UPDATE, without a model instance: the row exists after a host's first finished scan.
+    if not HostPosture.objects.filter(host_id=scan.host_id).update(**picture):
         try:
             with transaction.atomic():
-                # Counted in the tallies by findings.tallies' post_save receiver.
                 HostPosture.objects.create(host_id=scan.host_id, **picture)
         except IntegrityError:  # a failure of an expired scan of this host created it meanwhile
-            before = tallies.locked_summary(scan.host_id)
-    if before is not None:
-        HostPosture.objects.filter(host_id=scan.host_id).update(**picture)
-        tallies.apply_delta(before[0], picture["rule_summary"])
+            HostPosture.objects.filter(host_id=scan.host_id).update(**picture)
+    # The host's own share of the rule catalogue's fleet totals, after the posture row is
+    # written: its lock, held until the scan's transaction ends, makes two writers of this
+    # host take turns; other hosts' scans lock nothing in common (findings.tallies).
+    tallies.store_contribution(scan.host_id, picture["rule_summary"])
     ScoreSample.objects.create(
         host_id=scan.host_id,
         scan_id=scan.pk,

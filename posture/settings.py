@@ -215,7 +215,6 @@ CELERY_TASK_ROUTES = {
     "trends.tasks.*": {"queue": "background"},
     "policy.tasks.*": {"queue": "background"},
     "scans.tasks.prune_history": {"queue": "background"},
-    "findings.tasks.rebuild_rule_tallies": {"queue": "background"},
 }
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-scans": {
@@ -223,8 +222,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(envint("POSTURE_DISPATCH_EVERY", 30, minimum=1)),
     },
     "prune-history": {"task": "scans.tasks.prune_history", "schedule": 6 * 3600.0},
-    # Drift in the rule catalogue's fleet totals heals within a day (findings.tallies).
-    "rebuild-rule-tallies": {"task": "findings.tasks.rebuild_rule_tallies", "schedule": 86400.0},
     # Daily score rollup for the trend charts, and report emails once their period is over.
     "rollup-scores": {"task": "trends.tasks.rollup_scores", "schedule": 3600.0},
     "send-due-reports": {"task": "trends.tasks.send_due_reports", "schedule": 3600.0},
