@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from findings.models import Container, Finding, HostPosture, Image, ScoreSample
 
@@ -21,6 +22,14 @@ class HostPostureAdmin(admin.ModelAdmin):
     search_fields = ["host__name"]
     list_select_related = ["host"]
     raw_id_fields = ["host", "current_scan", "last_scan"]
+
+    # The picture has one writer, findings.store: an edit here would leave the rule pages'
+    # shares (RuleContribution) and the findings out of step with it.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: HostPosture | None = None) -> bool:
+        return False
 
 
 @admin.register(Finding)

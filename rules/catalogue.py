@@ -289,7 +289,7 @@ class FleetStats:
         return self.rules.get(rule_id) or RuleStats()
 
 
-# What one host adds to one rule's fleet totals, in RuleTally's column order: passing and
+# What one host adds to one rule's fleet totals, in RuleContribution's column order: passing and
 # failing subjects, then 1 or 0 for "assessed", "failing" and "not applicable".
 Contribution = tuple[int, int, int, int, int]
 NOTHING: Contribution = (0, 0, 0, 0, 0)
@@ -377,6 +377,6 @@ def fleet_stats(summaries: Iterable[Any]) -> FleetStats:
     """Per catalogue rule, pass rate and host counts over HostPosture.rule_summary values.
     Hosts without a summary (never scanned successfully) are left out of every count.
 
-    The pages read the same totals kept up to date in scans.models.RuleTally: this is the
-    reference those are rebuilt from, and checked against in tests."""
+    The pages sum the same shares stored per host (findings.models.RuleContribution): this
+    is the reference those are rebuilt from, and checked against in tests."""
     return stats_from_totals(fleet_totals(summaries))

@@ -33,6 +33,7 @@ from cryptography.x509.oid import NameOID
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from findings import tallies
 from findings.models import Finding, HostPosture, ScoreSample
 from hosts.models import Host
 from policy.models import RiskException
@@ -172,6 +173,13 @@ class HostPostureFactory(factory.django.DjangoModelFactory):
     images = 6
     last_success_at = factory.LazyFunction(timezone.now)
     last_attempt_at = factory.SelfAttribute("last_success_at")
+
+    @classmethod
+    def _create(cls, model_class: Any, *args: Any, **kwargs: Any) -> HostPosture:
+        posture = super()._create(model_class, *args, **kwargs)
+        # What findings.store writes beside a picture it stores: the rule pages sum it.
+        tallies.store_contribution(posture.pk, posture.rule_summary)
+        return posture
 
 
 class FindingFactory(factory.django.DjangoModelFactory):

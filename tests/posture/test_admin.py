@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from accounts.models import Preference
 from alerts.models import Event, Notification, Regression, Subscription
-from findings.models import Container, Image
+from findings.models import Container, HostPosture, Image
 from hosts.models import Host
 from policy.models import RuleOverride
 from tests.factories import (
@@ -78,7 +78,9 @@ def test_changelist_and_change_page_render(superuser_client: Client, model: type
     # The row is listed: the page did not just render an empty table.
     assert _url(model, "change", instance.pk).encode() in changelist.content
     assert change.status_code == 200
-    assert b'name="_save"' in change.content  # the form, not an error page
+    # The form, not an error page; a read-only model (HostPosture: findings.store is the
+    # picture's one writer) gets Django's view page instead.
+    assert b'name="_save"' in change.content or b"| View " in change.content
 
 
 def test_host_change_page_shows_neither_the_keys_nor_their_ciphertext(
@@ -114,3 +116,14 @@ def _key_lines(pem: str) -> list[str]:
     """The base64 lines of a PEM key, without its armour (the first ones are the same for
     every key of a type, so each line is looked for, not a prefix)."""
     return [line for line in pem.splitlines() if line and not line.startswith("-----")]
+
+
+def test_the_picture_cannot_be_edited_in_the_admin(superuser_client: Client):
+    # findings.store is the one writer of a host's picture and of its share of the rule
+    # pages' totals: an admin edit of rule_summary would put the two out of step.
+    posture = HostPostureFactory(host=HostFactory(name="pay-2"), rule_summary={})
+    url = _url(HostPosture, "change", posture.pk)
+    response = superuser_client.post(url, {"rule_summary": '{"CTR-PRIVILEGED": {"fail": 9}}'})
+    assert response.status_code == 403
+    posture.refresh_from_db()
+    assert posture.rule_summary == {}

@@ -17,6 +17,7 @@ from typing import Any
 from django.utils import timezone
 
 from findings.models import Finding, HostPosture, ScoreSample
+from findings.tallies import rebuild_contributions
 from hosts.models import Host
 from rules import REGISTRY
 from rules.scoring import grade_for
@@ -199,6 +200,9 @@ def seed_fleet() -> list[Host]:
             last_success_at=run.finished_at,
             last_attempt_at=run.finished_at,
         )
+    # The postures are written around findings.store: their shares of the rule pages'
+    # totals are computed once here, as after any bulk load.
+    rebuild_contributions()
     rollup_scores()
     return hosts
 
