@@ -7,7 +7,6 @@ attached as multipart/related parts and referenced from the HTML as cid: URLs.
 from __future__ import annotations
 
 from email.mime.image import MIMEImage
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -17,6 +16,7 @@ from django.utils import translation
 
 from accounts.services import user_language
 from trends import png
+from trends.filters import ReportFilters
 from trends.models import ReportSubscription
 from trends.reports import Report
 
@@ -32,8 +32,7 @@ def report_images(report: Report) -> dict[str, bytes]:
 
 def report_message(subscription: ReportSubscription, report: Report) -> EmailMultiAlternatives:
     base = settings.POSTURE_BASE_URL
-    params = {"period": report.period.kind, "team": report.team}
-    query = "?" + urlencode({k: v for k, v in params.items() if v})
+    query = ReportFilters(period=report.period.kind, team=report.team).query_string()
     context = {
         "report": report,
         "subscription": subscription,
