@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     # Bottom to top: each app imports only those above it in this list (docs/ARCHITECTURE.md).
     "hosts",
     "findings",
+    "vulndb",
+    "vulns",
     "policy",
     "scans",
     "fleet",

@@ -23,6 +23,8 @@ PACKAGES = (
     "rules",
     "hosts",
     "findings",
+    "vulndb",
+    "vulns",
     "policy",
     "scans",
     "fleet",

@@ -104,6 +104,8 @@ def test_the_product_packages_are_the_expected_ones() -> None:
         "rules",
         "scans",
         "trends",
+        "vulndb",
+        "vulns",
     ]
 
 
