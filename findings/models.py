@@ -98,6 +98,9 @@ class Image(InventoryItem):
     image_id = models.CharField(max_length=80)
     tags = models.JSONField(default=list)
     history = models.JSONField(null=True, blank=True)
+    # rules.facts.layers_key: joins the host's image to its inventory (vulns), read once for
+    # every host that has the same layers.
+    layers_key = models.CharField(max_length=64, blank=True, db_index=True)
 
     class Meta:
         db_table = "scans_image"

@@ -131,6 +131,7 @@ def _image_fields(facts: HostFacts) -> dict[str, dict[str, Any]]:
             "tags": tags,
             "inspect": i.inspect,
             "history": i.history,
+            "layers_key": i.layers_key,
             "digest": digest([i.inspect, i.history]),
         }
     return out

@@ -46,6 +46,16 @@ class Host(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)],
     )
     enabled = models.BooleanField(default=True)
+    # How this host's images are inventoried for known vulnerabilities; "" follows
+    # POSTURE_IMAGE_SCAN. os: package databases read from a running container with archive
+    # GETs; deep: also images without a container and language packages, from the image
+    # stream; off: not at all.
+    image_scan = models.CharField(
+        "image scanning",
+        max_length=8,
+        blank=True,
+        choices=[("", "default"), ("off", "off"), ("os", "OS packages"), ("deep", "deep")],
+    )
     next_scan_at = models.DateTimeField(default=timezone.now)
 
     # Public material, shown back to the user so they can check it.
@@ -116,6 +126,12 @@ class Host(models.Model):
             ),
             ssh_host_key=self.ssh_host_key,
         )
+
+    @property
+    def image_scan_mode(self) -> str:
+        from django.conf import settings
+
+        return self.image_scan or settings.POSTURE_IMAGE_SCAN
 
     def label_pairs(self) -> list[tuple[str, str]]:
         return sorted((str(k), str(v)) for k, v in (self.labels or {}).items())

@@ -241,6 +241,22 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Image scanning (vulns) --------------------------------------------------------
+# Default for hosts whose "image scanning" is left on default: off, os or deep.
+POSTURE_IMAGE_SCAN = env("POSTURE_IMAGE_SCAN", "os")
+if POSTURE_IMAGE_SCAN not in ("off", "os", "deep"):
+    raise ImproperlyConfigured("POSTURE_IMAGE_SCAN must be off, os or deep")
+POSTURE_IMAGE_INVENTORY = {
+    # Bytes of package databases kept per image, and of image streamed in deep mode.
+    "MAX_FILES_BYTES": envint("POSTURE_IMAGE_MAX_FILES_MB", 64, minimum=1) * 2**20,
+    "MAX_STREAM_BYTES": envint("POSTURE_IMAGE_MAX_STREAM_MB", 20480, minimum=1) * 2**20,
+    # Inventories read per host scan at most: the rest wait for the next scan, so that a
+    # host with hundreds of new images does not blow its scan deadline.
+    "PER_SCAN": envint("POSTURE_IMAGE_INVENTORIES_PER_SCAN", 20, minimum=1),
+    # A claim older than this is taken over (the worker reading it died).
+    "LEASE_SECONDS": envint("POSTURE_IMAGE_LEASE_SECONDS", 300, minimum=10),
+}
+
 # --- Scanning -----------------------------------------------------------------------
 POSTURE_SCAN = {
     # Whole-scan budget: docker-py's timeout applies per socket read only.

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("fleet.urls")),
     path("", include("findings.urls")),
+    path("", include("vulns.urls")),
     path("", include("policy.urls")),
     path("", include("scans.urls")),
     path("", include("trends.urls")),

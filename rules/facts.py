@@ -7,8 +7,27 @@ Dicts keep the daemon's own field names so evidence reads like `docker inspect`.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+_LAYER_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def layers_key(inspect: dict[str, Any]) -> str:
+    """The identity of an image's content: a hash of its ordered layer digests
+    (RootFS.Layers). Not the image id, which under the containerd image store is the
+    manifest's digest and changes with a retag across registries while the files do not:
+    inventories are read once per key, whatever the hosts, ids and tags. "" when the daemon
+    gave no usable layer list."""
+    rootfs = inspect.get("RootFS")
+    layers = rootfs.get("Layers") if isinstance(rootfs, dict) else None
+    if not isinstance(layers, list) or not layers:
+        return ""
+    if not all(isinstance(layer, str) and _LAYER_DIGEST.match(layer) for layer in layers):
+        return ""
+    return hashlib.sha256("\n".join(layers).encode()).hexdigest()
 
 
 @dataclass
@@ -18,12 +37,50 @@ class ImageFacts:
     history: list[dict[str, Any]] | None = None  # None when history could not be read
     # Set by HostFacts.link(); out of repr and comparisons, which would loop through it.
     host: HostFacts | None = field(default=None, repr=False, compare=False)
+    # Its known vulnerabilities (vulns.summary); None when image scanning did not run.
+    vulns: ImageVulns | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def layers_key(self) -> str:
+        return layers_key(self.inspect)
 
     @property
     def name(self) -> str:
         tags = self.inspect.get("RepoTags")
         # A daemon may send any JSON here; only a non-empty list has a first tag.
         return str(tags[0]) if isinstance(tags, list) and tags else self.id[:19]
+
+
+@dataclass(frozen=True)
+class VulnRef:
+    """One known vulnerability of an image's package, as the vulnerability rules read it."""
+
+    id: str  # the CVE when known, else the advisory id
+    package: str
+    installed: str
+    fixed: str  # "" when no fixed version exists yet
+    severity: int  # vulndb.records.VulnSeverity: 0 unknown .. 4 critical
+    kev: bool = False
+    epss: float | None = None
+
+
+@dataclass(frozen=True)
+class ImageVulns:
+    """What Posture knows of an image's packages and their vulnerabilities.
+
+    assessed False with a reason (no data, no container to read from, scanning off, the
+    package database could not be read): the vulnerability rules then say "not assessed"
+    with that reason, never "no vulnerabilities"."""
+
+    assessed: bool
+    reason: str = ""
+    os_id: str = ""
+    os_version: str = ""
+    os_name: str = ""
+    packages: int = 0
+    # Open vulnerabilities: those triaged away (not affected, accepted, false positive) are
+    # left out, as accepted risk exceptions are.
+    vulnerabilities: tuple[VulnRef, ...] = ()
 
 
 @dataclass
