@@ -17,7 +17,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -194,6 +194,63 @@ class DockerAPI:
     ) -> Any:
         return parse_json(self.get_raw(path, params, versioned, max_bytes), path)
 
+    @contextlib.contextmanager
+    def get_stream(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        max_bytes: int | None = None,
+        versioned: bool = True,
+    ) -> Iterator[BodyStream]:
+        """A GET whose body is handed over as a file-like object, for bodies too large to
+        hold (an image archive): read in pieces, counted against max_bytes, bounded by the
+        scan's deadline and cut by its watchdog like every other request.
+
+        HTTP errors are classified as get_raw classifies them (404: NotFound). What the
+        reader raises (a parser's own error) passes through untouched. On exit the
+        connection goes back to the pool when the body was read to its end, and is closed
+        otherwise: a half-read body cannot carry another request.
+        """
+        self.deadline.check()
+        remaining = max(self.deadline.remaining(), 0.1)
+        timeout = urllib3.Timeout(
+            connect=min(self.connect_timeout, remaining), read=min(self.read_timeout, remaining)
+        )
+        cap = max_bytes or self.max_bytes
+        try:
+            response = self.pool.urlopen(
+                "GET",
+                self.url(path, params, versioned),
+                headers={"Host": "docker", "User-Agent": "posture"},
+                retries=False,
+                redirect=False,
+                timeout=timeout,
+                preload_content=False,
+                pool_timeout=int(remaining) + 1,
+            )
+        except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
+            raise self.classify(exc) from exc
+        try:
+            try:
+                if response.status >= 400:
+                    self._raise_for_status(response, path)
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > cap:
+                    raise ScanError(
+                        ErrorClass.MALFORMED,
+                        f"{path}: response of {int(declared)} bytes exceeds the {cap}-byte cap",
+                    )
+            except (ScanError, NotFound):
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
+                raise self.classify(exc) from exc
+            yield BodyStream(self, response, path, cap)
+        finally:
+            if not response.closed:
+                response.close()
+            response.release_conn()
+
     def _read_capped(self, response: urllib3.BaseHTTPResponse, cap: int) -> bytes:
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > cap:
@@ -266,6 +323,44 @@ class DockerAPI:
             chosen = version_tuple(floor)
         self.api_version = ".".join(str(p) for p in chosen)
         return version
+
+
+class BodyStream:
+    """The body of one streamed GET: read(n) as a parser expects it, with every byte counted
+    against the cap and the deadline checked between reads."""
+
+    def __init__(
+        self, api: DockerAPI, response: urllib3.BaseHTTPResponse, path: str, cap: int
+    ) -> None:
+        self._api = api
+        self._response = response
+        self.path = path
+        self.cap = cap
+        self.headers = response.headers
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(1 << 20), b""))
+        api = self._api
+        api.deadline.check()
+        try:
+            data = self._response.read(size, decode_content=True)
+        except Exception as exc:  # noqa: BLE001 - classified, never swallowed
+            raise api.classify(exc) from exc
+        self.bytes_read += len(data)
+        if self.bytes_read > self.cap:
+            raise ScanError(
+                ErrorClass.MALFORMED, f"{self.path}: response exceeds the {self.cap}-byte cap"
+            )
+        # A socket the watchdog cut reads as a clean end of body (see _read_capped).
+        if (not data and size) and api.tracker.aborted:
+            raise api.deadline.exceeded()
+        api.deadline.check()
+        return data
 
 
 # The Engine API nests a handful of levels (Swarm specs about ten). json.loads stops only
