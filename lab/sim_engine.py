@@ -40,6 +40,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tarfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -170,6 +171,11 @@ class Fleet:
         for image in rec["images"]:
             slots = {image["inspect"]["Id"].removeprefix("sha256:"): "IID"}
             slots |= dict.fromkeys(image["inspect"].get("RepoTags") or (), "ITAG")
+            # Inventories are keyed on layers: each simulated image gets a top layer of its
+            # own (the digest of the package layer it serves), so distinct images read apart.
+            layers = (image["inspect"].get("RootFS") or {}).get("Layers") or ()
+            if layers:
+                slots[layers[-1].removeprefix("sha256:")] = "ILAYER"
             listing, inspect, history = (_templated(image[k], slots) for k in _IMAGE_DOCS)
             self.images.append((listing, inspect, history))
             image_slots |= slots
@@ -183,6 +189,7 @@ class Fleet:
         # Shared across hosts, as a fleet runs the same application images.
         self.image_ids = [_hex_id("sim-image", spec.seed, k) for k in range(max(spec.images, 1))]
         self.image_tags = [f"sim/app{k}:1.{k}" for k in range(len(self.image_ids))]
+        self.image_files = [SimImageFiles(k) for k in range(len(self.image_ids))]
 
     def host(self, index: int, fault: FaultSpec | None) -> VirtualHost:
         return VirtualHost(self, index, fault)
@@ -218,13 +225,18 @@ class VirtualHost:
             "NAME": f"{base}-{j:04d}".encode(),
             "IID": self.fleet.image_ids[k].encode(),
             "ITAG": self.fleet.image_tags[k].encode(),
+            "ILAYER": self.fleet.image_files[k].layer_digest.encode(),
         }
         return base, listing, inspect, running, values
 
     def _image(self, k: int) -> tuple[tuple[Template, Template, Template], dict[str, bytes]]:
         templates = self.fleet.images[k % len(self.fleet.images)]
         fleet = self.fleet
-        values = {"IID": fleet.image_ids[k].encode(), "ITAG": fleet.image_tags[k].encode()}
+        values = {
+            "IID": fleet.image_ids[k].encode(),
+            "ITAG": fleet.image_tags[k].encode(),
+            "ILAYER": fleet.image_files[k].layer_digest.encode(),
+        }
         return templates, values
 
     def info(self) -> bytes:
@@ -273,7 +285,122 @@ class VirtualHost:
                 return 404, _message(f"No such image: {parts[2]}")
             templates, values = self._image(fleet.image_ids.index(ident))
             return 200, templates[1 if parts[3] == "json" else 2].render(values)
+        if len(parts) == 4 and parts[1] == "containers" and parts[3] == "archive":
+            j = self.by_id.get(parts[2])
+            if j is None:
+                return 404, _message(f"No such container: {parts[2]}")
+            files = fleet.image_files[j % len(fleet.image_ids)]
+            wanted = parse_qs(query).get("path", [""])[0]
+            body = files.archive(wanted)
+            if body is None:
+                return 404, _message(f"Could not find the file {wanted} in container {parts[2]}")
+            return 200, body
+        if len(parts) == 4 and parts[1] == "images" and parts[3] == "get":
+            ident = parts[2].removeprefix("sha256:")
+            if ident not in fleet.image_ids:
+                return 404, _message(f"No such image: {parts[2]}")
+            k = fleet.image_ids.index(ident)
+            return 200, fleet.image_files[k].saved(ident, fleet.image_tags[k])
         return 404, _message("page not found")
+
+
+class SimImageFiles:
+    """The package databases of simulated image k, served as dockerd serves files: a tar of
+    one path from a container (`GET /containers/{id}/archive`) and the whole image as
+    `docker save` writes it (`GET /images/{id}/get`, one layer). Debian 12, a few real
+    package names and versions, and one package of the image's own so that no two images
+    have the same inventory."""
+
+    OPENSSL = ("3.0.11-1~deb12u2", "3.0.13-1~deb12u1", "3.0.15-1~deb12u1")
+
+    def __init__(self, k: int) -> None:
+        openssl = self.OPENSSL[k % len(self.OPENSSL)]
+        packages = [
+            ("base-files", "12.4+deb12u5", ""),
+            ("libc6", "2.36-9+deb12u4", "glibc"),
+            ("libssl3", openssl, f"openssl ({openssl})"),
+            ("openssl", openssl, ""),
+            ("zlib1g", "1:1.2.13.dfsg-1", "zlib (1.2.13.dfsg-1)"),
+            (f"sim-app{k}", f"1.{k}-1", ""),
+        ]
+        status = "\n".join(
+            f"Package: {name}\nStatus: install ok installed\nArchitecture: amd64\n"
+            + (f"Source: {source}\n" if source else "")
+            + f"Version: {version}\nDescription: simulated\n"
+            for name, version, source in packages
+        )
+        self.files = {
+            "etc/os-release": (
+                b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\n'
+                b'VERSION_ID="12"\nVERSION_CODENAME=bookworm\nID=debian\n'
+            ),
+            "var/lib/dpkg/status": status.encode(),
+        }
+        self.layer = _tar(self.files, directories=True)
+        self.layer_digest = hashlib.sha256(self.layer).hexdigest()
+        self._archives: dict[str, bytes | None] = {}
+        self._saved: dict[str, bytes] = {}
+
+    def archive(self, path: str) -> bytes | None:
+        """A tar of `path` (a file or a folder) named relative to its parent, or None."""
+        if path not in self._archives:
+            key = path.strip("/")
+            parent = key.rpartition("/")[0]
+            found = {
+                name[len(parent) :].lstrip("/"): data
+                for name, data in self.files.items()
+                if name == key or name.startswith(key + "/")
+            }
+            self._archives[path] = _tar(found) if key and found else None
+        return self._archives[path]
+
+    def saved(self, image_id: str, tag: str) -> bytes:
+        if image_id not in self._saved:
+            config = json.dumps(
+                {
+                    "architecture": "amd64",
+                    "os": "linux",
+                    "config": {},
+                    "rootfs": {"type": "layers", "diff_ids": [f"sha256:{self.layer_digest}"]},
+                }
+            ).encode()
+            layer_dir = self.layer_digest
+            manifest = [
+                {
+                    "Config": f"{image_id}.json",
+                    "RepoTags": [tag],
+                    "Layers": [f"{layer_dir}/layer.tar"],
+                }
+            ]
+            self._saved[image_id] = _tar(
+                {
+                    f"{layer_dir}/VERSION": b"1.0",
+                    f"{layer_dir}/json": json.dumps({"id": layer_dir}).encode(),
+                    f"{layer_dir}/layer.tar": self.layer,
+                    f"{image_id}.json": config,
+                    "manifest.json": json.dumps(manifest).encode(),
+                }
+            )
+        return self._saved[image_id]
+
+
+def _tar(files: dict[str, bytes], directories: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        seen: set[str] = set()
+        for name, data in sorted(files.items()):
+            parts = name.split("/")[:-1]
+            for depth in range(1, len(parts) + 1) if directories else ():
+                folder = "/".join(parts[:depth])
+                if folder not in seen:
+                    seen.add(folder)
+                    entry = tarfile.TarInfo(folder)
+                    entry.type, entry.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(entry)
+            entry = tarfile.TarInfo(name)
+            entry.size, entry.mode = len(data), 0o644
+            tar.addfile(entry, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def _message(text: str) -> bytes:
@@ -424,6 +551,8 @@ class SimServer:
         else:
             status, body = vhost.answer(path, parts.query)
         ctype = b"text/plain; charset=utf-8" if path == "/_ping" else b"application/json"
+        if status == 200 and path.endswith(("/archive", "/get")):
+            ctype = b"application/x-tar"
         writer.write(self._head(status, len(body), ctype) + body)
         await writer.drain()
         return keep_alive
