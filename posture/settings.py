@@ -226,6 +226,8 @@ CELERY_BEAT_SCHEDULE = {
     "prune-history": {"task": "scans.tasks.prune_history", "schedule": 6 * 3600.0},
     # Daily score rollup for the trend charts, and report emails once their period is over.
     "rollup-scores": {"task": "trends.tasks.rollup_scores", "schedule": 3600.0},
+    # Cheap when nothing changed (one query): inventories follow new vulnerability data.
+    "rematch-inventories": {"task": "vulns.tasks.rematch_inventories", "schedule": 60.0},
     "send-due-reports": {"task": "trends.tasks.send_due_reports", "schedule": 3600.0},
     # Held alerts (daily digests, quiet hours, rate-limited bursts) and anything a lost
     # task left unsent.

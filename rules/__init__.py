@@ -17,6 +17,7 @@ from rules import (  # noqa: F401  (registration)
     host_settings,
     image,
     image_supply_chain,
+    image_vulns,
     swarm,
 )
 from rules.base import REGISTRY, Outcome, Rule, Scope, Severity

@@ -192,7 +192,7 @@ class Rule:
 
 # Bumped whenever a rule is added, removed or changes meaning; stored with each scan so a
 # score can be read against the catalogue that produced it.
-CATALOGUE_VERSION = "2026.11.1"
+CATALOGUE_VERSION = "2026.12.1"
 
 REGISTRY: dict[str, Rule] = {}
 

@@ -16,3 +16,14 @@ def on_rescan_requested(sender: Any, hosts: list[Host], **kwargs: Any) -> int:
         _, created = request_scan(host, ScanRun.Trigger.EXCEPTION)
         queued += int(created)
     return queued
+
+
+def on_vulnerabilities_changed(sender: Any, hosts: list[Host], **kwargs: Any) -> int:
+    """vulns.signals.vulnerabilities_changed: new vulnerability data changed what some
+    images carry. The rescan reuses every inventory (nothing is read again) and redoes the
+    verdicts, so regression alerts fire on data changes too."""
+    queued = 0
+    for host in hosts:
+        _, created = request_scan(host, ScanRun.Trigger.SCHEDULE)
+        queued += int(created)
+    return queued

@@ -25,12 +25,16 @@ from policy import exceptions as risk_exceptions
 from policy import profiles
 from posture.lib.crypto import DecryptionError
 from rules import evaluate, score_host
+from rules.facts import HostFacts
 from scans import finish
+from scans import images
 from scans.collect import collect
 from scans.hostaccess import collect_host
 from scans.models import ScanRun
 from scans.signals import notify_finished
-from scans.transports import ErrorClass, Limits, ScanError, open_api
+from scans.transports import DockerAPI, ErrorClass, Limits, ScanError, open_api
+from vulns import inventories
+from vulns.tarstream import TarLimits
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,8 @@ QUEUED_EXPIRY = timedelta(hours=1)
 # deadline would most likely hang again and hold a worker thread as long; the next
 # scheduled slot is its retry. Nothing a person must fix (certificates, keys) is retried.
 RETRYABLE = {ErrorClass.UNREACHABLE, ErrorClass.DAEMON_ERROR}
+# Seconds of the scan deadline kept for the host's own checks when reading inventories.
+INVENTORY_RESERVE = 10.0
 
 
 def _conf() -> dict[str, int]:
@@ -218,6 +224,7 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
         except DecryptionError as exc:
             raise ScanError(ErrorClass.CONFIGURATION, str(exc)) from None
         known_images = store.known_images(scan.host)
+        mode = scan.host.image_scan_mode
         with open_api(endpoint, creds, limits) as api:
             facts = collect(api, known_images=known_images)
             if api.ssh_client is not None:
@@ -225,7 +232,10 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
                 facts.host = collect_host(
                     api.ssh_client, api.deadline, root if isinstance(root, str) else None
                 )
+            containers = inventories.image_containers(facts.containers)
+            _read_inventories(api, scan.host, facts, containers, mode)
         facts.transport = endpoint.transport.value
+        inventories.summaries(scan.host, facts.images, mode, containers)
         evaluations = profiles.apply(evaluate(facts), profiles.effective(scan.host))
         evaluations = risk_exceptions.apply(evaluations, scan.host, timezone.now(), facts)
         score = score_host(evaluations)
@@ -252,6 +262,26 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
     if not scan.is_active:
         notify_finished(scan)
     return scan
+
+
+def _read_inventories(
+    api: DockerAPI, host: Host, facts: HostFacts, containers: dict[str, str], mode: str
+) -> None:
+    """Read the inventories of the host's images that no host has read yet (once per
+    image content for the whole fleet), on the scan's connection and within its deadline."""
+    conf = settings.POSTURE_IMAGE_INVENTORY
+    tar_limits = TarLimits(
+        max_total_bytes=conf["MAX_FILES_BYTES"], max_stream_bytes=conf["MAX_STREAM_BYTES"]
+    )
+    for claim in inventories.claim(host, facts.images, containers, mode):
+        # Leave the host's own verdicts the time they need: an image left unread now is
+        # read on the next scan, a scan that times out stores nothing at all.
+        if api.deadline.remaining() < INVENTORY_RESERVE:
+            inventories.release(claim, host, "the scan ran out of time before this image")
+            continue
+        started = time.monotonic()
+        result = images.read_inventory(api, claim.image.id, claim.container_id, mode, tar_limits)
+        inventories.store(claim, result, host, int((time.monotonic() - started) * 1000))
 
 
 def _fail(scan: ScanRun, error: ErrorClass, detail: str, duration_ms: int) -> None:

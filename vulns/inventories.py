@@ -1,0 +1,464 @@
+"""Image inventories as plain functions: who reads which image, storing what was read,
+matching it against the vulnerability data, and what the rules get to see.
+
+Reading itself needs a daemon connection and lives in scans.images; everything here works
+on the database alone, so a change of vulnerability data re-matches every inventory
+without reading a single host.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from hosts.models import Host
+from rules.facts import ImageFacts, ImageVulns, VulnRef
+from vulndb import index as vuln_index
+from vulndb import matching, versions
+from vulndb.models import Advisory, AffectedPackage, current_generation
+from vulndb.records import VulnSeverity
+from vulns.models import ImageInventory, ImageVulnerability, Package
+from vulns.packages import InventoryResult
+from vulns.triage import Decisions, repositories
+
+log = logging.getLogger(__name__)
+
+# A read that failed (daemon error, garbage archive) is tried again after this, by any
+# host that has the image; one that could not start (no container, scanning off) as soon
+# as a host that can read it comes by.
+RETRY_FAILED = timedelta(hours=6)
+
+
+def _conf() -> dict[str, int]:
+    return settings.POSTURE_IMAGE_INVENTORY
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An image this worker must read now: its inventory row is leased to us."""
+
+    key: str
+    image: ImageFacts
+    container_id: str | None  # a container to read from (os mode); None for deep mode
+
+
+def image_containers(facts_containers: Iterable[object]) -> dict[str, str]:
+    """image id → a container of it to read files from, running ones first (their
+    filesystem is the one that serves)."""
+    chosen: dict[str, tuple[bool, str]] = {}
+    for c in facts_containers:
+        inspect = getattr(c, "inspect", {})
+        image_id = str(inspect.get("Image", ""))
+        state = inspect.get("State")
+        running = bool(state.get("Running")) if isinstance(state, dict) else False
+        if image_id and (image_id not in chosen or (running and not chosen[image_id][0])):
+            chosen[image_id] = (running, str(getattr(c, "id", "")))
+    return {image_id: cid for image_id, (_, cid) in chosen.items()}
+
+
+def claim(
+    host: Host,
+    images: Sequence[ImageFacts],
+    containers: Mapping[str, str],
+    mode: str,
+    now: datetime | None = None,
+) -> list[Claim]:
+    """The images of this host whose content no inventory describes yet and that this host
+    can read, claimed so that no other worker reads the same layers at the same time.
+
+    At most POSTURE_IMAGE_INVENTORIES_PER_SCAN per scan: the others wait for the next one.
+    """
+    if mode == "off":
+        return []
+    now = now or timezone.now()
+    lease = now + timedelta(seconds=_conf()["LEASE_SECONDS"])
+    readable = {
+        i.layers_key: i for i in images if i.layers_key and (mode == "deep" or i.id in containers)
+    }
+    if not readable:
+        return []
+    existing = {
+        row[0]: row
+        for row in ImageInventory.objects.filter(key__in=list(readable)).values_list(
+            "key", "status", "lease_until", "mode", "read_at", "pk"
+        )
+    }
+    claims: list[Claim] = []
+    limit = _conf()["PER_SCAN"]
+    for key, image in readable.items():
+        if len(claims) >= limit:
+            break
+        row = existing.get(key)
+        took = False
+        if row is None:
+            try:
+                with transaction.atomic():
+                    ImageInventory.objects.create(
+                        key=key,
+                        status=ImageInventory.Status.READING,
+                        lease_until=lease,
+                        attempts=1,
+                        image_id=image.id[:80],
+                        image_name=image.name[:255],
+                        read_from=host,
+                    )
+                took = True
+            except IntegrityError:
+                took = False  # another worker created it between our read and insert
+        else:
+            _, status, lease_until, row_mode, read_at, pk = row
+            stale_claim = status == ImageInventory.Status.READING and (
+                lease_until is None or lease_until < now
+            )
+            # Nothing was read before (no container then, or scanning off) or the read failed
+            # long enough ago; a deep read is also worth a retry after an os-mode refusal.
+            retry = status == ImageInventory.Status.NOT_ASSESSED and (
+                not row_mode
+                or (read_at is not None and read_at < now - RETRY_FAILED)
+                or (mode == "deep" and row_mode == "os")
+            )
+            if stale_claim or retry:
+                took = bool(
+                    ImageInventory.objects.filter(pk=pk, status=status, lease_until=lease_until)
+                    .exclude(status=ImageInventory.Status.ASSESSED)
+                    .update(
+                        status=ImageInventory.Status.READING,
+                        lease_until=lease,
+                        read_from=host,
+                        image_id=image.id[:80],
+                    )
+                )
+        if took:
+            claims.append(Claim(key, image, None if mode == "deep" else containers.get(image.id)))
+    return claims
+
+
+def store(
+    claim_: Claim, result: InventoryResult, host: Host, duration_ms: int
+) -> ImageInventory | None:
+    """Write what was read for a claimed image and match it. None when the claim was lost
+    (another worker took over after our lease ran out): its result stands."""
+    now = timezone.now()
+    fields = {
+        "status": (
+            ImageInventory.Status.ASSESSED
+            if result.assessed
+            else ImageInventory.Status.NOT_ASSESSED
+        ),
+        "reason": result.reason[:500],
+        "mode": result.mode if (result.assessed or result.bytes_read) else "",
+        "os_id": result.os.id[:64] if result.os else "",
+        "os_version": result.os.version_id[:64] if result.os else "",
+        "os_name": (result.os.pretty_name if result.os else "")[:255],
+        "ecosystem": ((result.os.ecosystem() or "") if result.os else "")[:64],
+        "package_count": len(result.packages),
+        "bytes_read": result.bytes_read,
+        "duration_ms": duration_ms,
+        "read_at": now,
+        "lease_until": None,
+        "read_from": host,
+        "image_name": claim_.image.name[:255],
+    }
+    with transaction.atomic():
+        updated = ImageInventory.objects.filter(
+            key=claim_.key, status=ImageInventory.Status.READING, read_from=host
+        ).update(**fields)
+        if not updated:
+            return None
+        inventory = ImageInventory.objects.get(key=claim_.key)
+        inventory.packages.all().delete()
+        Package.objects.bulk_create(
+            [
+                Package(
+                    inventory=inventory,
+                    ecosystem=p.ecosystem[:64],
+                    name=p.name[:255],
+                    version=p.version[:128],
+                    source_name=p.source_name[:255],
+                    source_version=p.source_version[:128],
+                    purl=p.purl[:512],
+                    path=p.path[:512],
+                    license=p.license[:255],
+                )
+                for p in result.packages
+            ],
+            batch_size=1000,
+        )
+    if inventory.assessed:
+        match(inventory)
+    return inventory
+
+
+def release(claim_: Claim, host: Host, reason: str) -> None:
+    """Give a claim back unread (the scan ran out of time): the next scan takes it."""
+    ImageInventory.objects.filter(
+        key=claim_.key, status=ImageInventory.Status.READING, read_from=host
+    ).update(
+        status=ImageInventory.Status.NOT_ASSESSED, reason=reason[:500], mode="", lease_until=None
+    )
+
+
+def match(inventory: ImageInventory, generation: int | None = None) -> bool:
+    """Match an inventory's packages against the data; True when its vulnerabilities
+    changed. Rows still matched keep their first_seen_at (time-to-fix is measured from it)."""
+    generation = current_generation() if generation is None else generation
+    packages = list(inventory.packages.all())
+    found: dict[tuple[str, str, str], ImageVulnerability] = {}
+    if packages:
+        index = vuln_index.index_for({p.ecosystem for p in packages})
+        matches = matching.match(_Matchable.wrap(packages), index)
+        advisories = {
+            a.id: a
+            for a in Advisory.objects.filter(id__in={m.advisory_id for m in matches}).only(
+                "id", "group", "severity"
+            )
+        }
+        kev = vuln_index.kev_set({a.group for a in advisories.values()})
+        epss = vuln_index.epss_for({a.group for a in advisories.values()})
+        for m in matches:
+            advisory = advisories.get(m.advisory_id)
+            if advisory is None:
+                continue
+            package = packages[m.package_index]
+            key = (advisory.group, package.name, package.version)
+            row = found.get(key)
+            fixed = m.fixed_version or ""
+            if row is not None:
+                # Two advisories of one flaw (DSA and CVE records): the worst severity and
+                # the highest fix of the two stand.
+                row.severity = max(row.severity, advisory.severity)
+                row.fixed_version = _later(package.ecosystem, row.fixed_version, fixed)
+                continue
+            found[key] = ImageVulnerability(
+                inventory=inventory,
+                advisory_id=advisory.id,
+                vuln=advisory.group,
+                ecosystem=package.ecosystem,
+                package_name=package.name,
+                installed_version=package.version,
+                fixed_version=fixed[:128],
+                severity=advisory.severity,
+                kev=advisory.group in kev,
+                epss=epss.get(advisory.group),
+            )
+    with transaction.atomic():
+        existing = {
+            (v.vuln, v.package_name, v.installed_version): v
+            for v in inventory.vulnerabilities.filter(source=ImageInventory.Source.POSTURE)
+        }
+        gone = [v.pk for key, v in existing.items() if key not in found]
+        new = [v for key, v in found.items() if key not in existing]
+        changed = []
+        for key, v in found.items():
+            old = existing.get(key)
+            if old is not None and (
+                old.severity,
+                old.fixed_version,
+                old.kev,
+                old.epss,
+                old.advisory_id,
+            ) != (v.severity, v.fixed_version, v.kev, v.epss, v.advisory_id):
+                old.severity, old.fixed_version, old.kev, old.epss = (
+                    v.severity,
+                    v.fixed_version,
+                    v.kev,
+                    v.epss,
+                )
+                old.advisory_id = v.advisory_id
+                changed.append(old)
+        ImageVulnerability.objects.filter(pk__in=gone).delete()
+        ImageVulnerability.objects.bulk_create(new, batch_size=1000)
+        ImageVulnerability.objects.bulk_update(
+            changed, ["severity", "fixed_version", "kev", "epss", "advisory_id"], batch_size=1000
+        )
+        ImageInventory.objects.filter(pk=inventory.pk).update(
+            matched_generation=generation, matched_at=timezone.now()
+        )
+    return bool(gone or new or changed)
+
+
+def _later(ecosystem: str, a: str, b: str) -> str:
+    """The later of two fixed versions ("" = no fix, which wins: still unfixed somewhere)."""
+    if not a or not b:
+        return ""
+    try:
+        return a if versions.compare(ecosystem, a, b) >= 0 else b
+    except versions.InvalidVersion:
+        return a
+
+
+class _Matchable:
+    """A stored package in the shape vulndb.matching reads."""
+
+    __slots__ = ("ecosystem", "match_name", "match_version")
+
+    def __init__(self, p: Package) -> None:
+        self.ecosystem = p.ecosystem
+        self.match_name = p.source_name or p.name
+        self.match_version = p.source_version or p.version
+
+    @classmethod
+    def wrap(cls, packages: Sequence[Package]) -> list[_Matchable]:
+        return [cls(p) for p in packages]
+
+
+def rematch(limit: int | None = None) -> list[str]:
+    """Match again every assessed inventory matched against older data; the keys whose
+    vulnerabilities changed (their hosts need their verdicts redone)."""
+    generation = current_generation()
+    stale = ImageInventory.objects.filter(
+        status=ImageInventory.Status.ASSESSED, matched_generation__lt=generation
+    ).order_by("pk")
+    if limit is not None:
+        stale = stale[:limit]
+    changed = []
+    for inventory in stale.iterator(chunk_size=200):
+        try:
+            if match(inventory, generation):
+                changed.append(inventory.key)
+        except Exception:  # one inventory's bad data must not stop the others
+            log.exception("matching inventory %s failed", inventory.key)
+    return changed
+
+
+def hosts_running(keys: Iterable[str]) -> list[int]:
+    from findings.models import Image
+
+    return list(
+        Image.objects.filter(layers_key__in=list(keys), gone_at__isnull=True)
+        .values_list("host_id", flat=True)
+        .distinct()
+    )
+
+
+def _ecosystems_with_data(ecosystems: set[str]) -> set[str]:
+    if not ecosystems:
+        return set()
+    return set(
+        AffectedPackage.objects.filter(ecosystem__in=ecosystems)
+        .values_list("ecosystem", flat=True)
+        .distinct()
+    )
+
+
+def summaries(
+    host: Host, images: Sequence[ImageFacts], mode: str, containers: Mapping[str, str]
+) -> None:
+    """Attach to each image the ImageVulns its rules read (ImageFacts.vulns)."""
+    keys = {i.layers_key for i in images if i.layers_key}
+    inventories = {inv.key: inv for inv in ImageInventory.objects.filter(key__in=keys)}
+    vulns: dict[int, list[ImageVulnerability]] = {}
+    for v in ImageVulnerability.objects.filter(inventory__in=list(inventories.values())).only(
+        "inventory_id",
+        "vuln",
+        "package_name",
+        "installed_version",
+        "fixed_version",
+        "severity",
+        "kev",
+        "epss",
+    ):
+        vulns.setdefault(v.inventory_id, []).append(v)
+    decisions = Decisions.in_force({v.vuln for rows in vulns.values() for v in rows})
+    with_data = _ecosystems_with_data(
+        {inv.ecosystem for inv in inventories.values() if inv.ecosystem}
+    ) | _ecosystems_with_data(
+        set(
+            Package.objects.filter(inventory__in=list(inventories.values()))
+            .exclude(ecosystem__contains=":")
+            .values_list("ecosystem", flat=True)
+            .distinct()
+        )
+    )
+    labels = host.labels if isinstance(host.labels, dict) else {}
+    for image in images:
+        image.vulns = _summary(
+            image,
+            inventories.get(image.layers_key),
+            vulns,
+            decisions,
+            with_data,
+            labels,
+            mode,
+            containers,
+        )
+
+
+def _summary(
+    image: ImageFacts,
+    inventory: ImageInventory | None,
+    vulns: Mapping[int, list[ImageVulnerability]],
+    decisions: Decisions,
+    with_data: set[str],
+    labels: Mapping[str, str],
+    mode: str,
+    containers: Mapping[str, str],
+) -> ImageVulns:
+    if inventory is None or inventory.status == ImageInventory.Status.READING:
+        if not image.layers_key:
+            reason = "the daemon gave no layer list for this image"
+        elif mode == "off":
+            reason = "image scanning is off for this host"
+        elif inventory is not None:
+            reason = "its inventory is being read"
+        elif mode == "os" and image.id not in containers:
+            reason = "no container of this image to read from; deep mode reads images without one"
+        else:
+            reason = "its inventory has not been read yet"
+        return ImageVulns(assessed=False, reason=reason)
+    if inventory.status != ImageInventory.Status.ASSESSED:
+        return ImageVulns(
+            assessed=False, reason=inventory.reason or "its inventory could not be read"
+        )
+    if inventory.source == ImageInventory.Source.POSTURE:
+        if inventory.ecosystem and inventory.ecosystem not in with_data:
+            return ImageVulns(
+                assessed=False,
+                reason=f"no vulnerability data for {inventory.ecosystem}",
+                os_id=inventory.os_id,
+                os_version=inventory.os_version,
+                os_name=inventory.os_name,
+                packages=inventory.package_count,
+            )
+        if not inventory.ecosystem and not with_data:
+            return ImageVulns(assessed=False, reason="no vulnerability data has been imported")
+    repos = repositories(_references(image))
+    refs = []
+    for v in vulns.get(inventory.pk, ()):
+        if decisions and decisions.covering(v.vuln, v.package_name, repos, labels):
+            continue
+        refs.append(
+            VulnRef(
+                id=v.vuln,
+                package=v.package_name,
+                installed=v.installed_version,
+                fixed=v.fixed_version,
+                severity=v.severity,
+                kev=v.kev,
+                epss=v.epss,
+            )
+        )
+    refs.sort(key=lambda r: (not r.kev, -r.severity, not r.fixed, -(r.epss or 0), r.id))
+    return ImageVulns(
+        assessed=True,
+        os_id=inventory.os_id,
+        os_version=inventory.os_version,
+        os_name=inventory.os_name,
+        packages=inventory.package_count,
+        vulnerabilities=tuple(refs),
+    )
+
+
+def _references(image: ImageFacts) -> list[str]:
+    refs: list[str] = []
+    for field in ("RepoTags", "RepoDigests"):
+        value = image.inspect.get(field)
+        if isinstance(value, list):
+            refs += [v for v in value if isinstance(v, str)]
+    return refs
