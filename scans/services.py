@@ -26,8 +26,7 @@ from policy import profiles
 from posture.lib.crypto import DecryptionError
 from rules import evaluate, score_host
 from rules.facts import HostFacts
-from scans import finish
-from scans import images
+from scans import finish, images
 from scans.collect import collect
 from scans.hostaccess import collect_host
 from scans.models import ScanRun

@@ -22,7 +22,6 @@ from rules.facts import ImageFacts, ImageVulns, VulnRef
 from vulndb import index as vuln_index
 from vulndb import matching, versions
 from vulndb.models import Advisory, AffectedPackage, current_generation
-from vulndb.records import VulnSeverity
 from vulns.models import ImageInventory, ImageVulnerability, Package
 from vulns.packages import InventoryResult
 from vulns.triage import Decisions, repositories
