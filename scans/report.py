@@ -8,6 +8,7 @@ from findings.models import Finding, HostPosture
 from hosts.models import Host
 from rules import REGISTRY, Severity
 from scans.models import ScanRun
+from vulns.report import host_images, host_vulnerabilities
 
 
 def scan_summary(scan: ScanRun) -> dict[str, Any]:
@@ -67,4 +68,6 @@ def host_report(host: Host, scan: ScanRun | None = None) -> dict[str, Any]:
         "rules_total": len(REGISTRY),
         "not_assessed": unknown,
         "findings": findings,
+        "images": host_images(host),
+        "vulnerabilities": host_vulnerabilities(host),
     }

@@ -1,5 +1,6 @@
 """manage.py scan HOST [--wait | --no-scan] [--format text|json|sarif] [--fail-under N]
-[--fail-on SEVERITY]: scan from the command line, or gate a CI job on a host's posture."""
+[--fail-on SEVERITY] [--fail-on-vuln SEVERITY] [--fail-on-kev]: scan from the command line,
+or gate a CI job on a host's posture and the known vulnerabilities of its images."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from rules import REGISTRY, Severity
 from scans import services
 from scans.models import ScanRun
 from scans.report import host_report
+from vulndb.records import VulnSeverity
+from vulns.report import host_images, host_vulnerabilities
 
 EXIT_SCAN_FAILED = 2
 EXIT_GATE_FAILED = 3
@@ -31,7 +34,9 @@ class Command(BaseCommand):
         "Exit codes: 0 done (and every gate passed); 1 bad usage or unknown host; "
         "2 the scan failed (the last good picture is printed, no gate is checked); "
         "3 a gate failed (--fail-under: score below SCORE or no score yet; --fail-on: an open "
-        "finding at SEVERITY or above)."
+        "finding at SEVERITY or above; --fail-on-vuln: an open vulnerability at SEVERITY or "
+        "above in the host's images; --fail-on-kev: a known-exploited one; both vulnerability "
+        "gates also fail when an image could not be assessed)."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -59,6 +64,19 @@ class Command(BaseCommand):
             f"({', '.join(GATE_SEVERITIES)})",
         )
         parser.add_argument(
+            "--fail-on-vuln",
+            choices=GATE_SEVERITIES,
+            metavar="SEVERITY",
+            help="exit 3 when an image of the host has an open (untriaged) vulnerability of "
+            "SEVERITY or above",
+        )
+        parser.add_argument(
+            "--fail-on-kev",
+            action="store_true",
+            help="exit 3 when an image of the host has an open known-exploited vulnerability "
+            "(CISA KEV)",
+        )
+        parser.add_argument(
             "--timeout",
             type=int,
             default=600,
@@ -75,12 +93,17 @@ class Command(BaseCommand):
         reports = opts["wait"] or opts["no_scan"]
         if opts["wait"] and opts["no_scan"]:
             raise CommandError("--wait and --no-scan exclude each other")
-        gated = opts["fail_under"] is not None or opts["fail_on"] is not None
+        gated = (
+            opts["fail_under"] is not None
+            or opts["fail_on"] is not None
+            or opts["fail_on_vuln"] is not None
+            or opts["fail_on_kev"]
+        )
         if not reports and (gated or opts["format"] != "text"):
-            raise CommandError("--format, --fail-under and --fail-on need --wait or --no-scan")
+            raise CommandError("--format and the --fail-* gates need --wait or --no-scan")
         if opts["no_scan"]:
             self._report(host, None, opts["format"])
-            self._gate(host, opts["fail_under"], opts["fail_on"])
+            self._gate(host, opts)
             return
         scan, created = services.request_scan(host, ScanRun.Trigger.CLI, enqueue=not opts["wait"])
         if not opts["wait"]:
@@ -91,7 +114,7 @@ class Command(BaseCommand):
         self._report(host, scan, opts["format"])
         if scan.status != ScanRun.Status.SUCCEEDED:
             raise SystemExit(EXIT_SCAN_FAILED)
-        self._gate(host, opts["fail_under"], opts["fail_on"])
+        self._gate(host, opts)
 
     def _report(self, host: Host, scan: ScanRun | None, fmt: str) -> None:
         if fmt == "json":
@@ -104,8 +127,9 @@ class Command(BaseCommand):
         else:
             self._print_text(host, scan)
 
-    def _gate(self, host: Host, fail_under: int | None, fail_on: str | None) -> None:
+    def _gate(self, host: Host, opts: dict[str, Any]) -> None:
         """Exit 3 when the host's current picture fails a gate; say why on stderr."""
+        fail_under, fail_on = opts["fail_under"], opts["fail_on"]
         failures = []
         if fail_under is not None:
             score = HostPosture.objects.filter(host=host).values_list("score", flat=True).first()
@@ -118,10 +142,40 @@ class Command(BaseCommand):
             count = Finding.objects.open().for_host(host).filter(severity__gte=threshold).count()
             if count:
                 failures.append(f"{count} open finding(s) of severity {fail_on} or above")
+        if opts["fail_on_vuln"] is not None or opts["fail_on_kev"]:
+            failures += self._vulnerability_gates(host, opts["fail_on_vuln"], opts["fail_on_kev"])
         for failure in failures:
             self.stderr.write(f"gate failed: {failure}")
         if failures:
             raise SystemExit(EXIT_GATE_FAILED)
+
+    def _vulnerability_gates(self, host: Host, severity: str | None, kev: bool) -> list[str]:
+        failures = []
+        # An image nobody could read is not an image without vulnerabilities: a gate that
+        # cannot see fails, and says why.
+        for image in host_images(host):
+            if not image["assessed"]:
+                name = (image["references"] or [image["id"]])[0]
+                failures.append(f"{name} not assessed: {image['not_assessed_reason']}")
+        found = host_vulnerabilities(host)
+        if severity is not None:
+            threshold = VulnSeverity[severity.upper()].label
+            order = [s.label for s in VulnSeverity]
+            hits = {
+                (v["id"], v["image"])
+                for v in found
+                if order.index(v["severity"]) >= order.index(threshold)
+            }
+            if hits:
+                failures.append(
+                    f"{len(hits)} open vulnerabilit(y/ies) of severity {severity} or above"
+                )
+        if kev:
+            hits = {(v["id"], v["image"]) for v in found if v["kev"]}
+            if hits:
+                ids = ", ".join(sorted({h[0] for h in hits})[:5])
+                failures.append(f"{len(hits)} open known-exploited vulnerabilit(y/ies): {ids}")
+        return failures
 
     def _wait_for(self, scan: ScanRun, timeout: int) -> ScanRun:
         self.stderr.write(f"scan #{scan.pk} is already {scan.status}; waiting for it")
