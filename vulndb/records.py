@@ -58,6 +58,9 @@ class Advisory:
     cvss_score: float | None = None
     references: tuple[str, ...] = ()
     affected: tuple[Affected, ...] = field(default=())
+    # OSV "upstream": the ids this record derives from. Debian's DSA/DLA and DEBIAN-CVE
+    # records name their CVEs here, not in aliases.
+    upstream: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:
@@ -66,4 +69,7 @@ class Advisory:
         for ident in (self.id, *self.aliases):
             if ident.startswith("CVE-"):
                 return ident
-        return self.id
+        # A record derived from one CVE (DEBIAN-CVE-2023-4911, a DSA fixing one flaw) is that
+        # CVE; one that fixes several stays itself.
+        cves = [ident for ident in self.upstream if ident.startswith("CVE-")]
+        return cves[0] if len(cves) == 1 else self.id
