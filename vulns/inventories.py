@@ -19,8 +19,6 @@ from django.utils import timezone
 
 from hosts.models import Host
 from rules.facts import ImageFacts, ImageVulns, VulnRef
-from vulndb import index as vuln_index
-from vulndb import matching, versions
 from vulndb.models import Advisory, AffectedPackage, current_generation
 from vulns.models import ImageInventory, ImageVulnerability, Package
 from vulns.packages import InventoryResult
@@ -206,6 +204,10 @@ def release(claim_: Claim, host: Host, reason: str) -> None:
 def match(inventory: ImageInventory, generation: int | None = None) -> bool:
     """Match an inventory's packages against the data; True when its vulnerabilities
     changed. Rows still matched keep their first_seen_at (time-to-fix is measured from it)."""
+    # vulndb's engine is loaded when first needed: a web process never matches.
+    from vulndb import index as vuln_index
+    from vulndb import matching
+
     generation = current_generation() if generation is None else generation
     packages = list(inventory.packages.all())
     found: dict[tuple[str, str, str], ImageVulnerability] = {}
@@ -284,6 +286,8 @@ def match(inventory: ImageInventory, generation: int | None = None) -> bool:
 
 def _later(ecosystem: str, a: str, b: str) -> str:
     """The later of two fixed versions ("" = no fix, which wins: still unfixed somewhere)."""
+    from vulndb import versions
+
     if not a or not b:
         return ""
     try:
