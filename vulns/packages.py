@@ -6,6 +6,7 @@ collector (scans.images) from the Engine API, and vulndb.matching matches them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -19,7 +20,40 @@ class OsRelease:
     def ecosystem(self) -> str | None:
         """The OSV ecosystem of this release's OS packages ("Debian:12", "Alpine:v3.20",
         "Ubuntu:22.04"), or None for a distribution Posture has no data shape for."""
-        raise NotImplementedError  # vulns.readers helper implements
+        version = self.version_id
+        if self.id == "debian":
+            major = _debian_major(version, self.codename, self.pretty_name)
+            return f"Debian:{major}" if major else None
+        if self.id == "ubuntu":
+            match = re.fullmatch(r"(\d{2}\.\d{2})(?:\.\d+)?", version)
+            return f"Ubuntu:{match.group(1)}" if match else None
+        if self.id == "alpine":
+            # Edge and pre-releases ("3.21_alpha20240923") have no advisory branch of their own.
+            match = re.fullmatch(r"(\d+)\.(\d+)(?:\.\d+)*", version)
+            return f"Alpine:v{match.group(1)}.{match.group(2)}" if match else None
+        return None
+
+
+# Debian's own names for its releases, for an os-release that gives no VERSION_ID (testing
+# images, some distroless builds) but still names the codename.
+DEBIAN_CODENAMES = {
+    "stretch": "9",
+    "buster": "10",
+    "bullseye": "11",
+    "bookworm": "12",
+    "trixie": "13",
+}
+
+
+def _debian_major(version_id: str, codename: str, pretty_name: str) -> str | None:
+    match = re.fullmatch(r"(\d{1,3})(?:\.\d+)*", version_id)
+    if match:
+        return match.group(1)
+    if codename in DEBIAN_CODENAMES:
+        return DEBIAN_CODENAMES[codename]
+    # "Debian GNU/Linux 12 (bookworm)"; "Debian GNU/Linux trixie/sid" is testing: no release.
+    match = re.search(r"\bLinux (\d{1,3})\b", pretty_name)
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)

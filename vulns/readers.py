@@ -1,0 +1,605 @@
+"""Package inventories out of an image's files: which paths to read, and how to parse them.
+
+Pure (no Django). The collector reads the files (container archive GETs in OS mode, the image
+stream in deep mode: vulns.tarstream) and hands them here as {root-relative path: bytes}.
+Everything read is untrusted: names and versions are bounded and refused with control
+characters; a bad stanza is skipped and counted, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import shlex
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from debian.deb822 import Deb822
+from packageurl import PackageURL
+
+from vulns.packages import InventoryResult, OsRelease, Package
+from vulns.tarstream import resolve_path
+
+OS_RELEASE_PATHS = ("etc/os-release", "usr/lib/os-release")
+DPKG_STATUS = "var/lib/dpkg/status"
+DPKG_STATUS_D = "var/lib/dpkg/status.d"
+DPKG_INFO = "var/lib/dpkg/info"
+APK_INSTALLED = "lib/apk/db/installed"
+# Presence is enough: RPM databases are not parsed (no well-kept pure-Python reader for the
+# BerkeleyDB or NDB formats; rpmdb.sqlite could be, later). A stat (HEAD archive) tells it.
+RPM_PATHS = ("var/lib/rpm", "usr/lib/sysimage/rpm")
+# What OS mode reads with container archive GETs.
+OS_PATHS: tuple[str, ...] = (
+    *OS_RELEASE_PATHS,
+    DPKG_STATUS,
+    DPKG_STATUS_D,
+    APK_INSTALLED,
+    RPM_PATHS[0],
+)
+RPM_FILES = ("Packages", "Packages.db", "rpmdb.sqlite")
+
+MAX_NAME = 255
+MAX_VERSION = 128
+MAX_STANZAS = 100_000
+MAX_OS_RELEASE_BYTES = 64 * 1024
+# Debian policy 5.6.7 allows these in a package name, 5.6.12 in a version.
+_DEB_NAME = re.compile(r"[a-z0-9][a-z0-9.+-]*")
+_DEB_VERSION = re.compile(r"(?:\d+:)?[A-Za-z0-9][A-Za-z0-9.+~:-]*")
+_SOURCE = re.compile(r"(?P<name>\S+)(?:\s+\((?P<version>[^()]+)\))?")
+_ECOSYSTEM_DISTRO = re.compile(r"(?P<os>Debian|Ubuntu|Alpine):v?(?P<release>[\d.]+)")
+
+
+@dataclass
+class Parsed:
+    """What one package database gave: the packages, and how many stanzas were refused."""
+
+    packages: list[Package] = field(default_factory=list)
+    refused: int = 0
+    owned: set[str] = field(default_factory=set)  # paths the package manager installed
+
+
+def clean(value: object, limit: int) -> str | None:
+    """`value` as bounded text without control or format characters, else None."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value or len(value) > limit:
+        return None
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn") for char in value):
+        return None
+    return value
+
+
+# -- Paths ------------------------------------------------------------------------------------
+
+
+def wanted_path(path: str, mode: str) -> bool:
+    """True for a root-relative path whose contents the inventory of `mode` reads."""
+    if path in OS_RELEASE_PATHS or path in (DPKG_STATUS, APK_INSTALLED):
+        return True
+    parent, base = posixpath.split(path)
+    if parent == DPKG_STATUS_D:
+        return True
+    if any(parent == root for root in RPM_PATHS):
+        return base in RPM_FILES
+    if mode != "deep":
+        return False
+    if parent == DPKG_INFO:
+        return base.endswith(".list")
+    parts = path.split("/")
+    if base == "METADATA":
+        return len(parts) >= 2 and parts[-2].endswith(".dist-info")
+    if base == "PKG-INFO":
+        return len(parts) >= 2 and parts[-2].endswith(".egg-info")
+    if base.endswith(".egg-info"):
+        # A distutils install leaves PKG-INFO as a single file named after the project.
+        return len(parts) >= 2 and parts[-2] in ("site-packages", "dist-packages")
+    if base == "package.json":
+        return _npm_package_dir(parts)
+    if base == "pom.properties":
+        return len(parts) >= 5 and parts[-5] == "META-INF" and parts[-4] == "maven"
+    return False
+
+
+def _npm_package_dir(parts: list[str]) -> bool:
+    # Only a package installed directly under node_modules (node_modules/x/package.json or
+    # node_modules/@scope/x/package.json): a package's own test fixtures are not installed.
+    if len(parts) >= 3 and parts[-3] == "node_modules":
+        return not parts[-2].startswith((".", "@"))
+    if len(parts) >= 4 and parts[-4] == "node_modules":
+        return parts[-3].startswith("@") and len(parts[-3]) > 1 and not parts[-2].startswith(".")
+    return False
+
+
+# -- OS release -------------------------------------------------------------------------------
+
+
+def parse_os_release(text: str) -> OsRelease | None:
+    """The os-release(5) fields Posture uses, or None when there is no ID to go on."""
+    fields: dict[str, str] = {}
+    for line in text[:MAX_OS_RELEASE_BYTES].splitlines()[:200]:
+        key, sep, raw = line.strip().partition("=")
+        if not sep or not re.fullmatch(r"[A-Z0-9_]{1,64}", key):
+            continue
+        try:
+            # The format is a subset of shell assignments: quotes and backslash escapes.
+            words = shlex.split(raw, comments=False, posix=True)
+        except ValueError:
+            continue
+        value = clean(" ".join(words), MAX_NAME)
+        if value is not None:
+            fields[key] = value
+    os_id = fields.get("ID", "").lower()
+    if not os_id:
+        return None
+    version_id = fields.get("VERSION_ID", "")
+    codename = fields.get("VERSION_CODENAME", "")
+    version = fields.get("VERSION", "")
+    if not codename:
+        # VERSION="12 (bookworm)" or "Debian GNU/Linux 12 (bookworm)"
+        match = re.search(r"\(([a-z]+)\)", version)
+        codename = match.group(1) if match else ""
+    pretty = fields.get("PRETTY_NAME", "")
+    if not re.search(r"\d", pretty) and re.search(r"\d", version):
+        # Distroless sets PRETTY_NAME="Distroless" and keeps the release in VERSION.
+        pretty = version
+    return OsRelease(id=os_id, version_id=version_id, pretty_name=pretty, codename=codename)
+
+
+# -- dpkg -------------------------------------------------------------------------------------
+
+
+def _distro(ecosystem: str) -> tuple[str, str]:
+    """("debian", "debian-12") for "Debian:12": the purl namespace and distro qualifier."""
+    match = _ECOSYSTEM_DISTRO.fullmatch(ecosystem)
+    if not match:
+        return ecosystem.split(":")[0].lower() or "debian", ""
+    os_name = match.group("os").lower()
+    return os_name, f"{os_name}-{match.group('release')}"
+
+
+def _purl(kind: str, namespace: str | None, name: str, version: str, **qualifiers: str) -> str:
+    try:
+        purl = PackageURL(
+            type=kind,
+            namespace=namespace,
+            name=name,
+            version=version,
+            qualifiers={k: v for k, v in qualifiers.items() if v},
+        )
+        return str(purl.to_string())
+    except ValueError:
+        return ""
+
+
+def _paragraphs(text: str) -> Iterator[Mapping[str, str] | None]:
+    # python-debian's deb822 reader handles continuation lines and odd spacing; a paragraph it
+    # cannot make sense of comes back without the fields, and is refused by the caller.
+    for count, paragraph in enumerate(Deb822.iter_paragraphs(text.splitlines(), use_apt_pkg=False)):
+        if count >= MAX_STANZAS:
+            yield None
+            return
+        yield paragraph
+
+
+def read_dpkg_status(
+    text: str, ecosystem: str, path: str = DPKG_STATUS, *, installed_only: bool = True
+) -> Parsed:
+    """dpkg's status file (or a distroless status.d file, which has no Status field)."""
+    parsed = Parsed()
+    namespace, distro = _distro(ecosystem)
+    seen: set[tuple[str, str]] = set()
+    try:
+        paragraphs = list(_paragraphs(text))
+    except (ValueError, UnicodeError, RecursionError):
+        parsed.refused += 1
+        return parsed
+    for paragraph in paragraphs:
+        if paragraph is None:
+            parsed.refused += 1  # past MAX_STANZAS
+            break
+        if not paragraph:
+            continue
+        if installed_only:
+            status = paragraph.get("Status", "").split()
+            # "hold ok installed" is installed too (held back from upgrades).
+            if (
+                len(status) != 3
+                or status[0] not in ("install", "hold")
+                or status[1:]
+                != [
+                    "ok",
+                    "installed",
+                ]
+            ):
+                continue
+        package = _dpkg_package(paragraph, ecosystem, namespace, distro, path)
+        if package is None:
+            parsed.refused += 1
+            continue
+        key = (package.name, paragraph.get("Architecture", ""))
+        if key in seen:
+            parsed.refused += 1  # a second stanza for one installed package: keep the first
+            continue
+        seen.add(key)
+        parsed.packages.append(package)
+    return parsed
+
+
+def _dpkg_package(
+    paragraph: Mapping[str, str], ecosystem: str, namespace: str, distro: str, path: str
+) -> Package | None:
+    name = clean(paragraph.get("Package"), MAX_NAME)
+    version = clean(paragraph.get("Version"), MAX_VERSION)
+    if not name or not version or not _DEB_NAME.fullmatch(name):
+        return None
+    if not _DEB_VERSION.fullmatch(version):
+        return None
+    source_name, source_version = name, version
+    source = paragraph.get("Source")
+    if source:
+        match = _SOURCE.fullmatch(source.strip())
+        if not match or not _DEB_NAME.fullmatch(match.group("name")):
+            return None
+        source_name = match.group("name")
+        # A binNMU ("1.2-3+b1") or a binary with its own epoch names its source's version
+        # in parentheses; advisories are about that one.
+        source_version = (match.group("version") or version).strip()
+        if len(source_version) > MAX_VERSION or not _DEB_VERSION.fullmatch(source_version):
+            return None
+    arch = clean(paragraph.get("Architecture", ""), 32) or ""
+    return Package(
+        ecosystem=ecosystem,
+        name=name,
+        version=version,
+        source_name=source_name,
+        source_version=source_version,
+        purl=_purl("deb", namespace, name, version, arch=arch, distro=distro),
+        path=path,
+    )
+
+
+def parse_dpkg_status(text: str, ecosystem: str, path: str = DPKG_STATUS) -> list[Package]:
+    return read_dpkg_status(text, ecosystem, path).packages
+
+
+def read_dpkg_status_d(files: Mapping[str, bytes], ecosystem: str, folder: str) -> Parsed:
+    """Distroless keeps one stanza file per package in status.d, without a Status field."""
+    parsed = Parsed()
+    names: set[str] = set()
+    for path in sorted(files):
+        if posixpath.dirname(path) != folder or path.endswith(".md5sums"):
+            continue
+        one = read_dpkg_status(_text(files[path]), ecosystem, path, installed_only=False)
+        parsed.refused += one.refused
+        for package in one.packages:
+            if package.name in names:
+                parsed.refused += 1
+                continue
+            names.add(package.name)
+            parsed.packages.append(package)
+    return parsed
+
+
+def dpkg_owned_paths(files: Mapping[str, bytes]) -> set[str]:
+    """The paths dpkg installed, from var/lib/dpkg/info/*.list (one absolute path a line)."""
+    owned: set[str] = set()
+    for path, data in files.items():
+        if posixpath.dirname(path) == DPKG_INFO and path.endswith(".list"):
+            owned.update(_owned_lines(_text(data).splitlines()))
+    return owned
+
+
+def _owned_lines(lines: Iterable[str]) -> Iterator[str]:
+    for line in lines:
+        path = line.strip().strip("/")
+        if path and ".." not in path.split("/"):
+            yield path
+
+
+# -- apk --------------------------------------------------------------------------------------
+
+
+def parse_apk_installed(text: str, ecosystem: str) -> tuple[list[Package], set[str]]:
+    parsed = read_apk_installed(text, ecosystem)
+    return parsed.packages, parsed.owned
+
+
+def read_apk_installed(text: str, ecosystem: str, path: str = APK_INSTALLED) -> Parsed:
+    """apk's installed database: "X:value" lines, a blank line between packages.
+
+    Hand-written: no Python library reads it, and the format is one letter a line
+    (https://wiki.alpinelinux.org/wiki/Apk_spec).
+    """
+    parsed = Parsed()
+    namespace, distro = _distro(ecosystem)
+    seen: set[tuple[str, str]] = set()
+    stanzas = re.split(r"\n\s*\n", text)
+    if len(stanzas) > MAX_STANZAS:
+        parsed.refused += len(stanzas) - MAX_STANZAS
+        stanzas = stanzas[:MAX_STANZAS]
+    for stanza in stanzas:
+        if not stanza.strip():
+            continue
+        fields: dict[str, str] = {}
+        folder = ""
+        owned: list[str] = []
+        for line in stanza.splitlines():
+            key, sep, value = line.partition(":")
+            if not sep or len(key) != 1:
+                continue
+            if key == "F":
+                folder = value.strip("/")
+                owned.append(folder)
+            elif key == "R":
+                owned.append(f"{folder}/{value}" if folder else value)
+            elif key not in fields:
+                fields[key] = value
+        package = _apk_package(fields, ecosystem, namespace, distro, path)
+        if package is None:
+            parsed.refused += 1
+            continue
+        key_ = (package.name, fields.get("A", ""))
+        if key_ in seen:
+            parsed.refused += 1
+            continue
+        seen.add(key_)
+        parsed.packages.append(package)
+        parsed.owned.update(_owned_lines(owned))
+    return parsed
+
+
+def _apk_package(
+    fields: Mapping[str, str], ecosystem: str, namespace: str, distro: str, path: str
+) -> Package | None:
+    name = clean(fields.get("P"), MAX_NAME)
+    version = clean(fields.get("V"), MAX_VERSION)
+    if not name or not version or any(c.isspace() for c in name + version):
+        return None
+    origin = clean(fields.get("o", ""), MAX_NAME) or name
+    arch = clean(fields.get("A", ""), 32) or ""
+    return Package(
+        ecosystem=ecosystem,
+        name=name,
+        version=version,
+        # An origin's binaries carry its version: aports builds them together.
+        source_name=origin,
+        source_version=version,
+        purl=_purl("apk", namespace, name, version, arch=arch, distro=distro),
+        path=path,
+        license=clean(fields.get("L", ""), MAX_NAME) or "",
+    )
+
+
+# -- Language packages ------------------------------------------------------------------------
+
+
+def parse_python_metadata(data: bytes, path: str) -> Package | None:
+    """A dist-info METADATA or egg-info PKG-INFO file (email headers: Name, Version)."""
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(data)
+        name, version = headers.get("Name"), headers.get("Version")
+    except (ValueError, TypeError, UnicodeError, LookupError):
+        return None
+    name = clean(name if isinstance(name, str) else None, MAX_NAME)
+    version = clean(version if isinstance(version, str) else None, MAX_VERSION)
+    if not name or not version:
+        return None
+    return Package(
+        ecosystem="PyPI",
+        name=name,
+        version=version,
+        purl=_purl("pypi", None, name, version),
+        path=path,
+    )
+
+
+def parse_npm_package(data: bytes, path: str) -> Package | None:
+    """A package.json under node_modules: its name and version, nothing else trusted."""
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    name = clean(document.get("name"), MAX_NAME)
+    version = clean(document.get("version"), MAX_VERSION)
+    if not name or not version or any(c.isspace() for c in name + version):
+        return None
+    scope, _, bare = name.rpartition("/")
+    if (scope and not scope.startswith("@")) or not bare:
+        return None
+    return Package(
+        ecosystem="npm",
+        name=name,
+        version=version,
+        purl=_purl("npm", scope or None, bare, version),
+        path=path,
+        license=clean(document.get("license"), MAX_NAME) or "",
+    )
+
+
+def parse_pom_properties(data: bytes, path: str) -> Package | None:
+    """META-INF/maven/<group>/<artifact>/pom.properties: groupId, artifactId, version."""
+    fields: dict[str, str] = {}
+    for line in _text(data).splitlines()[:1000]:
+        line = line.strip()
+        if not line or line.startswith(("#", "!")):
+            continue
+        key, sep, value = line.partition("=")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    group = clean(fields.get("groupId"), MAX_NAME)
+    artifact = clean(fields.get("artifactId"), MAX_NAME)
+    version = clean(fields.get("version"), MAX_VERSION)
+    if not group or not artifact or not version:
+        return None
+    return Package(
+        ecosystem="Maven",
+        name=f"{group}:{artifact}",
+        version=version,
+        purl=_purl("maven", group, artifact, version),
+        path=path,
+    )
+
+
+def read_language_packages(files: Mapping[str, bytes]) -> Parsed:
+    parsed = Parsed()
+    for path in sorted(files):
+        base = posixpath.basename(path)
+        if not wanted_path(path, "deep") or wanted_path(path, "os"):
+            continue
+        if posixpath.dirname(path) == DPKG_INFO:
+            continue
+        if base == "package.json":
+            package = parse_npm_package(files[path], path)
+        elif base == "pom.properties":
+            package = parse_pom_properties(files[path], path)
+        else:
+            package = parse_python_metadata(files[path], path)
+        if package is None:
+            parsed.refused += 1
+        else:
+            parsed.packages.append(package)
+    return parsed
+
+
+# -- The inventory ----------------------------------------------------------------------------
+
+
+def _text(data: bytes) -> str:
+    # Package databases are UTF-8 in practice; a stray byte becomes U+FFFD, which no name
+    # or version check lets through, so only that stanza is refused.
+    return data.decode("utf-8", errors="replace")
+
+
+def _lookup(files: Mapping[str, bytes], links: Mapping[str, str], path: str) -> str | None:
+    real = resolve_path(path, links) if links else path
+    return real if real is not None and real in files else None
+
+
+@dataclass
+class _Found:
+    """The OS part of an inventory, or why there is none."""
+
+    os: OsRelease | None = None
+    packages: list[Package] = field(default_factory=list)
+    owned: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    reason: str = ""  # set when the OS part cannot be assessed
+    has_os: bool = False
+
+
+def _read_os(
+    files: Mapping[str, bytes], links: Mapping[str, str], skipped: Mapping[str, str]
+) -> _Found:
+    found = _Found()
+    release_path = next(
+        (p for p in (_lookup(files, links, path) for path in OS_RELEASE_PATHS) if p), None
+    )
+    os_release = parse_os_release(_text(files[release_path])) if release_path else None
+    status = _lookup(files, links, DPKG_STATUS)
+    folder = (resolve_path(DPKG_STATUS_D, links) if links else None) or DPKG_STATUS_D
+    status_d = [p for p in files if folder and posixpath.dirname(p) == folder]
+    apk = _lookup(files, links, APK_INSTALLED)
+    rpm = [
+        p
+        for p in (*files, *skipped)
+        if any(p == root or p.startswith(root + "/") for root in RPM_PATHS)
+    ]
+    too_big = [p for p in skipped if p in (DPKG_STATUS, APK_INSTALLED) or p.startswith(folder)]
+    found.has_os = bool(os_release or status or status_d or apk or rpm or too_big)
+    if too_big:
+        found.reason = f"/{too_big[0]} is too large to read ({skipped[too_big[0]]})"
+        return found
+    if not (status or status_d or apk):
+        if rpm:
+            found.reason = f"RPM databases are not read yet (found /{rpm[0]})"
+        elif os_release:
+            found.reason = (
+                f"{os_release.pretty_name or os_release.id}: no package database found "
+                "(dpkg, apk or rpm)"
+            )
+        else:
+            found.reason = (
+                "no /etc/os-release and no package database (dpkg, apk, rpm): an empty or "
+                "scratch-based image, or a distribution this version does not read"
+            )
+        return found
+    if os_release is None:
+        found.reason = "a package database but no readable /etc/os-release to tell the release"
+        return found
+    found.os = os_release
+    ecosystem = os_release.ecosystem()
+    if ecosystem is None:
+        name = os_release.pretty_name or f"{os_release.id} {os_release.version_id}".strip()
+        found.reason = f"no OSV ecosystem for {name} (ID={os_release.id})"
+        return found
+    parts: list[tuple[str, Parsed]] = []
+    if status:
+        parts.append((status, read_dpkg_status(_text(files[status]), ecosystem, status)))
+    if status_d:
+        parts.append((folder, read_dpkg_status_d(files, ecosystem, folder)))
+    if status or status_d:
+        found.owned |= dpkg_owned_paths(files)
+    if apk:
+        parts.append((apk, read_apk_installed(_text(files[apk]), ecosystem, apk)))
+    names: set[tuple[str, str]] = set()
+    for path, parsed in parts:
+        if parsed.refused and not parsed.packages:
+            found.reason = f"/{path} does not parse ({parsed.refused} entries refused)"
+            return found
+        if parsed.refused:
+            found.notes.append(f"{parsed.refused} malformed entries skipped in /{path}")
+        found.owned |= parsed.owned
+        for package in parsed.packages:
+            if (package.name, package.version) not in names:
+                names.add((package.name, package.version))
+                found.packages.append(package)
+    return found
+
+
+def inventory_from_files(
+    files: Mapping[str, bytes],
+    mode: str,
+    links: Mapping[str, str] | None = None,
+    *,
+    skipped: Mapping[str, str] | None = None,
+) -> InventoryResult:
+    """One image's inventory from the files read out of it (`wanted_path` decides which).
+
+    `links` are the image's symlinks (path -> target) so /etc/os-release ->
+    ../usr/lib/os-release resolves; `skipped` the wanted files left unread (too large).
+    """
+    links = links or {}
+    skipped = skipped or {}
+    found = _read_os(files, links, skipped)
+    result = InventoryResult(
+        mode=mode, assessed=False, os=found.os, bytes_read=sum(len(v) for v in files.values())
+    )
+    language = Parsed()
+    if mode == "deep":
+        language = read_language_packages(files)
+        owned = {resolve_path(p, links) or p for p in found.owned} if links else found.owned
+        # A Python or npm package whose files the OS package manager installed is the distro
+        # package already in the inventory: counting it twice doubles its advisories.
+        language.packages = [
+            p
+            for p in language.packages
+            if p.path not in owned and posixpath.dirname(p.path) not in owned
+        ]
+        if language.refused:
+            found.notes.append(f"{language.refused} language package files did not parse")
+    if found.reason and not (mode == "deep" and not found.has_os and language.packages):
+        result.reason = found.reason
+        return result
+    if not found.has_os:
+        found.notes.insert(0, "no OS packages (no os-release or package database)")
+    result.assessed = True
+    result.packages = found.packages + language.packages
+    result.reason = "; ".join(found.notes)
+    return result
