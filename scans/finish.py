@@ -12,6 +12,7 @@ from rules.base import CATALOGUE_VERSION
 from rules.facts import HostFacts
 from scans.models import ScanRun
 from scans.transports.errors import ErrorClass
+from vulns import history
 
 
 @transaction.atomic
@@ -38,6 +39,7 @@ def store_success(
     scan.error_detail = ""
     scan.save()
     store.store_picture(scan, facts, evaluations, score, now)
+    history.record(scan.host, facts.images, now)
 
 
 @transaction.atomic

@@ -182,3 +182,27 @@ class VulnDecision(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > now  # type: ignore[operator]
+
+
+class VulnOccurrence(models.Model):
+    """A vulnerability open on a host, from the first scan that saw it to the first that did
+    not (the image rebuilt, upgraded, removed, or the vulnerability triaged away): the
+    history behind time-to-fix and the trends' counts. Written by vulns.history only."""
+
+    host = models.ForeignKey("hosts.Host", on_delete=models.CASCADE, related_name="+")
+    vuln = models.CharField(max_length=128)
+    package_name = models.CharField(max_length=255)
+    severity = models.PositiveSmallIntegerField(default=VulnSeverity.UNKNOWN)
+    kev = models.BooleanField(default=False)
+    fixable = models.BooleanField(default=False)
+    opened_at = models.DateTimeField()
+    fixed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["host", "fixed_at"], name="occurrence_open"),
+            models.Index(fields=["fixed_at", "severity"], name="occurrence_fixed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vuln} ({self.package_name}) on host {self.host_id}"

@@ -1,0 +1,109 @@
+"""Open and close VulnOccurrence rows as scans see a host's vulnerabilities come and go,
+and the figures managers read from them (counts and time-to-fix by severity)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from statistics import median
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from hosts.models import Host
+from rules.facts import ImageFacts
+from vulndb.records import VulnSeverity
+from vulns.models import VulnOccurrence
+
+
+def record(host: Host, images: Iterable[ImageFacts], now: datetime) -> None:
+    """Called once per successful scan, in its transaction (scans.finish). Images whose
+    vulnerabilities could not be assessed keep their occurrences open: not seeing a
+    vulnerability is not the same as it being fixed."""
+    seen: dict[tuple[str, str], tuple[int, bool, bool]] = {}
+    unassessed = False
+    for image in images:
+        found = image.vulns
+        if found is None or not found.assessed:
+            unassessed = unassessed or (found is not None and bool(image.layers_key))
+            continue
+        for v in found.vulnerabilities:
+            key = (v.id, v.package)
+            old = seen.get(key, (0, False, False))
+            seen[key] = (max(old[0], v.severity), old[1] or v.kev, old[2] or bool(v.fixed))
+    open_rows = {
+        (vuln, package): pk
+        for pk, vuln, package in VulnOccurrence.objects.filter(
+            host=host, fixed_at__isnull=True
+        ).values_list("pk", "vuln", "package_name")
+    }
+    VulnOccurrence.objects.bulk_create(
+        [
+            VulnOccurrence(
+                host=host,
+                vuln=vuln[:128],
+                package_name=package[:255],
+                severity=severity,
+                kev=kev,
+                fixable=fixable,
+                opened_at=now,
+            )
+            for (vuln, package), (severity, kev, fixable) in seen.items()
+            if (vuln, package) not in open_rows
+        ],
+        batch_size=1000,
+    )
+    if not unassessed:
+        gone = [pk for key, pk in open_rows.items() if key not in seen]
+        if gone:
+            VulnOccurrence.objects.filter(pk__in=gone).update(fixed_at=now)
+
+
+@dataclass(frozen=True)
+class SeverityFigures:
+    severity: str
+    open: int
+    kev: int
+    fixable: int
+    fixed: int  # closed within the period
+    median_days_to_fix: float | None
+
+
+def figures(hosts: Iterable[int] | None = None, days: int = 90) -> list[SeverityFigures]:
+    """Open vulnerabilities (host × vulnerability × package) and time-to-fix of those fixed
+    in the last `days`, by severity, worst first."""
+    since = timezone.now() - timedelta(days=days)
+    rows = VulnOccurrence.objects.all()
+    if hosts is not None:
+        rows = rows.filter(host_id__in=list(hosts))
+    counts = {
+        r["severity"]: r
+        for r in rows.filter(fixed_at__isnull=True)
+        .values("severity")
+        .annotate(
+            n=Count("pk"),
+            kev=Count("pk", filter=Q(kev=True)),
+            fix=Count("pk", filter=Q(fixable=True)),
+        )
+    }
+    durations: dict[int, list[float]] = {}
+    for severity, opened, fixed in rows.filter(fixed_at__gte=since).values_list(
+        "severity", "opened_at", "fixed_at"
+    ):
+        durations.setdefault(severity, []).append((fixed - opened).total_seconds() / 86400)
+    out = []
+    for severity in sorted(VulnSeverity, reverse=True):
+        c = counts.get(severity, {})
+        spans = durations.get(severity, [])
+        out.append(
+            SeverityFigures(
+                severity=severity.label,
+                open=c.get("n", 0),
+                kev=c.get("kev", 0),
+                fixable=c.get("fix", 0),
+                fixed=len(spans),
+                median_days_to_fix=round(median(spans), 1) if spans else None,
+            )
+        )
+    return out
