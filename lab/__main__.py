@@ -8,8 +8,11 @@ on that unix socket.
 prints its hosts' endpoints as JSON (credentials stay in its state directory).
 
 `up` starts (or reuses) a daemon on a unix socket under DIR, imports the busybox image and
-makes sure the sample containers exist, then prints {"docker_host": "unix://..."} as JSON
-for scripts/run. `down` stops that daemon. No Django settings are read.
+makes sure the sample containers exist, adds Debian-, distroless- and Alpine-like images
+with package databases (one running container each, so that their inventories can be read)
+and writes the demo's vulnerability data (OSV, KEV, EPSS) under DIR/vulndata, then prints
+{"docker_host": "unix://...", "vulndata": DIR/vulndata} as JSON for scripts/run. `down`
+stops that daemon. No Django settings are read.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ import socket
 import sys
 from pathlib import Path
 
+import docker
+import docker.errors
+
+from lab import distro_images, vulndata
 from lab.daemon import LabDaemon
 from lab.fleet import LabFleet
 from lab.images import DEFAULT_TAG, import_image
@@ -39,12 +46,50 @@ def up(directory: Path, fresh: bool) -> dict[str, object]:
         import_image(client, DEFAULT_TAG)
         make = create_samples if fresh else ensure_samples
         samples = make(client, DEFAULT_TAG, docker_socket=daemon.socket_path)
+        samples.update(distro_samples(client))
+    data = directory.resolve() / "vulndata"
+    data.mkdir(parents=True, exist_ok=True)
+    vulndata.write_demo(data)
     return {
         "docker_host": daemon.unix_url,
+        "vulndata": str(data),
         "log": str(daemon.log_path),
         "reused": daemon.reused,
         "samples": sorted(samples),
     }
+
+
+# Demo containers over images with package databases: what the vulnerability pages show.
+# Not "lab-" names: ensure_samples owns those and would recreate the set.
+DISTRO_SAMPLES = {
+    "demo-shop-api": distro_images.build_debian_like,
+    "demo-shop-worker": distro_images.build_distroless_like,
+    "demo-edge-proxy": distro_images.build_alpine_like,
+}
+
+
+def distro_samples(client: docker.APIClient) -> dict[str, str]:
+    """One running container per distro-like image, kept across restarts (stable ids)."""
+    out = {}
+    for name, build in DISTRO_SAMPLES.items():
+        image_id = build(client)
+        try:
+            found = client.inspect_container(name)
+            if found["Image"] != image_id:
+                client.remove_container(name, force=True)
+                raise docker.errors.NotFound(name)
+        except docker.errors.NotFound:
+            found = client.create_container(
+                image_id,
+                name=name,
+                command=["sleep", "2147483647"],
+                labels={"posture.lab.sample": name, distro_images.LABEL: name},
+                host_config=client.create_host_config(network_mode="none"),
+            )
+        if not client.inspect_container(name)["State"]["Running"]:
+            client.start(name)
+        out[name] = str(found["Id"])
+    return out
 
 
 def down(directory: Path) -> dict[str, object]:
