@@ -241,6 +241,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "policy.tasks.expire_exceptions",
         "schedule": float(envint("POSTURE_EXCEPTIONS_SWEEP_EVERY", 300, minimum=10)),
     },
+    # The vulnerability data drop folder (POSTURE_VULNDB_DIR): imported when its files
+    # changed; one listing of the folder when they did not.
+    "vulndb-import-drop-folder": {
+        "task": "vulndb.tasks.import_drop_folder",
+        "schedule": float(envint("POSTURE_VULNDB_SCAN_EVERY", 300, minimum=10)),
+        "options": {"queue": "background"},
+    },
 }
 
 # --- Image scanning (vulns) --------------------------------------------------------
@@ -324,6 +331,15 @@ POSTURE_ALERTS = {
     # Local hour (subscription's time zone) at which daily digests go out.
     "DIGEST_HOUR": envint("POSTURE_ALERTS_DIGEST_HOUR", 8, minimum=0),
 }
+
+# --- Vulnerability data (vulndb) ----------------------------------------------------------
+# A folder that ops fill with OSV zips/JSON, the KEV catalogue and EPSS CSVs (from cron or
+# a mirror); beat imports it when its files change. Unset: no drop folder.
+POSTURE_VULNDB_DIR = env("POSTURE_VULNDB_DIR", "")
+# Pages and `vulndb status` warn when the newest data is older than this many days.
+POSTURE_VULNDB_MAX_AGE_DAYS = envint("POSTURE_VULNDB_MAX_AGE_DAYS", 7, minimum=1)
+# An import of a whole OSV corpus takes minutes, far past the scans' task time limits.
+POSTURE_VULNDB_IMPORT_TIME_LIMIT = envint("POSTURE_VULNDB_IMPORT_TIME_LIMIT", 3600, minimum=60)
 
 LOGGING = {
     "version": 1,
