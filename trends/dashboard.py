@@ -16,7 +16,8 @@ from django.utils.translation import gettext as _
 from rules import REGISTRY
 from trends import charts, queries
 from trends.filters import RANGES, TrendFilters
-from trends.scope import Scope, label_values
+from trends.scope import Scope, day_start, label_values
+from vulns import history
 
 PASS_RATE_RULES = 5
 
@@ -102,6 +103,9 @@ def trends_context(filters: TrendFilters) -> dict[str, Any]:
         "rule_choices": choices,
         "all_rules_url": filters.query_string(rule=""),
         "mttr": queries.mttr(scope, first, today),
+        "vuln_figures": history.figures(
+            None if scope.whole_fleet else scope.hosts(), since=day_start(first)
+        ),
         "criticals": queries.oldest_criticals(scope),
         "first": first,
         "as_of": timezone.now(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from django.db.models import Count, Sum
 from django.utils import timezone
@@ -13,7 +13,8 @@ from rules.scoring import GRADE_LETTERS
 from trends import queries
 from trends.dashboard import rule_title
 from trends.periods import Period, last_complete
-from trends.scope import Scope
+from trends.scope import Scope, day_start
+from vulns import history
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Report:
     mttr: list[queries.Remediation]
     criticals: list[Finding]
     series: list[queries.DayPoint] = field(default_factory=list)
+    # Image vulnerabilities: open at the time of the report, time-to-fix within the period.
+    vulnerabilities: list[history.SeverityFigures] = field(default_factory=list)
 
     @property
     def delta(self) -> float | None:
@@ -87,4 +90,9 @@ def build_report(kind: str, team: str = "", today: date | None = None) -> Report
         mttr=queries.mttr(scope, period.start, period.last_day),
         criticals=queries.oldest_criticals(scope),
         series=queries.fleet_series(scope, period.start, period.last_day),
+        vulnerabilities=history.figures(
+            None if scope.whole_fleet else scope.hosts(),
+            since=day_start(period.start),
+            until=day_start(period.last_day + timedelta(days=1)),
+        ),
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from hosts.models import Host
@@ -70,13 +70,17 @@ class SeverityFigures:
     median_days_to_fix: float | None
 
 
-def figures(hosts: Iterable[int] | None = None, days: int = 90) -> list[SeverityFigures]:
+def figures(
+    hosts: QuerySet[Host] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[SeverityFigures]:
     """Open vulnerabilities (host × vulnerability × package) and time-to-fix of those fixed
-    in the last `days`, by severity, worst first."""
-    since = timezone.now() - timedelta(days=days)
+    between `since` (default: 90 days ago) and `until`, by severity, worst first."""
+    since = since or timezone.now() - timedelta(days=90)
     rows = VulnOccurrence.objects.all()
     if hosts is not None:
-        rows = rows.filter(host_id__in=list(hosts))
+        rows = rows.filter(host__in=hosts.values("pk"))
     counts = {
         r["severity"]: r
         for r in rows.filter(fixed_at__isnull=True)
@@ -88,9 +92,10 @@ def figures(hosts: Iterable[int] | None = None, days: int = 90) -> list[Severity
         )
     }
     durations: dict[int, list[float]] = {}
-    for severity, opened, fixed in rows.filter(fixed_at__gte=since).values_list(
-        "severity", "opened_at", "fixed_at"
-    ):
+    closed = rows.filter(fixed_at__gte=since)
+    if until is not None:
+        closed = closed.filter(fixed_at__lt=until)
+    for severity, opened, fixed in closed.values_list("severity", "opened_at", "fixed_at"):
         durations.setdefault(severity, []).append((fixed - opened).total_seconds() / 86400)
     out = []
     for severity in sorted(VulnSeverity, reverse=True):
