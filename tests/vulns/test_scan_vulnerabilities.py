@@ -4,6 +4,7 @@ new data or a triage decision changes the verdicts without reading any image aga
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from io import StringIO
@@ -38,10 +39,8 @@ def distro_containers(lab_client: docker.APIClient) -> Iterator[dict[str, str]]:
     made = {}
     for name, build in NAMES.items():
         image_id = build(lab_client)
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             lab_client.remove_container(name, force=True, v=True)
-        except docker.errors.NotFound:
-            pass
         lab_client.create_container(
             image_id,
             name=name,
@@ -53,10 +52,8 @@ def distro_containers(lab_client: docker.APIClient) -> Iterator[dict[str, str]]:
         made[name] = image_id
     yield made
     for name in NAMES:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             lab_client.remove_container(name, force=True, v=True)
-        except docker.errors.NotFound:
-            pass
 
 
 def run(*args: str) -> str:
