@@ -214,20 +214,18 @@ def _fleet_key(doc: _Document) -> tuple[str, int]:
     images = Image.objects.filter(gone_at__isnull=True).exclude(layers_key="")
     if doc.key:
         return doc.key, images.filter(layers_key=doc.key).values("host").distinct().count()
-    for ident in doc.ids:
-        if ident.startswith("sha256:") and "@" not in ident:
-            found = images.filter(image_id=ident).values_list("layers_key", flat=True).first()
-        else:
-            found = next(
-                (
-                    key
-                    for key, inspect in images.values_list("layers_key", "inspect")
-                    if ident in ((inspect or {}).get("RepoDigests") or [])
-                ),
-                None,
-            )
-        if found:
-            return found, images.filter(layers_key=found).values("host").distinct().count()
+    digests = list(images.values_list("image_id", "layers_key", "inspect"))
+    for ident in sorted(doc.ids):
+        # A full reference matches a repository digest exactly; a bare digest is the image
+        # id, or the manifest digest that repository digests end with.
+        for image_id, key, inspect in digests:
+            repo_digests = (inspect or {}).get("RepoDigests") or []
+            if (
+                ident == image_id
+                or ident in repo_digests
+                or ("@" not in ident and any(d.endswith("@" + ident) for d in repo_digests))
+            ):
+                return key, images.filter(layers_key=key).values("host").distinct().count()
     raise IngestError(
         "no image on the fleet matches this document (no layer digests, and its image id and "
         "repository digests are not listed by any host)"
