@@ -19,6 +19,7 @@ from rules.base import Cause, Source
 from scans.collect import CONTAINER_ID
 from scans.models import ScanRun
 from scans.status import HostStatus, grade_class, host_status, transport_of
+from vulns.queries import HostSummary, host_summary
 
 
 def _local(en: str, fr: str) -> str:
@@ -267,6 +268,7 @@ class HostReport:
     coverage: Coverage
     history: list[ScanRun]
     profile: list[profiles.Effective]
+    vulnerabilities: HostSummary | None = None
 
     @property
     def grade_class(self) -> str:
@@ -299,4 +301,5 @@ def host_report(host: Host) -> HostReport:
         coverage=coverage(summary),
         history=history,
         profile=sorted(profiles.effective(host).values(), key=lambda e: e.rule_id),
+        vulnerabilities=host_summary(host),
     )

@@ -1,0 +1,72 @@
+"""/vulnerabilities/: the fleet grouped by vulnerability; /vulnerabilities/<id>/: one
+vulnerability, where it runs, and its triage (decisions made and revoked here).
+
+Thin views: parse, call vulns.queries or vulns.forms, render in the htmx pattern of the
+other list pages. An invalid triage form answers 200 with its errors, so htmx swaps them in.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from vulndb.freshness import data_status
+
+from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
+from vulns import forms, queries
+from vulns.models import VulnDecision
+
+# OSV ids, CVEs, GHSAs, DSA/DLA, ALPINE-CVE-…: what a vulnerability URL may name.
+VULN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}")
+
+
+@require_GET
+def vulnerabilities(request: HtmxHttpRequest) -> HttpResponse:
+    filters = queries.VulnFilters.from_query(request.GET)
+    context = {
+        "filters": filters,
+        "result": queries.fleet_page(filters, request.GET.get("page")),
+        "data": data_status(),
+        "severities": [s.label for s in queries.SEVERITIES],
+    }
+    return render_page(request, "vulns/vulnerabilities.html", "vuln-table", context)
+
+
+def _detail_page(request: HtmxHttpRequest, vuln: str, form: forms.VulnDecisionForm) -> HttpResponse:
+    detail = queries.vulnerability_detail(vuln)
+    if detail is None:
+        raise Http404
+    context = {"detail": detail, "form": form, "data": data_status()}
+    return render_page(request, "vulns/vulnerability.html", "vuln-panel", context)
+
+
+@require_http_methods(["GET", "POST"])
+def vulnerability(request: HtmxHttpRequest, vuln: str) -> HttpResponse:
+    if not VULN_ID.fullmatch(vuln):
+        raise Http404
+    form = forms.VulnDecisionForm(request.POST or None, initial=request.GET.dict() or None)
+    if request.method == "POST":
+        if not form.is_valid():
+            return _detail_page(request, vuln, form)
+        if queries.vulnerability_detail(vuln) is None:
+            raise Http404
+        decision = forms.record(form, vuln, request.user)
+        messages.success(request, _("Decision recorded: %(d)s.") % {"d": decision})
+        if not fragment_requested(request):
+            return redirect("vulnerability", vuln=vuln)
+        form = forms.VulnDecisionForm()
+    return _detail_page(request, vuln, form)
+
+
+@require_POST
+def decision_revoke(request: HtmxHttpRequest, vuln: str, pk: int) -> HttpResponse:
+    decision = get_object_or_404(VulnDecision, pk=pk, vuln=vuln)
+    if forms.revoke(decision):
+        messages.success(request, _("Decision revoked: the vulnerability counts again."))
+    if fragment_requested(request):
+        return _detail_page(request, vuln, forms.VulnDecisionForm())
+    return redirect("vulnerability", vuln=vuln)
