@@ -549,8 +549,8 @@ class _Session:
         unchanged = 0
         to_check = list(undecided)
         for ident, (ts, where, raw) in stamps.items():
-            known = [t for t in (stored.get(ident, (None, ""))[0], self.seen.get(ident)) if t]
-            if known and ts <= max(known):
+            newest = [t for t in (stored.get(ident, (None, ""))[0], self.seen.get(ident)) if t]
+            if newest and ts <= max(newest):
                 unchanged += 1
                 continue
             self.seen[ident] = ts
@@ -745,7 +745,9 @@ def _import_epss(entry: InputReport, data: bytes, path: Path) -> None:
     first = lines.readline()
     header = first
     day: date | None = None
+    line = 2  # of the first row
     if first.startswith("#"):
+        line = 3
         found = _SCORE_DATE.search(first)
         day = date.fromisoformat(found.group(1)) if found else None
         header = lines.readline()
@@ -760,7 +762,7 @@ def _import_epss(entry: InputReport, data: bytes, path: Path) -> None:
         return
     scores: dict[str, tuple[float, float]] = {}
     try:
-        for n, row in enumerate(csv.reader(lines), start=2):
+        for n, row in enumerate(csv.reader(lines), start=line):
             if n > MAX_EPSS_ROWS:
                 raise InputError(f"more than {MAX_EPSS_ROWS} rows")
             parsed = _epss_row(row)

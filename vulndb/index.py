@@ -63,6 +63,7 @@ def index_for(ecosystems: Iterable[str]) -> matching.Index:
 def clear_cache() -> None:
     with _cache.lock:
         _cache.clear((-1, None))
+        _cache.loads = 0
 
 
 def _load(ecosystem: str) -> Iterator[Entry]:
