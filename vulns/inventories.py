@@ -149,7 +149,8 @@ def store(
             else ImageInventory.Status.NOT_ASSESSED
         ),
         "reason": result.reason[:500],
-        "mode": result.mode if (result.assessed or result.bytes_read) else "",
+        # The mode it was read in: "" is kept for claims given back unread (release).
+        "mode": result.mode or "os",
         "os_id": result.os.id[:64] if result.os else "",
         "os_version": result.os.version_id[:64] if result.os else "",
         "os_name": (result.os.pretty_name if result.os else "")[:255],
