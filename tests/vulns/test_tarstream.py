@@ -107,7 +107,7 @@ def test_read_tar_keys_are_image_paths_under_the_prefix():
     files = read_tar(io.BytesIO(body), everything, TarLimits(), prefix="var/lib/dpkg/")
 
     assert dict(files) == {"var/lib/dpkg/status": b"Package: x\n"}
-    assert files.bytes_read == len(body)
+    assert 0 < files.bytes_read <= len(body)  # the zero padding after the end is left
 
 
 def test_a_folder_archive_keeps_only_wanted_files_and_skips_devices():
@@ -412,10 +412,11 @@ def test_entries_are_counted_across_layers():
 
 
 def test_image_stream_budget_names_the_budget():
-    layer = tar_bytes([("opt/blob", b"x" * 200_000)])
+    layer = tar_bytes([("etc/os-release", b"ID=x")])
+    body = save_stream([layer], extra={"blob": b"x" * 200_000}, manifest_first=True)
 
     with pytest.raises(ArchiveError, match="image stream exceeds the 100000 bytes budget"):
-        read_image(save_stream([layer]), TarLimits(max_stream_bytes=100_000))
+        read_image(body, TarLimits(max_stream_bytes=100_000))
 
 
 def test_only_wanted_files_are_kept():
