@@ -147,6 +147,31 @@ def test_os_release_link_is_followed(
     assert result.os is not None and result.os.codename == "bookworm"
 
 
+def test_an_os_release_link_to_a_path_not_read_costs_one_more_get(
+    lab_daemon: LabDaemon, lab_client: docker.APIClient
+) -> None:
+    """GIVEN an image whose /etc/os-release links to a file no OS path names
+    WHEN its OS inventory is read
+    THEN the link is followed with one more archive GET, and the release is known."""
+    files = distro.debian_files()
+    files["opt/release/os-release"] = files.pop("usr/lib/os-release")
+    tag = f"posture-test/inventory-link-{time.monotonic_ns()}:1"
+    links = {"etc/os-release": "../opt/release/os-release"}
+    image_id = distro.import_rootfs(lab_client, tag, files, links)
+    container = lab_client.create_container(
+        image_id, labels={LABEL: "inventory"}, host_config={"NetworkMode": "none"}
+    )
+    try:
+        with api_for(lab_daemon.unix_url) as api:
+            result = read_inventory(api, image_id, container["Id"], "os", TAR_LIMITS)
+    finally:
+        lab_client.remove_container(container["Id"], force=True, v=True)
+        lab_client.remove_image(tag, force=True)
+    assert result.assessed, result.reason
+    assert result.os is not None and (result.os.id, result.os.version_id) == ("debian", "12")
+    assert {key(p) for p in result.packages} == {key(e) for e in distro.DEBIAN_PACKAGES}
+
+
 @pytest.mark.parametrize("endpoint", ["unix", "tls"], indirect=True)
 def test_deep_mode_reads_an_image_without_a_container(
     endpoint: tuple[str, Credentials], lab_client: docker.APIClient, images: dict[str, str]
