@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from alerts.models import Event, Regression
+from alerts.vulnerabilities import detect_vulnerabilities
 from findings.models import Finding, HostPosture
 from rules import Severity
 from scans.models import ScanRun
@@ -45,9 +46,13 @@ def problem_key(rule_id: str, subject_kind: str, subject_name: str) -> str:
 
 def detect(scan: ScanRun) -> list[Event]:
     with transaction.atomic():
-        if scan.status == ScanRun.Status.SUCCEEDED:
-            return _findings(scan) + _score(scan) + _close(scan, Kind.UNREACHABLE, "health")
-        return _health(scan)
+        if scan.status != ScanRun.Status.SUCCEEDED:
+            return _health(scan)
+        # Nothing regressed on a host's first picture: it is the baseline. A fleet being
+        # onboarded would otherwise mail every existing finding and vulnerability.
+        first = _first_picture(scan)
+        regressed = [] if first else _findings(scan) + detect_vulnerabilities(scan)
+        return regressed + _score(scan) + _close(scan, Kind.UNREACHABLE, "health")
 
 
 def _open(scan: ScanRun, kind: str, key: str, severity: int, **fields: object) -> list[Event]:
@@ -84,14 +89,11 @@ def _key(finding: Finding) -> str:
 
 
 def _findings(scan: ScanRun) -> list[Event]:
-    """A fleet-wide redeploy resolves and reopens every finding; it must not mail: a finding
-    opened under the key of an open regression takes it over, and a resolved finding closes
-    its regression only when nothing under that key is still open. A constant number of
-    statements per scan, however many findings it turned over."""
-    if _first_picture(scan):
-        # Nothing regressed: this is the baseline. A fleet being onboarded would otherwise
-        # mail every existing finding of every new host.
-        return []
+    """Call only past the host's first picture. A fleet-wide redeploy resolves and reopens
+    every finding; it must not mail: a finding opened under the key of an open regression
+    takes it over, and a resolved finding closes its regression only when nothing under that
+    key is still open. A constant number of statements per scan, however many findings it
+    turned over."""
     fields = ("pk", "rule_id", "severity", "subject_kind", "subject_name", "accepted")
     opened = list(
         Finding.objects.filter(opened_scan=scan, severity__gte=Severity.HIGH)

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import translation
 
 from alerts.models import Event, Notification, Regression
@@ -24,9 +24,10 @@ OPENED_KIND = {
     Kind.DANGEROUS: "finding",
     Kind.SCORE_DROP: "score_drop",
     Kind.UNREACHABLE: "unreachable",
+    Kind.VULNERABILITY: "vulnerability",
 }
 ERRORS = {e.value for e in ErrorClass}
-KINDS = ("finding", "score_drop", "unreachable", "recovery", "digest")
+KINDS = ("finding", "score_drop", "unreachable", "vulnerability", "recovery", "digest")
 
 
 def kind_for(event: Event) -> str:
@@ -37,6 +38,16 @@ def kind_for(event: Event) -> str:
 
 def host_url(host: Host) -> str:
     return settings.POSTURE_BASE_URL + reverse("host-detail", args=[host.name])
+
+
+def vulnerability_url(vuln: str) -> str:
+    """The vulnerability's page; an id the route cannot carry (a "/" from a hostile data file)
+    gets the fleet-wide list instead of a broken link or a failed mail."""
+    try:
+        path = reverse("vulnerability", args=[vuln])
+    except NoReverseMatch:
+        path = reverse("vulnerabilities")
+    return settings.POSTURE_BASE_URL + path
 
 
 def _local(en: str, fr: str) -> str:
@@ -62,6 +73,11 @@ def event_context(event: Event) -> dict[str, Any]:
         "dangerous": regression.kind == Kind.DANGEROUS,
         "details": regression.details,
         "error_label": ErrorClass(error).label if error in ERRORS else "",
+        "vuln_url": (
+            vulnerability_url(str(regression.details.get("vuln", "")))
+            if regression.kind == Kind.VULNERABILITY
+            else ""
+        ),
     }
 
 
@@ -79,7 +95,7 @@ def _message(kind: str, to: str, context: dict[str, Any], language: str) -> Emai
 
 
 # One event, one mail: the kinds whose template is rendered from the event alone.
-SINGLE = frozenset({"finding", "score_drop", "unreachable", "recovery"})
+SINGLE = frozenset({"finding", "score_drop", "unreachable", "vulnerability", "recovery"})
 
 
 def single(n: Notification, language: str) -> EmailMultiAlternatives:

@@ -82,19 +82,22 @@ class Regression(models.Model):
         DANGEROUS = "dangerous", _("Dangerous container")
         SCORE_DROP = "score_drop", _("Score drop")
         UNREACHABLE = "unreachable", _("Host failing to scan")
+        VULNERABILITY = "vulnerability", _("New exploited or fixable critical vulnerability")
 
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="regressions")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     # Tells regressions of one kind apart on a host: "score", "health", or for a finding
     # "subject:<hash>" of its rule and subject name (alerts.detect.problem_key), so that a
-    # redeployed container keeps its regression. "finding:<id>" is the older form.
+    # redeployed container keeps its regression. "finding:<id>" is the older form. For a
+    # vulnerability, "vuln:<hash>" of its id and package (alerts.detect.vulnerability_key).
     key = models.CharField(max_length=64)
     severity = models.PositiveSmallIntegerField(choices=SEVERITY_CHOICES)
     finding = models.ForeignKey(
         Finding, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     # Score before/after, failure count and error class: what the mail shows. For a finding,
-    # the rule and subject its hashed key stands for.
+    # the rule and subject its hashed key stands for; for a vulnerability, its id, package,
+    # versions and whether it is known exploited.
     details = models.JSONField(default=dict, blank=True)
     opened_at = models.DateTimeField(default=timezone.now)
     opened_scan = models.ForeignKey(
