@@ -32,12 +32,20 @@ def record(host: Host, images: Iterable[ImageFacts], now: datetime) -> None:
             key = (v.id, v.package)
             old = seen.get(key, (0, False, False))
             seen[key] = (max(old[0], v.severity), old[1] or v.kev, old[2] or bool(v.fixed))
-    open_rows = {
-        (vuln, package): pk
-        for pk, vuln, package in VulnOccurrence.objects.filter(
-            host=host, fixed_at__isnull=True
-        ).values_list("pk", "vuln", "package_name")
-    }
+    open_rows = {}
+    changed = []
+    for row in VulnOccurrence.objects.filter(host=host, fixed_at__isnull=True).only(
+        "pk", "vuln", "package_name", "severity", "kev", "fixable"
+    ):
+        open_rows[(row.vuln, row.package_name)] = row.pk
+        now_flags = seen.get((row.vuln, row.package_name))
+        # New data can raise what an open vulnerability is (added to KEV, a fix published):
+        # the trends count it as it is now.
+        if now_flags is not None and now_flags != (row.severity, row.kev, row.fixable):
+            row.severity, row.kev, row.fixable = now_flags
+            changed.append(row)
+    if changed:
+        VulnOccurrence.objects.bulk_update(changed, ["severity", "kev", "fixable"])
     VulnOccurrence.objects.bulk_create(
         [
             VulnOccurrence(
