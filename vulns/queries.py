@@ -486,6 +486,7 @@ class Occurrence:
     image_id: str
     image_name: str
     inventory_key: str
+    repository: str  # the image's repository, for a decision scoped to it
     package: str
     ecosystem: str
     installed: str
@@ -553,6 +554,7 @@ def vulnerability_detail(vuln: str) -> VulnDetail | None:
                     image_id=item.image_id,
                     image_name=item.name,
                     inventory_key=row["inventory__key"],
+                    repository=min(item.repos, default=""),
                     package=row["package_name"],
                     ecosystem=row["ecosystem"],
                     installed=row["installed_version"],
@@ -732,6 +734,11 @@ def host_summary(host: Host) -> HostSummary:
         assessed=len(assessed),
         data=data_status(),
     )
+
+
+def carried(vuln: str) -> bool:
+    """Some inventory carries `vuln` (a decision may be made on it)."""
+    return ImageVulnerability.objects.filter(vuln=vuln).exists()
 
 
 def hosts_running(vuln: str) -> list[Host]:

@@ -319,3 +319,31 @@ def test_host_page_panel_without_data(client: Client) -> None:
 
 def test_nav_links_the_page(client: Client, fleet: dict[str, Host]) -> None:
     assert f'href="{URL}"' in html_of(client, reverse("fleet"))
+
+
+def test_vulnerability_page_query_count_does_not_grow(
+    client: Client, django_assert_max_num_queries: object
+) -> None:
+    vulnerability_data()
+    _grow(2, 0)
+    url = "/vulnerabilities/CVE-2022-9999/"
+    with django_assert_max_num_queries(20) as small:  # type: ignore[operator]
+        html_of(client, url)
+    _grow(20, 100)
+    with django_assert_max_num_queries(len(small.captured_queries)):  # type: ignore[operator]
+        html = html_of(client, url)
+    assert "grow-100-19" in html
+
+
+def test_a_place_offers_a_decision_for_its_repository(
+    client: Client, fleet: dict[str, Host]
+) -> None:
+    html = html_of(client, "/vulnerabilities/CVE-2024-0002/")
+    link = "?scope=repository&amp;scope_value=registry.example/pay/api#triage-form"
+    assert f'href="{link}"' in html
+    prefilled = html_of(
+        client,
+        "/vulnerabilities/CVE-2024-0002/",
+        {"scope": "repository", "scope_value": "registry.example/pay/api"},
+    )
+    assert 'value="registry.example/pay/api"' in prefilled

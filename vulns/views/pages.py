@@ -14,9 +14,9 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from vulndb.freshness import data_status
 
 from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
+from vulndb.freshness import data_status
 from vulns import forms, queries
 from vulns.models import VulnDecision
 
@@ -52,7 +52,7 @@ def vulnerability(request: HtmxHttpRequest, vuln: str) -> HttpResponse:
     if request.method == "POST":
         if not form.is_valid():
             return _detail_page(request, vuln, form)
-        if queries.vulnerability_detail(vuln) is None:
+        if not queries.carried(vuln):
             raise Http404
         decision = forms.record(form, vuln, request.user)
         messages.success(request, _("Decision recorded: %(d)s.") % {"d": decision})
