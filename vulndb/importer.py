@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -333,42 +333,82 @@ def _bump_generation() -> None:
     DataState.objects.filter(pk=1).update(generation=F("generation") + 1, changed_at=timezone.now())
 
 
-def _advisory_row(a: records.Advisory, source: str) -> Advisory:
-    return Advisory(
-        id=a.id,
-        modified=a.modified,
-        published=a.published,
-        summary=a.summary,
-        details=a.details,
-        aliases=list(a.aliases),
-        upstream=list(a.upstream),
-        group=a.group,
-        severity=int(a.severity),
-        severity_from="",
-        cvss_vector=a.cvss_vector,
-        cvss_score=a.cvss_score,
-        references=list(a.references),
-        source=source,
+def _upsert(
+    model: type[models.Model], columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """INSERT … ON CONFLICT (pk) DO UPDATE, by executemany: the same statement on SQLite
+    and PostgreSQL. bulk_create(update_conflicts=True) compiles SQL per value: 10.6 s of
+    a 42 s import of 8,000 advisories went there, against ~1 s for this (bench/)."""
+    qn = connection.ops.quote_name
+    pk = model._meta.pk
+    assert pk is not None
+    names = ", ".join(qn(c) for c in columns)
+    marks = ", ".join(["%s"] * len(columns))
+    sql = f"INSERT INTO {qn(model._meta.db_table)} ({names}) VALUES ({marks})"
+    update = [c for c in columns if c != pk.column]
+    if pk.column in columns:
+        sets = ", ".join(f"{qn(c)} = EXCLUDED.{qn(c)}" for c in update)
+        sql += f" ON CONFLICT ({qn(pk.column)}) DO UPDATE SET {sets}"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 1000):
+            cursor.executemany(sql, rows[start : start + 1000])
+
+
+ADVISORY_COLUMNS = [
+    "id",
+    "modified",
+    "published",
+    "summary",
+    "details",
+    "aliases",
+    "upstream",
+    "group",
+    "severity",
+    "severity_from",
+    "cvss_vector",
+    "cvss_score",
+    "references",
+    "source",
+]
+AFFECTED_COLUMNS = ["advisory_id", "ecosystem", "name", "ranges", "versions", "fixed"]
+
+
+def _advisory_row(a: records.Advisory, source: str) -> tuple[Any, ...]:
+    ops = connection.ops
+    return (
+        a.id,
+        ops.adapt_datetimefield_value(a.modified),
+        ops.adapt_datetimefield_value(a.published),
+        a.summary,
+        a.details,
+        ops.adapt_json_value(list(a.aliases), None),
+        ops.adapt_json_value(list(a.upstream), None),
+        a.group,
+        int(a.severity),
+        "",
+        a.cvss_vector,
+        a.cvss_score,
+        ops.adapt_json_value(list(a.references), None),
+        source[:160],
     )
 
 
-def _affected_rows(a: records.Advisory) -> list[AffectedPackage]:
+def _affected_rows(a: records.Advisory) -> list[tuple[Any, ...]]:
+    json_value = connection.ops.adapt_json_value
     return [
-        AffectedPackage(
-            advisory_id=a.id,
-            ecosystem=aff.ecosystem,
-            name=normalise_name(aff.ecosystem, aff.name),
-            ranges=[{"type": r.type, "events": [list(e) for e in r.events]} for r in aff.ranges],
-            versions=list(aff.versions),
-            fixed=list(aff.fixed),
+        (
+            a.id,
+            aff.ecosystem,
+            normalise_name(aff.ecosystem, aff.name),
+            json_value(
+                [{"type": r.type, "events": [list(e) for e in r.events]} for r in aff.ranges],
+                None,
+            ),
+            json_value(list(aff.versions), None),
+            json_value(list(aff.fixed), None),
         )
         for aff in a.affected
     ]
-
-
-ADVISORY_FIELDS = [
-    f.name for f in Advisory._meta.concrete_fields if not f.primary_key and f.name != "id"
-]
 
 
 @dataclass
@@ -587,17 +627,15 @@ class _Session:
             entry.unchanged += len(fresh) - len(upserts) - len(gone)
             if not upserts and not gone:
                 return
-            Advisory.objects.bulk_create(
-                [_advisory_row(a, source) for a in upserts],
-                update_conflicts=True,
-                unique_fields=["id"],
-                update_fields=ADVISORY_FIELDS,
+            _upsert(Advisory, ADVISORY_COLUMNS, [_advisory_row(a, source) for a in upserts])
+            replaced = [a.id for a in upserts if a.id in stored]
+            if replaced:
+                AffectedPackage.objects.filter(advisory_id__in=replaced).delete()
+            _upsert(
+                AffectedPackage, AFFECTED_COLUMNS, [r for a in upserts for r in _affected_rows(a)]
             )
-            AffectedPackage.objects.filter(advisory_id__in=[a.id for a in upserts]).delete()
-            AffectedPackage.objects.bulk_create(
-                [row for a in upserts for row in _affected_rows(a)], batch_size=1000
-            )
-            Advisory.objects.filter(id__in=gone).delete()
+            if gone:
+                Advisory.objects.filter(id__in=gone).delete()
             if first_change[0]:
                 # Also moved when the input is done: a crash in between still moves it.
                 _bump_generation()
@@ -797,15 +835,15 @@ def _write_epss(entry: InputReport, scores: dict[str, tuple[float, float]], day:
         if stored.get(cve) != (s, p)
     ]
     gone = [cve for cve in stored if cve not in scores]
-    for start in range(0, max(len(writes), len(gone)), 5000):
+    scored_on = connection.ops.adapt_datefield_value(day)
+    rows = [(w.cve, w.score, w.percentile, scored_on) for w in writes]
+    for start in range(0, max(len(rows), len(gone)), 10_000):
         with transaction.atomic():
-            EpssScore.objects.bulk_create(
-                writes[start : start + 5000],
-                update_conflicts=True,
-                unique_fields=["cve"],
-                update_fields=["score", "percentile", "scored_on"],
+            _upsert(
+                EpssScore, ["cve", "score", "percentile", "scored_on"], rows[start : start + 10_000]
             )
-            EpssScore.objects.filter(cve__in=gone[start : start + 5000]).delete()
+            if gone[start : start + 10_000]:
+                EpssScore.objects.filter(cve__in=gone[start : start + 10_000]).delete()
     entry.added = sum(1 for w in writes if w.cve not in stored)
     entry.updated = len(writes) - entry.added
     entry.unchanged = len(scores) - len(writes)
