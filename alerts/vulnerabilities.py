@@ -5,10 +5,9 @@ scan's transaction) and the current matches of its images.
 One opens in two ways:
 - an occurrence opened by this scan (its opened_at is the scan's finished_at) qualifies: a new
   image or package version, or new advisories matched after a data import;
-- an occurrence open from before, whose flags did not qualify when it opened, now matches as
-  qualifying: the flaw was added to CISA KEV or a fix was published. vulns.history keeps an
-  occurrence's flags as they were when it opened, so only the images' matches (matched again
-  whenever the data changes) show this, the commonest "only the data changed" case.
+- an occurrence open from before became urgent in this scan (vulns.history sets its
+  escalated_at to the scan's finished_at): the flaw was added to CISA KEV or a fix was
+  published, the commonest "only the data changed" case.
 It closes when no occurrence of its vulnerability and package is open on the host any more:
 a later scan without the missed one's occurrence still closes what it opened.
 """
@@ -87,31 +86,25 @@ def detect_vulnerabilities(scan: ScanRun) -> list[Event]:
     )
     rows = (
         VulnOccurrence.objects.filter(host_id=scan.host_id, fixed_at__isnull=True)
-        .filter(opened_here | Q(vuln__in=watched))
-        .values_list("vuln", "package_name", "kev", "severity", "fixable", "opened_at")
+        .filter(opened_here | Q(escalated_at=at) | Q(vuln__in=watched))
+        .values_list(
+            "vuln", "package_name", "kev", "severity", "fixable", "opened_at", "escalated_at"
+        )
         .order_by("id")
     )
     still_open: set[str] = set()
     new: dict[str, Regression] = {}
-    for vuln, package, kev, severity, fixable, opened_at in rows:
+    for vuln, package, kev, severity, fixable, opened_at, escalated_at in rows:
         key = vulnerability_key(vuln, package)
         still_open.add(key)
         if key in current or key in new:
             continue
         match = matches.get((vuln, package), _Match())
-        if _appeared(at, opened_at, qualifies(kev, severity, fixable), match):
+        if (opened_at == at and qualifies(kev, severity, fixable)) or escalated_at == at:
             new[key] = _regression(scan, at, key, vuln, package, kev, severity, match)
     return _open(scan, new) + _close(
         scan, at, [r for r in current.values() if r.key not in still_open]
     )
-
-
-def _appeared(at: datetime, opened_at: datetime, flagged: bool, match: _Match) -> bool:
-    if opened_at == at:
-        return flagged
-    # Open from before: only a change of the data since it opened makes it news. One that
-    # qualified when it opened was the host's baseline (or alerted then), not this scan's.
-    return opened_at < at and not flagged and match.qualifies
 
 
 def _matches(host_id: int) -> dict[tuple[str, str], _Match]:

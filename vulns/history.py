@@ -35,17 +35,21 @@ def record(host: Host, images: Iterable[ImageFacts], now: datetime) -> None:
     open_rows = {}
     changed = []
     for row in VulnOccurrence.objects.filter(host=host, fixed_at__isnull=True).only(
-        "pk", "vuln", "package_name", "severity", "kev", "fixable"
+        "pk", "vuln", "package_name", "severity", "kev", "fixable", "escalated_at"
     ):
         open_rows[(row.vuln, row.package_name)] = row.pk
         now_flags = seen.get((row.vuln, row.package_name))
         # New data can raise what an open vulnerability is (added to KEV, a fix published):
         # the trends count it as it is now.
         if now_flags is not None and now_flags != (row.severity, row.kev, row.fixable):
+            if not VulnOccurrence.urgent(row.severity, row.kev, row.fixable) and (
+                VulnOccurrence.urgent(*now_flags)
+            ):
+                row.escalated_at = now
             row.severity, row.kev, row.fixable = now_flags
             changed.append(row)
     if changed:
-        VulnOccurrence.objects.bulk_update(changed, ["severity", "kev", "fixable"])
+        VulnOccurrence.objects.bulk_update(changed, ["severity", "kev", "fixable", "escalated_at"])
     VulnOccurrence.objects.bulk_create(
         [
             VulnOccurrence(

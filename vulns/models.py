@@ -197,6 +197,9 @@ class VulnOccurrence(models.Model):
     fixable = models.BooleanField(default=False)
     opened_at = models.DateTimeField()
     fixed_at = models.DateTimeField(null=True, blank=True)
+    # When new data made an open one urgent (added to KEV, a fix for a critical published):
+    # alerts treat that scan like the one that opened it.
+    escalated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -206,3 +209,8 @@ class VulnOccurrence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vuln} ({self.package_name}) on host {self.host_id}"
+
+    @staticmethod
+    def urgent(severity: int, kev: bool, fixable: bool) -> bool:
+        """What ops are alerted about: known exploited, or critical with a fix out."""
+        return kev or (severity >= VulnSeverity.CRITICAL and fixable)
