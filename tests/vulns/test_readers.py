@@ -125,6 +125,8 @@ def test_hostile_stanzas_are_skipped_and_counted():
         "Package: noversion\nStatus: install ok installed\n",
         "Package: Bad_Name\nStatus: install ok installed\nVersion: 1\n",
         "Package: src\nStatus: install ok installed\nVersion: 1\nSource: a (b) (c)\n",
+        "Package: two\nPackage: names\nStatus: install ok installed\nVersion: 1\n",
+        "garbage without any field\n",
         "Package: good\nStatus: install ok installed\nVersion: 1.0-1\n",  # a duplicate
     ]
 
