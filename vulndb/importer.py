@@ -56,6 +56,8 @@ MAX_MEMBERS = 1_000_000
 MAX_ARCHIVE_BYTES = 8 * 2**30  # declared uncompressed total of one zip
 # A whole file read at once: KEV is ~1.5 MB, EPSS ~12 MB uncompressed (2025).
 MAX_FILE_BYTES = 256 * 2**20
+# Parsed JSON costs ~25 bytes of objects per byte: a bigger list of records comes zipped.
+MAX_JSON_BYTES = 32 * 2**20
 MAX_EPSS_ROWS = 2_000_000
 BATCH = 2000  # records per transaction
 KEPT_REJECTIONS = 100
@@ -475,6 +477,8 @@ class _Session:
             entry.kind = DataImport.Kind.EPSS
             _import_epss(entry, data, path)
         elif kind == "json":
+            if len(data) > MAX_JSON_BYTES:
+                raise InputError("JSON file over 32 MB: zip its records instead")
             try:
                 doc = _loads(data)
             except ValueError as exc:
@@ -788,7 +792,7 @@ def _import_epss(entry: InputReport, data: bytes, path: Path) -> None:
     if first.startswith("#"):
         line = 3
         found = _SCORE_DATE.search(first)
-        day = date.fromisoformat(found.group(1)) if found else None
+        day = _date(found.group(1)) if found else None
         header = lines.readline()
     if [h.strip().lower() for h in header.split(",")] != ["cve", "epss", "percentile"]:
         raise InputError("EPSS CSV without its header cve,epss,percentile")

@@ -375,3 +375,20 @@ def test_gzipped_json_is_read(tmp_path: Path) -> None:
     path = tmp_path / "kev.json.gz"
     path.write_bytes(gzip.compress(write_kev(tmp_path / "k.json", demo_kev()).read_bytes()))
     assert _only(import_paths([path])).kind == "kev"
+
+
+def test_a_bad_score_date_falls_back_to_the_files_date(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("#model_version:v1,score_date:2024-13-45T00:00:00Z\ncve,epss,percentile\n")
+    entry = _only(import_paths([path]))
+    assert (entry.kind, entry.error) == ("epss", "")
+    assert entry.data_date is not None
+
+
+def test_a_json_file_over_the_cap_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "MAX_JSON_BYTES", 1000)
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps(demo_records()))
+    assert "over 32 MB" in _only(import_paths([path])).error
