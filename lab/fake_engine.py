@@ -98,6 +98,29 @@ class FakeEngine:
                     body = json.dumps(body)
                 self._send(200, body)
 
+            def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+                # The archive endpoint's stat: headers only. A fault that hangs, drops the
+                # connection or answers 500 applies; one that garbles a body waits for the GET.
+                with engine._lock:
+                    engine.requests += 1
+                    count = engine.requests
+                path = urlsplit(self.path).path
+                match = _VERSIONED.match(path)
+                if match:
+                    path = match.group(1)
+                for fault in list(engine.faults):
+                    if (
+                        fault.kind in ("hang", "silent", "close", "status500")
+                        and (not fault.path or fault.path == path)
+                        and count > fault.after
+                    ):
+                        return engine.misbehave(self, fault)
+                found = path in engine.responses
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Length", "0")
+                self.send_header("Api-Version", "1.41")
+                self.end_headers()
+
             def _send(
                 self, status: int, body: str | bytes, ctype: str = "application/json"
             ) -> None:

@@ -20,6 +20,7 @@ import posixpath
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import BinaryIO, TypeVar, cast
 
 from scans.collect import CONTAINER_ID, IMAGE_ID
@@ -94,66 +95,79 @@ def read_inventory(
 
 
 def read_os_inventory(api: DockerAPI, container_id: str, limits: TarLimits) -> InventoryResult:
-    """The OS packages of a container's image, read with one archive GET per database path."""
+    """The OS packages of a container's image, read from its package databases: a HEAD per
+    path (the archive endpoint's stat) tells which exist and which are links, then one GET
+    per file to read, all of a round at once."""
     if not CONTAINER_ID.match(container_id):
         raise ScanError(ErrorClass.MALFORMED, f"container id {container_id[:80]!r} is not a hash")
-
-    def fetch(path: str) -> tuple[str, TarFiles | None, str]:
-        if path in RPM_PATHS:
-            # RPM databases are not parsed, and one can weigh hundreds of MB: whether the
-            # folder exists is all that matters, so its body is left unread.
-            return path, (TarFiles() if _exists(api, container_id, path, limits) else None), ""
-        got = _archive(api, container_id, path, _os_wanted, limits)
-        return (path, *got) if got else (path, None, "")
-
-    files: dict[str, bytes] = {}
-    links: dict[str, str] = {}
-    skipped: dict[str, str] = {}
-    targets: dict[str, str] = {}
-    streamed = 0
-    found_any = False
-    for path, tar, target in _concurrently(api, fetch, OS_PATHS):
-        if tar is None:
-            continue
-        found_any = True
-        if path in RPM_PATHS:
-            skipped[path] = "RPM databases are not read"
-            continue
-        streamed += tar.bytes_read
-        _add(files, tar, limits)
-        links.update(tar.links)
-        skipped.update(tar.skipped)
-        if path in tar.links:
-            # The daemon's resolved target first (it knows the container's own links); the
-            # link as written where no stat header came back (a proxy may drop it).
-            targets[path] = target or posixpath.normpath(
-                posixpath.join("/" + posixpath.dirname(path), tar.links[path])
-            )
-    # os-release is usually a link (etc/os-release -> ../usr/lib/os-release) and an archive
-    # holds the link only: a target not read already costs one more GET.
-    for path, target in targets.items():
-        dest = target.strip("/")
-        links[path] = "/" + dest
-        if dest and dest not in files:
-            followed = _archive(api, container_id, dest, {dest}.__contains__, limits)
-            if followed is not None:
-                streamed += followed[0].bytes_read
-                _add(files, followed[0], limits)
-    if not found_any:
+    answers = _concurrently(api, partial(_stat, api, container_id), OS_PATHS)
+    stats = dict(zip(OS_PATHS, answers, strict=True))
+    if not any(stat is not None for stat in stats.values()):
         # Every path 404: a container removed since the listing answers so too.
         try:
             api.get_raw(f"/containers/{container_id}/json", max_bytes=api.max_object_bytes)
         except NotFound:
             return _not_assessed("os", "the container was removed before its files were read")
+    files: dict[str, bytes] = {}
+    links: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    reads: dict[str, Callable[[str], bool]] = {}
+    for path, stat in stats.items():
+        if stat is None:
+            continue
+        if path in RPM_PATHS:
+            # Presence is all that counts (RPM databases are not parsed); one can weigh
+            # hundreds of MB, so it is never read.
+            skipped[path] = "RPM databases are not read"
+        elif stat:
+            # The path is a link (etc/os-release -> ../usr/lib/os-release): its archive would
+            # hold the link only, so the target is what is read.
+            links[path] = stat
+            dest = stat.strip("/")
+            if stats.get(dest) is None and dest not in reads:
+                reads[dest] = _under(dest)
+        else:
+            reads[path] = _os_wanted
+    streamed = 0
+    targets: dict[str, str] = {}
+    fetch = partial(_archive, api, container_id, limits=limits)
+    got = _concurrently(api, lambda path: fetch(path, reads[path]), list(reads))
+    for path, found in zip(reads, got, strict=True):
+        if found is None:
+            continue
+        tar, target = found
+        streamed += tar.bytes_read
+        _add(files, tar, limits)
+        links.update(tar.links)
+        skipped.update(tar.skipped)
+        if path in tar.links:
+            # No stat header came back (a proxy may drop it), and the path was a link.
+            targets[path] = target or posixpath.normpath(
+                posixpath.join("/" + posixpath.dirname(path), tar.links[path])
+            )
+    for path, target in targets.items():
+        dest = target.strip("/")
+        links[path] = "/" + dest
+        if dest and dest not in files:
+            followed = fetch(dest, _under(dest))
+            if followed is not None:
+                streamed += followed[0].bytes_read
+                _add(files, followed[0], limits)
     result = inventory_from_files(files, "os", links, skipped=skipped)
     result.bytes_read = streamed
     return result
 
 
+def _under(dest: str) -> Callable[[str], bool]:
+    # A link's target: the file itself, or the files right inside it (status.d/ is a
+    # folder); never a whole tree, which a link to /usr would otherwise bring in.
+    return lambda path: path == dest or posixpath.dirname(path) == dest
+
+
 def _concurrently(api: DockerAPI, fn: Callable[[str], T], items: Sequence[str]) -> list[T]:
     # dockerd answers each archive GET by re-executing itself into the container's root
-    # (~50-100 ms per path that exists, measured on the lab daemon): sequential GETs would
-    # add those up. As many threads as the host's pool has connections; results in order.
+    # (~50-100 ms per file, measured on the lab daemon): sequential GETs would add those
+    # up. As many threads as the host's pool has connections; results in order.
     workers = max(1, min(api.workers, len(items)))
     if workers == 1:
         return [fn(item) for item in items]
@@ -182,6 +196,7 @@ def _archive(
     container_id: str,
     path: str,
     wanted: Callable[[str], bool],
+    *,
     limits: TarLimits,
 ) -> tuple[TarFiles, str] | None:
     """One path's archive: its wanted files, and the daemon's resolved target when the path
@@ -203,16 +218,14 @@ def _archive(
     return tar, target
 
 
-def _exists(api: DockerAPI, container_id: str, path: str, limits: TarLimits) -> bool:
+def _stat(api: DockerAPI, container_id: str, path: str) -> str | None:
+    """None when the container has no such path; else the absolute target dockerd resolved
+    when the path is a link, "" when it is not (or the daemon sent no stat)."""
     try:
-        with api.get_stream(
-            f"/containers/{container_id}/archive",
-            {"path": "/" + path.strip("/")},
-            max_bytes=_archive_cap(limits),
-        ):
-            return True
+        headers = api.head(f"/containers/{container_id}/archive", {"path": "/" + path})
     except NotFound:
-        return False
+        return None
+    return _link_target(headers.get(_STAT_HEADER))
 
 
 def _archive_cap(limits: TarLimits) -> int:

@@ -17,7 +17,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -212,15 +212,45 @@ class DockerAPI:
         connection goes back to the pool when the body was read to its end, and is closed
         otherwise: a half-read body cannot carry another request.
         """
+        cap = max_bytes or self.max_bytes
+        with self._unread("GET", path, params, versioned) as response:
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > cap:
+                raise ScanError(
+                    ErrorClass.MALFORMED,
+                    f"{path}: response of {int(declared)} bytes exceeds the {cap}-byte cap",
+                )
+            yield BodyStream(self, response, path, cap)
+
+    def head(
+        self, path: str, params: dict[str, Any] | None = None, versioned: bool = True
+    ) -> Mapping[str, str]:
+        """A HEAD's response headers, errors classified as get_raw classifies them.
+
+        The container archive endpoint answers HEAD with the path's stat alone: ~1.5 ms
+        where a GET of the same file costs dockerd a re-exec into the container's root
+        (~50-100 ms, measured on the lab daemon).
+        """
+        with self._unread("HEAD", path, params, versioned) as response:
+            try:
+                response.read()
+            except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
+                raise self.classify(exc) from exc
+            return response.headers
+
+    @contextlib.contextmanager
+    def _unread(
+        self, method: str, path: str, params: dict[str, Any] | None, versioned: bool
+    ) -> Iterator[urllib3.BaseHTTPResponse]:
+        """A response whose status was checked and whose body is left to the caller."""
         self.deadline.check()
         remaining = max(self.deadline.remaining(), 0.1)
         timeout = urllib3.Timeout(
             connect=min(self.connect_timeout, remaining), read=min(self.read_timeout, remaining)
         )
-        cap = max_bytes or self.max_bytes
         try:
             response = self.pool.urlopen(
-                "GET",
+                method,
                 self.url(path, params, versioned),
                 headers={"Host": "docker", "User-Agent": "posture"},
                 retries=False,
@@ -232,20 +262,14 @@ class DockerAPI:
         except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
             raise self.classify(exc) from exc
         try:
-            try:
-                if response.status >= 400:
+            if response.status >= 400:
+                try:
                     self._raise_for_status(response, path)
-                declared = response.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > cap:
-                    raise ScanError(
-                        ErrorClass.MALFORMED,
-                        f"{path}: response of {int(declared)} bytes exceeds the {cap}-byte cap",
-                    )
-            except (ScanError, NotFound):
-                raise
-            except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
-                raise self.classify(exc) from exc
-            yield BodyStream(self, response, path, cap)
+                except (ScanError, NotFound):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - classified, never swallowed
+                    raise self.classify(exc) from exc
+            yield response
         finally:
             if not response.closed:
                 response.close()

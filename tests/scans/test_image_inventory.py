@@ -358,6 +358,8 @@ def test_a_package_database_over_the_file_cap(fake: FakeEngine) -> None:
     ],
 )
 def test_daemon_faults_are_this_images_reason(fake: FakeEngine, fault: Fault, words: str) -> None:
+    # Every OS path exists (the HEADs say so), so the faulty GETs happen.
+    fake.responses[ARCHIVE] = tar_of({"status": b"Package: a\nVersion: 1\n"})
     fake.faults.append(fault)
     result = read_fake(fake, "deep" if fault.path == IMAGE_GET else "os")
     assert not result.assessed
