@@ -40,8 +40,9 @@ def _count(version: tuple[int, datetime | None]) -> tuple[int, int, int]:
     cached = _counts.get(version)
     if cached is None:
         cached = (Advisory.objects.count(), KevEntry.objects.count(), EpssScore.objects.count())
-        _counts.clear()
-        _counts[version] = cached
+        if version[1] is not None:  # rows written around the importer have no version
+            _counts.clear()
+            _counts[version] = cached
     return cached
 
 
