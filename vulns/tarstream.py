@@ -2,9 +2,10 @@
 
 Two shapes come from the Engine API: a container archive GET body (one tar whose member names
 are relative to the requested path's parent) and a `docker save` stream (`GET /images/{id}/get`:
-an outer tar holding one tar per layer, plain or compressed, in the legacy `<id>/layer.tar`
-layout or the OCI `blobs/sha256/<hex>` one). Both are read with tarfile's stream mode ("r|*"),
-so unwanted members are read through and dropped, never seeked to or buffered whole.
+an outer tar holding one tar per layer, plain or gzip/bzip2/xz, in the legacy `<id>/layer.tar`
+layout or the OCI `blobs/sha256/<hex>` one). Plain tars are read by tarfile over a file that
+only seeks forward (_Forward), compressed layers in tarfile's stream mode ("r|*"): unwanted
+members are read through and dropped, never written anywhere or held whole.
 
 Everything in them is untrusted: names are normalised and escapes skipped, header extensions
 and wanted files are capped before they are read, entries and bytes are counted across the
@@ -320,8 +321,8 @@ def _human(size: int) -> str:
 def _keep_link(path: str, wanted: Callable[[str], bool]) -> bool:
     # Links that can sit on the way to a wanted file: the wanted path itself, or a directory
     # near the root (merged-/usr's lib -> usr/lib, var/run -> /run). Keeping every link of a
-    # large image would cost memory for nothing.
-    return path.count("/") < 3 or wanted(path)
+    # large image (thousands in usr/bin alone) would cost memory and merge time for nothing.
+    return path.count("/") < 2 or wanted(path)
 
 
 def _walk(
@@ -369,7 +370,7 @@ def _walk(
                 out.links[path] = "/" + target
             continue
         if member.isdir():
-            if path.count("/") < 3:
+            if path.count("/") < 2:
                 out.dirs.add(path)
             continue
         if not member.isreg() or not wanted(path):
