@@ -170,6 +170,11 @@ class HostForm(forms.ModelForm):
             ),
             "tls_ca_cert": _("The CA that signed the daemon's certificate."),
             "ssh_host_key": _("One line, e.g. from ssh-keyscan, checked out of band."),
+            "image_scan": _(
+                "OS packages: read from a running container of each image (GET only). Deep: "
+                "also images without a container and Python, npm and Maven packages, by "
+                "streaming the image. Each image is read once for the whole fleet."
+            ),
         }
         widgets = {
             "tls_ca_cert": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),

@@ -52,6 +52,12 @@ class Command(BaseCommand):
         add.add_argument("--host-key", default="", help="pinned host key: 'ssh-ed25519 AAAA...'")
         add.add_argument("--host-key-file", help="file holding the pinned host key line")
         add.add_argument("--disabled", action="store_true", help="register without scheduling")
+        add.add_argument(
+            "--image-scan",
+            choices=["off", "os", "deep"],
+            default="",
+            help="how images are inventoried (default: POSTURE_IMAGE_SCAN)",
+        )
         lst = sub.add_parser("list", help="list hosts")
         lst.add_argument("--format", choices=["text", "json"], default="text")
         rm = sub.add_parser("remove", help="remove a host and its history")
@@ -73,6 +79,7 @@ class Command(BaseCommand):
             labels=_labels(opts["label"]),
             owner_email=opts["owner"],
             enabled=not opts["disabled"],
+            image_scan=opts["image_scan"],
         )
         if opts["interval"]:
             host.scan_interval = opts["interval"]
