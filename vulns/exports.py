@@ -136,14 +136,15 @@ def vulnerability_rows(filters: queries.VulnFilters) -> tuple[list[VulnRow], boo
     out: list[VulnRow] = []
     for row in rows:
         share = fleet.by_key[row["inventory__key"]]
-        places = [
-            item
-            for item in share.images
-            if filters.triaged
-            or not decisions.covering(
-                row["vuln"], row["package_name"], set(item.repos), item.labels
-            )
-        ]
+        places = share.images
+        if not filters.triaged and decisions.by_vuln.get(row["vuln"]):
+            places = [
+                item
+                for item in share.images
+                if not decisions.covering(
+                    row["vuln"], row["package_name"], set(item.repos), item.labels
+                )
+            ]
         if not places:
             continue
         names = sorted({item.name for item in places if item.name})
