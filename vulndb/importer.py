@@ -24,8 +24,8 @@ import threading
 import zipfile
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -118,7 +118,7 @@ def import_paths(
     """Import every path (file or folder). `force` reads a file already imported again;
     `workers` processes validate OSV records (None: one per CPU when it is safe to fork)."""
     report = ImportReport()
-    session = _Session(report, force, _executor(workers))
+    session = _Session(report, force, _Checker(workers))
     try:
         for path in paths:
             session.import_path(Path(path))
@@ -305,26 +305,34 @@ def _check_batch(items: list[tuple[str, bytes]]) -> list[records.Advisory | str]
     return [_check(where, raw) for where, raw in items]
 
 
-class _Inline(Executor):
-    """Runs the check in this process: tests, small inputs, and threaded workers (a fork
-    there could copy a lock another thread holds)."""
+class _Checker:
+    """Checks batches in worker processes once a batch is large enough to pay for them,
+    in this process otherwise (small imports, tests, and threaded workers: a fork there
+    could copy a lock another thread holds)."""
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        future.set_result(fn(*args, **kwargs))
+    def __init__(self, workers: int | None) -> None:
+        if workers is None:
+            # The schema check costs 0.5-1 ms a record, minutes for a whole corpus on one
+            # core: the import's largest cost, spread over the CPUs. A daemonic process
+            # (Celery's prefork child) may not have children; a threaded one must not fork.
+            alone = threading.active_count() == 1 and not multiprocessing.current_process().daemon
+            workers = min(os.cpu_count() or 1, 4) if alone else 0
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+
+    def submit(self, items: list[tuple[str, bytes]]) -> Future[list[records.Advisory | str]]:
+        if self.pool is None and self.workers > 1 and len(items) >= BATCH // 2:
+            context = multiprocessing.get_context("fork")
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        if self.pool is not None:
+            return self.pool.submit(_check_batch, items)
+        future: Future[list[records.Advisory | str]] = Future()
+        future.set_result(_check_batch(items))
         return future
 
-
-def _executor(workers: int | None) -> Executor:
-    if workers is None:
-        # Schema validation costs ~0.3 ms a record, 60 s for 200,000 on one core: the
-        # import's largest cost, spread over the CPUs. A daemonic process (Celery's prefork
-        # child) may not have children; a threaded one must not fork.
-        alone = threading.active_count() == 1 and not multiprocessing.current_process().daemon
-        workers = min(os.cpu_count() or 1, 4) if alone else 0
-    if workers <= 1:
-        return _Inline()
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
 
 
 # --- Writing -------------------------------------------------------------------------------
@@ -424,16 +432,16 @@ class _Pending:
 
 
 class _Session:
-    def __init__(self, report: ImportReport, force: bool, executor: Executor) -> None:
+    def __init__(self, report: ImportReport, force: bool, checker: _Checker) -> None:
         self.report = report
         self.force = force
-        self.executor = executor
+        self.checker = checker
         # Newest `modified` seen per id in this run: batches are looked up before the
         # previous ones are written, and the same id may come twice (a zip and a folder).
         self.seen: dict[str, datetime] = {}
 
     def close(self) -> None:
-        self.executor.shutdown()
+        self.checker.close()
 
     def import_path(self, path: Path) -> None:
         if path.is_dir():
@@ -599,7 +607,7 @@ class _Session:
                 continue
             self.seen[ident] = ts
             to_check.append((where, raw))
-        future = self.executor.submit(_check_batch, to_check)
+        future = self.checker.submit(to_check)
         return _Pending(unchanged, {i: g for i, (_, g) in stored.items()}, to_check, future)
 
     def _write(
