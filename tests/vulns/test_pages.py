@@ -347,3 +347,10 @@ def test_a_place_offers_a_decision_for_its_repository(
         {"scope": "repository", "scope_value": "registry.example/pay/api"},
     )
     assert 'value="registry.example/pay/api"' in prefilled
+
+
+def test_showing_triaged_survives_the_next_filter(client: Client, fleet: dict[str, Host]) -> None:
+    html = html_of(client, URL, {"triaged": "1"}, HX_Request="true")
+    assert '<input type="hidden" name="triaged" value="1" form="vuln-filters">' in html
+    assert "hide triaged" in html
+    assert 'id="vuln-filters"' in html_of(client, URL)
