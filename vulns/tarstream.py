@@ -1,15 +1,11 @@
 """Wanted files out of untrusted tar streams, read once, front to back, never to disk.
 
-Two shapes come from the Engine API: a container archive GET body (one tar whose member names
-are relative to the requested path's parent) and a `docker save` stream (`GET /images/{id}/get`:
-an outer tar holding one tar per layer, plain or gzip/bzip2/xz, in the legacy `<id>/layer.tar`
-layout or the OCI `blobs/sha256/<hex>` one). Plain tars are read by tarfile over a file that
-only seeks forward (_Forward), compressed layers in tarfile's stream mode ("r|*"): unwanted
-members are read through and dropped, never written anywhere or held whole.
-
-Everything in them is untrusted: names are normalised and escapes skipped, header extensions
-and wanted files are capped before they are read, entries and bytes are counted across the
-nesting, and every failure is an ArchiveError with a short reason, never a tarfile traceback.
+A container archive GET body is one tar (names relative to the requested path's parent); a
+`docker save` stream (`GET /images/{id}/get`) is a tar of layer tars, plain or gzip/bzip2/xz,
+legacy (`<id>/layer.tar`) or OCI (`blobs/sha256/<hex>`). Unwanted members are read through and
+dropped. Names are normalised and escapes skipped; header extensions and wanted files are
+capped before they are read; entries and bytes are counted across the nesting; every failure
+is an ArchiveError with a short reason, never a tarfile traceback.
 """
 
 from __future__ import annotations
@@ -37,8 +33,6 @@ _MAX_HEADER_EXTENSION = 1 * MiB
 _MAX_METADATA_BYTES = 1 * MiB
 _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _MAX_LINK_HOPS = 40  # Linux's own limit on symlinks followed in one lookup
 
 
@@ -56,16 +50,15 @@ class ArchiveError(ValueError):
 
 
 class TarFiles(dict[str, bytes]):
-    """The wanted files of one tar, by normalised path, plus what else the caller needs.
+    """The wanted files of one tar by normalised path (a dict), and its links and skips."""
 
-    A dict, so callers that only want the bytes use it as one.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: dict[str, str] = {}  # path -> symlink target (or "/"+path for hardlinks)
-        self.skipped: dict[str, str] = {}  # wanted path -> why it was not read (too large)
-        self.bytes_read = 0
+    def __init__(
+        self, files: dict[str, bytes], links: dict[str, str], skipped: dict[str, str], read: int
+    ) -> None:
+        super().__init__(files)
+        self.links = links  # path -> symlink target (or "/"+path for hardlinks)
+        self.skipped = skipped  # wanted path -> why it was not read (too large)
+        self.bytes_read = read
 
 
 @dataclass
@@ -79,14 +72,9 @@ class ImageFiles:
 
 def normalise(name: str, prefix: str = "") -> str | None:
     """`name` as a root-relative path ("var/lib/dpkg/status"), or None when it escapes."""
-    parts: list[str] = []
-    for part in (prefix.strip("/") + "/" + name).split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            return None  # a member that climbs out of its root is skipped, never resolved
-        parts.append(part)
-    return "/".join(parts) if parts else None
+    parts = [part for part in f"{prefix}/{name}".split("/") if part not in ("", ".")]
+    # A member that climbs out of its root is skipped, never resolved.
+    return None if ".." in parts else "/".join(parts) or None
 
 
 def resolve_path(path: str, links: Mapping[str, str]) -> str | None:
@@ -100,8 +88,7 @@ def resolve_path(path: str, links: Mapping[str, str]) -> str | None:
         if part in ("", "."):
             continue
         if part == "..":
-            if resolved:
-                resolved.pop()
+            del resolved[-1:]  # the root's parent is the root
             continue
         candidate = "/".join([*resolved, part])
         target = links.get(candidate)
@@ -128,7 +115,25 @@ class _SafeTarInfo(tarfile.TarInfo):
         return super()._proc_member(tarfile_)  # type: ignore[misc]
 
 
-class _Forward(io.RawIOBase):
+class _Reader(io.RawIOBase):
+    pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _Forward(_Reader):
     """The stream as a file that seeks forward only, with the stream budget enforced.
 
     tarfile's stream mode ("r|") skips a member by reading it through two nested buffers that
@@ -142,16 +147,6 @@ class _Forward(io.RawIOBase):
         self._limit = limit
         self._scratch = memoryview(bytearray(_BUFSIZE))
         self._readinto = getattr(raw, "readinto", None)
-        self.pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
 
     def _count(self, size: int) -> None:
         self.pos += size
@@ -161,33 +156,20 @@ class _Forward(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             raise io.UnsupportedOperation("unbounded read of an untrusted stream")
-        if self.pos + size > self._limit:
-            size = self._limit - self.pos + 1  # enough to trip the budget, no more
+        size = min(size, self._limit - self.pos + 1)  # enough to trip the budget, no more
         # tarfile needs whole 512-byte headers from one read; a socket gives what it has.
-        parts = []
-        wanted = size
-        while wanted > 0:
-            data = self._raw.read(wanted)
-            if not data:
-                break
+        parts: list[bytes] = []
+        while size > 0 and (data := self._raw.read(size)):
             parts.append(data)
-            wanted -= len(data)
-        data = b"".join(parts) if len(parts) != 1 else parts[0]
+            size -= len(data)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
         self._count(len(data))
         return data
 
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
     def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_CUR:
-            pos += self.pos
-        elif whence != io.SEEK_SET:
-            raise io.UnsupportedOperation("a stream has no end to seek from")
-        if pos < self.pos:
-            raise io.UnsupportedOperation("a stream cannot seek backwards")
+        pos += self.pos if whence == io.SEEK_CUR else 0
+        if whence not in (io.SEEK_SET, io.SEEK_CUR) or pos < self.pos:
+            raise io.UnsupportedOperation("a stream only seeks forward")
         while self.pos < pos:
             chunk = min(pos - self.pos, len(self._scratch))
             if self._readinto is not None:
@@ -200,12 +182,9 @@ class _Forward(io.RawIOBase):
         return self.pos
 
 
-class _Window(io.RawIOBase):
-    """One member's data (a layer) in the outer stream, as a file of its own.
-
-    Its first 512 bytes are read when it is made (to tell a tar from a blob) and served again
-    from memory, since the stream under it cannot seek back.
-    """
+class _Window(_Reader):
+    """One member's data (a layer) in the outer stream, as a file of its own; its first 512
+    bytes (read to tell a tar from a blob) are served again from memory."""
 
     def __init__(self, root: _Forward, start: int, size: int) -> None:
         self._root = root
@@ -213,71 +192,42 @@ class _Window(io.RawIOBase):
         self._size = size
         root.seek(start)
         self.head = root.read(min(512, size))
-        self.pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
 
     def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_CUR:
-            pos += self.pos
-        elif whence == io.SEEK_END:
-            pos += self._size
+        pos += {io.SEEK_CUR: self.pos, io.SEEK_END: self._size}.get(whence, 0)
         self.pos = max(0, min(pos, self._size))  # the stream under it moves on the next read
         return self.pos
 
     def read(self, size: int | None = -1) -> bytes:
         left = self._size - self.pos
         size = left if size is None or size < 0 else min(size, left)
+        head = self.head[self.pos : self.pos + size] if self.pos < len(self.head) else b""
+        self.pos += len(head)
+        size -= len(head)
         if size <= 0:
-            return b""
-        head = b""
-        if self.pos < len(self.head):
-            head = self.head[self.pos : self.pos + size]
-            self.pos += len(head)
-            size -= len(head)
-            if not size:
-                return head
+            return head
         self._root.seek(self._start + self.pos)
         data = self._root.read(size)
         self.pos += len(data)
         return head + data if head else data
 
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
-
-class _IterStream(io.RawIOBase):
+class _Chunks(_Reader):
     def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks: Iterator[bytes] = iter(chunks)
+        self._chunks = iter(chunks)
         self._pending = memoryview(b"")
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
+    def read(self, size: int | None = -1) -> bytes:
+        while not self._pending and (chunk := next(self._chunks, None)) is not None:
             self._pending = memoryview(chunk)
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
+        size = len(self._pending) if size is None or size < 0 else size
+        data, self._pending = self._pending[:size], self._pending[size:]
+        return bytes(data)
 
 
 def iter_stream(chunks: Iterable[bytes]) -> BinaryIO:
     """A file object over an iterator of byte chunks (docker-py's `get_image`, `get_archive`)."""
-    return io.BufferedReader(_IterStream(chunks), buffer_size=_BUFSIZE)  # type: ignore[return-value]
+    return _Chunks(chunks)  # type: ignore[return-value]
 
 
 @dataclass
@@ -295,9 +245,15 @@ class _Budget:
     def keep(self, size: int) -> None:
         self.kept_bytes += size
         if self.kept_bytes > self.limits.max_total_bytes:
-            raise ArchiveError(
-                f"wanted files exceed {_human(self.limits.max_total_bytes)} together"
-            )
+            raise ArchiveError(f"wanted files exceed {_human(self.limits.max_total_bytes)} in all")
+
+    def members(self, tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+        while (member := tar.next()) is not None:
+            # tarfile keeps every header it has read in tar.members, whatever the mode: a
+            # million-entry layer would keep a million TarInfo objects alive.
+            tar.members.clear()  # type: ignore[attr-defined]
+            self.entry()
+            yield member
 
 
 @dataclass
@@ -311,18 +267,10 @@ class _Layer:
 
 
 def _human(size: int) -> str:
-    if size >= GiB and size % GiB == 0:
-        return f"{size // GiB} GiB"
-    if size >= MiB and size % MiB == 0:
-        return f"{size // MiB} MiB"
+    for unit, name in ((GiB, "GiB"), (MiB, "MiB")):
+        if size >= unit and size % unit == 0:
+            return f"{size // unit} {name}"
     return f"{size} bytes"
-
-
-def _keep_link(path: str, wanted: Callable[[str], bool]) -> bool:
-    # Links that can sit on the way to a wanted file: the wanted path itself, or a directory
-    # near the root (merged-/usr's lib -> usr/lib, var/run -> /run). Keeping every link of a
-    # large image (thousands in usr/bin alone) would cost memory and merge time for nothing.
-    return path.count("/") < 2 or wanted(path)
 
 
 def _walk(
@@ -337,14 +285,7 @@ def _walk(
     """Read one tar's wanted files, links and (in a layer) whiteouts."""
     limits = budget.limits
     out = _Layer()
-    while True:
-        member = tar.next()
-        # Stream mode still appends every header to tar.members: a million-entry layer would
-        # keep a million TarInfo objects alive.
-        tar.members.clear()  # type: ignore[attr-defined]
-        if member is None:
-            return out
-        budget.entry()
+    for member in budget.members(tar):
         if layer and expanded_before + member.offset_data + member.size > limits.max_stream_bytes:
             raise ArchiveError(f"image layers expand beyond the {_human(limits.max_stream_bytes)}")
         path = normalise(member.name, prefix)
@@ -358,16 +299,13 @@ def _walk(
             elif len(base) > len(_WHITEOUT):
                 out.whiteouts.append(posixpath.join(parent, base[len(_WHITEOUT) :]))
             continue
-        if member.issym():
-            if _keep_link(path, wanted):
-                out.links[path] = member.linkname
-            continue
-        if member.islnk():
-            # A hardlink names another member of the same archive; as an absolute path it
-            # resolves in the merged view like a symlink would.
-            target = normalise(member.linkname, prefix)
-            if target is not None and _keep_link(path, wanted):
-                out.links[path] = "/" + target
+        if member.issym() or member.islnk():
+            target = _link_target(member, prefix)
+            # Only links that can sit on the way to a wanted file: the wanted path itself, or
+            # a directory near the root (merged /usr's lib -> usr/lib). An image's thousands
+            # of others (usr/bin alone) would cost memory and merge time for nothing.
+            if target is not None and (path.count("/") < 2 or wanted(path)):
+                out.links[path] = target
             continue
         if member.isdir():
             if path.count("/") < 2:
@@ -382,27 +320,25 @@ def _walk(
             continue
         budget.keep(member.size)
         handle = tar.extractfile(member)
-        data = handle.read(member.size) if handle is not None else b""
-        out.files[path] = data
+        out.files[path] = handle.read(member.size) if handle is not None else b""
         out.skipped.pop(path, None)
+    return out
+
+
+def _link_target(member: tarfile.TarInfo, prefix: str = "") -> str | None:
+    if member.issym():
+        return member.linkname
+    # A hardlink names another member of the same archive: as an absolute path it resolves in
+    # the merged view like a symlink would.
+    target = normalise(member.linkname, prefix)
+    return None if target is None else "/" + target
 
 
 def _open(fileobj: io.RawIOBase, compressed: bool) -> tarfile.TarFile:
     # A compressed layer can only be read as a stream; a plain one seeks forward (_Forward).
-    if compressed:
-        return tarfile.open(
-            fileobj=fileobj,  # type: ignore[arg-type]
-            mode="r|*",
-            bufsize=_BUFSIZE,
-            tarinfo=_SafeTarInfo,
-            errorlevel=1,
-        )
-    return tarfile.open(
-        fileobj=fileobj,  # type: ignore[arg-type]
-        mode="r:",
-        tarinfo=_SafeTarInfo,
-        errorlevel=1,
-    )
+    mode = "r|*" if compressed else "r:"
+    opener: Any = tarfile.open  # its overloads want a literal mode
+    return opener(fileobj=fileobj, mode=mode, bufsize=_BUFSIZE, tarinfo=_SafeTarInfo, errorlevel=1)
 
 
 @contextlib.contextmanager
@@ -431,14 +367,8 @@ def read_tar(
     root = _Forward(stream, limits.max_stream_bytes)
     budget = _Budget(limits)
     with _guarded("the archive"):
-        tar = _open(root, compressed=False)
-        layer = _walk(tar, wanted, budget, prefix=prefix)
-    result = TarFiles()
-    result.update(layer.files)
-    result.links.update(layer.links)
-    result.skipped.update(layer.skipped)
-    result.bytes_read = root.pos
-    return result
+        layer = _walk(_open(root, compressed=False), wanted, budget, prefix=prefix)
+    return TarFiles(layer.files, layer.links, layer.skipped, root.pos)
 
 
 def read_image_archive(
@@ -452,29 +382,17 @@ def read_image_archive(
     limits = limits or TarLimits()
     if limits.max_depth < 2:
         raise ArchiveError("an image stream nests layer tars: max_depth must be at least 2")
-    root = _Forward(stream, limits.max_stream_bytes)
-    budget = _Budget(limits)
+    root, budget = _Forward(stream, limits.max_stream_bytes), _Budget(limits)
     layers: dict[str, _Layer] = {}
     outer_links: dict[str, str] = {}
     metadata: dict[str, bytes] = {}
     with _guarded("the image stream"):
-        outer = _open(root, compressed=False)
-        while True:
-            member = outer.next()
-            outer.members.clear()  # type: ignore[attr-defined]
-            if member is None:
-                break
-            budget.entry()
+        for member in budget.members(_open(root, compressed=False)):
             path = normalise(member.name)
-            if path is None:
-                continue
-            if member.issym() or member.islnk():
-                # The legacy layout links a layer that appears twice to its first copy.
-                target = normalise(member.linkname) if member.islnk() else member.linkname
-                if target is not None:
-                    outer_links[path] = ("/" + target) if member.islnk() else target
-                continue
-            if not member.isreg():
+            # The legacy layout links a layer that appears twice to its first copy.
+            if path and (member.issym() or member.islnk()) and (target := _link_target(member)):
+                outer_links[path] = target
+            if path is None or not member.isreg():
                 continue
             window = _Window(root, member.offset_data, member.size)
             kind = _classify(window.head)
@@ -483,13 +401,8 @@ def read_image_archive(
             if kind in ("tar", "compressed"):
                 with _guarded(f"layer {path}"):
                     inner = _open(window, compressed=kind == "compressed")
-                    layers[path] = _walk(
-                        inner,
-                        wanted,
-                        budget,
-                        layer=True,
-                        expanded_before=budget.expanded_bytes,
-                    )
+                    before = budget.expanded_bytes
+                    layers[path] = _walk(inner, wanted, budget, layer=True, expanded_before=before)
                     budget.expanded_bytes += inner.offset
             elif window.head[:1] in (b"{", b"[") and member.size <= _MAX_METADATA_BYTES:
                 metadata[path] = window.read(member.size)
@@ -498,9 +411,9 @@ def read_image_archive(
 
 
 def _classify(head: bytes) -> str:
-    if head.startswith((_GZIP_MAGIC, b"BZh", b"\xfd7zXZ")):
+    if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ")):  # gzip, bzip2, xz
         return "compressed"
-    if head.startswith(_ZSTD_MAGIC):
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
         return "zstd"
     if len(head) == 512 and head[257:262] == b"ustar":
         return "tar"
@@ -524,47 +437,33 @@ def _layer_order(metadata: Mapping[str, bytes]) -> list[str]:
         if not isinstance(layers, list) or not all(isinstance(x, str) for x in layers):
             raise ArchiveError("manifest.json has no list of layers")
         return list(layers)
-    if "index.json" in metadata:
-        index = _load_json(metadata, "index.json")
-        blob = _first_digest(index.get("manifests") if isinstance(index, dict) else None)
-        if blob is None or blob not in metadata:
-            raise ArchiveError("index.json names no image manifest in the stream")
-        manifest = _load_json(metadata, blob)
-        found = manifest.get("layers") if isinstance(manifest, dict) else None
-        if not isinstance(found, list):
-            raise ArchiveError(f"{blob} has no list of layers")
-        paths = [_digest_path(item) for item in found]
-        if None in paths:
-            raise ArchiveError(f"{blob} names a layer without a sha256 digest")
-        return [path for path in paths if path is not None]
-    raise ArchiveError("no manifest.json or index.json: not a `docker save` stream")
-
-
-def _first_digest(items: Any) -> str | None:
-    if not isinstance(items, list) or not items:
-        return None
-    return _digest_path(items[0])
+    if "index.json" not in metadata:
+        raise ArchiveError("no manifest.json or index.json: not a `docker save` stream")
+    index = _load_json(metadata, "index.json")
+    manifests = index.get("manifests") if isinstance(index, dict) else None
+    blob = _digest_path(manifests[0]) if isinstance(manifests, list) and manifests else None
+    if blob is None or blob not in metadata:
+        raise ArchiveError("index.json names no image manifest in the stream")
+    manifest = _load_json(metadata, blob)
+    found = manifest.get("layers") if isinstance(manifest, dict) else None
+    paths = [_digest_path(item) for item in found] if isinstance(found, list) else [None]
+    if None in paths:
+        raise ArchiveError(f"{blob} has no list of layers with sha256 digests")
+    return [path for path in paths if path is not None]
 
 
 def _digest_path(item: Any) -> str | None:
     digest = item.get("digest") if isinstance(item, dict) else None
-    if not isinstance(digest, str) or not digest.startswith("sha256:"):
-        return None
-    hex_part = digest.removeprefix("sha256:")
-    if len(hex_part) != 64 or any(c not in "0123456789abcdef" for c in hex_part):
+    hex_part = digest.removeprefix("sha256:") if isinstance(digest, str) else ""
+    if len(hex_part) != 64 or not set(hex_part) <= set("0123456789abcdef"):
         return None
     return f"blobs/sha256/{hex_part}"
 
 
 def _merge(
-    order: list[str],
-    layers: Mapping[str, _Layer],
-    outer_links: Mapping[str, str],
-    streamed: int,
+    order: list[str], layers: Mapping[str, _Layer], outer_links: Mapping[str, str], streamed: int
 ) -> ImageFiles:
-    files: dict[str, bytes] = {}
-    links: dict[str, str] = {}
-    skipped: dict[str, str] = {}
+    merged = _Layer()
     seen: list[str] = []
     for name in order:
         path = normalise(name)
@@ -576,39 +475,25 @@ def _merge(
         # A layer's whiteouts and opaque directories hide what the layers below it hold,
         # never what the same layer adds.
         for directory in layer.opaque:
-            _drop_under(directory, files, links, skipped, keep_self=True)
+            _drop_under(merged, directory, keep_self=True)
         for gone in layer.whiteouts:
-            _drop_under(gone, files, links, skipped, keep_self=False)
-        for directory in layer.dirs:
-            links.pop(directory, None)
-        for entry in layer.files:
-            links.pop(entry, None)
-            skipped.pop(entry, None)
+            _drop_under(merged, gone, keep_self=False)
+        for entry in layer.dirs | layer.files.keys():
+            merged.links.pop(entry, None)
+            merged.skipped.pop(entry, None)
         for entry in layer.skipped:
-            files.pop(entry, None)  # an unreadable upper copy still hides the lower one
+            merged.files.pop(entry, None)  # an unreadable upper copy still hides the lower one
         for entry in layer.links:
             # A link that replaces a directory hides what the layers below held in it.
-            _drop_under(entry, files, links, skipped, keep_self=False)
-        files.update(layer.files)
-        links.update(layer.links)
-        skipped.update(layer.skipped)
-    return ImageFiles(
-        files=files, bytes_streamed=streamed, layers=seen, links=links, skipped=skipped
-    )
+            _drop_under(merged, entry, keep_self=False)
+        merged.files.update(layer.files)
+        merged.links.update(layer.links)
+        merged.skipped.update(layer.skipped)
+    return ImageFiles(merged.files, streamed, seen, merged.links, merged.skipped)
 
 
-def _drop_under(
-    path: str,
-    files: dict[str, bytes],
-    links: dict[str, str],
-    skipped: dict[str, str],
-    *,
-    keep_self: bool,
-) -> None:
-    below = path + "/" if path else ""
-    for mapping in (files, links, skipped):
-        doomed = [
-            key for key in mapping if key.startswith(below) or (not keep_self and key == path)
-        ]
-        for key in doomed:
+def _drop_under(merged: _Layer, path: str, *, keep_self: bool) -> None:
+    below = path + "/"
+    for mapping in (merged.files, merged.links, merged.skipped):
+        for key in [k for k in mapping if k.startswith(below) or (not keep_self and k == path)]:
             del mapping[key]  # type: ignore[attr-defined]
