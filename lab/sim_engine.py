@@ -320,7 +320,7 @@ class SimImageFiles:
             ("libc6", "2.36-9+deb12u4", "glibc"),
             ("libssl3", openssl, f"openssl ({openssl})"),
             ("openssl", openssl, ""),
-            ("zlib1g", "1:1.2.13.dfsg-1", "zlib (1.2.13.dfsg-1)"),
+            ("zlib1g", "1:1.2.13.dfsg-1", "zlib"),
             (f"sim-app{k}", f"1.{k}-1", ""),
         ]
         status = "\n".join(
@@ -546,14 +546,15 @@ class SimServer:
             await asyncio.sleep(delay / 1000)
         if fault is not None and fault.applies(path, vhost.requests):
             return await self._misbehave(vhost, fault, path, parts.query, reader, writer)
-        if method != "GET":
-            status, body = 400, _message("the simulator answers GET only")
+        if method not in ("GET", "HEAD"):
+            status, body = 400, _message("the simulator answers GET and HEAD only")
         else:
             status, body = vhost.answer(path, parts.query)
         ctype = b"text/plain; charset=utf-8" if path == "/_ping" else b"application/json"
         if status == 200 and path.endswith(("/archive", "/get")):
             ctype = b"application/x-tar"
-        writer.write(self._head(status, len(body), ctype) + body)
+        # HEAD: what GET would answer, without the body (the archive endpoint's stat).
+        writer.write(self._head(status, len(body), ctype) + (b"" if method == "HEAD" else body))
         await writer.drain()
         return keep_alive
 
