@@ -18,8 +18,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("fleet.urls")),
-    path("", include("findings.urls")),
+    # Before findings: its images/<path:ref>/ would take vulns' images/inventory/… routes.
     path("", include("vulns.urls")),
+    path("", include("findings.urls")),
     path("", include("policy.urls")),
     path("", include("scans.urls")),
     path("", include("trends.urls")),

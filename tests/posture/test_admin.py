@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Preference
 from alerts.models import Event, Notification, Regression, Subscription
@@ -25,6 +26,14 @@ from tests.factories import (
     UserFactory,
 )
 from trends.models import ReportSubscription
+from vulndb.models import Advisory, AffectedPackage, DataImport, EpssScore, KevEntry
+from vulns.models import (
+    ImageInventory,
+    ImageVulnerability,
+    Package,
+    VulnDecision,
+    VulnOccurrence,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -63,6 +72,32 @@ def one_of_each(db: None) -> None:
     event = Event.objects.create(regression=regression, phase=Event.Phase.OPENED)
     Notification.objects.create(user=user, event=event, kind="regression", to=user.email)
     ReportSubscription.objects.create(user=user, period="week")
+    now = timezone.now()
+    advisory = Advisory.objects.create(id="DSA-5514-1", modified=now, group="CVE-2023-4911")
+    AffectedPackage.objects.create(advisory=advisory, ecosystem="Debian:12", name="glibc")
+    KevEntry.objects.create(cve="CVE-2023-4911", date_added=now.date())
+    EpssScore.objects.create(cve="CVE-2023-4911", score=0.4, percentile=0.9, scored_on=now.date())
+    DataImport.objects.create(kind="osv", label="all.zip")
+    inventory = ImageInventory.objects.create(key="k" * 64, status="assessed", read_from=host)
+    Package.objects.create(inventory=inventory, ecosystem="Debian:12", name="libc6", version="1")
+    ImageVulnerability.objects.create(
+        inventory=inventory,
+        advisory_id="DSA-5514-1",
+        vuln="CVE-2023-4911",
+        package_name="libc6",
+        installed_version="1",
+    )
+    VulnDecision.objects.create(
+        vuln="CVE-2023-4911",
+        state="accepted",
+        scope="fleet",
+        reason="-",
+        owner="ops",
+        created_by=user,
+    )
+    VulnOccurrence.objects.create(
+        host=host, vuln="CVE-2023-4911", package_name="libc6", opened_at=now
+    )
 
 
 @pytest.mark.usefixtures("one_of_each")
