@@ -1,8 +1,9 @@
 """An image's package inventory, read through the Engine API and nothing else.
 
 os mode reads the few files that hold package databases from a container of the image
-that already exists: `GET /containers/{id}/archive?path=...`, one per path. A GET creates
-nothing on the host and passes a read-only API proxy. deep mode streams the whole image
+that already exists: `HEAD /containers/{id}/archive?path=...` for each path (which exist,
+which are links), then a GET of each file to read. Neither creates anything on the host,
+and both pass a read-only API proxy. deep mode streams the whole image
 (`GET /images/{id}/get`, as `docker save` writes it) through the tar reader, with a byte
 budget, for images without a container and for language packages.
 
@@ -33,6 +34,16 @@ from vulns.tarstream import ArchiveError, TarFiles, TarLimits, read_image_archiv
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+MODES = ("off", "os", "deep")
+OFF_REASON = "image scanning is off for this host"
+NO_CONTAINER_REASON = "no container of this image to read from; deep mode reads images without one"
+WINDOWS_REASON = "Windows images are not assessed"
+# The daemon's answer to an archive HEAD or GET carries the path's stat as base64 JSON; a
+# real one is ~150 bytes.
+_STAT_HEADER = "X-Docker-Container-Path-Stat"
+_MAX_STAT_BYTES = 8192
+_LINK_TARGET = re.compile(r"^/[^\x00]{1,1023}$")
+
 
 def _os_wanted(path: str) -> bool:
     return wanted_path(path, "os")
@@ -40,17 +51,6 @@ def _os_wanted(path: str) -> bool:
 
 def _deep_wanted(path: str) -> bool:
     return wanted_path(path, "deep")
-
-
-MODES = ("off", "os", "deep")
-OFF_REASON = "image scanning is off for this host"
-NO_CONTAINER_REASON = "no container of this image to read from; deep mode reads images without one"
-WINDOWS_REASON = "Windows images are not assessed"
-# The daemon's answer to an archive GET carries the path's stat as base64 JSON; a real one
-# is ~150 bytes.
-_STAT_HEADER = "X-Docker-Container-Path-Stat"
-_MAX_STAT_BYTES = 8192
-_LINK_TARGET = re.compile(r"^/[^\x00]{1,1023}$")
 
 
 def read_inventory(

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +29,9 @@ from lab import distro_images as distro
 from lab.daemon import LabDaemon
 from lab.fake_engine import FakeEngine, Fault
 from lab.pki import Pki
+from lab.sim_engine import SimEngine, SimSpec
 from lab.sshd import LabSshd
+from scans.collect import collect
 from scans.images import NO_CONTAINER_REASON, OFF_REASON, read_inventory
 from scans.transports import DockerAPI, ErrorClass, Limits, ScanError, open_api
 from tests.scans.fake import CID, IID, responses
@@ -376,3 +380,30 @@ def test_the_scan_deadline_still_ends_a_hung_read(fake: FakeEngine, path: str) -
         read_fake(fake, "deep" if path == IMAGE_GET else "os")
     assert info.value.error_class is ErrorClass.TIMEOUT
     assert time.monotonic() - started < FAKE_LIMITS.deadline + MARGIN
+
+
+# -- The simulated fleet --------------------------------------------------------------------
+
+
+def test_simulated_hosts_serve_inventories_per_image() -> None:
+    """The simulator (lab.sim_engine) answers the archive HEADs and GETs and the image
+    stream like dockerd: each simulated image reads as its own Debian inventory, and its
+    top layer differs from the other images', so inventories keyed on layers read apart."""
+    # A short folder: unix socket paths are limited to 107 bytes.
+    folder = tempfile.mkdtemp(prefix="pst-siminv-", dir="/tmp")
+    spec = SimSpec(hosts=1, containers=4, images=2, directory=folder)
+    with SimEngine(spec) as sim, api_for(sim.hosts[0]["url"]) as api:
+        facts = collect(api)
+        by_image = {c.inspect["Image"]: c.id for c in facts.containers}
+        assert len(by_image) == 2
+        seen = []
+        for image_id, container_id in by_image.items():
+            os_result = read_inventory(api, image_id, container_id, "os", TAR_LIMITS)
+            deep = read_inventory(api, image_id, None, "deep", TAR_LIMITS)
+            assert os_result.assessed and deep.assessed, (os_result.reason, deep.reason)
+            assert os_result.os is not None and os_result.os.ecosystem() == "Debian:12"
+            assert {key(p) for p in os_result.packages} == {key(p) for p in deep.packages}
+            seen.append(frozenset(key(p) for p in os_result.packages))
+    shutil.rmtree(folder, ignore_errors=True)
+    assert len(set(seen)) == 2
+    assert len({image.layers_key for image in facts.images}) == 2
