@@ -7,6 +7,7 @@ collector (scans.images) from the Engine API, and vulndb.matching matches them.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
 
 
@@ -88,3 +89,48 @@ class InventoryResult:
     os: OsRelease | None = None
     packages: list[Package] = field(default_factory=list)
     bytes_read: int = 0
+
+
+MAX_NAME = 255
+MAX_VERSION = 128
+_MAX_OS_RELEASE_CHARS = 64 * 1024
+
+
+def clean(value: object, limit: int) -> str | None:
+    """`value` as bounded text without control, format or unassigned characters, else None."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    # isprintable() is False for categories C* (controls, bidi overrides, surrogates, private
+    # use, unassigned) and separators other than the space: none belongs in a name or version.
+    if not value or len(value) > limit or not value.isprintable():
+        return None
+    return value
+
+
+def parse_os_release(text: str) -> OsRelease | None:
+    """The os-release(5) fields Posture uses, or None when there is no ID to go on."""
+    fields: dict[str, str] = {}
+    for line in text[:_MAX_OS_RELEASE_CHARS].splitlines()[:200]:
+        key, sep, raw = line.strip().partition("=")
+        if not sep or not re.fullmatch(r"[A-Z0-9_]{1,64}", key):
+            continue
+        try:
+            # The format is a subset of shell assignments: quotes and backslash escapes.
+            value = clean(" ".join(shlex.split(raw, comments=False, posix=True)), MAX_NAME)
+        except ValueError:
+            continue
+        if value is not None:
+            fields[key] = value
+    os_id = fields.get("ID", "").lower()
+    if not os_id:
+        return None
+    version = fields.get("VERSION", "")
+    # VERSION="12 (bookworm)" or "Debian GNU/Linux 12 (bookworm)"
+    named = re.search(r"\(([a-z]+)\)", version)
+    codename = fields.get("VERSION_CODENAME", "") or (named.group(1) if named else "")
+    pretty = fields.get("PRETTY_NAME", "")
+    if not re.search(r"\d", pretty) and re.search(r"\d", version):
+        # Distroless sets PRETTY_NAME="Distroless" and keeps the release in VERSION.
+        pretty = version
+    return OsRelease(os_id, fields.get("VERSION_ID", ""), pretty, codename)
