@@ -453,3 +453,31 @@ def test_damaged_image_streams_give_files_or_an_archive_error(position, patch, c
 
     with contextlib.suppress(ArchiveError):
         read_image(data, TarLimits(max_entries=1000))
+
+
+class _TransportError(Exception):
+    pass
+
+
+class _FailingStream(io.RawIOBase):
+    """A body whose transport gives up halfway (a deadline, a dropped connection)."""
+
+    def __init__(self, data: bytes, fail_at: int) -> None:
+        self._data = io.BytesIO(data)
+        self._fail_at = fail_at
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._data.tell() >= self._fail_at:
+            raise _TransportError("deadline")
+        return self._data.read(min(size, self._fail_at - self._data.tell()))
+
+
+def test_a_transport_error_passes_through_unchanged():
+    # The caller classifies its own transport's errors; only the archive's are ArchiveErrors.
+    body = save_stream([tar_bytes([("opt/blob", b"x" * 100_000)])])
+
+    with pytest.raises(_TransportError):
+        read_image_archive(_FailingStream(body, 50_000), everything, TarLimits())
