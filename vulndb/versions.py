@@ -64,7 +64,16 @@ _INVALID = object()
 # sentinel, so a hostile version that recurs costs one parse.
 @lru_cache(maxsize=1 << 17)
 def _key(fam: str, version: str) -> Any:
-    if not isinstance(version, str) or not version or len(version) > MAX_VERSION_LENGTH:
+    if (
+        not isinstance(version, str)
+        or not version
+        or len(version) > MAX_VERSION_LENGTH
+        or not version.isascii()
+        or not version.isprintable()
+        or " " in version
+    ):
+        # No ecosystem writes spaces or control characters in a version; refusing them here
+        # also spares the grammars their edge cases ("$" matches before a final newline).
         return _INVALID
     parse = _PARSERS.get(fam)
     if parse is None:
@@ -72,64 +81,86 @@ def _key(fam: str, version: str) -> Any:
     try:
         return parse(version)
     except (ValueError, TypeError, ArithmeticError):
-        # The libraries raise their own ValueError subclasses (packaging, univers, semver,
-        # python-debian) and the odd TypeError on input they did not expect.
+        # The libraries raise their own ValueError subclasses (packaging, univers, semver)
+        # and the odd TypeError on input they did not expect.
         return _INVALID
 
 
 # --- Debian and Ubuntu -------------------------------------------------------------------
 #
 # python-debian's Version compares in pure Python, re-splitting both strings on every
-# comparison: 18 us per comparison against 0.1 us for comparing two tuples (measured with
-# timeit on this machine, "1:2.36-9+deb12u3"). Matching compares each installed version with
-# every range of every advisory for its package, so the library parses and validates here and
-# the order is taken into a tuple once. tests/vulndb/test_versions.py checks the tuple order
-# against python-debian's on 10,000 generated pairs.
+# comparison: 18 us per comparison against 0.1 us for two tuples, and building a Version
+# costs ~10 us more than matching its grammar, in its __setattr__ (timeit on this machine,
+# "1:2.36-9+deb12u3"). Matching compares each installed version with the ranges of every
+# advisory for its package, and a full import holds ~100,000 Debian versions, so the
+# library's own grammar (Version.re_valid_version) splits the string and dpkg's order is
+# taken into a tuple once. tests/vulndb/test_versions.py checks the tuple order against
+# python-debian's on 10,000 generated pairs.
 
+_DEBIAN_GRAMMAR = DebianVersion.re_valid_version
 _DEBIAN_RUNS = re.compile(r"(\D*)(\d*)")
 # dpkg's verrevcmp: '~' sorts before the end of a string, letters before other characters.
 _TILDE, _END = -1, 0
-# A part that ends here: an empty non-digit run and a zero, which is what dpkg compares a
-# shorter part's missing tail with.
-_DEBIAN_TAIL = ((_END,), 0)
+_DEBIAN_CHAR = {c: ord(c) if c.isalpha() else ord(c) + 256 for c in map(chr, range(33, 127))}
+_DEBIAN_CHAR["~"] = _TILDE
 
 
-def _debian_char(c: str) -> int:
-    if c == "~":
-        return _TILDE
-    return ord(c) if c.isalpha() else ord(c) + 256
-
-
-def _debian_part(part: str) -> tuple[tuple[tuple[int, ...], int], ...]:
-    runs = []
+def _debian_part(part: str) -> list[int]:
+    """dpkg compares a part run by run: the characters before a digit, then the number.
+    Flattened, each run is its characters' orders, _END, then its number: where one run's
+    characters end first, its _END meets the other's character (never _END), which decides
+    as dpkg does; runs of equal characters stay aligned. A part ends with an empty run and
+    a zero, what dpkg compares a shorter part's missing runs with (every run but the first
+    has characters, so this tail never ties with a real run)."""
+    flat: list[int] = []
     for letters, digits in _DEBIAN_RUNS.findall(part):
-        if not letters and not digits:
-            continue
-        runs.append((tuple(map(_debian_char, letters)) + (_END,), int(digits or 0)))
-    # Every run but the first has letters, so none but the first can equal the tail: a part
-    # that is a prefix of another compares its tail with the other's next run, as dpkg does.
-    runs.append(_DEBIAN_TAIL)
-    return tuple(runs)
+        if letters or digits:
+            flat += map(_DEBIAN_CHAR.__getitem__, letters)
+            flat += (_END, int(digits or 0))
+    flat += (_END, 0)
+    return flat
 
 
-def _debian(version: str) -> tuple[Any, ...]:
-    parsed = DebianVersion(version)  # validates, and splits epoch and revision as dpkg does
+def _debian(version: str) -> tuple[int, ...]:
+    found = _DEBIAN_GRAMMAR.match(version)
+    # As python-debian: without an epoch, the upstream version holds no colon.
+    if not found or (found["epoch"] is None and ":" in found["upstream_version"]):
+        raise ValueError(version)
+    # One flat tuple of small ints: compared element by element in C, and a third of the
+    # memory of nested tuples (a full import holds ~100,000 of these).
     return (
-        int(parsed.epoch or 0),
-        _debian_part(parsed.upstream_version or "0"),
-        _debian_part(parsed.debian_revision or "0"),
+        int(found["epoch"] or 0),
+        *_debian_part(found["upstream_version"] or "0"),
+        *_debian_part(found["debian_revision"] or "0"),
     )
 
 
-# --- the others: each library's own comparable objects -----------------------------------
+# --- npm and Go: SemVer 2.0 ----------------------------------------------------------------
+#
+# semver.Version compares in 1.3 us, a tuple in 0.1 us (timeit, "4.17.21-beta.1"); an npm
+# advisory is a range with two ends, so a package is compared with both ends of each of its
+# advisories. The library parses and validates; its precedence becomes a tuple: a release
+# sorts after its prereleases, numeric identifiers compare as numbers and before alphanumeric
+# ones, a longer prerelease after its prefix, build metadata not at all. Cross-checked against
+# semver.Version.compare on 10,000 generated pairs in tests/vulndb/test_versions.py.
 
 _LOOSE_PREFIX = re.compile(r"^[v=]")
 
 
-def _semver(version: str) -> semver.Version:
+def _semver(version: str) -> tuple[Any, ...]:
     # npm and Go both write "v1.2.3" in places (npm ranges, Go module versions); OSV data
-    # writes "1.2.3". Build metadata ("+incompatible") does not take part in the order.
-    return semver.Version.parse(_LOOSE_PREFIX.sub("", version.strip(), count=1))
+    # writes "1.2.3".
+    parsed = semver.Version.parse(_LOOSE_PREFIX.sub("", version, count=1))
+    if parsed.prerelease is None:
+        return (parsed.major, parsed.minor, parsed.patch, 1, ())
+    identifiers = tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in parsed.prerelease.split(".")
+    )
+    return (parsed.major, parsed.minor, parsed.patch, 0, identifiers)
+
+
+# --- the others: each library's own comparable objects -----------------------------------
 
 
 def _pep440(version: str) -> Pep440Version:
