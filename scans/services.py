@@ -279,7 +279,10 @@ def _read_inventories(
             inventories.release(claim, host, "the scan ran out of time before this image")
             continue
         started = time.monotonic()
-        result = images.read_inventory(api, claim.image.id, claim.container_id, mode, tar_limits)
+        platform = str(claim.image.inspect.get("Os") or "linux")
+        result = images.read_inventory(
+            api, claim.image.id, claim.container_id, mode, tar_limits, platform=platform
+        )
         inventories.store(claim, result, host, int((time.monotonic() - started) * 1000))
 
 
