@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -93,8 +94,8 @@ def figures(
     rows = VulnOccurrence.objects.all()
     if hosts is not None:
         rows = rows.filter(host__in=hosts.values("pk"))
-    counts = {
-        r["severity"]: r
+    counts: dict[int, dict[str, Any]] = {
+        r["severity"]: dict(r)
         for r in rows.filter(fixed_at__isnull=True)
         .values("severity")
         .annotate(
@@ -108,7 +109,8 @@ def figures(
     if until is not None:
         closed = closed.filter(fixed_at__lt=until)
     for severity, opened, fixed in closed.values_list("severity", "opened_at", "fixed_at"):
-        durations.setdefault(severity, []).append((fixed - opened).total_seconds() / 86400)
+        if fixed is not None:
+            durations.setdefault(severity, []).append((fixed - opened).total_seconds() / 86400)
     out = []
     for severity in sorted(VulnSeverity, reverse=True):
         c = counts.get(severity, {})

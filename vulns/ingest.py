@@ -77,6 +77,10 @@ def _text(value: Any, limit: int = 255) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _list(value: Any) -> list[Any]:
     if not isinstance(value, list):
         return []
@@ -104,12 +108,12 @@ def parse(raw: bytes) -> _Document:
 def _trivy(doc: dict[str, Any]) -> _Document:
     if doc.get("SchemaVersion") != 2:
         raise IngestError(f"Trivy schema version {doc.get('SchemaVersion')!r}: only 2 is read")
-    meta = doc.get("Metadata") if isinstance(doc.get("Metadata"), dict) else {}
+    meta = _dict(doc.get("Metadata"))
     diff_ids = [d for d in _list(meta.get("DiffIDs")) if isinstance(d, str)]
     ids = {_text(meta.get("ImageID"), 80)} | {
         d for d in _list(meta.get("RepoDigests")) if isinstance(d, str)
     }
-    os_info = meta.get("OS") if isinstance(meta.get("OS"), dict) else {}
+    os_info = _dict(meta.get("OS"))
     out = _Document(
         kind="trivy",
         name=_text(doc.get("ArtifactName")) or "image",
@@ -124,9 +128,7 @@ def _trivy(doc: dict[str, Any]) -> _Document:
         ecosystem = _text(result.get("Type"), 64)
         for pkg in _list(result.get("Packages")):
             if isinstance(pkg, dict) and _text(pkg.get("Name")):
-                identifier = (
-                    pkg.get("Identifier") if isinstance(pkg.get("Identifier"), dict) else {}
-                )
+                identifier = _dict(pkg.get("Identifier"))
                 out.packages.append(
                     Package(
                         ecosystem=ecosystem,
@@ -154,8 +156,8 @@ def _trivy(doc: dict[str, Any]) -> _Document:
 
 
 def _cyclonedx(doc: dict[str, Any]) -> _Document:
-    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-    subject = meta.get("component") if isinstance(meta.get("component"), dict) else {}
+    meta = _dict(doc.get("metadata"))
+    subject = _dict(meta.get("component"))
     ids = set()
     for value in (subject.get("version"), subject.get("bom-ref"), subject.get("purl")):
         if isinstance(value, str) and "sha256:" in value:

@@ -66,11 +66,12 @@ def host_images(host: Host) -> list[dict[str, Any]]:
 
 def host_vulnerabilities(host: Host) -> list[dict[str, Any]]:
     """Open vulnerabilities of the host's current images, most urgent first."""
-    images = list(
-        Image.objects.filter(host=host, gone_at__isnull=True)
+    images: list[dict[str, Any]] = [
+        dict(row)
+        for row in Image.objects.filter(host=host, gone_at__isnull=True)
         .exclude(layers_key="")
         .values("image_id", "layers_key", "tags", "inspect")
-    )
+    ]
     by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for image in images:
         by_key[image["layers_key"]].append(image)
