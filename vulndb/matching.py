@@ -55,7 +55,11 @@ def release(ecosystem: str) -> str:
     """The ecosystem as packages and data both name it. Ubuntu's OSV data writes
     "Ubuntu:22.04:LTS" where an image says 22.04; "Ubuntu:Pro:..." stays apart, since only
     Ubuntu Pro (ESM) subscribers get those fixes."""
-    if ecosystem.startswith("Ubuntu:") and ecosystem.endswith(":LTS"):
+    if (
+        ecosystem.startswith("Ubuntu:")
+        and ecosystem.endswith(":LTS")
+        and not ecosystem.startswith("Ubuntu:Pro:")
+    ):
         return ecosystem[: -len(":LTS")]
     return ecosystem
 
@@ -168,14 +172,16 @@ def _spans(events_in: Iterable[tuple[str, str]], fam: str, fixed: dict[str, Any]
     events.sort(key=lambda e: (0,) if e[0] is None else (1, e[0], e[1]))
     limit = None if unlimited else limit
     spans = []
-    for i, (low, _, kind) in enumerate(events):
-        if kind != "introduced":
-            continue
-        if i + 1 < len(events):
-            high, _, after = events[i + 1]
-            spans.append((low, high, after == "last_affected", limit))
-        else:
-            spans.append((low, None, False, limit))
+    opened = None  # the index of the "introduced" that opened the current span
+    for i, (_, _, kind) in enumerate(events):
+        if kind == "introduced":
+            opened = i if opened is None else opened  # a second one changes nothing
+        elif opened is not None:
+            high, _, _ = events[i]
+            spans.append((events[opened][0], high, kind == "last_affected", limit))
+            opened = None
+    if opened is not None:
+        spans.append((events[opened][0], None, False, limit))
     return spans
 
 
@@ -305,7 +311,8 @@ class Index:
 
 def match(packages: Sequence[PackageLike], index: Index) -> list[Match]:
     """Every (package, advisory) where the advisory affects the package, once, in the
-    packages' order. A package whose version its ecosystem cannot parse matches nothing."""
+    packages' order. A version its ecosystem cannot parse matches only where an advisory
+    lists it, literally, among its affected versions."""
     found: list[Match] = []
     # The binaries of one source (libc6, libc-bin, locales: glibc) share its name and version,
     # so their hits are the same: an image of 1,300 dpkg packages has ~450 sources.
@@ -319,7 +326,11 @@ def match(packages: Sequence[PackageLike], index: Index) -> list[Match]:
         hits = hits_of.get((id(bucket), raw))
         if hits is None:
             key = versions._key(versions.family(ecosystem), raw)
-            hits = [] if key is versions._INVALID else list(bucket.hits(key, raw))
+            if key is versions._INVALID:
+                # Only the schema's literal "versions" can name what does not parse.
+                hits = [(e.advisory_id, None) for e in bucket.others if raw in e.explicit_raw]
+            else:
+                hits = list(bucket.hits(key, raw))
             hits_of[id(bucket), raw] = hits
         found += [Match(position, adv, fixed) for adv, fixed in hits]
     return found
