@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from hosts.credentials import Credentials
 from hosts.endpoints import Endpoint, parse_endpoint
@@ -51,10 +52,15 @@ class Host(models.Model):
     # GETs; deep: also images without a container and language packages, from the image
     # stream; off: not at all.
     image_scan = models.CharField(
-        "image scanning",
+        _("image scanning"),
         max_length=8,
         blank=True,
-        choices=[("", "default"), ("off", "off"), ("os", "OS packages"), ("deep", "deep")],
+        choices=[
+            ("", _("default (POSTURE_IMAGE_SCAN)")),
+            ("off", _("off")),
+            ("os", _("OS packages")),
+            ("deep", _("deep")),
+        ],
     )
     next_scan_at = models.DateTimeField(default=timezone.now)
 

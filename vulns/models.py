@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from vulndb.records import VulnSeverity
 
@@ -131,30 +132,33 @@ class VulnDecision(models.Model):
     and rebuilds of the same repository."""
 
     class State(models.TextChoices):
-        NOT_AFFECTED = "not_affected", "not affected"
-        ACCEPTED = "accepted", "accepted risk"
-        FALSE_POSITIVE = "false_positive", "false positive"
+        NOT_AFFECTED = "not_affected", _("not affected")
+        ACCEPTED = "accepted", _("accepted risk")
+        FALSE_POSITIVE = "false_positive", _("false positive")
 
     class Scope(models.TextChoices):
-        REPOSITORY = "repository", "image repository"
-        PACKAGE = "package", "package"
-        LABEL = "label", "host label"
-        FLEET = "fleet", "whole fleet"
+        REPOSITORY = "repository", _("image repository")
+        PACKAGE = "package", _("package")
+        LABEL = "label", _("host label")
+        FLEET = "fleet", _("whole fleet")
 
     # OpenVEX's justifications for not_affected.
     class Justification(models.TextChoices):
         NONE = "", "—"
-        COMPONENT_NOT_PRESENT = "component_not_present", "component not present"
-        CODE_NOT_PRESENT = "vulnerable_code_not_present", "vulnerable code not present"
+        COMPONENT_NOT_PRESENT = "component_not_present", _("component not present")
+        CODE_NOT_PRESENT = "vulnerable_code_not_present", _("vulnerable code not present")
         NOT_IN_EXECUTE_PATH = (
             "vulnerable_code_not_in_execute_path",
-            "vulnerable code not in execute path",
+            _("vulnerable code not in execute path"),
         )
         CANNOT_BE_CONTROLLED = (
             "vulnerable_code_cannot_be_controlled_by_adversary",
-            "vulnerable code cannot be controlled by adversary",
+            _("vulnerable code cannot be controlled by adversary"),
         )
-        MITIGATION_EXISTS = "inline_mitigations_already_exist", "inline mitigations already exist"
+        MITIGATION_EXISTS = (
+            "inline_mitigations_already_exist",
+            _("inline mitigations already exist"),
+        )
 
     vuln = models.CharField(max_length=128, db_index=True)
     state = models.CharField(max_length=16, choices=State.choices)
