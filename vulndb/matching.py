@@ -47,7 +47,9 @@ class PackageLike(Protocol):
 class Match:
     package_index: int  # into the packages given to match()
     advisory_id: str
-    fixed_version: str | None  # the lowest fix above the installed version; None: no fix yet
+    # The lowest fixed version above the installed one that the advisory does not affect
+    # itself (another of its ranges may reopen at a fix); None: no fix yet.
+    fixed_version: str | None
 
 
 @lru_cache(maxsize=4096)
