@@ -55,6 +55,9 @@ class Host(models.Model):
         _("image scanning"),
         max_length=8,
         blank=True,
+        # A database default too: rows written by code that predates the field (an older
+        # release still running during a rolling upgrade) get "default" as well.
+        db_default="",
         choices=[
             ("", _("default (POSTURE_IMAGE_SCAN)")),
             ("off", _("off")),
