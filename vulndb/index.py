@@ -6,6 +6,7 @@ Also the KEV and EPSS look-ups the matcher's callers make per image.
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 from collections.abc import Iterable, Iterator
@@ -36,6 +37,7 @@ class _Cache:
         self.version = version
         self.entries.clear()
         self.indexes.clear()
+        gc.unfreeze()
 
 
 _cache = _Cache()
@@ -57,6 +59,11 @@ def index_for(ecosystems: Iterable[str]) -> matching.Index:
             if len(_cache.indexes) >= MAX_INDEXES:
                 _cache.indexes.pop(next(iter(_cache.indexes)))
             _cache.indexes[wanted] = index
+            # Hundreds of thousands of long-lived tuples: left to the collector, a full
+            # collection during a match() stalled it 734 ms (bench/bench_match.py); frozen,
+            # the worst case was ~104 ms. A data change drops the index, and unfreezes.
+            gc.collect()
+            gc.freeze()
         return index
 
 
@@ -66,11 +73,32 @@ def clear_cache() -> None:
         _cache.loads = 0
 
 
+def stored_as(ecosystem: str) -> list[str]:
+    """The names OSV data may give an image's ecosystem: Ubuntu's LTS releases are
+    published as "Ubuntu:22.04:LTS" while os-release says 22.04."""
+    if ecosystem.startswith("Ubuntu:") and not ecosystem.endswith(":LTS"):
+        return [ecosystem, f"{ecosystem}:LTS"]
+    return [ecosystem]
+
+
+def ecosystems_with_data(ecosystems: Iterable[str]) -> set[str]:
+    """Those of the ecosystems that some imported advisory names."""
+    wanted = {name: eco for eco in ecosystems for name in stored_as(eco)}
+    if not wanted:
+        return set()
+    found = (
+        AffectedPackage.objects.filter(ecosystem__in=list(wanted))
+        .values_list("ecosystem", flat=True)
+        .distinct()
+    )
+    return {wanted[name] for name in found}
+
+
 def _load(ecosystem: str) -> Iterator[Entry]:
     intern = sys.intern  # names and event kinds repeat across thousands of rows
     eco = intern(ecosystem)
     rows = (
-        AffectedPackage.objects.filter(ecosystem=ecosystem)
+        AffectedPackage.objects.filter(ecosystem__in=stored_as(ecosystem))
         .values_list("advisory_id", "name", "ranges", "versions")
         .iterator(chunk_size=5000)
     )

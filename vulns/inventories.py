@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from hosts.models import Host
 from rules.facts import ImageFacts, ImageVulns, VulnRef
-from vulndb.models import Advisory, AffectedPackage, current_generation
+from vulndb.models import Advisory, current_generation
 from vulns.models import ImageInventory, ImageVulnerability, Package
 from vulns.packages import InventoryResult
 from vulns.triage import Decisions, repositories
@@ -342,13 +342,9 @@ def hosts_running(keys: Iterable[str]) -> list[int]:
 
 
 def _ecosystems_with_data(ecosystems: set[str]) -> set[str]:
-    if not ecosystems:
-        return set()
-    return set(
-        AffectedPackage.objects.filter(ecosystem__in=ecosystems)
-        .values_list("ecosystem", flat=True)
-        .distinct()
-    )
+    from vulndb.index import ecosystems_with_data
+
+    return ecosystems_with_data(ecosystems)
 
 
 def summaries(
