@@ -570,6 +570,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="worker processes")
     parser.add_argument("--advisories", type=int, default=80_000, help="generated Debian ones")
     parser.add_argument("--unchanged", type=int, default=2, help="unchanged cycles per mode")
+    parser.add_argument("--modes", default="off,os", help="their order in odd rounds")
     parser.add_argument("--rounds", type=int, default=1, help="pairs of modes, order alternating")
     parser.add_argument("--pyspy", help="py-spy binary: profile the first worker")
     parser.add_argument("--profile", default="first", help="profile cycles whose label has this")
@@ -580,6 +581,9 @@ def main() -> None:
         "--reuse", action="store_true", help="take the template a --keep run left, same sizes"
     )
     args = parser.parse_args()
+    modes = args.modes.split(",")
+    if sorted(modes) != sorted(MODES):
+        parser.error(f"--modes is an order of {', '.join(MODES)}")
     if args.containers < args.images:
         parser.error("--containers must be at least --images: os mode reads from a container")
     data_dir = Path(tempfile.mkdtemp(prefix="posture-fleet-images-"))
@@ -595,7 +599,7 @@ def main() -> None:
         bench.setup()
         log(f"{args.hosts} hosts registered; simulator pid {bench.sim and bench.sim.pid}")
         for n in range(1, args.rounds + 1):
-            for mode in MODES if n % 2 else reversed(MODES):
+            for mode in modes if n % 2 else reversed(modes):
                 bench.fresh_database()
                 bench.mode = mode
                 bench.start_worker(args.concurrency)
