@@ -24,7 +24,7 @@ from lab.vulndata import (
     write_osv_dir,
     write_osv_zip,
 )
-from vulndb import importer
+from vulndb import importer, inputs, osv_import
 from vulndb.importer import import_paths
 from vulndb.models import (
     Advisory,
@@ -223,7 +223,7 @@ def test_a_bomb_a_huge_member_and_hostile_names_are_refused(tmp_path: Path) -> N
         tmp_path / "hostile.zip",
         {
             "ok.json": record,
-            "huge.json": b" " * (importer.MAX_RECORD_BYTES + 1),
+            "huge.json": b" " * (inputs.MAX_RECORD_BYTES + 1),
             "../../escape.json": json.dumps(_record("DSA-5523-1")).encode(),
             "/etc/abs.json": json.dumps(_record("DSA-5218-1")).encode(),
             "nested.zip": b"PK\x03\x04",
@@ -265,7 +265,7 @@ def _forge_size(path: Path, member: str, size: int) -> None:
 def test_too_many_members_is_an_error_for_that_input_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer, "MAX_MEMBERS", 5)
+    monkeypatch.setattr(inputs, "MAX_MEMBERS", 5)
     big = write_osv_zip(tmp_path / "big.zip", demo_records())
     kev = write_kev(tmp_path / "kev.json", demo_kev())
     report = import_paths([big, kev])
@@ -360,7 +360,7 @@ def test_many_records_through_worker_processes(tmp_path: Path) -> None:
             f"GHSA-test-{n:04d}-xxxx",
             [{"package": {"ecosystem": "PyPI", "name": f"pkg-{n}"}, "versions": ["1.0"]}],
         )
-        for n in range(importer.BATCH + 500)
+        for n in range(osv_import.BATCH + 500)
     ]
     records[7]["modified"] = "yesterday"
     path = write_osv_zip(tmp_path / "many.zip", records)
