@@ -92,6 +92,8 @@ def worker_main(stats_path: Path, celery_args: list[str]) -> None:
     django.setup()
     from celery.signals import task_postrun
 
+    if os.environ.get("BENCH_EXPERIMENT") == "summaries-cache":
+        experiment_summaries_cache()
     lock = threading.Lock()
     stats: dict[str, Any] = {"calls": defaultdict(int), "wall": defaultdict(float)}
 
@@ -148,6 +150,73 @@ def worker_main(stats_path: Path, celery_args: list[str]) -> None:
 
     task_postrun.connect(dump, weak=False)
     bench_fleet.worker_main(stats_path.with_name(stats_path.name + ".fleet"), celery_args)
+
+
+def experiment_summaries_cache() -> None:
+    """--experiment summaries-cache: vulns.inventories.summaries as it is, except that each
+    inventory's vulnerability rows are read once per worker process (as tuples, not model
+    instances) and kept while the inventory's pk, matched_at and read_at stay the same.
+    Measures a proposed change at run time; the product code is not edited. Uploaded
+    scans' rows (ingest) do not move matched_at: the real change needs a key that they
+    move too."""
+    from collections import namedtuple
+
+    from vulns import inventories
+    from vulns.models import ImageInventory, ImageVulnerability, Package
+    from vulns.triage import Decisions
+
+    row = namedtuple(  # attribute access, as _summary reads model rows
+        "row", "inventory_id vuln package_name installed_version fixed_version severity kev epss"
+    )
+    cache: dict[tuple[Any, ...], list[Any]] = {}
+    lock = threading.Lock()
+
+    def summaries(host: Any, images: Any, mode: str, containers: Any) -> None:
+        keys = {i.layers_key for i in images if i.layers_key}
+        found = {inv.key: inv for inv in ImageInventory.objects.filter(key__in=keys)}
+        vulns: dict[int, list[Any]] = {}
+        missing = []
+        for inv in found.values():
+            with lock:
+                rows = cache.get((inv.pk, inv.matched_at, inv.read_at))
+            if rows is None:
+                missing.append(inv)
+            else:
+                vulns[inv.pk] = rows
+        if missing:
+            fetched: dict[int, list[Any]] = defaultdict(list)
+            for values in ImageVulnerability.objects.filter(inventory__in=missing).values_list(
+                *row._fields
+            ):
+                fetched[values[0]].append(row(*values))
+            with lock:
+                for inv in missing:
+                    vulns[inv.pk] = cache[(inv.pk, inv.matched_at, inv.read_at)] = fetched[inv.pk]
+        decisions = Decisions.in_force({v.vuln for rows in vulns.values() for v in rows})
+        with_data = inventories._ecosystems_with_data(
+            {inv.ecosystem for inv in found.values() if inv.ecosystem}
+        ) | inventories._ecosystems_with_data(
+            set(
+                Package.objects.filter(inventory__in=list(found.values()))
+                .exclude(ecosystem__contains=":")
+                .values_list("ecosystem", flat=True)
+                .distinct()
+            )
+        )
+        labels = host.labels if isinstance(host.labels, dict) else {}
+        for image in images:
+            image.vulns = inventories._summary(
+                image,
+                found.get(image.layers_key),
+                vulns,
+                decisions,
+                with_data,
+                labels,
+                mode,
+                containers,
+            )
+
+    inventories.summaries = summaries  # type: ignore[assignment]
 
 
 # --- Vulnerability data -------------------------------------------------------------------
@@ -333,6 +402,8 @@ class ImageBench(Bench):
         self.stop_worker()
         self.concurrency = concurrency
         env = {**os.environ, **self.worker_env, "POSTURE_IMAGE_SCAN": self.mode}
+        if self.args.experiment:
+            env["BENCH_EXPERIMENT"] = self.args.experiment
         for n in range(self.args.processes):
             for stale in (self.stats_path(n), self.fleet_stats_path(n)):
                 stale.unlink(missing_ok=True)
@@ -479,7 +550,8 @@ def report(bench: ImageBench, elapsed: float) -> list[str]:
         f" {a.processes} worker process(es) × {a.concurrency} threads",
         f"- {a.hosts} simulated hosts ({'TLS' if a.tls else 'unix sockets'}), {a.containers}"
         f" containers each, {a.images} images shared by all hosts, {a.latency_ms:g} ms per"
-        f" request; vulnerability data: lab.vulndata demo + {res['data']['advisories']}"
+        f" request; experiment: {a.experiment or 'none (the product as it is)'}"
+        f"; vulnerability data: lab.vulndata demo + {res['data']['advisories']}"
         f" generated Debian-shaped advisories (import {fmt(res['data']['import_s'], 0)} s)",
         "",
         "| round | cycle | seconds | ratio to its off twin | target | inventories read"
@@ -572,6 +644,11 @@ def main() -> None:
     parser.add_argument("--unchanged", type=int, default=2, help="unchanged cycles per mode")
     parser.add_argument("--modes", default="off,os", help="their order in odd rounds")
     parser.add_argument("--rounds", type=int, default=1, help="pairs of modes, order alternating")
+    parser.add_argument(
+        "--experiment",
+        choices=["summaries-cache"],
+        help="measure a proposed change at run time (see experiment_summaries_cache)",
+    )
     parser.add_argument("--pyspy", help="py-spy binary: profile the first worker")
     parser.add_argument("--profile", default="first", help="profile cycles whose label has this")
     parser.add_argument("--profile-dir", type=Path, help="keep the py-spy profiles here")
