@@ -76,6 +76,7 @@ def demo_records() -> list[dict[str, Any]]:
     - Debian:13 xz-utils 5.6.0-0.1 / 5.6.1-1 (CVE-2024-3094; Debian:12's 5.4.1 is not)
     - Debian:12 tar, any version: no fix (DEBIAN-CVE-2005-2541)
     - Alpine:v3.17 openssl 3.0.7-r0 < 3.0.8-r0 (ALPINE-CVE-2023-0286)
+    - Alpine:v3.18 openssl 3.1.3-r0 < 3.1.4-r0 (ALPINE-CVE-2023-5363)
     - PyPI requests < 2.31.0 (GHSA-j8r2-6x86-q33q), npm lodash < 4.17.21
       (GHSA-35jh-r3h4-6jhm), Maven org.apache.logging.log4j:log4j-core 2.14.1 < 2.15.0
       (GHSA-jfh8-c2jp-5v3q, in KEV)
@@ -195,6 +196,20 @@ def demo_records() -> list[dict[str, Any]]:
             severity=_cvss("CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:N/A:H"),
             references=[_ref("https://www.openssl.org/news/secadv/20230207.txt")],
         ),
+        # The Alpine-like demo image's openssl 3.1.3-r0 (Alpine 3.18 shipped the fix as
+        # 3.1.4-r0).
+        osv_record(
+            "ALPINE-CVE-2023-5363",
+            [_pkg("Alpine:v3.18", "openssl", ("introduced", "0"), ("fixed", "3.1.4-r0"))],
+            upstream=["CVE-2023-5363"],
+            summary="openssl: key and IV lengths changed after a cipher was set were ignored",
+            details="Changing the key or IV length through OSSL_PARAM after the cipher was "
+            "initialised was not honoured, so some ciphers could truncate or overrun their "
+            "key or IV, weakening confidentiality.",
+            published="2023-10-25T18:17:00Z",
+            severity=_cvss("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"),
+            references=[_ref("https://www.openssl.org/news/secadv/20231024.txt")],
+        ),
         # Language ecosystems: GitHub's advisories, aliasing the CVE.
         osv_record(
             "GHSA-j8r2-6x86-q33q",
@@ -295,6 +310,7 @@ def demo_epss() -> list[tuple[str, float, float]]:
         ("CVE-2024-3094", 0.1043, 0.9402),
         ("CVE-2022-37434", 0.0163, 0.8733),
         ("CVE-2023-0286", 0.0052, 0.7640),
+        ("CVE-2023-5363", 0.0033, 0.7012),
         ("CVE-2023-32681", 0.0008, 0.3371),
         ("CVE-2021-23337", 0.0109, 0.8389),
         ("CVE-2005-2541", 0.0104, 0.8334),

@@ -47,7 +47,7 @@ def test_the_folder_is_imported_once_per_change(tmp_path: Path, settings: Any) -
     _settle(tmp_path)
     real = importer.import_paths
     with mock.patch.object(importer, "import_paths", side_effect=real) as imports:
-        assert tasks.import_drop_folder() == 13 + 2 + 9
+        assert tasks.import_drop_folder() == 14 + 2 + 10
         generation = current_generation()
         assert tasks.import_drop_folder() == 0
         assert tasks.import_drop_folder() == 0
@@ -62,7 +62,7 @@ def test_the_folder_is_imported_once_per_change(tmp_path: Path, settings: Any) -
         assert tasks.import_drop_folder() == 1  # one KEV entry gone
         assert tasks.import_drop_folder() == 0
         assert imports.call_count == 2
-    assert Advisory.objects.count() == 13
+    assert Advisory.objects.count() == 14
     assert KevEntry.objects.count() == 1
     assert current_generation() > generation
 
@@ -73,7 +73,7 @@ def test_a_file_still_being_written_waits(tmp_path: Path, settings: Any) -> None
     assert tasks.import_drop_folder() == 0
     assert not Advisory.objects.exists()
     _settle(tmp_path)
-    assert tasks.import_drop_folder() == 13
+    assert tasks.import_drop_folder() == 14
 
 
 def test_a_broken_file_is_not_retried_until_it_changes(tmp_path: Path, settings: Any) -> None:
@@ -96,7 +96,7 @@ def test_a_failed_import_gives_the_change_back(tmp_path: Path, settings: Any) ->
     ):
         tasks.import_drop_folder()
     assert DataState.objects.get(pk=1).drop_fingerprint == ""
-    assert tasks.import_drop_folder() == 24
+    assert tasks.import_drop_folder() == 26
 
 
 def test_a_missing_folder_is_logged_not_raised(tmp_path: Path, settings: Any) -> None:
