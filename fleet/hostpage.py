@@ -19,7 +19,7 @@ from rules.base import Cause, Source
 from scans.collect import CONTAINER_ID
 from scans.models import ScanRun
 from scans.status import HostStatus, grade_class, host_status, transport_of
-from vulns.queries import HostSummary, host_summary
+from vulns.places import HostSummary, host_summary
 
 
 def _local(en: str, fr: str) -> str:

@@ -1,6 +1,6 @@
 """What leaves Posture about images: an inventory as a CycloneDX SBOM, the fleet's
-vulnerabilities (with the fleet page's filters) as CSV, JSON and SARIF rows, and triage
-decisions as OpenVEX and CycloneDX VEX.
+vulnerabilities (with the fleet page's filters) as CSV, JSON and SARIF rows (triage
+decisions as OpenVEX and CycloneDX VEX are in vulns.vex).
 
 The CycloneDX documents are built with cyclonedx-python-lib (its model and serializer), so
 they follow the schema version it writes; tests validate them with its own validator.
@@ -9,26 +9,13 @@ they follow the schema version it writes; tests validate them with its own valid
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from cyclonedx.model import Property, XsUri
+from cyclonedx.model import Property
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentType
-from cyclonedx.model.impact_analysis import (
-    ImpactAnalysisJustification,
-    ImpactAnalysisResponse,
-    ImpactAnalysisState,
-)
-from cyclonedx.model.vulnerability import (
-    BomTarget,
-    Vulnerability,
-    VulnerabilityAnalysis,
-    VulnerabilitySource,
-)
 from cyclonedx.output import make_outputter
 from cyclonedx.schema import OutputFormat, SchemaVersion
 from django.conf import settings
@@ -40,11 +27,10 @@ from findings.export import csv_cell
 from findings.sarif import tool_version
 from vulndb.records import VulnSeverity
 from vulns import queries
-from vulns.models import ImageInventory, VulnDecision
+from vulns.models import ImageInventory
 from vulns.triage import Decisions
 
 CYCLONEDX_VERSION = SchemaVersion.V1_6
-OPENVEX_CONTEXT = "https://openvex.dev/ns/v0.2.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "postureVulnerability/v1"
 # GitHub code scanning takes at most 25,000 results per run; the JSON stops there too.
@@ -291,7 +277,7 @@ def sarif_log(rows: Iterable[VulnRow], *, truncated: bool = False) -> dict[str, 
 # -- an inventory as CycloneDX -------------------------------------------------------------
 
 
-def _purl(text: str) -> PackageURL | None:
+def purl_or_none(text: str) -> PackageURL | None:
     # Package URLs come from package databases inside images: a malformed one is left out,
     # never a failed export.
     try:
@@ -300,16 +286,16 @@ def _purl(text: str) -> PackageURL | None:
         return None
 
 
-def _properties(**values: str) -> list[Property]:
+def posture_properties(**values: str) -> list[Property]:
     """posture:<name> properties, the empty ones left out."""
     return [Property(name=f"posture:{k}", value=v) for k, v in values.items() if v]
 
 
-def _serialize(bom: Bom) -> str:
+def serialize_bom(bom: Bom) -> str:
     return make_outputter(bom, OutputFormat.JSON, CYCLONEDX_VERSION).output_as_string(indent=2)
 
 
-def _tool(bom: Bom) -> None:
+def add_tool(bom: Bom) -> None:
     bom.metadata.tools.components.add(
         Component(type=ComponentType.APPLICATION, name="Posture", version=tool_version())
     )
@@ -319,14 +305,14 @@ def cyclonedx_sbom(inventory: ImageInventory) -> str:
     """The inventory as a CycloneDX SBOM: the image as the metadata component, its OS as an
     operating-system component, each package as a library with its purl."""
     bom = Bom()
-    _tool(bom)
+    add_tool(bom)
     if inventory.read_at:
         bom.metadata.timestamp = inventory.read_at
     image = Component(
         type=ComponentType.CONTAINER,
         name=inventory.image_name or inventory.image_id or inventory.key,
         bom_ref=f"image:{inventory.key}",
-        properties=_properties(
+        properties=posture_properties(
             layers_key=inventory.key,
             status=inventory.status,
             mode=inventory.mode,
@@ -348,7 +334,7 @@ def cyclonedx_sbom(inventory: ImageInventory) -> str:
         parts.append(os_component)
     for package in inventory.packages.order_by("ecosystem", "name", "version", "pk").iterator():
         ref = f"package:{package.pk}"
-        properties = _properties(
+        properties = posture_properties(
             ecosystem=package.ecosystem,
             source_name=package.source_name,
             source_version=package.source_version,
@@ -359,7 +345,7 @@ def cyclonedx_sbom(inventory: ImageInventory) -> str:
                 type=ComponentType.LIBRARY,
                 name=package.name,
                 version=package.version or None,
-                purl=_purl(package.purl),
+                purl=purl_or_none(package.purl),
                 bom_ref=ref,
                 properties=properties,
             )
@@ -367,141 +353,4 @@ def cyclonedx_sbom(inventory: ImageInventory) -> str:
     for part in parts:
         bom.components.add(part)
     bom.register_dependency(image, parts)
-    return _serialize(bom)
-
-
-# -- decisions as VEX ----------------------------------------------------------------------
-
-# OpenVEX's justifications (the model's) in CycloneDX's words.
-CDX_JUSTIFICATIONS = {
-    VulnDecision.Justification.COMPONENT_NOT_PRESENT: ImpactAnalysisJustification.CODE_NOT_PRESENT,
-    VulnDecision.Justification.CODE_NOT_PRESENT: ImpactAnalysisJustification.CODE_NOT_PRESENT,
-    VulnDecision.Justification.NOT_IN_EXECUTE_PATH: ImpactAnalysisJustification.CODE_NOT_REACHABLE,
-    VulnDecision.Justification.CANNOT_BE_CONTROLLED: (
-        ImpactAnalysisJustification.PROTECTED_BY_MITIGATING_CONTROL
-    ),
-    VulnDecision.Justification.MITIGATION_EXISTS: (
-        ImpactAnalysisJustification.PROTECTED_BY_MITIGATING_CONTROL
-    ),
-}
-
-
-def scope_id(decision: VulnDecision) -> str:
-    """The product a decision speaks of, as an identifier a VEX consumer can match: a purl
-    for an image repository or a package, a URN of Posture's own for a label or the fleet."""
-    value = decision.scope_value
-    if decision.scope == VulnDecision.Scope.REPOSITORY:
-        name = value.rsplit("/", 1)[-1]
-        qualifiers = {"repository_url": value} if "/" in value else {}
-        return PackageURL(type="oci", name=name, qualifiers=qualifiers).to_string()
-    if decision.scope == VulnDecision.Scope.PACKAGE:
-        return PackageURL(type="generic", name=value).to_string()
-    if decision.scope == VulnDecision.Scope.LABEL:
-        return f"urn:posture:hosts:label:{value}"
-    return "urn:posture:fleet"
-
-
-def decisions_in_force(now: datetime | None = None) -> list[VulnDecision]:
-    decisions = Decisions.in_force(now=now)
-    return sorted(
-        (d for rows in decisions.by_vuln.values() for d in rows),
-        key=lambda d: (d.vuln, d.created_at, d.pk),
-    )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def openvex(decisions: list[VulnDecision], author: str) -> dict[str, Any]:
-    """Decisions as an OpenVEX 0.2.0 document. "accepted risk" is VEX's `affected` with the
-    reason as the action statement; "false positive" is `not_affected` explained by an
-    impact statement when no justification was given."""
-    statements = []
-    for d in decisions:
-        statement: dict[str, Any] = {
-            "vulnerability": {"name": d.vuln},
-            "products": [{"@id": scope_id(d)}],
-            "timestamp": _iso(d.created_at),
-        }
-        if d.state == VulnDecision.State.ACCEPTED:
-            statement["status"] = "affected"
-            statement["action_statement"] = d.reason
-        else:
-            statement["status"] = "not_affected"
-            if d.justification:
-                statement["justification"] = d.justification
-            statement["impact_statement"] = d.reason
-        statements.append(statement)
-    content = json.dumps(statements, sort_keys=True)
-    newest = max((d.created_at for d in decisions), default=timezone.now())
-    return {
-        "@context": OPENVEX_CONTEXT,
-        # The same decisions give the same document id: a consumer sees no new document.
-        "@id": f"{settings.POSTURE_BASE_URL}/vex/{hashlib.sha256(content.encode()).hexdigest()}",
-        "author": author,
-        "role": "Document Creator",
-        "timestamp": _iso(newest),
-        "version": 1,
-        "tooling": f"Posture {tool_version()}",
-        "statements": statements,
-    }
-
-
-def cyclonedx_vex(decisions: list[VulnDecision]) -> str:
-    """Decisions as a CycloneDX VEX: one vulnerability per decision, its analysis (state,
-    justification, response, detail) and the scope as the component it affects."""
-    bom = Bom()
-    _tool(bom)
-    components: dict[str, Component] = {}
-    for d in decisions:
-        ref = scope_id(d)
-        if ref not in components:
-            kind = (
-                ComponentType.CONTAINER
-                if d.scope == VulnDecision.Scope.REPOSITORY
-                else ComponentType.LIBRARY
-                if d.scope == VulnDecision.Scope.PACKAGE
-                else ComponentType.PLATFORM
-            )
-            purl = _purl(ref) if ref.startswith("pkg:") else None
-            components[ref] = Component(
-                type=kind, name=d.scope_value or "fleet", purl=purl, bom_ref=ref
-            )
-            bom.components.add(components[ref])
-        if d.state == VulnDecision.State.ACCEPTED:
-            analysis = VulnerabilityAnalysis(
-                state=ImpactAnalysisState.EXPLOITABLE,
-                responses=[ImpactAnalysisResponse.WILL_NOT_FIX],
-                detail=d.reason,
-            )
-        elif d.state == VulnDecision.State.FALSE_POSITIVE:
-            analysis = VulnerabilityAnalysis(
-                state=ImpactAnalysisState.FALSE_POSITIVE, detail=d.reason
-            )
-        else:
-            analysis = VulnerabilityAnalysis(
-                state=ImpactAnalysisState.NOT_AFFECTED,
-                justification=CDX_JUSTIFICATIONS.get(VulnDecision.Justification(d.justification)),
-                detail=d.reason,
-            )
-        source = None
-        if d.vuln.startswith("CVE-"):
-            source = VulnerabilitySource(
-                name="NVD", url=XsUri(f"https://nvd.nist.gov/vuln/detail/{d.vuln}")
-            )
-        bom.vulnerabilities.add(
-            Vulnerability(
-                bom_ref=f"decision:{d.pk}",
-                id=d.vuln,
-                source=source,
-                analysis=analysis,
-                affects=[BomTarget(ref=ref)],
-                properties=_properties(
-                    owner=d.owner,
-                    scope=d.scope,
-                    expires_at=_iso(d.expires_at) if d.expires_at else "",
-                ),
-            )
-        )
-    return _serialize(bom)
+    return serialize_bom(bom)

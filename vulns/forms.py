@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from hosts.forms import parse_label
 from vulns import signals
 from vulns.models import VulnDecision
-from vulns.queries import hosts_running
+from vulns.places import hosts_running
 
 # A decision is taken again: two years at most, "accepted" or not.
 MAX_DAYS = 731

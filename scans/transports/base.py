@@ -25,6 +25,7 @@ import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from scans.transports.errors import ErrorClass, NotFound, ScanError
+from scans.transports.stream import BodyStream
 
 MIN_API_VERSION = "1.24"  # Docker 1.12; docker-py's own floor
 MAX_API_VERSION = "1.45"  # newest shape this collector was written against
@@ -347,44 +348,6 @@ class DockerAPI:
             chosen = version_tuple(floor)
         self.api_version = ".".join(str(p) for p in chosen)
         return version
-
-
-class BodyStream:
-    """The body of one streamed GET: read(n) as a parser expects it, with every byte counted
-    against the cap and the deadline checked between reads."""
-
-    def __init__(
-        self, api: DockerAPI, response: urllib3.BaseHTTPResponse, path: str, cap: int
-    ) -> None:
-        self._api = api
-        self._response = response
-        self.path = path
-        self.cap = cap
-        self.headers = response.headers
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return b"".join(iter(lambda: self.read(1 << 20), b""))
-        api = self._api
-        api.deadline.check()
-        try:
-            data = self._response.read(size, decode_content=True)
-        except Exception as exc:  # noqa: BLE001 - classified, never swallowed
-            raise api.classify(exc) from exc
-        self.bytes_read += len(data)
-        if self.bytes_read > self.cap:
-            raise ScanError(
-                ErrorClass.MALFORMED, f"{self.path}: response exceeds the {self.cap}-byte cap"
-            )
-        # A socket the watchdog cut reads as a clean end of body (see _read_capped).
-        if (not data and size) and api.tracker.aborted:
-            raise api.deadline.exceeded()
-        api.deadline.check()
-        return data
 
 
 # The Engine API nests a handful of levels (Swarm specs about ten). json.loads stops only

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from posture.lib.htmx import HtmxHttpRequest
-from vulns import exports, queries
+from vulns import exports, queries, vex
 
 
 class _Echo:
@@ -78,7 +78,7 @@ def vulnerabilities_sarif(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def decisions_openvex(request: HtmxHttpRequest) -> HttpResponse:
     author = request.user.get_username() or "Posture"
-    document = exports.openvex(exports.decisions_in_force(), author=author)
+    document = vex.openvex(vex.decisions_in_force(), author=author)
     response = HttpResponse(json_bytes(document), content_type="application/json")
     attachment(response, _stamped("vex", "openvex.json"))
     return response
@@ -86,7 +86,7 @@ def decisions_openvex(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 def decisions_cyclonedx(request: HtmxHttpRequest) -> HttpResponse:
-    body = exports.cyclonedx_vex(exports.decisions_in_force())
+    body = vex.cyclonedx_vex(vex.decisions_in_force())
     response = HttpResponse(body, content_type="application/vnd.cyclonedx+json")
     attachment(response, _stamped("vex", "cdx.json"))
     return response

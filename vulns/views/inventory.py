@@ -9,10 +9,10 @@ import re
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
-from vulndb.freshness import data_status
 
 from posture.lib.htmx import HtmxHttpRequest, render_page
-from vulns import exports, queries
+from vulndb.freshness import data_status
+from vulns import exports, places
 from vulns.models import ImageInventory
 from vulns.views.downloads import attachment
 
@@ -24,9 +24,9 @@ PANEL_IMAGES = 20
 @require_GET
 def inventory(request: HtmxHttpRequest, key: str) -> HttpResponse:
     found = get_object_or_404(ImageInventory, key=key)
-    filters = queries.PackageFilters.from_query(request.GET)
+    filters = places.PackageFilters.from_query(request.GET)
     context = {
-        "view": queries.inventory_view(found, filters, request.GET.get("page")),
+        "view": places.inventory_view(found, filters, request.GET.get("page")),
         "filters": filters,
         "data": data_status(),
     }
@@ -38,7 +38,7 @@ def inventory_panel(request: HtmxHttpRequest) -> HttpResponse:
     """The inventories of ?image=<id> (repeatable), for the findings image page's hx-get."""
     ids = [i for i in request.GET.getlist("image")[:PANEL_IMAGES] if IMAGE_ID.fullmatch(i)]
     context = {
-        "inventories": queries.inventories_of_images(ids) if ids else [],
+        "inventories": places.inventories_of_images(ids) if ids else [],
         "data": data_status(),
     }
     return render(request, "vulns/inventory_panel.html", context)

@@ -1,8 +1,8 @@
 """/vulnerabilities/: the fleet grouped by vulnerability; /vulnerabilities/<id>/: one
 vulnerability, where it runs, and its triage (decisions made and revoked here).
 
-Thin views: parse, call vulns.queries or vulns.forms, render in the htmx pattern of the
-other list pages. An invalid triage form answers 200 with its errors, so htmx swaps them in.
+Thin views: parse, call vulns.queries, vulns.places or vulns.forms, render in the htmx pattern
+of the other list pages. An invalid triage form answers 200 with its errors, so htmx swaps them in.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
 from vulndb.freshness import data_status
-from vulns import forms, queries
+from vulns import forms, places, queries
 from vulns.models import VulnDecision
 
 # OSV ids, CVEs, GHSAs, DSA/DLA, ALPINE-CVE-…: what a vulnerability URL may name.
@@ -37,7 +37,7 @@ def vulnerabilities(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _detail_page(request: HtmxHttpRequest, vuln: str, form: forms.VulnDecisionForm) -> HttpResponse:
-    detail = queries.vulnerability_detail(vuln)
+    detail = places.vulnerability_detail(vuln)
     if detail is None:
         raise Http404
     context = {"detail": detail, "form": form, "data": data_status()}
@@ -52,7 +52,7 @@ def vulnerability(request: HtmxHttpRequest, vuln: str) -> HttpResponse:
     if request.method == "POST":
         if not form.is_valid():
             return _detail_page(request, vuln, form)
-        if not queries.carried(vuln):
+        if not places.carried(vuln):
             raise Http404
         decision = forms.record(form, vuln, request.user)
         messages.success(request, _("Decision recorded: %(d)s.") % {"d": decision})
