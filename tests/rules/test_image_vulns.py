@@ -16,7 +16,7 @@ FAIL, PASS, UNKNOWN, NA = Outcome.FAIL, Outcome.PASS, Outcome.UNKNOWN, Outcome.N
 LOONEY = VulnRef("CVE-2023-4911", "libc6", "2.36-9+deb12u1", "2.36-9+deb12u3", 3, kev=True)
 CURL = VulnRef("CVE-2023-38545", "libcurl4", "7.88.1-10+deb12u1", "7.88.1-10+deb12u4", 4)
 UNFIXED = VulnRef("CVE-2024-0001", "libfoo", "1.0-1", "", 4)
-DEBIAN = dict(os_id="debian", os_version="12", os_name="Debian GNU/Linux 12 (bookworm)")
+DEBIAN = {"os_id": "debian", "os_version": "12", "os_name": "Debian GNU/Linux 12 (bookworm)"}
 
 
 @pytest.fixture(autouse=True)
@@ -80,15 +80,15 @@ def test_many_ids_are_counted_not_all_listed():
     "os, expected",
     [
         (DEBIAN, PASS),
-        (dict(os_id="debian", os_version="11", os_name="Debian 11"), FAIL),
-        (dict(os_id="debian", os_version="9.13", os_name="Debian 9"), FAIL),
-        (dict(os_id="alpine", os_version="3.18.4", os_name="Alpine 3.18"), FAIL),
-        (dict(os_id="alpine", os_version="3.22.1", os_name="Alpine 3.22"), PASS),
-        (dict(os_id="ubuntu", os_version="22.04", os_name="Ubuntu 22.04"), PASS),
-        (dict(os_id="ubuntu", os_version="18.04", os_name="Ubuntu 18.04"), FAIL),
-        (dict(os_id="gentoo", os_version="2.15", os_name="Gentoo"), UNKNOWN),
-        (dict(os_id="debian", os_version="99", os_name="Debian 99"), UNKNOWN),
-        (dict(os_id="", os_version="", os_name=""), NA),
+        ({"os_id": "debian", "os_version": "11", "os_name": "Debian 11"}, FAIL),
+        ({"os_id": "debian", "os_version": "9.13", "os_name": "Debian 9"}, FAIL),
+        ({"os_id": "alpine", "os_version": "3.18.4", "os_name": "Alpine 3.18"}, FAIL),
+        ({"os_id": "alpine", "os_version": "3.22.1", "os_name": "Alpine 3.22"}, PASS),
+        ({"os_id": "ubuntu", "os_version": "22.04", "os_name": "Ubuntu 22.04"}, PASS),
+        ({"os_id": "ubuntu", "os_version": "18.04", "os_name": "Ubuntu 18.04"}, FAIL),
+        ({"os_id": "gentoo", "os_version": "2.15", "os_name": "Gentoo"}, UNKNOWN),
+        ({"os_id": "debian", "os_version": "99", "os_name": "Debian 99"}, UNKNOWN),
+        ({"os_id": "", "os_version": "", "os_name": ""}, NA),
     ],
 )
 def test_end_of_life_os(os, expected):
