@@ -58,6 +58,7 @@ class Host(models.Model):
         # A database default too: rows written by code that predates the field (an older
         # release still running during a rolling upgrade) get "default" as well.
         db_default="",
+        default="",
         choices=[
             ("", _("default (POSTURE_IMAGE_SCAN)")),
             ("off", _("off")),

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='host',
             name='image_scan',
-            field=models.CharField(blank=True, db_default='', choices=[('', 'default (POSTURE_IMAGE_SCAN)'), ('off', 'off'), ('os', 'OS packages'), ('deep', 'deep')], max_length=8, verbose_name='image scanning'),
+            field=models.CharField(blank=True, db_default='', default='', choices=[('', 'default (POSTURE_IMAGE_SCAN)'), ('off', 'off'), ('os', 'OS packages'), ('deep', 'deep')], max_length=8, verbose_name='image scanning'),
         ),
     ]
