@@ -21,6 +21,9 @@ calls of scans.images.read_inventory in the workers (counted at run time, produc
 unchanged) with the HEADs and GETs they send the archive endpoint, and the simulator's
 requests beyond the "off" twin's.
 --pyspy BINARY samples the first worker (`py-spy record --gil`) during the chosen cycles.
+--experiment summaries-cache measures a proposed change of vulns.inventories.summaries at
+run time (the product code stays as it is). --keep leaves the services and the template
+database; --reuse takes that template again (the data import takes minutes at full size).
 Prints markdown; writes nothing into the repository.
 """
 
@@ -456,8 +459,8 @@ class ImageBench(Bench):
                 entry[1] += rows
         return total
 
-    def image_stats(self) -> dict[str, dict[str, float]]:
-        total: dict[str, dict[str, float]] = {"calls": Counter(), "wall": defaultdict(float)}
+    def image_stats(self) -> dict[str, dict[str, Any]]:
+        total: dict[str, dict[str, Any]] = {"calls": defaultdict(int), "wall": defaultdict(float)}
         for n in range(len(self.workers)):
             with contextlib.suppress(OSError, ValueError):
                 one = json.loads(self.stats_path(n).read_text())
@@ -668,7 +671,7 @@ def main() -> None:
     began = time.perf_counter()
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
-        stack.callback(lambda: bench.sim and bench.sim.stop())
+        stack.callback(lambda: bench.sim.stop() if bench.sim else None)
         stack.callback(bench.stop_worker)
         if not args.keep:
             stack.callback(bench.redis.stop)
