@@ -32,7 +32,7 @@ from scans.hostaccess import collect_host
 from scans.models import ScanRun
 from scans.signals import notify_finished
 from scans.transports import DockerAPI, ErrorClass, Limits, ScanError, open_api
-from vulns import inventories
+from vulns import inventories, summary
 from vulns.tarstream import TarLimits
 
 log = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
             containers = inventories.image_containers(facts.containers)
             _read_inventories(api, scan.host, facts, containers, mode)
         facts.transport = endpoint.transport.value
-        inventories.summaries(scan.host, facts.images, mode, containers)
+        summary.summaries(scan.host, facts.images, mode, containers)
         evaluations = profiles.apply(evaluate(facts), profiles.effective(scan.host))
         evaluations = risk_exceptions.apply(evaluations, scan.host, timezone.now(), facts)
         score = score_host(evaluations)

@@ -32,6 +32,16 @@ def _fresh_trends(settings: Any) -> None:
     settings.POSTURE_TRENDS_CACHE_SECONDS = 0
 
 
+@pytest.fixture(autouse=True)
+def _fresh_vulnerability_caches() -> None:
+    # Per-process caches keyed on row ids and versions: a rolled-back test's ids come back.
+    from vulndb import index
+    from vulns import summary
+
+    index.clear_cache()
+    summary.clear_cache()
+
+
 @pytest.fixture(scope="session")
 def lab_pki() -> Pki:
     return make_pki(lab_root("test-pki"), ips=("127.0.0.1",), dns_names=("localhost",))

@@ -32,6 +32,8 @@ class _Cache:
         self.entries: dict[str, list[Entry]] = {}
         self.indexes: dict[frozenset[str], matching.Index] = {}
         self.loads = 0  # ecosystems read from the database (tests count them)
+        self.ecosystems: frozenset[str] = frozenset()
+        self.ecosystems_version: tuple[int, datetime | None] = (-1, None)
 
     def clear(self, version: tuple[int, datetime | None]) -> None:
         self.version = version
@@ -71,6 +73,7 @@ def clear_cache() -> None:
     with _cache.lock:
         _cache.clear((-1, None))
         _cache.loads = 0
+        _cache.ecosystems_version = (-1, None)
 
 
 def stored_as(ecosystem: str) -> list[str]:
@@ -82,16 +85,22 @@ def stored_as(ecosystem: str) -> list[str]:
 
 
 def ecosystems_with_data(ecosystems: Iterable[str]) -> set[str]:
-    """Those of the ecosystems that some imported advisory names."""
+    """Those of the ecosystems that some imported advisory names. Every scan asks: the
+    distinct ecosystems are read once per data version (a scan of the affected packages,
+    34 ms at 133,000 rows, was a fifth of an unchanged scan's database time)."""
     wanted = {name: eco for eco in ecosystems for name in stored_as(eco)}
     if not wanted:
         return set()
-    found = (
-        AffectedPackage.objects.filter(ecosystem__in=list(wanted))
-        .values_list("ecosystem", flat=True)
-        .distinct()
-    )
-    return {wanted[name] for name in found}
+    version = data_version()
+    with _cache.lock:
+        known = _cache.ecosystems if _cache.ecosystems_version == version else None
+    if known is None:
+        known = frozenset(
+            AffectedPackage.objects.values_list("ecosystem", flat=True).distinct().order_by()
+        )
+        with _cache.lock:
+            _cache.ecosystems, _cache.ecosystems_version = known, version
+    return {eco for name, eco in wanted.items() if name in known}
 
 
 def _load(ecosystem: str) -> Iterator[Entry]:

@@ -3,6 +3,7 @@ and the figures managers read from them (counts and time-to-fix by severity)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from django.utils import timezone
 from hosts.models import Host
 from rules.facts import ImageFacts
 from vulndb.records import VulnSeverity
-from vulns.models import VulnOccurrence
+from vulns.models import HostVulnState, VulnOccurrence
 
 
 def record(host: Host, images: Iterable[ImageFacts], now: datetime) -> None:
@@ -33,6 +34,15 @@ def record(host: Host, images: Iterable[ImageFacts], now: datetime) -> None:
             key = (v.id, v.package)
             old = seen.get(key, (0, False, False))
             seen[key] = (max(old[0], v.severity), old[1] or v.kev, old[2] or bool(v.fixed))
+    digest = hashlib.sha256(
+        repr((unassessed, sorted(seen.items()))).encode("utf-8", "surrogatepass")
+    ).hexdigest()
+    state = HostVulnState.objects.filter(host=host).values_list("digest", flat=True).first()
+    if state == digest:
+        return  # the same open vulnerabilities as last time: nothing opens or closes
+    HostVulnState.objects.update_or_create(
+        host=host, defaults={"digest": digest, "updated_at": now}
+    )
     open_rows = {}
     changed = []
     for row in VulnOccurrence.objects.filter(host=host, fixed_at__isnull=True).only(

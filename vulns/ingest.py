@@ -291,6 +291,8 @@ def ingest(raw: bytes) -> IngestReport:
             )
         ImageVulnerability.objects.bulk_create(new, batch_size=1000)
         report.added = len(new)
+        # Its vulnerabilities changed: the summaries kept per process follow matched_at.
+        ImageInventory.objects.filter(pk=inventory.pk).update(matched_at=now)
     return report
 
 

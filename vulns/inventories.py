@@ -18,11 +18,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from hosts.models import Host
-from rules.facts import ImageFacts, ImageVulns, VulnRef
+from rules.facts import ImageFacts
 from vulndb.models import Advisory, current_generation
 from vulns.models import ImageInventory, ImageVulnerability, Package
 from vulns.packages import InventoryResult
-from vulns.triage import Decisions, repositories
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +162,8 @@ def store(
         "read_from": host,
         "image_name": claim_.image.name[:255],
     }
+    # Stored and matched in one transaction: a host scanned in between would otherwise see
+    # an assessed image without vulnerabilities and close its open occurrences.
     with transaction.atomic():
         updated = ImageInventory.objects.filter(
             key=claim_.key, status=ImageInventory.Status.READING, read_from=host
@@ -188,8 +189,8 @@ def store(
             ],
             batch_size=1000,
         )
-    if inventory.assessed:
-        match(inventory)
+        if inventory.assessed:
+            match(inventory)
     return inventory
 
 
@@ -339,126 +340,3 @@ def hosts_running(keys: Iterable[str]) -> list[int]:
         .values_list("host_id", flat=True)
         .distinct()
     )
-
-
-def _ecosystems_with_data(ecosystems: set[str]) -> set[str]:
-    from vulndb.index import ecosystems_with_data
-
-    return ecosystems_with_data(ecosystems)
-
-
-def summaries(
-    host: Host, images: Sequence[ImageFacts], mode: str, containers: Mapping[str, str]
-) -> None:
-    """Attach to each image the ImageVulns its rules read (ImageFacts.vulns)."""
-    keys = {i.layers_key for i in images if i.layers_key}
-    inventories = {inv.key: inv for inv in ImageInventory.objects.filter(key__in=keys)}
-    vulns: dict[int, list[ImageVulnerability]] = {}
-    for v in ImageVulnerability.objects.filter(inventory__in=list(inventories.values())).only(
-        "inventory_id",
-        "vuln",
-        "package_name",
-        "installed_version",
-        "fixed_version",
-        "severity",
-        "kev",
-        "epss",
-    ):
-        vulns.setdefault(v.inventory_id, []).append(v)
-    decisions = Decisions.in_force({v.vuln for rows in vulns.values() for v in rows})
-    with_data = _ecosystems_with_data(
-        {inv.ecosystem for inv in inventories.values() if inv.ecosystem}
-    ) | _ecosystems_with_data(
-        set(
-            Package.objects.filter(inventory__in=list(inventories.values()))
-            .exclude(ecosystem__contains=":")
-            .values_list("ecosystem", flat=True)
-            .distinct()
-        )
-    )
-    labels = host.labels if isinstance(host.labels, dict) else {}
-    for image in images:
-        image.vulns = _summary(
-            image,
-            inventories.get(image.layers_key),
-            vulns,
-            decisions,
-            with_data,
-            labels,
-            mode,
-            containers,
-        )
-
-
-def _summary(
-    image: ImageFacts,
-    inventory: ImageInventory | None,
-    vulns: Mapping[int, list[ImageVulnerability]],
-    decisions: Decisions,
-    with_data: set[str],
-    labels: Mapping[str, str],
-    mode: str,
-    containers: Mapping[str, str],
-) -> ImageVulns:
-    if inventory is None or inventory.status == ImageInventory.Status.READING:
-        if not image.layers_key:
-            reason = "the daemon gave no layer list for this image"
-        elif mode == "off":
-            reason = "image scanning is off for this host"
-        elif inventory is not None:
-            reason = "its inventory is being read"
-        elif mode == "os" and image.id not in containers:
-            reason = "no container of this image to read from; deep mode reads images without one"
-        else:
-            reason = "its inventory has not been read yet"
-        return ImageVulns(assessed=False, reason=reason)
-    if inventory.status != ImageInventory.Status.ASSESSED:
-        return ImageVulns(
-            assessed=False, reason=inventory.reason or "its inventory could not be read"
-        )
-    if inventory.source == ImageInventory.Source.POSTURE:
-        if inventory.ecosystem and inventory.ecosystem not in with_data:
-            return ImageVulns(
-                assessed=False,
-                reason=f"no vulnerability data for {inventory.ecosystem}",
-                os_id=inventory.os_id,
-                os_version=inventory.os_version,
-                os_name=inventory.os_name,
-                packages=inventory.package_count,
-            )
-        if not inventory.ecosystem and not with_data:
-            return ImageVulns(assessed=False, reason="no vulnerability data has been imported")
-    repos = repositories(_references(image))
-    refs = []
-    for v in vulns.get(inventory.pk, ()):
-        if decisions and decisions.covering(v.vuln, v.package_name, repos, labels):
-            continue
-        refs.append(
-            VulnRef(
-                id=v.vuln,
-                package=v.package_name,
-                installed=v.installed_version,
-                fixed=v.fixed_version,
-                severity=v.severity,
-                kev=v.kev,
-                epss=v.epss,
-            )
-        )
-    refs.sort(key=lambda r: (not r.kev, -r.severity, not r.fixed, -(r.epss or 0), r.id))
-    return ImageVulns(
-        assessed=True,
-        os_id=inventory.os_id,
-        os_version=inventory.os_version,
-        os_name=inventory.os_name,
-        packages=inventory.package_count,
-        vulnerabilities=tuple(refs),
-    )
-
-
-def _references(image: ImageFacts) -> list[str]:
-    refs: list[str] = []
-    for field in ("RepoTags", "RepoDigests"):
-        value = image.inspect.get(field)
-        if isinstance(value, list):
-            refs += [v for v in value if isinstance(v, str)]
-    return refs

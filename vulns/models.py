@@ -218,3 +218,15 @@ class VulnOccurrence(models.Model):
     def urgent(severity: int, kev: bool, fixable: bool) -> bool:
         """What ops are alerted about: known exploited, or critical with a fix out."""
         return kev or (severity >= VulnSeverity.CRITICAL and fixable)
+
+
+class HostVulnState(models.Model):
+    """The digest of a host's open vulnerabilities at its last scan: an unchanged scan
+    compares one row instead of reading every open occurrence (vulns.history)."""
+
+    host = models.OneToOneField("hosts.Host", on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"host {self.host_id}: {self.digest[:12]}"

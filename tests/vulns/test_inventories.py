@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from rules.facts import ContainerFacts, ImageFacts
 from tests.factories import HostFactory
-from vulns import inventories
+from vulns import inventories, summary
 from vulns.models import ImageInventory, Package
 from vulns.packages import InventoryResult, OsRelease
 from vulns.packages import Package as Pkg
@@ -102,7 +102,7 @@ def test_an_image_without_layers_is_never_claimed_and_says_why():
     host = HostFactory()
     img = ImageFacts(id="sha256:" + "a" * 64, inspect={"RootFS": {"Layers": ["nope"]}})
     assert inventories.claim(host, [img], {img.id: "c" * 64}, "deep") == []
-    inventories.summaries(host, [img], "deep", {})
+    summary.summaries(host, [img], "deep", {})
     assert img.vulns is not None and not img.vulns.assessed
     assert "no layer list" in img.vulns.reason
 
@@ -140,10 +140,10 @@ def test_summaries_say_why_an_image_is_not_assessed():
     host = HostFactory()
     unread, reading = image(1), image(2)
     inventories.claim(host, [reading], {reading.id: "c" * 64}, "os")
-    inventories.summaries(host, [unread, reading], "os", {reading.id: "c" * 64})
+    summary.summaries(host, [unread, reading], "os", {reading.id: "c" * 64})
     assert "no container of this image" in unread.vulns.reason
     assert "being read" in reading.vulns.reason
-    inventories.summaries(host, [unread], "off", {})
+    summary.summaries(host, [unread], "off", {})
     assert "off" in unread.vulns.reason
 
 
@@ -158,7 +158,7 @@ def test_no_vulnerability_data_is_not_assessed_never_clean():
         packages=[Pkg("Debian:12", "libc6", "2.36-9+deb12u1", "glibc", "2.36-9+deb12u1")],
     )
     inventories.store(claim, result, host, 1)
-    inventories.summaries(host, [img], "os", {img.id: "c" * 64})
+    summary.summaries(host, [img], "os", {img.id: "c" * 64})
     assert img.vulns is not None
     assert not img.vulns.assessed
     assert img.vulns.reason == "no vulnerability data for Debian:12"
