@@ -214,6 +214,12 @@ def sync_drop_folder(folder: Path, now: float | None = None) -> ImportReport | N
     or while a file is still being written (changed in the last 30 s)."""
     import time
 
+    try:
+        # Made on first use: a fresh deployment's volume has no such folder yet.
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("POSTURE_VULNDB_DIR %s: %s", folder, exc)
+        return None
     if not folder.is_dir():
         log.warning("POSTURE_VULNDB_DIR %s is not a folder", folder)
         return None

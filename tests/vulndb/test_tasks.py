@@ -99,6 +99,12 @@ def test_a_failed_import_gives_the_change_back(tmp_path: Path, settings: Any) ->
     assert tasks.import_drop_folder() == 26
 
 
-def test_a_missing_folder_is_logged_not_raised(tmp_path: Path, settings: Any) -> None:
+def test_a_missing_folder_is_made_and_a_file_in_its_place_is_logged_not_raised(
+    tmp_path: Path, settings: Any
+) -> None:
     settings.POSTURE_VULNDB_DIR = str(tmp_path / "absent")
+    assert tasks.import_drop_folder() == 0
+    assert (tmp_path / "absent").is_dir()
+    (tmp_path / "a-file").write_text("not a folder")
+    settings.POSTURE_VULNDB_DIR = str(tmp_path / "a-file")
     assert tasks.import_drop_folder() == 0
