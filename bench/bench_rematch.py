@@ -51,6 +51,7 @@ def main() -> None:
         POSTURE_DB_ENGINE="sqlite",
         POSTURE_LOG_LEVEL="WARNING",
     )
+    os.environ.pop("POSTURE_DB_NAME", None)  # lab services' PostgreSQL name, not a file
     import django
     from django.core.management import call_command
 
