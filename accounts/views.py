@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from access.policy import signed_in
 from accounts.forms import LanguageForm
 from accounts.services import SESSION_KEY, set_language
 
@@ -21,6 +22,7 @@ def safe_next(request: HttpRequest, url: str) -> str:
     return reverse("fleet")
 
 
+@signed_in
 @require_POST
 def language(request: HttpRequest) -> HttpResponse:
     user = request.user

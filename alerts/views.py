@@ -11,6 +11,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from access.policy import allow
+from access.roles import Perm
 from alerts.forms import SubscriptionForm
 from alerts.models import Notification, Subscription
 from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
@@ -31,6 +33,7 @@ def _page(request: HtmxHttpRequest, form: SubscriptionForm, status: int = 200) -
     return render_page(request, "alerts/subscriptions.html", "alerts-panel", context, status)
 
 
+@allow(Perm.VIEW)
 @require_http_methods(["GET", "POST"])
 def subscriptions(request: HtmxHttpRequest) -> HttpResponse:
     initial = {"owner_email": request.user.email, "time_zone": "UTC"}  # type: ignore[union-attr]
@@ -47,6 +50,7 @@ def subscriptions(request: HtmxHttpRequest) -> HttpResponse:
     return _page(request, form)
 
 
+@allow(Perm.VIEW)
 @require_POST
 def subscription_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     # Scoped to the user: someone else's subscription is a 404, not a deletion.

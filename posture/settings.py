@@ -41,6 +41,9 @@ INSTALLED_APPS = [
     "template_partials",
     "posture",
     # Bottom to top: each app imports only those above it in this list (docs/ARCHITECTURE.md).
+    # Roles, teams and the access policy every view declares; then the audit trail.
+    "access",
+    "audit",
     "hosts",
     "findings",
     "vulndb",
@@ -64,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Every view declares who may use it (access.policy); undeclared views answer 403.
+    "access.policy.AccessPolicyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -83,6 +88,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "access.context_processors.access",
             ],
         },
     }

@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
+from access.policy import public
 
-@login_not_required
+
+@public
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness for container health checks: the process answers; no data is revealed."""
     return HttpResponse("ok", content_type="text/plain")
@@ -13,8 +14,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", public(auth_views.LoginView.as_view()), name="login"),
+    # Signing out needs no role: a session that lost its role must still be able to leave.
+    path("logout/", public(auth_views.LogoutView.as_view()), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("fleet.urls")),

@@ -18,12 +18,12 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_not_required
 from django.db.models import Count, Exists, Min, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from access.policy import custom
 from findings.models import Finding
 from hosts.models import Host
 from rules import Severity
@@ -202,7 +202,7 @@ def _severities() -> Iterable[Severity]:
     return sorted(Severity, reverse=True)
 
 
-@login_not_required
+@custom("a bearer token, an allow-listed peer address, or a role with metrics.view")
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     if not allowed(request):

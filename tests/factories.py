@@ -33,6 +33,8 @@ from cryptography.x509.oid import NameOID
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from access.roles import Role
+from access.services import set_role
 from findings import tallies
 from findings.models import Finding, HostPosture, ScoreSample
 from hosts.models import Host
@@ -51,10 +53,17 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
     password = factory.django.Password(PASSWORD)
+
+    # Tests written before roles act as an admin; access tests pass role= and teams=.
+    @factory.post_generation
+    def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
+        if create:
+            set_role(self, extracted or Role.ADMIN, kwargs.get("teams"))
 
 
 class HostFactory(factory.django.DjangoModelFactory):

@@ -16,6 +16,8 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from access.policy import allow
+from access.roles import Perm
 from findings import export, sarif
 from posture.lib.htmx import HtmxHttpRequest
 
@@ -53,6 +55,7 @@ def _json_bytes(data: Any) -> bytes:
     return text.encode()
 
 
+@allow(Perm.EXPORT)
 @require_GET
 def findings_csv(request: HtmxHttpRequest) -> StreamingHttpResponse:
     filters = export.ExportFilters.from_query(request.GET)
@@ -68,6 +71,7 @@ def findings_csv(request: HtmxHttpRequest) -> StreamingHttpResponse:
     return response
 
 
+@allow(Perm.EXPORT)
 @require_GET
 def findings_json(request: HtmxHttpRequest) -> HttpResponse:
     filters = export.ExportFilters.from_query(request.GET)
@@ -82,6 +86,7 @@ def findings_json(request: HtmxHttpRequest) -> HttpResponse:
     return response
 
 
+@allow(Perm.EXPORT)
 @require_GET
 def findings_sarif(request: HtmxHttpRequest) -> HttpResponse:
     filters = export.ExportFilters.from_query(request.GET)

@@ -15,6 +15,8 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import translation
 from django.views.decorators.http import require_GET
 
+from access.policy import allow
+from access.roles import Perm
 from findings import drilldown, tallies
 from posture.lib.filters import LenientQuery, QueryFilters
 from posture.lib.htmx import HtmxHttpRequest, render_page
@@ -111,6 +113,7 @@ def rule_rows(language: str, stats: cat.FleetStats) -> list[dict[str, Any]]:
     return rows
 
 
+@allow(Perm.VIEW)
 @require_GET
 def rules(request: HtmxHttpRequest) -> HttpResponse:
     filters = RuleFilters.from_query(request.GET)
@@ -134,6 +137,7 @@ def rules(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(request, "findings/catalogue.html", "rules-table", context)
 
 
+@allow(Perm.VIEW)
 @require_GET
 def rule_detail(request: HtmxHttpRequest, rule_id: str) -> HttpResponse:
     """The rule, its fleet pass rate, and every open finding of it: filtered, searched,
@@ -160,6 +164,7 @@ def rule_detail(request: HtmxHttpRequest, rule_id: str) -> HttpResponse:
     return render_page(request, "findings/rule.html", "rule-findings", context)
 
 
+@allow(Perm.VIEW)
 @require_GET
 def rules_json(request: HtmxHttpRequest) -> JsonResponse:
     data = cat.catalogue_data(translation.get_language() or "en")

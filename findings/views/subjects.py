@@ -12,6 +12,8 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from access.policy import allow
+from access.roles import Perm
 from findings import drilldown
 from findings.models import Container
 from hosts.models import Host
@@ -21,6 +23,7 @@ from posture.lib.htmx import HtmxHttpRequest, render_page
 NAME_MAX = 255
 
 
+@allow(Perm.VIEW)
 @require_GET
 def container_detail(request: HtmxHttpRequest, name: str, container_id: str) -> HttpResponse:
     """One container on one host: what the inventory holds about it and its open findings."""
@@ -49,6 +52,7 @@ def container_detail(request: HtmxHttpRequest, name: str, container_id: str) -> 
     return render(request, "findings/container.html", context)
 
 
+@allow(Perm.VIEW)
 @require_GET
 def containers(request: HtmxHttpRequest) -> HttpResponse:
     """Every live container of ?name= across the fleet and the open findings on them."""
@@ -74,6 +78,7 @@ def containers(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(request, "findings/containers.html", "subject-findings", context)
 
 
+@allow(Perm.VIEW)
 @require_GET
 def image_detail(request: HtmxHttpRequest, ref: str) -> HttpResponse:
     """The image an id or reference names across the fleet: hosts holding or running it, and

@@ -9,12 +9,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from access.policy import allow
+from access.roles import Perm
 from hosts.forms import HostForm
 from hosts.models import Host
 from scans.models import ScanRun
 from scans.services import request_scan
 
 
+@allow(Perm.HOST_EDIT)
 @require_http_methods(["GET", "POST"])
 def host_add(request: HttpRequest) -> HttpResponse:
     form = HostForm(request.POST or None)
@@ -32,6 +35,7 @@ def host_add(request: HttpRequest) -> HttpResponse:
     return render(request, "fleet/host_form.html", {"form": form, "host": None, "name": ""})
 
 
+@allow(Perm.HOST_EDIT)
 @require_http_methods(["GET", "POST"])
 def host_edit(request: HttpRequest, name: str) -> HttpResponse:
     host = get_object_or_404(Host, name=name)
@@ -45,6 +49,7 @@ def host_edit(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "fleet/host_form.html", {"form": form, "host": host, "name": name})
 
 
+@allow(Perm.HOST_EDIT)
 @require_http_methods(["GET", "POST"])
 def host_delete(request: HttpRequest, name: str) -> HttpResponse:
     host = get_object_or_404(Host, name=name)

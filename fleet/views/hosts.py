@@ -13,6 +13,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from access.policy import allow
+from access.roles import Perm
 from findings import selection
 from fleet import hostpage as reports
 from fleet import queries
@@ -29,6 +31,7 @@ def severity_titles() -> dict[str, str]:
     return {"critical": _("critical"), "high": _("high"), "medium": _("medium"), "low": _("low")}
 
 
+@allow(Perm.VIEW)
 @require_GET
 def fleet(request: HtmxHttpRequest) -> HttpResponse:
     filters = selection.FleetFilters.from_query(request.GET)
@@ -45,12 +48,14 @@ def fleet(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(request, "fleet/fleet.html", "fleet-table", context)
 
 
+@allow(Perm.VIEW)
 @require_GET
 def host_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
     host = get_object_or_404(Host, name=name)
     return render(request, "fleet/host_detail.html", {"report": reports.host_report(host)})
 
 
+@allow(Perm.VIEW)
 @require_GET
 def host_status(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """The status fragment; polled every 2 s while a scan is active, answered with the
@@ -79,6 +84,7 @@ def host_status(request: HtmxHttpRequest, name: str) -> HttpResponse:
     return render_polled(request, "fleet/status.html", context, done=not status.active)
 
 
+@allow(Perm.HOST_SCAN)
 @require_POST
 def host_scan(request: HtmxHttpRequest, name: str) -> HttpResponse:
     host = get_object_or_404(Host, name=name)

@@ -14,6 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from access.policy import allow
+from access.roles import Perm
 from hosts.models import Host
 from policy import exceptions as services
 from policy.forms import RiskExceptionForm
@@ -65,6 +67,7 @@ def _page(request: HtmxHttpRequest, form: RiskExceptionForm) -> HttpResponse:
     return render_page(request, "policy/exceptions.html", "exceptions-panel", context)
 
 
+@allow(Perm.VIEW, write=Perm.EXCEPTION_REQUEST)
 @require_http_methods(["GET", "POST"])
 def exception_list(request: HtmxHttpRequest) -> HttpResponse:
     form = RiskExceptionForm(request.POST or None, initial=request.GET.dict() or None)
@@ -82,6 +85,7 @@ def exception_list(request: HtmxHttpRequest) -> HttpResponse:
     return _page(request, form)
 
 
+@allow(Perm.EXCEPTION_APPROVE)
 @require_POST
 def exception_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     exc = get_object_or_404(RiskException, pk=pk)

@@ -8,11 +8,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from access.policy import allow
+from access.roles import Perm
 from policy.forms import RuleOverrideForm
 from policy.models import RuleOverride
 from rules import REGISTRY, Severity
 
 
+@allow(Perm.VIEW, write=Perm.POLICY)
 @require_http_methods(["GET", "POST"])
 def profiles(request: HttpRequest) -> HttpResponse:
     form = RuleOverrideForm(request.POST or None, initial=request.GET.dict() or None)
@@ -33,6 +36,7 @@ def profiles(request: HttpRequest) -> HttpResponse:
     return render(request, "policy/profiles.html", {"form": form, "overrides": overrides})
 
 
+@allow(Perm.POLICY)
 @require_POST
 def profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
     override = get_object_or_404(RuleOverride, pk=pk)

@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from access.models import Team
 from accounts.models import Preference
 from alerts.models import Event, Notification, Regression, Subscription
 from findings.models import Container, HostPosture, Image
@@ -54,7 +55,8 @@ def superuser_client(client: Client, settings: Any) -> Client:
 @pytest.fixture
 def one_of_each(db: None) -> None:
     """A row of every model the admin shows, related the way the product relates them."""
-    user = UserFactory(username="ops")
+    team = Team.objects.create(name="Payments", label="pay")
+    user = UserFactory(username="ops", role="operator", role__teams=[team])
     Group.objects.create(name="auditors")
     Preference.objects.create(user=user, language="fr")
     posture = HostPostureFactory(host=HostFactory(name="pay-1"))

@@ -21,6 +21,8 @@ PROJECT = "posture"
 PACKAGES = (
     "posture",
     "rules",
+    "access",
+    "audit",
     "hosts",
     "findings",
     "vulndb",

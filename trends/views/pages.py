@@ -7,6 +7,8 @@ from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from access.policy import allow
+from access.roles import Perm
 from posture.lib.htmx import HtmxHttpRequest, render_page
 from trends import charts
 from trends.dashboard import cached_trends_context, short_day
@@ -16,6 +18,7 @@ from trends.reports import Report, build_report
 from trends.scope import label_values
 
 
+@allow(Perm.VIEW)
 @require_GET
 def trends(request: HtmxHttpRequest) -> HttpResponse:
     context = cached_trends_context(TrendFilters.from_query(request.GET))
@@ -42,6 +45,7 @@ def report_charts(report: Report) -> dict[str, charts.Chart]:
     }
 
 
+@allow(Perm.VIEW)
 @require_GET
 def report(request: HtmxHttpRequest) -> HttpResponse:
     filters = ReportFilters.from_query(request.GET)

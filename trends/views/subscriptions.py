@@ -12,6 +12,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from access.policy import allow
+from access.roles import Perm
 from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
 from trends.forms import ReportSubscriptionForm
 from trends.models import ReportSubscription
@@ -48,6 +50,7 @@ def _form(request: HtmxHttpRequest, data: object = None) -> ReportSubscriptionFo
     )
 
 
+@allow(Perm.VIEW)
 @require_http_methods(["GET", "POST"])
 def report_subscriptions(request: HtmxHttpRequest) -> HttpResponse:
     form = _form(request, request.POST or None)
@@ -69,6 +72,7 @@ def _done(request: HtmxHttpRequest) -> HttpResponse:
     return redirect("report-subscriptions")
 
 
+@allow(Perm.VIEW)
 @require_POST
 def report_subscription_toggle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     subscription = get_object_or_404(ReportSubscription, pk=pk, user_id=_user_id(request))
@@ -81,6 +85,7 @@ def report_subscription_toggle(request: HtmxHttpRequest, pk: int) -> HttpRespons
     return _done(request)
 
 
+@allow(Perm.VIEW)
 @require_POST
 def report_subscription_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     get_object_or_404(ReportSubscription, pk=pk, user_id=_user_id(request)).delete()

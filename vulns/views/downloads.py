@@ -16,6 +16,8 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from access.policy import allow
+from access.roles import Perm
 from posture.lib.htmx import HtmxHttpRequest
 from vulns import exports, queries, vex
 
@@ -43,6 +45,7 @@ def json_bytes(data: Any) -> bytes:
     return text.encode()
 
 
+@allow(Perm.EXPORT)
 @require_GET
 def vulnerabilities_csv(request: HtmxHttpRequest) -> StreamingHttpResponse:
     rows, _truncated = exports.vulnerability_rows(queries.VulnFilters.from_query(request.GET))
@@ -57,6 +60,7 @@ def vulnerabilities_csv(request: HtmxHttpRequest) -> StreamingHttpResponse:
     return response
 
 
+@allow(Perm.EXPORT)
 @require_GET
 def vulnerabilities_json(request: HtmxHttpRequest) -> HttpResponse:
     rows, truncated = exports.vulnerability_rows(queries.VulnFilters.from_query(request.GET))
@@ -66,6 +70,7 @@ def vulnerabilities_json(request: HtmxHttpRequest) -> HttpResponse:
     return response
 
 
+@allow(Perm.EXPORT)
 @require_GET
 def vulnerabilities_sarif(request: HtmxHttpRequest) -> HttpResponse:
     rows, truncated = exports.vulnerability_rows(queries.VulnFilters.from_query(request.GET))
@@ -75,6 +80,7 @@ def vulnerabilities_sarif(request: HtmxHttpRequest) -> HttpResponse:
     return response
 
 
+@allow(Perm.EXPORT)
 @require_GET
 def decisions_openvex(request: HtmxHttpRequest) -> HttpResponse:
     author = request.user.get_username() or "Posture"
@@ -84,6 +90,7 @@ def decisions_openvex(request: HtmxHttpRequest) -> HttpResponse:
     return response
 
 
+@allow(Perm.EXPORT)
 @require_GET
 def decisions_cyclonedx(request: HtmxHttpRequest) -> HttpResponse:
     body = vex.cyclonedx_vex(vex.decisions_in_force())

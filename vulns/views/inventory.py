@@ -10,6 +10,8 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from access.policy import allow
+from access.roles import Perm
 from posture.lib.htmx import HtmxHttpRequest, render_page
 from vulndb.freshness import data_status
 from vulns import exports, places
@@ -21,6 +23,7 @@ IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
 PANEL_IMAGES = 20
 
 
+@allow(Perm.VIEW)
 @require_GET
 def inventory(request: HtmxHttpRequest, key: str) -> HttpResponse:
     found = get_object_or_404(ImageInventory, key=key)
@@ -33,6 +36,7 @@ def inventory(request: HtmxHttpRequest, key: str) -> HttpResponse:
     return render_page(request, "vulns/inventory.html", "package-table", context)
 
 
+@allow(Perm.VIEW)
 @require_GET
 def inventory_panel(request: HtmxHttpRequest) -> HttpResponse:
     """The inventories of ?image=<id> (repeatable), for the findings image page's hx-get."""
@@ -44,6 +48,7 @@ def inventory_panel(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "vulns/inventory_panel.html", context)
 
 
+@allow(Perm.EXPORT)
 @require_GET
 def inventory_cyclonedx(request: HtmxHttpRequest, key: str) -> HttpResponse:
     found = get_object_or_404(ImageInventory, key=key)

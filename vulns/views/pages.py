@@ -15,6 +15,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from access.policy import allow
+from access.roles import Perm
 from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
 from vulndb.freshness import data_status
 from vulns import forms, places, queries
@@ -24,6 +26,7 @@ from vulns.models import VulnDecision
 VULN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}")
 
 
+@allow(Perm.VIEW)
 @require_GET
 def vulnerabilities(request: HtmxHttpRequest) -> HttpResponse:
     filters = queries.VulnFilters.from_query(request.GET)
@@ -44,6 +47,7 @@ def _detail_page(request: HtmxHttpRequest, vuln: str, form: forms.VulnDecisionFo
     return render_page(request, "vulns/vulnerability.html", "vuln-panel", context)
 
 
+@allow(Perm.VIEW, write=Perm.TRIAGE)
 @require_http_methods(["GET", "POST"])
 def vulnerability(request: HtmxHttpRequest, vuln: str) -> HttpResponse:
     if not VULN_ID.fullmatch(vuln):
@@ -62,6 +66,7 @@ def vulnerability(request: HtmxHttpRequest, vuln: str) -> HttpResponse:
     return _detail_page(request, vuln, form)
 
 
+@allow(Perm.TRIAGE)
 @require_POST
 def decision_revoke(request: HtmxHttpRequest, vuln: str, pk: int) -> HttpResponse:
     decision = get_object_or_404(VulnDecision, pk=pk, vuln=vuln)
