@@ -39,6 +39,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    # Audit trail (issue 12): model changes as auditlog LogEntry rows (audit/apps.py registers
+    # the models); before "audit" so that audit/admin.py can replace its admin.
+    "auditlog",
     "posture",
     # Bottom to top: each app imports only those above it in this list (docs/ARCHITECTURE.md).
     # Roles, teams and the access policy every view declares; then the audit trail.
@@ -65,6 +68,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Audit trail: who and from where, for the model changes auditlog records.
+    "audit.middleware.AuditlogMiddleware",
     "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # Every view declares who may use it (access.policy); undeclared views answer 403.
@@ -346,6 +351,15 @@ POSTURE_VULNDB_DIR = env("POSTURE_VULNDB_DIR", "")
 POSTURE_VULNDB_MAX_AGE_DAYS = envint("POSTURE_VULNDB_MAX_AGE_DAYS", 7, minimum=1)
 # An import of a whole OSV corpus takes minutes, far past the scans' task time limits.
 POSTURE_VULNDB_IMPORT_TIME_LIMIT = envint("POSTURE_VULNDB_IMPORT_TIME_LIMIT", 3600, minimum=60)
+
+# --- Audit trail --------------------------------------------------------------------------
+# Audit events and model change entries older than this many days are deleted by a daily
+# sweep (audit.tasks.prune_audit); the only deletion the database allows (audit/migrations).
+POSTURE_AUDIT_RETENTION_DAYS = envint("POSTURE_AUDIT_RETENTION_DAYS", 365, minimum=30)
+CELERY_TASK_ROUTES["audit.tasks.*"] = {"queue": "background"}
+CELERY_BEAT_SCHEDULE["prune-audit"] = {"task": "audit.tasks.prune_audit", "schedule": 24 * 3600.0}
+# auditlog keeps changes as JSON (not text) and never a serialized copy of the row.
+AUDITLOG_STORE_JSON_CHANGES = True
 
 LOGGING = {
     "version": 1,
