@@ -7,6 +7,7 @@ POSTURE_DATA_DIR, so one command runs the whole product without a server to inst
 from __future__ import annotations
 
 import ipaddress
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    # Accounts (issue 12): login throttling and lock-out, TOTP second factor.
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     # Audit trail (issue 12): model changes as auditlog LogEntry rows (audit/apps.py registers
     # the models); before "audit" so that audit/admin.py can replace its admin.
     "auditlog",
@@ -68,16 +73,22 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Accounts: request.user.is_verified() (signed in with the second factor this session).
+    "django_otp.middleware.OTPMiddleware",
     # Audit trail: who and from where, for the model changes auditlog records.
     "audit.middleware.AuditlogMiddleware",
     "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # Every view declares who may use it (access.policy); undeclared views answer 403.
     "access.policy.AccessPolicyMiddleware",
+    # Accounts: admins without a second factor go to /account/mfa/ (POSTURE_REQUIRE_MFA_ADMINS).
+    "accounts.middleware.AdminMfaMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "posture.middleware.SecurityHeadersMiddleware",
+    # Accounts: turns a lock-out into the locked-out page; axes wants to be last.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "posture.urls"
@@ -144,12 +155,40 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # Accounts: 12 characters at least (issue 12); a passphrase beats composition rules.
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "fleet"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Accounts: login throttling (django-axes) and second factor (django-otp) ---------------
+# Axes watches every authenticate() call (it needs the request: tests use force_login, or
+# client.login(request=...)); ModelBackend then checks the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Locked per username AND address: a guesser from one address cannot lock a person out from
+# everywhere, and one address cannot try every account. Lift a lock before its cool-off with
+# `manage.py axes_reset` (everything), `axes_reset_username NAME` or `axes_reset_ip ADDR`.
+# Behind a proxy the address is REMOTE_ADDR as the proxy hands it on (as in the audit trail).
+AXES_FAILURE_LIMIT = envint("POSTURE_LOGIN_FAILURES", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("POSTURE_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Masked in the POST data axes keeps of a failed attempt (the password always is).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token"]
+# Admins without a confirmed authenticator are sent to enroll one before any other page.
+POSTURE_REQUIRE_MFA_ADMINS = envbool("POSTURE_REQUIRE_MFA_ADMINS", False)
+# The name authenticator apps show beside the account.
+OTP_TOTP_ISSUER = "Posture"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]

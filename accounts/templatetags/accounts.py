@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import template
@@ -22,3 +23,11 @@ def language_switch(context: RequestContext) -> dict[str, Any]:
         "next": request.get_full_path(),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.filter
+def minutes(value: timedelta | None) -> int:
+    """A wait in whole minutes, rounded up: "try again in 0 minutes" would be a lie."""
+    if value is None:
+        return 0
+    return -(-int(value.total_seconds()) // 60)
