@@ -21,12 +21,35 @@ DATA_DIR = Path(env("POSTURE_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
 DEBUG = envbool("POSTURE_DEBUG", False)
 SECRET_KEY = envsecret("POSTURE_SECRET_KEY") or persistent_secret(DATA_DIR / "secret_key")
-# Keys that encrypt stored credentials (TLS client keys, SSH private keys). Several keys,
-# comma-separated, allow rotation: the first encrypts, all decrypt.
-ENCRYPTION_KEYS = envlist(
-    "POSTURE_ENCRYPTION_KEYS",
-    envsecret("POSTURE_ENCRYPTION_KEYS") or persistent_secret(DATA_DIR / "encryption_key"),
-)
+# --- Sealed credentials (posture.lib.crypto) ----------------------------------------------
+# Stored TLS client keys and SSH private keys are sealed with the public key; only processes
+# given a private key open them. docker-compose.yml gives web and beat the public key only,
+# workers the private keys too (comma-separated, current first, older ones kept until
+# `manage.py rotate_keys` has re-sealed everything). With neither set (the embedded mode, one
+# process for everything) a private key is generated once into the data directory.
+CREDENTIALS_PUBLIC_KEY = envsecret("POSTURE_CREDENTIALS_PUBLIC_KEY")
+CREDENTIALS_PRIVATE_KEYS = [
+    k.strip() for k in envsecret("POSTURE_CREDENTIALS_PRIVATE_KEYS").split(",") if k.strip()
+]
+_EMBEDDED_CREDENTIAL_KEYS = not CREDENTIALS_PUBLIC_KEY and not CREDENTIALS_PRIVATE_KEYS
+if _EMBEDDED_CREDENTIAL_KEYS:
+    CREDENTIALS_PRIVATE_KEYS = [persistent_secret(DATA_DIR / "credentials_private_key")]
+# Fernet keys of the scheme before sealed boxes: read only, so credentials stored before the
+# upgrade still open until rotate_keys re-seals them. Never generated any more; the embedded
+# mode's former key file is read if it is there.
+_LEGACY_KEY_FILE = DATA_DIR / "encryption_key"
+ENCRYPTION_KEYS = [
+    k.strip()
+    for k in (
+        envsecret("POSTURE_ENCRYPTION_KEYS")
+        or (
+            _LEGACY_KEY_FILE.read_text()
+            if _EMBEDDED_CREDENTIAL_KEYS and _LEGACY_KEY_FILE.exists()
+            else ""
+        )
+    ).split(",")
+    if k.strip()
+]
 ALLOWED_HOSTS = envlist("POSTURE_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("POSTURE_CSRF_TRUSTED_ORIGINS", "")
 SITE_URL = env("POSTURE_SITE_URL", "http://127.0.0.1:8000")
@@ -68,6 +91,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Hardening: a signed-in session's expiry slides with use (POSTURE_SESSION_IDLE_MINUTES).
+    "posture.middleware.IdleSessionMiddleware",
     # Accept-Language for visitors; accounts.middleware overrides it for a signed-in user.
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -212,6 +237,22 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if envbool("POSTURE_BEHIND_TLS_PROXY", False) else None
 )
+
+# --- Hardening: HTTPS only, idle sessions (issue 12) -----------------------------------
+# docker-compose.yml turns HTTPS on (behind a TLS proxy) and `manage.py check --deploy`
+# passes with it; the embedded mode (scripts/run, the tests) serves plain http on
+# 127.0.0.1, so every default here is off. README, "Hardening", lists them.
+SECURE_SSL_REDIRECT = envbool("POSTURE_SSL_REDIRECT", False)
+# Container health checks ask http://127.0.0.1:8000/healthz from inside the container,
+# where no proxy adds X-Forwarded-Proto: a redirect would read as a failure.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Browsers then refuse plain http to this name for that long: set it once HTTPS works.
+SECURE_HSTS_SECONDS = envint("POSTURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("POSTURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("POSTURE_HSTS_PRELOAD", False)
+# Idle limit: posture.middleware.IdleSessionMiddleware slides the expiry forward at most
+# once a minute, so a session ends this long after its last request, to the minute.
+SESSION_COOKIE_AGE = envint("POSTURE_SESSION_IDLE_MINUTES", 60, minimum=5) * 60
 
 # --- Celery -------------------------------------------------------------------------
 # Only JSON crosses the broker (no pickle) and task payloads carry ids, never credentials.
