@@ -357,6 +357,14 @@ POSTURE_IMAGE_INVENTORY = {
     "LEASE_SECONDS": envint("POSTURE_IMAGE_LEASE_SECONDS", 300, minimum=10),
 }
 
+# --- Target policy (issue 12: what hosts may be reached) ---------------------------
+# Comma-separated NETWORK[:PORTS] entries (`10.0.0.0/8:2376,192.168.1.0/24:22,2376`, `*` for
+# any address), checked by hosts.targets against every address a host's name resolves to,
+# at connect time. Empty: any address except link-local, cloud metadata, 0.0.0.0/8,
+# multicast and broadcast, which only an entry naming them lets through
+# (docs/LEAST_PRIVILEGE.md).
+POSTURE_ALLOWED_TARGETS = env("POSTURE_ALLOWED_TARGETS", "")
+
 # --- Scanning -----------------------------------------------------------------------
 POSTURE_SCAN = {
     # Whole-scan budget: docker-py's timeout applies per socket read only.
