@@ -449,6 +449,12 @@ CELERY_BEAT_SCHEDULE["prune-audit"] = {"task": "audit.tasks.prune_audit", "sched
 # auditlog keeps changes as JSON (not text) and never a serialized copy of the row.
 AUDITLOG_STORE_JSON_CHANGES = True
 
+# --- Four eyes (policy) ------------------------------------------------------------------
+# On: every risk exception and rule override waits for an approver other than its requester
+# before it applies. Off: an approver's own request applies at once (an operator's request
+# always waits, whatever this says).
+POSTURE_FOUR_EYES = envbool("POSTURE_FOUR_EYES", False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
