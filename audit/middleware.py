@@ -22,7 +22,13 @@ class AuditlogMiddleware(_AuditlogMiddleware):
     get_response: Callable[[HttpRequest], HttpResponse]
 
     def get_extra_data(self, request: HttpRequest) -> dict[str, Any]:
-        return {"remote_addr": client_address(request), "actor": self._get_actor(request)}
+        actor = self._get_actor(request)
+        data: dict[str, Any] = {"remote_addr": client_address(request), "actor": actor}
+        if actor is not None:
+            # The name as well as the account, as AuditEvent keeps it: deleting the user
+            # empties the foreign key, and who did what must still read.
+            data["additional_data"] = {"actor": actor.get_username()}
+        return data
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         with set_extra_data(context_data=self.get_extra_data(request)):

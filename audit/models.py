@@ -11,6 +11,11 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     def update(self, **kwargs: Any) -> int:
         raise TypeError("the audit trail is append-only")
 
+    def delete(self) -> tuple[int, dict[str, int]]:
+        # The retention sweep deletes with its own statement (audit.retention); nothing
+        # else in the application may.
+        raise TypeError("the audit trail is append-only")
+
 
 class AuditEvent(models.Model):
     """One security-relevant action: who, when, from where, what. Append-only: the

@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
 from access.policy import public
+from accounts.views import account as account_views
 
 
 @public
@@ -14,7 +15,8 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("login/", public(auth_views.LoginView.as_view()), name="login"),
+    # Accounts: the password, then the authenticator's code for those who enrolled one.
+    path("login/", account_views.login, name="login"),
     # Signing out needs no role: a session that lost its role must still be able to leave.
     path("logout/", public(auth_views.LogoutView.as_view()), name="logout"),
     path("admin/", admin.site.urls),
@@ -27,4 +29,6 @@ urlpatterns = [
     path("", include("scans.urls")),
     path("", include("trends.urls")),
     path("", include("alerts.urls")),
+    # Audit trail (issue 12): /audit/ and its export, admins only.
+    path("", include("audit.urls")),
 ]
