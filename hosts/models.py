@@ -72,7 +72,8 @@ class Host(models.Model):
     tls_ca_cert = models.TextField("CA certificate (PEM)", blank=True)
     tls_client_cert = models.TextField("client certificate (PEM)", blank=True)
     ssh_host_key = models.TextField("pinned SSH host public key", blank=True)
-    # Secret material: ciphertext only, never rendered (see posture.lib.crypto).
+    # Secret material: sealed ciphertext only, never rendered; the web process can seal it
+    # but not open it (posture.lib.crypto). A field named *_enc is re-sealed by rotate_keys.
     tls_client_key_enc = models.TextField(blank=True, editable=False)
     ssh_private_key_enc = models.TextField(blank=True, editable=False)
 
@@ -126,7 +127,11 @@ class Host(models.Model):
         return bool(self.ssh_private_key_enc)
 
     def credentials(self) -> Credentials:
-        """Decrypted credentials for one scan; kept in memory only, never stored or logged."""
+        """Decrypted credentials for one scan; kept in memory only, never stored or logged.
+
+        The one place stored keys are opened: only processes holding a private key (workers,
+        `manage.py scan`) can; elsewhere it raises crypto.DecryptionError.
+        """
         return Credentials(
             ca_cert=self.tls_ca_cert,
             client_cert=self.tls_client_cert,
