@@ -256,7 +256,9 @@ SESSION_COOKIE_AGE = envint("POSTURE_SESSION_IDLE_MINUTES", 60, minimum=5) * 60
 
 # --- Celery -------------------------------------------------------------------------
 # Only JSON crosses the broker (no pickle) and task payloads carry ids, never credentials.
-CELERY_BROKER_URL = env("POSTURE_BROKER_URL", "filesystem://")
+# Hardening: a Redis URL carries its password, so production reads it from a secret file
+# (POSTURE_BROKER_URL_FILE), like every other secret.
+CELERY_BROKER_URL = envsecret("POSTURE_BROKER_URL") or "filesystem://"
 _broker_dir = DATA_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for _sub in ("queue", "processed", "control"):
