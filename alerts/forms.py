@@ -1,4 +1,7 @@
-"""The subscription form: a scope with its one parameter, a threshold, and delivery."""
+"""The subscription form: a scope with its one parameter, a threshold, and delivery.
+
+For a team-scoped account the labels may name only its teams: fan-out drops hosts outside
+them anyway (alerts.services), and saying so here beats a subscription that never fires."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from access.scope import TEAM_LABEL
+from access.scope import Scope as AccessScope
 from alerts.models import Subscription
 from hosts.forms import parse_label
 
@@ -51,6 +56,20 @@ class SubscriptionForm(forms.ModelForm):
             "quiet_end": forms.TimeInput(attrs={"type": "time"}),
         }
 
+    def __init__(self, *args: Any, access: AccessScope | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.access = access or AccessScope.everything()
+        if not self.access.all_hosts:
+            field = self.fields["scope"]
+            field.choices = [  # type: ignore[attr-defined]
+                (Scope.ALL, _("All hosts of my teams")) if value == Scope.ALL else (value, label)
+                for value, label in field.choices  # type: ignore[attr-defined]
+            ]
+            teams = ", ".join(f"{TEAM_LABEL}={t}" for t in self.access.teams) or _("none")
+            self.fields["label_selector"].help_text = _(
+                "key=value, comma-separated; every pair must match. Your teams: %(teams)s."
+            ) % {"teams": teams}
+
     def clean_label_selector(self) -> str:
         raw = self.cleaned_data.get("label_selector", "")
         pairs = []
@@ -58,6 +77,9 @@ class SubscriptionForm(forms.ModelForm):
             pair = parse_label(part)
             if pair is None:
                 raise ValidationError(_("Write labels as key=value, e.g. team=payments."))
+            key, value = pair
+            if key == TEAM_LABEL and not self.access.allows_team(value):
+                raise ValidationError(_("%(team)s is not one of your teams.") % {"team": value})
             pairs.append("=".join(pair))
         return ",".join(pairs)
 

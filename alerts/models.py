@@ -169,6 +169,8 @@ class Notification(models.Model):
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
         FOLDED = "folded", _("Sent in a digest")
+        # The host left the recipient's teams between the event and the send.
+        WITHHELD = "withheld", _("Withheld: host outside your teams")
 
     class Reason(models.TextChoices):
         IMMEDIATE = "", _("Immediate")

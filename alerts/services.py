@@ -18,6 +18,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from access.services import access_for
 from alerts import audience, emails
 from alerts.models import Event, Notification, Subscription
 
@@ -54,6 +55,11 @@ def fan_out(event: Event, now: datetime) -> list[int]:
     for sub in subs:
         if sub.user.email and audience.matches(sub, regression.host):
             by_user.setdefault(sub.user_id, []).append(sub)
+    # Whatever a subscription says, a user hears only of hosts in their scope as it is now.
+    if by_user:
+        seen = audience.scopes(user_subs[0].user for user_subs in by_user.values())
+        labels = regression.host.labels
+        by_user = {u: s for u, s in by_user.items() if seen[u].allows_labels(labels)}
     kind, send_now = emails.kind_for(event), []
     for user_id, user_subs in by_user.items():
         plan = audience.plan(user_subs, now, mails_last_hour(user_id, now))
@@ -84,7 +90,8 @@ def process_event(event_id: int, now: datetime | None = None) -> int:
     if not claimed:
         return 0
     event = Event.objects.select_related("regression__host", "regression__finding").get(pk=event_id)
-    return sum(send_notification(pk) for pk in fan_out(event, now))
+    # fan_out has just checked each recipient's scope: no second look per message.
+    return sum(send_notification(pk, scope_checked=True) for pk in fan_out(event, now))
 
 
 def _deliver(n: Notification, message: EmailMultiAlternatives) -> bool:
@@ -100,7 +107,15 @@ def _deliver(n: Notification, message: EmailMultiAlternatives) -> bool:
     return True
 
 
-def send_notification(notification_id: int) -> bool:
+def _withhold(items: list[Notification]) -> None:
+    Notification.objects.filter(pk__in=[n.pk for n in items]).update(
+        status=Status.WITHHELD, digest=None
+    )
+
+
+def send_notification(notification_id: int, scope_checked: bool = False) -> bool:
+    """Send one pending message. Unless its fan-out has just checked, the recipient's scope
+    is read again: a message the sweep picks up late goes only to someone still allowed."""
     claimed = Notification.objects.filter(pk=notification_id, status=Status.PENDING).update(
         status=Status.SENDING, claimed_at=timezone.now()
     )
@@ -109,6 +124,10 @@ def send_notification(notification_id: int) -> bool:
     n = Notification.objects.select_related(
         "user", "event__regression__host", "event__regression__finding"
     ).get(pk=notification_id)
+    host = n.event.regression.host if n.event else None
+    if host and not scope_checked and not access_for(n.user).scope.allows_labels(host.labels):
+        _withhold([n])
+        return False
     return _deliver(n, emails.single(n, user_language(n.user)))
 
 
@@ -135,7 +154,16 @@ def send_digest(user_id: int, now: datetime) -> bool:
             "event__regression__host", "event__regression__finding"
         ).order_by("created_at", "id")
     )
-    return _deliver(digest, emails.digest(digest, items, user_language(user)))
+    # Held for hours, maybe: only what the user may still see goes into the digest.
+    scope = access_for(user).scope
+    allowed = [
+        n for n in items if n.event is None or scope.allows_labels(n.event.regression.host.labels)
+    ]
+    _withhold([n for n in items if n not in allowed])
+    if not allowed:
+        digest.delete()
+        return False
+    return _deliver(digest, emails.digest(digest, allowed, user_language(user)))
 
 
 def send_due(now: datetime | None = None) -> int:

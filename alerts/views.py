@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from access.policy import allow
 from access.roles import Perm
+from access.services import request_access
 from alerts.forms import SubscriptionForm
 from alerts.models import Notification, Subscription
 from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
@@ -37,7 +38,8 @@ def _page(request: HtmxHttpRequest, form: SubscriptionForm, status: int = 200) -
 @require_http_methods(["GET", "POST"])
 def subscriptions(request: HtmxHttpRequest) -> HttpResponse:
     initial = {"owner_email": request.user.email, "time_zone": "UTC"}  # type: ignore[union-attr]
-    form = SubscriptionForm(request.POST or None, initial=initial)
+    access = request_access(request).scope
+    form = SubscriptionForm(request.POST or None, initial=initial, access=access)
     if request.method == "POST":
         if not form.is_valid():
             return _page(request, form, status=422 if fragment_requested(request) else 200)
@@ -46,7 +48,7 @@ def subscriptions(request: HtmxHttpRequest) -> HttpResponse:
         messages.success(request, _("Subscription saved."))
         if not fragment_requested(request):
             return redirect("alerts")
-        form = SubscriptionForm(initial=initial)
+        form = SubscriptionForm(initial=initial, access=access)
     return _page(request, form)
 
 
@@ -57,5 +59,6 @@ def subscription_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     get_object_or_404(Subscription, pk=pk, user_id=_user_id(request)).delete()
     messages.success(request, _("Subscription removed."))
     if fragment_requested(request):
-        return _page(request, SubscriptionForm(initial={"time_zone": "UTC"}))
+        access = request_access(request).scope
+        return _page(request, SubscriptionForm(initial={"time_zone": "UTC"}, access=access))
     return redirect("alerts")

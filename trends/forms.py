@@ -1,4 +1,5 @@
-"""The report subscription form: which period, which team, for the signed-in user."""
+"""The report subscription form: which period, which team, for the signed-in user; a
+team-scoped account picks one of its teams or all of them, nothing else."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from access.scope import Scope as AccessScope
 from trends.models import ReportSubscription
 
 
@@ -18,12 +20,32 @@ class ReportSubscriptionForm(forms.ModelForm):
         labels = {"period": _("Period"), "team": _("Team")}
         help_texts = {"team": _("Empty: the whole fleet.")}
 
-    def __init__(self, *args: Any, user: Any, teams: list[str] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        user: Any,
+        teams: list[str] | None = None,
+        access: AccessScope | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.user = user
+        self.teams = teams or []
+        if access is not None and not access.all_hosts:
+            # Mail is computed with the subscriber's scope anyway (trends.services); the
+            # choice says so up front instead of accepting a team that would never send.
+            self.teams = []
+            self.fields["team"] = forms.ChoiceField(
+                label=_("Team"),
+                required=False,
+                choices=[("", _("All my teams")), *((t, t) for t in access.teams)],
+                error_messages={
+                    "invalid_choice": _("%(value)s is not one of your teams."),
+                },
+            )
+            return
         # A team nobody carries today is still allowed (it may be about to be labelled),
         # so the menu is a suggestion list, not a choice field.
-        self.teams = teams or []
         self.fields["team"].widget.attrs["list"] = "report-teams"
 
     def clean_team(self) -> str:

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from access.scope import Scope as AccessScope
 from findings.models import Finding
 from rules.scoring import GRADE_LETTERS
 from trends import queries
@@ -41,6 +42,10 @@ class Report:
     series: list[queries.DayPoint] = field(default_factory=list)
     # Image vulnerabilities: open at the time of the report, time-to-fix within the period.
     vulnerabilities: list[history.SeverityFigures] = field(default_factory=list)
+    # The teams a scoped account's report covers when no one team was asked for (None:
+    # the whole fleet), and whether the team asked for is outside the account's teams.
+    teams: tuple[str, ...] | None = None
+    refused: bool = False
 
     @property
     def delta(self) -> float | None:
@@ -62,14 +67,17 @@ def _closing(scope: Scope, period: Period) -> tuple[float | None, int, dict[str,
     return (None if mean is None else round(float(mean), 1)), hosts, grades
 
 
-def build_report(kind: str, team: str = "", today: date | None = None) -> Report:
-    """The last complete `kind` period (week, month, quarter) as of `today`.
+def build_report(
+    kind: str, team: str = "", today: date | None = None, access: AccessScope | None = None
+) -> Report:
+    """The last complete `kind` period (week, month, quarter) as of `today`, over the
+    hosts `access` sees (default: every host; a worker passes the subscriber's).
 
     Headline score: the mean over hosts of each host's last daily score in the period,
     so a host scanned only early in the period still counts; compared with the same
     figure for the previous period."""
     period = last_complete(kind, today or timezone.localdate())
-    scope = Scope(team=team)
+    scope = Scope.within(access or AccessScope.everything(), team=team)
     score, hosts, grades = _closing(scope, period)
     previous, _hosts, _grades = _closing(scope, period.previous())
     totals = queries.findings_totals(scope, period.start, period.last_day)
@@ -95,4 +103,6 @@ def build_report(kind: str, team: str = "", today: date | None = None) -> Report
             since=day_start(period.start),
             until=day_start(period.last_day + timedelta(days=1)),
         ),
+        teams=None if team else scope.teams,
+        refused=scope.refused,
     )

@@ -1,4 +1,5 @@
-"""Which hosts a trend or report covers: label filters on team and env."""
+"""Which hosts a trend or report covers: label filters on team and env, within the teams
+the account may see (access.scope): the filters can only narrow what the account sees."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from access.scope import Scope as AccessScope
 from hosts.models import Host
 
 
@@ -18,13 +20,33 @@ from hosts.models import Host
 class Scope:
     team: str = ""
     env: str = ""
+    # The team label values the account may see; None: every host, team or none.
+    teams: tuple[str, ...] | None = None
+
+    @classmethod
+    def within(cls, access: AccessScope, team: str = "", env: str = "") -> Scope:
+        """The filters narrowed to what `access` sees. A team outside it gives an empty
+        scope (no host, no rollup row), never another team's figures."""
+        if access.all_hosts:
+            return cls(team, env)
+        if team:
+            # The team filter alone is the narrower condition when the team is allowed.
+            return cls(team, env, None if access.allows_team(team) else ())
+        return cls(team, env, access.teams)
 
     @property
     def whole_fleet(self) -> bool:
-        return not (self.team or self.env)
+        return not (self.team or self.env) and self.teams is None
+
+    @property
+    def refused(self) -> bool:
+        """A team was asked for that the account may not see."""
+        return self.teams == () and bool(self.team)
 
     def hosts(self) -> QuerySet[Host]:
         qs = Host.objects.all()
+        if self.teams is not None:
+            qs = qs.alias(label_teams=label_text("team")).filter(label_teams__in=self.teams)
         for key, value in (("team", self.team), ("env", self.env)):
             if value:
                 # The key's text compared as text: portable between SQLite and PostgreSQL
@@ -40,7 +62,9 @@ class Scope:
     def apply_labels(self, qs: QuerySet[Any]) -> QuerySet[Any]:
         """Scope a rollup (DailyFindingFlow, DailyRuleFailing) on its own team and env
         columns: the labels its hosts had when the day was rolled, no host join."""
-        values = {k: v for k, v in (("team", self.team), ("env", self.env)) if v}
+        values: dict[str, Any] = {k: v for k, v in (("team", self.team), ("env", self.env)) if v}
+        if self.teams is not None:
+            values["team__in"] = self.teams
         return qs.filter(**values) if values else qs
 
 
@@ -50,10 +74,12 @@ def label_text(key: str, field: str = "labels") -> Cast:
     return Cast(KeyTextTransform(key, field), output_field=TextField())
 
 
-def label_values(key: str) -> list[str]:
-    """Distinct values of one label across the fleet, for the filter menus."""
+def label_values(key: str, scope: Scope | None = None) -> list[str]:
+    """Distinct values of one label across the hosts of `scope` (default: the fleet), for
+    the filter menus: a team-scoped account is not shown the names of other teams."""
+    hosts = scope.hosts() if scope is not None else Host.objects.all()
     values = (
-        Host.objects.annotate(value=label_text(key))
+        hosts.annotate(value=label_text(key))
         .filter(value__isnull=False)
         .exclude(value="")
         .values_list("value", flat=True)

@@ -4,6 +4,10 @@ A subscription is claimed with a compare-and-set on last_sent_period before the 
 built (healthchecks' Flip pattern): of two workers racing on the same subscription, one
 UPDATE matches a row and the other matches none, so nobody sends twice. A failed send
 gives the claim back so the next run retries.
+
+Each report is computed with the subscriber's access as it is at send time (a worker has
+no request): a subscriber moved out of a team stops receiving the team's figures at the
+next period, whatever the subscription row says.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from access.services import access_for
 from trends.emails import report_message
 from trends.models import ReportSubscription
 from trends.periods import KINDS, last_complete
 from trends.reports import Report, build_report
 from trends.rollup import rollup_scores
+from trends.scope import Scope
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +59,22 @@ def send_due_reports(now: datetime | None = None) -> int:
             .select_related("user")
             .order_by("pk")
         )
-        built: dict[str, Report] = {}
+        # Subscribers who see the same teams share one computed report.
+        built: dict[tuple[str, str], Report] = {}
         for subscription in due:
+            access = access_for(subscription.user).scope
+            if Scope.within(access, subscription.team).teams == ():
+                # Outside the subscriber's teams now (or no team at all): nothing of
+                # theirs to send. Not claimed, so being given the team back resumes mail.
+                log.info("report %s for subscription %s: out of scope", key, subscription.pk)
+                continue
             if not claim(subscription, key, now):
                 continue
             try:
-                if subscription.team not in built:
-                    built[subscription.team] = build_report(kind, subscription.team, today)
-                report_message(subscription, built[subscription.team]).send()
+                shared = (access.key, subscription.team)
+                if shared not in built:
+                    built[shared] = build_report(kind, subscription.team, today, access)
+                report_message(subscription, built[shared]).send()
             except Exception:
                 log.exception("report %s for subscription %s failed", key, subscription.pk)
                 release(subscription, key)

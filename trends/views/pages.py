@@ -9,19 +9,21 @@ from django.views.decorators.http import require_GET
 
 from access.policy import allow
 from access.roles import Perm
+from access.services import request_access
 from posture.lib.htmx import HtmxHttpRequest, render_page
 from trends import charts
 from trends.dashboard import cached_trends_context, short_day
 from trends.filters import ReportFilters, TrendFilters
 from trends.periods import KINDS
 from trends.reports import Report, build_report
-from trends.scope import label_values
+from trends.scope import Scope, label_values
 
 
 @allow(Perm.VIEW)
 @require_GET
 def trends(request: HtmxHttpRequest) -> HttpResponse:
-    context = cached_trends_context(TrendFilters.from_query(request.GET))
+    filters = TrendFilters.from_query(request.GET)
+    context = cached_trends_context(filters, request_access(request).scope)
     return render_page(request, "trends/trends.html", "trends-body", context)
 
 
@@ -49,13 +51,14 @@ def report_charts(report: Report) -> dict[str, charts.Chart]:
 @require_GET
 def report(request: HtmxHttpRequest) -> HttpResponse:
     filters = ReportFilters.from_query(request.GET)
-    result = build_report(filters.period, filters.team)
+    access = request_access(request).scope
+    result = build_report(filters.period, filters.team, access=access)
     context = {
         "report": result,
         "kind": filters.period,
         "kinds": KINDS,
         "team": filters.team,
-        "teams": label_values("team"),
+        "teams": label_values("team", Scope.within(access)),
         **report_charts(result),
     }
     return render_page(request, "trends/report.html", "report-body", context)

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from access.policy import allow
 from access.roles import Perm
+from access.services import request_access
 from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
 from trends.forms import ReportSubscriptionForm
 from trends.models import ReportSubscription
@@ -45,8 +46,11 @@ def _form(request: HtmxHttpRequest, data: object = None) -> ReportSubscriptionFo
         "period": period if period in KINDS else "week",
         "team": str(request.GET.get("team", ""))[:255],
     }
+    access = request_access(request).scope
+    # A scoped account's menu is its teams; the fleet's label values only for the others.
+    teams = label_values("team") if access.all_hosts else []
     return ReportSubscriptionForm(
-        data, initial=initial, user=request.user, teams=label_values("team")
+        data, initial=initial, user=request.user, teams=teams, access=access
     )
 
 
