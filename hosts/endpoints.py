@@ -56,13 +56,26 @@ def _host_and_port(netloc_host: str | None, port: int | None, default_port: int)
     return host, port or default_port
 
 
+def _port(netloc: str) -> int | None:
+    """The port as written, strictly: urlsplit takes `:0` (read as "the default" below),
+    `:+22` and non-ASCII digits such as `:２２`."""
+    hostport = netloc.rpartition("@")[2]
+    text = hostport.rpartition("]")[2] if hostport.startswith("[") else hostport
+    if ":" not in text:
+        return None
+    digits = text.rpartition(":")[2]
+    if not re.fullmatch(r"[0-9]{1,5}", digits) or not 1 <= int(digits) <= 65535:
+        raise ValueError(f"port {digits!r} is not a TCP port from 1 to 65535")
+    return int(digits)
+
+
 def parse_endpoint(raw: str) -> Endpoint:
     raw = (raw or "").strip()
     if not raw:
         raise ValidationError("Enter an endpoint such as tcp://host:2376 or ssh://user@host.")
     try:
         parts = urlsplit(raw)
-        port = parts.port
+        port = _port(parts.netloc)
     except ValueError as exc:
         raise ValidationError(f"The endpoint is not a valid URL ({exc}).") from None
 

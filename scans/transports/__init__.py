@@ -11,9 +11,19 @@ from hosts.credentials import Credentials
 from hosts.endpoints import Endpoint, Transport
 from scans.transports import ssh, tls, unix
 from scans.transports.base import Deadline, DockerAPI, SocketTracker
+from scans.transports.dial import Dialer
 from scans.transports.errors import ErrorClass, NotFound, ScanError
 
-__all__ = ["Deadline", "DockerAPI", "ErrorClass", "Limits", "NotFound", "ScanError", "open_api"]
+__all__ = [
+    "Deadline",
+    "Dialer",
+    "DockerAPI",
+    "ErrorClass",
+    "Limits",
+    "NotFound",
+    "ScanError",
+    "open_api",
+]
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,11 @@ class Limits:
         )
 
 
-def open_api(endpoint: Endpoint, creds: Credentials, limits: Limits) -> DockerAPI:
+def open_api(
+    endpoint: Endpoint, creds: Credentials, limits: Limits, dialer: Dialer | None = None
+) -> DockerAPI:
+    """`dialer`: the target policy and resolver for TCP endpoints (the settings' policy and
+    the system resolver by default); unix:// endpoints were admitted when registered."""
     deadline = Deadline(limits.deadline)
     tracker = SocketTracker()
     timeout = urllib3.Timeout(connect=limits.connect_timeout, read=limits.read_timeout)
@@ -58,11 +72,13 @@ def open_api(endpoint: Endpoint, creds: Credentials, limits: Limits) -> DockerAP
         return DockerAPI(pool, tracker, deadline, workers=limits.pool_size, **common)
     if endpoint.transport is Transport.TLS:
         https = tls.tls_pool(
-            endpoint.host, endpoint.port, creds, tracker, limits.pool_size, timeout
+            endpoint.host, endpoint.port, creds, tracker, limits.pool_size, timeout, dialer
         )
         return DockerAPI(https, tracker, deadline, workers=limits.pool_size, **common)
     if endpoint.transport is Transport.SSH:
-        client = ssh.connect(endpoint, creds, min(limits.connect_timeout, deadline.remaining()))
+        client = ssh.connect(
+            endpoint, creds, min(limits.connect_timeout, deadline.remaining()), dialer
+        )
         # Each channel costs the host a login shell and a docker CLI process: measured on
         # loopback, two channels scan as fast as four (docs/BENCHMARKS.md).
         sshpool = ssh.SSHPool(

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 class ErrorClass(StrEnum):
     UNREACHABLE = "unreachable"
+    TARGET_REFUSED = "target_refused"
     TLS_VERIFY = "tls_verify"
     HOST_KEY_MISMATCH = "host_key_mismatch"
     HOST_KEY_UNKNOWN = "host_key_unknown"
@@ -41,6 +42,13 @@ LABELS: dict[ErrorClass, tuple[str, str]] = {
         "Host unreachable",
         "Nothing answered at this address and port. Check that the daemon runs, listens "
         "there, and that no firewall is in the way.",
+    ),
+    ErrorClass.TARGET_REFUSED: (
+        "Target refused by policy",
+        "The address this endpoint names, or one its name resolves to, is outside what "
+        "POSTURE_ALLOWED_TARGETS allows, or is a link-local or cloud metadata address, or is "
+        "written in an ambiguous form. Posture did not connect. Correct the endpoint, or ask "
+        "whoever runs Posture to allow the address.",
     ),
     ErrorClass.TLS_VERIFY: (
         "TLS verification failed",

@@ -30,6 +30,7 @@ from hosts import keys
 from hosts.credentials import Credentials
 from hosts.endpoints import Endpoint
 from scans.transports.base import SocketTracker, timeout_for
+from scans.transports.dial import Dialer
 from scans.transports.errors import ErrorClass, ScanError
 
 
@@ -51,7 +52,9 @@ def known_hosts_name(host: str, port: int) -> str:
     return host if port == 22 else f"[{host}]:{port}"
 
 
-def connect(endpoint: Endpoint, creds: Credentials, timeout: float) -> paramiko.SSHClient:
+def connect(
+    endpoint: Endpoint, creds: Credentials, timeout: float, dialer: Dialer | None = None
+) -> paramiko.SSHClient:
     if not (creds.ssh_private_key and creds.ssh_host_key):
         raise ScanError(
             ErrorClass.CONFIGURATION, "ssh:// hosts need a private key and a pinned host key"
@@ -64,9 +67,18 @@ def connect(endpoint: Endpoint, creds: Credentials, timeout: float) -> paramiko.
         known_hosts_name(endpoint.host, endpoint.port), host_key.get_name(), host_key
     )
     try:
+        # paramiko would resolve the name itself: it gets a socket connected to a checked
+        # address instead, and still looks the pinned key up under the registered name.
+        sock = (dialer or Dialer()).connect(endpoint.host, endpoint.port, timeout)
+    except TimeoutError:
+        raise ScanError(ErrorClass.TIMEOUT, "SSH connection timed out") from None
+    except OSError as exc:
+        raise ScanError(ErrorClass.UNREACHABLE, f"SSH: {exc}") from None
+    try:
         client.connect(
             endpoint.host,
             port=endpoint.port,
+            sock=sock,
             username=endpoint.user,
             pkey=pkey,
             allow_agent=False,

@@ -9,6 +9,7 @@ microseconds load_cert_chain needs (Python's ssl module cannot load a key from m
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import tempfile
 from pathlib import Path
@@ -16,9 +17,11 @@ from typing import Any
 
 import urllib3
 import urllib3.connection
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from hosts.credentials import Credentials
-from scans.transports.base import SocketTracker
+from scans.transports.base import SocketTracker, timeout_for
+from scans.transports.dial import Dialer
 from scans.transports.errors import ErrorClass, ScanError
 
 
@@ -58,16 +61,35 @@ def ssl_context(creds: Credentials) -> ssl.SSLContext:
 
 class TrackedHTTPSConnection(urllib3.connection.HTTPSConnection):
     tracker: SocketTracker
+    dialer: Dialer
 
-    def connect(self) -> None:
-        super().connect()
-        self.tracker.add_socket(self.sock)
+    def _new_conn(self) -> socket.socket:
+        # urllib3 would resolve the name itself: connect to the checked addresses instead.
+        # TLS still checks the certificate against self.host, the name as registered.
+        try:
+            sock = self.dialer.connect(self.host, self.port, timeout_for(self.timeout))
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out") from exc
+        except OSError as exc:
+            raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
+        for option in self.socket_options or ():
+            sock.setsockopt(*option)
+        self.tracker.add_socket(sock)
+        return sock
 
 
 def tls_pool(
-    host: str, port: int, creds: Credentials, tracker: SocketTracker, maxsize: int, timeout: Any
+    host: str,
+    port: int,
+    creds: Credentials,
+    tracker: SocketTracker,
+    maxsize: int,
+    timeout: Any,
+    dialer: Dialer | None = None,
 ) -> urllib3.HTTPSConnectionPool:
-    connection_cls = type("Conn", (TrackedHTTPSConnection,), {"tracker": tracker})
+    connection_cls = type(
+        "Conn", (TrackedHTTPSConnection,), {"tracker": tracker, "dialer": dialer or Dialer()}
+    )
     pool = urllib3.HTTPSConnectionPool(
         host,
         port,
