@@ -51,7 +51,8 @@ def sealed_fields() -> list[tuple[type[models.Model], list[str]]]:
         names = [
             f.attname
             for f in model._meta.concrete_fields
-            if f.attname.endswith(SEALED_SUFFIX) and isinstance(f, models.TextField | models.CharField)
+            if f.attname.endswith(SEALED_SUFFIX)
+            and isinstance(f, models.TextField | models.CharField)
         ]
         if names:
             found.append((model, names))

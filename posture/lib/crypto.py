@@ -101,9 +101,7 @@ def _keyring(public_b64: str, private_b64s: tuple[str, ...]) -> Keyring:
 
 
 def keyring() -> Keyring:
-    return _keyring(
-        settings.CREDENTIALS_PUBLIC_KEY, tuple(settings.CREDENTIALS_PRIVATE_KEYS)
-    )
+    return _keyring(settings.CREDENTIALS_PUBLIC_KEY, tuple(settings.CREDENTIALS_PRIVATE_KEYS))
 
 
 @cache

@@ -1,4 +1,4 @@
-"""Keys are encrypted at rest: the database holds ciphertext only, and a changed key says so."""
+"""Keys are sealed at rest: the database holds ciphertext only, which only a worker opens."""
 
 from __future__ import annotations
 
@@ -28,11 +28,16 @@ def test_private_keys_are_stored_encrypted() -> None:
 
 
 @pytest.mark.django_db
-def test_rotated_keys_still_decrypt(settings) -> None:
-    settings.ENCRYPTION_KEYS = ["old-key"]
-    token = crypto.encrypt("hello")
-    settings.ENCRYPTION_KEYS = ["new-key", "old-key"]
-    assert crypto.decrypt(token) == "hello"
-    settings.ENCRYPTION_KEYS = ["unrelated"]
-    with pytest.raises(crypto.DecryptionError):
-        crypto.decrypt(token)
+def test_the_web_process_stores_keys_it_cannot_read_back(settings) -> None:
+    """GIVEN a process with the public key only (web, beat), WHEN it stores a key, THEN the
+    host's credentials cannot be opened there, and open in a worker holding the private key."""
+    private, public = crypto.generate_pair()
+    settings.CREDENTIALS_PUBLIC_KEY, settings.CREDENTIALS_PRIVATE_KEYS = public, []
+    host = Host(name="h1", endpoint="ssh://ops@127.0.0.1:22", ssh_host_key="ssh-ed25519 AAAA")
+    host.set_ssh_private_key(SECRET)
+    host.save()
+
+    with pytest.raises(crypto.DecryptionError, match="opened by workers only"):
+        Host.objects.get(pk=host.pk).credentials()
+    settings.CREDENTIALS_PUBLIC_KEY, settings.CREDENTIALS_PRIVATE_KEYS = "", [private]
+    assert Host.objects.get(pk=host.pk).credentials().ssh_private_key == SECRET
