@@ -32,8 +32,10 @@ def record(
     details: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event. `target` may be a model instance (its model name, pk and str)."""
-    if actor is None and request is not None and request.user.is_authenticated:
-        actor = request.user  # type: ignore[assignment]
+    # A request may carry no user yet (a signal sent before AuthenticationMiddleware ran).
+    user = getattr(request, "user", None)
+    if actor is None and user is not None and user.is_authenticated:
+        actor = user
     if target is not None:
         target_type = target_type or target._meta.model_name
         target_id = target_id or str(target.pk)
