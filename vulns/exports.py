@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from packageurl import PackageURL
 
+from access.scope import Scope
 from findings.export import csv_cell
 from findings.sarif import tool_version
 from vulndb.records import VulnSeverity
@@ -112,10 +113,11 @@ class VulnRow:
         }
 
 
-def vulnerability_rows(filters: queries.VulnFilters) -> tuple[list[VulnRow], bool]:
-    """The rows behind the fleet page with the same filters (triaged places left out unless
-    ?triaged=1), most urgent first, at most EXPORT_LIMIT; and whether some were cut."""
-    fleet = queries.current_fleet(filters)
+def vulnerability_rows(filters: queries.VulnFilters, *, scope: Scope) -> tuple[list[VulnRow], bool]:
+    """The rows behind the fleet page with the same filters and scope (triaged places left
+    out unless ?triaged=1), most urgent first, at most EXPORT_LIMIT; and whether some were
+    cut."""
+    fleet = queries.current_fleet(filters, scope=scope)
     keys = [key for key, share in fleet.by_key.items() if share.images]
     rows = list(queries.matched_rows(filters, keys)) if keys else []
     decisions = Decisions.in_force({r["vuln"] for r in rows}) if rows else Decisions(())

@@ -13,10 +13,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from access.scope import Scope as HostScope
+from audit.services import record as audit
 from hosts.forms import parse_label
 from vulns import signals
 from vulns.models import VulnDecision
 from vulns.places import hosts_running
+from vulns.triage import may_decide
 
 # A decision is taken again: two years at most, "accepted" or not.
 MAX_DAYS = 731
@@ -59,6 +62,11 @@ class VulnDecisionForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text=_("Required for an accepted risk: it is reviewed then."),
     )
+
+    def __init__(self, *args: Any, scope: HostScope | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The hosts the deciding account answers for: all of them unless it has teams.
+        self.host_scope = scope or HostScope.everything()
 
     def clean_reason(self) -> str:
         reason = (self.cleaned_data.get("reason") or "").strip()
@@ -108,6 +116,20 @@ class VulnDecisionForm(forms.Form):
                 data["scope_value"] = f"{pair[0]}={pair[1]}"
         elif scope == VulnDecision.Scope.REPOSITORY and value and ("@" in value or " " in value):
             self.add_error("scope_value", _("A repository without tag or digest, e.g. nginx."))
+        if (
+            scope
+            and not self.errors
+            and not may_decide(self.host_scope, scope, data.get("scope_value", ""))
+        ):
+            teams = ", ".join(f"team={t}" for t in self.host_scope.teams) or "—"
+            self.add_error(
+                "scope",
+                _(
+                    "Your account decides for its teams' hosts only: choose the host label "
+                    "scope with your team's label (%(teams)s)."
+                )
+                % {"teams": teams},
+            )
         return data
 
     def save(self, vuln: str, user: Any) -> VulnDecision:
@@ -126,22 +148,40 @@ class VulnDecisionForm(forms.Form):
         )
 
 
-def record(form: VulnDecisionForm, vuln: str, user: Any) -> VulnDecision:
+def _audit_details(decision: VulnDecision) -> dict[str, Any]:
+    return {
+        "vuln": decision.vuln,
+        "state": decision.state,
+        "justification": decision.justification,
+        "scope": decision.scope,
+        "scope_value": decision.scope_value,
+        "reason": decision.reason,
+        "owner": decision.owner,
+        "expires_at": decision.expires_at,
+    }
+
+
+def record(form: VulnDecisionForm, vuln: str, user: Any, request: Any = None) -> VulnDecision:
     """Save the decision and ask for the verdicts of the hosts running `vuln` to be redone
-    (vulns.signals.triage_changed, connected by scans), in one transaction."""
+    (vulns.signals.triage_changed, connected by scans), in one transaction with its audit
+    event: a decision is never in force without the trail saying who took it."""
     with transaction.atomic():
         decision = form.save(vuln, user)
+        audit("triage.decided", request=request, target=decision, details=_audit_details(decision))
         signals.notify(signals.triage_changed, hosts_running(vuln), sender=VulnDecision)
     return decision
 
 
-def revoke(decision: VulnDecision) -> bool:
+def revoke(decision: VulnDecision, request: Any = None) -> bool:
     """Revoke once (compare-and-set), then ask for the same rescans as a new decision."""
     with transaction.atomic():
         done = VulnDecision.objects.filter(pk=decision.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
         if done:
+            audit(
+                "triage.revoked", request=request, target=decision, details=_audit_details(decision)
+            )
             hosts = hosts_running(decision.vuln)
             signals.notify(signals.triage_changed, hosts, sender=VulnDecision)
     return bool(done)

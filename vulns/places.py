@@ -16,6 +16,7 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db.models import Q
 
+from access.scope import Scope
 from findings.models import Container, Image
 from hosts.models import Host
 from posture.lib import paging
@@ -34,7 +35,7 @@ from vulns.queries import (
     image_names,
     pick,
 )
-from vulns.triage import Decisions, repositories
+from vulns.triage import Decisions, repositories, visible
 
 # Rows of "where does it run" listed on one vulnerability page; the counts stay exact.
 OCCURRENCE_LIMIT = 1000
@@ -94,20 +95,24 @@ class VulnDetail:
         return self.total > len(self.occurrences)
 
 
-def vulnerability_detail(vuln: str) -> VulnDetail | None:
-    """The vulnerability `vuln` (its group id) where it runs now; None when no current image
-    carries it and no decision names it."""
+def vulnerability_detail(vuln: str, *, scope: Scope) -> VulnDetail | None:
+    """The vulnerability `vuln` (its group id) where it runs now on the hosts of `scope`;
+    None when no inventory carries it and no decision names it, or, for an account limited
+    to some teams, when none of its hosts runs it and no decision it sees names it."""
     rows = list(
         ImageVulnerability.objects.filter(vuln=vuln)
         .values(*ROW_FIELDS)
         .order_by("package_name", "installed_version")
     )
-    decisions_list = list(VulnDecision.objects.filter(vuln=vuln).select_related("created_by"))
-    if not rows and not decisions_list:
+    every_decision = list(VulnDecision.objects.filter(vuln=vuln).select_related("created_by"))
+    if not rows and not every_decision:
         return None
+    # Coverage uses every decision in force: one that covers a host of the scope concerns
+    # the scope (vulns.triage.visible), so nothing is shown that the listing hides.
+    decisions_list = visible(every_decision, scope)
     keys = {row["inventory__key"] for row in rows}
-    fleet = current_fleet(keys=keys)
-    decisions = Decisions([d for d in decisions_list if d.in_force()])
+    fleet = current_fleet(keys=keys, scope=scope)
+    decisions = Decisions([d for d in every_decision if d.in_force()])
     containers = _containers_of(fleet)
     occurrences: list[Occurrence] = []
     hosts: set[int] = set()
@@ -137,6 +142,8 @@ def vulnerability_detail(vuln: str) -> VulnDetail | None:
                     decision=decision,
                 )
             )
+    if not scope.all_hosts and not occurrences and not decisions_list:
+        return None
     occurrences.sort(key=lambda o: (o.decision is not None, o.host_name, o.image_name, o.package))
     advisory_ids = sorted({row["advisory_id"] for row in rows})
     facts = facts_of({vuln, *advisory_ids})
@@ -223,11 +230,15 @@ def package_page(
 
 
 def inventory_view(
-    inventory: ImageInventory, filters: PackageFilters, number: str | None
-) -> InventoryView:
-    page, links = package_page(inventory, filters, number)
-    fleet = current_fleet(keys=[inventory.key])
+    inventory: ImageInventory, filters: PackageFilters, number: str | None, *, scope: Scope
+) -> InventoryView | None:
+    """None when the account is limited to some teams and none of their hosts runs the
+    inventory now: its page is then as absent as its hosts are."""
+    fleet = current_fleet(keys=[inventory.key], scope=scope)
     share = fleet.by_key.get(inventory.key, KeyShare())
+    if not scope.all_hosts and not share.images:
+        return None
+    page, links = package_page(inventory, filters, number)
     share.images.sort(key=lambda i: (i.host_name, i.name))
     vulns = list(inventory.vulnerabilities.all())
     vulns.sort(key=lambda v: (not v.kev, not v.fixable, -v.severity, -(v.epss or 0.0), v.vuln))
@@ -241,14 +252,21 @@ def inventory_view(
     )
 
 
-def inventories_of_images(image_ids: Iterable[str]) -> list[ImageInventory]:
-    """The inventories of these image ids (the findings image page's panel)."""
-    keys = (
-        Image.objects.filter(image_id__in=list(image_ids))
-        .exclude(layers_key="")
-        .values("layers_key")
-    )
+def inventories_of_images(image_ids: Iterable[str], *, scope: Scope) -> list[ImageInventory]:
+    """The inventories of these image ids on hosts of `scope` (the findings image page's
+    panel)."""
+    images = scope.filter(Image.objects.filter(image_id__in=list(image_ids)), "host__")
+    keys = images.exclude(layers_key="").values("layers_key")
     return list(ImageInventory.objects.filter(key__in=keys).order_by("image_name", "key"))
+
+
+def inventory_in_scope(inventory: ImageInventory, scope: Scope) -> bool:
+    """A host of `scope` runs the inventory now (always, for the whole fleet): what the
+    inventory's page and its SBOM download require."""
+    if scope.all_hosts:
+        return True
+    images = Image.objects.filter(gone_at__isnull=True, layers_key=inventory.key)
+    return scope.filter(images, "host__").exists()
 
 
 # -- a host's summary ----------------------------------------------------------------------
@@ -311,9 +329,14 @@ def host_summary(host: Host) -> HostSummary:
     )
 
 
-def carried(vuln: str) -> bool:
-    """Some inventory carries `vuln` (a decision may be made on it)."""
-    return ImageVulnerability.objects.filter(vuln=vuln).exists()
+def carried(vuln: str, scope: Scope) -> bool:
+    """Some inventory carries `vuln` (a decision may be made on it); for an account limited
+    to some teams, one that a host of theirs runs now."""
+    if scope.all_hosts:
+        return ImageVulnerability.objects.filter(vuln=vuln).exists()
+    keys = ImageInventory.objects.filter(vulnerabilities__vuln=vuln).values("key")
+    images = Image.objects.filter(gone_at__isnull=True, layers_key__in=keys)
+    return scope.filter(images, "host__").exists()
 
 
 def hosts_running(vuln: str) -> list[Host]:

@@ -21,6 +21,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 
+from access.scope import Scope
 from findings.models import Container, Image
 from hosts.models import Host
 from posture.lib import paging
@@ -257,21 +258,30 @@ def _repos(name: str, tags_text: str | None) -> frozenset[str]:
     return frozenset(repositories(image_names(name, tags)))
 
 
-def current_fleet(filters: VulnFilters | None = None, keys: Iterable[str] | None = None) -> Fleet:
-    """The current images (by layers key) of the hosts the filters keep, with their
-    running containers: three statements."""
+def current_fleet(
+    filters: VulnFilters | None = None,
+    keys: Iterable[str] | None = None,
+    *,
+    scope: Scope,
+) -> Fleet:
+    """The current images (by layers key) of the hosts in `scope` the filters keep, with
+    their running containers: three statements. Every page, count and export is built on
+    this join, so a host outside the account's scope is absent from all of them at once."""
     hosts = {
         row["pk"]: row
-        for row in Host.objects.values("pk", "name", "labels")
+        for row in scope.filter(Host.objects.all()).values("pk", "name", "labels")
         if filters is None or filters.keeps_host(row["name"], row["labels"] or {})
     }
-    images = Image.objects.filter(gone_at__isnull=True).exclude(layers_key="")
+    images = scope.filter(Image.objects.filter(gone_at__isnull=True), "host__")
+    images = images.exclude(layers_key="")
     if keys is not None:
         images = images.filter(layers_key__in=list(keys))
     if filters is not None and (filters.labels or filters.host):
         images = images.filter(host_id__in=list(hosts))
     running: dict[tuple[int, str], int] = defaultdict(int)
-    containers = Container.objects.filter(gone_at__isnull=True, state="running")
+    containers = scope.filter(
+        Container.objects.filter(gone_at__isnull=True, state="running"), "host__"
+    )
     if keys is not None:
         containers = containers.filter(
             image_id__in=images.values("image_id"), host__in=images.values("host")
@@ -425,10 +435,10 @@ def _reach(
     group.hosts = hosts.bit_count()
 
 
-def vulnerability_groups(filters: VulnFilters) -> tuple[list[VulnGroup], int]:
-    """Every vulnerability on the current fleet the filters keep, most urgent first, and
-    how many are hidden because decisions cover every place they run."""
-    fleet = current_fleet(filters)
+def vulnerability_groups(filters: VulnFilters, *, scope: Scope) -> tuple[list[VulnGroup], int]:
+    """Every vulnerability on the current fleet (in `scope`) the filters keep, most urgent
+    first, and how many are hidden because decisions cover every place they run."""
+    fleet = current_fleet(filters, scope=scope)
     keys = [key for key, share in fleet.by_key.items() if share.images]
     by_vuln: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     if keys:
@@ -467,8 +477,8 @@ class FleetPage:
     triaged_hidden: int
 
 
-def fleet_page(filters: VulnFilters, number: str | None) -> FleetPage:
-    groups, hidden = vulnerability_groups(filters)
+def fleet_page(filters: VulnFilters, number: str | None, *, scope: Scope) -> FleetPage:
+    groups, hidden = vulnerability_groups(filters, scope=scope)
     page = Paginator(groups, PAGE_SIZE).get_page(number)
     shown = list(page.object_list)
     facts = facts_of({g.vuln for g in shown} | {a for g in shown for a in g.advisory_ids})

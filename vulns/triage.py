@@ -14,6 +14,9 @@ from datetime import datetime
 from django.db.models import Q
 from django.utils import timezone
 
+from access.scope import TEAM_LABEL
+from access.scope import Scope as HostScope
+from hosts.models import Host
 from vulns.models import VulnDecision
 
 
@@ -76,3 +79,45 @@ class Decisions:
 def _label_matches(value: str, labels: Mapping[str, str]) -> bool:
     key, _, wanted = value.partition("=")
     return key in labels and str(labels[key]) == wanted
+
+
+# -- which decisions an account's scope sees -----------------------------------------------
+#
+# The rule: a decision concerns a scope when it can cover a host of it. Fleet, repository and
+# package decisions are bound to no host (they apply wherever the vulnerability runs), so
+# they concern every scope; a label decision concerns a scope when at least one host of the
+# scope carries that label (team=pay: the accounts of team pay; env=prod: every team with a
+# production host). A scope of the whole fleet sees every decision.
+
+
+def label_pairs(scope: HostScope) -> set[str] | None:
+    """The "key=value" labels of the hosts in `scope` (one statement), or None for the
+    whole fleet (every label is then in scope)."""
+    if scope.all_hosts:
+        return None
+    pairs: set[str] = set()
+    for labels in scope.filter(Host.objects.all()).values_list("labels", flat=True):
+        if isinstance(labels, dict):
+            pairs.update(f"{key}={value}" for key, value in labels.items())
+    return pairs
+
+
+def concerns(decision: VulnDecision, pairs: set[str] | None) -> bool:
+    """`pairs` from label_pairs(): see the rule above."""
+    if pairs is None or decision.scope != VulnDecision.Scope.LABEL:
+        return True
+    return decision.scope_value in pairs
+
+
+def visible(decisions: Iterable[VulnDecision], scope: HostScope) -> list[VulnDecision]:
+    pairs = label_pairs(scope)
+    return [d for d in decisions if concerns(d, pairs)]
+
+
+def may_decide(scope: HostScope, decision_scope: str, value: str) -> bool:
+    """An account limited to some teams decides for them only: a label decision on one of
+    its teams. A fleet, repository or package decision reaches other teams' hosts too."""
+    if scope.all_hosts:
+        return True
+    key, _, team = value.partition("=")
+    return decision_scope == VulnDecision.Scope.LABEL and key == TEAM_LABEL and team in scope.teams

@@ -30,10 +30,11 @@ from django.conf import settings
 from django.utils import timezone
 from packageurl import PackageURL
 
+from access.scope import Scope
 from findings.sarif import tool_version
 from vulns.exports import add_tool, posture_properties, purl_or_none, serialize_bom
 from vulns.models import VulnDecision
-from vulns.triage import Decisions
+from vulns.triage import Decisions, visible
 
 OPENVEX_CONTEXT = "https://openvex.dev/ns/v0.2.0"
 
@@ -68,10 +69,11 @@ def scope_id(decision: VulnDecision) -> str:
     return "urn:posture:fleet"
 
 
-def decisions_in_force(now: datetime | None = None) -> list[VulnDecision]:
+def decisions_in_force(*, scope: Scope, now: datetime | None = None) -> list[VulnDecision]:
+    """The decisions in force that concern `scope` (the rule: vulns.triage.visible)."""
     decisions = Decisions.in_force(now=now)
     return sorted(
-        (d for rows in decisions.by_vuln.values() for d in rows),
+        visible((d for rows in decisions.by_vuln.values() for d in rows), scope),
         key=lambda d: (d.vuln, d.created_at, d.pk),
     )
 

@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import include, path
 from django.utils import timezone
 
+from access.scope import Scope
 from hosts.models import Host
 from tests.factories import HostFactory, UserFactory
 from tests.vulns.factories import (
@@ -25,6 +26,8 @@ from tests.vulns.factories import (
 from vulns import signals
 from vulns.models import VulnDecision
 from vulns.queries import VulnFilters, vulnerability_groups
+
+EVERYTHING = Scope.everything()
 
 urlpatterns = [  # vulns first: see tests/vulns/test_pages.py
     path("", include("vulns.urls")),
@@ -70,7 +73,7 @@ def heard() -> Any:
 
 
 def counts(**filters: Any) -> tuple[list[str], int]:
-    groups, hidden = vulnerability_groups(VulnFilters(**filters))
+    groups, hidden = vulnerability_groups(VulnFilters(**filters), scope=EVERYTHING)
     return [g.vuln for g in groups], hidden
 
 
@@ -150,14 +153,15 @@ def test_accepted_with_expiry_and_repository_scope(client: Client, hosts: dict[s
     decision = VulnDecision.objects.get()
     assert decision.expires_at is not None and decision.justification == ""
     # pay's image is covered by its repository, whatever its tag; web's nginx is not.
-    groups, hidden = vulnerability_groups(VulnFilters())
+    groups, hidden = vulnerability_groups(VulnFilters(), scope=EVERYTHING)
     assert [(g.vuln, g.hosts, g.images, g.triaged_occurrences) for g in groups] == [(VULN, 1, 1, 1)]
     assert hidden == 0
 
 
 def test_label_and_package_scopes(hosts: dict[str, Host]) -> None:
     DecisionFactory(vuln=VULN, scope="label", scope_value="team=web")
-    assert [(g.hosts, g.images) for g in vulnerability_groups(VulnFilters())[0]] == [(1, 1)]
+    groups, _hidden = vulnerability_groups(VulnFilters(), scope=EVERYTHING)
+    assert [(g.hosts, g.images) for g in groups] == [(1, 1)]
     DecisionFactory(vuln=VULN, scope="package", scope_value="xz-utils")
     assert counts() == ([], 1)
 

@@ -18,6 +18,8 @@ from django.views.decorators.http import require_GET
 
 from access.policy import allow
 from access.roles import Perm
+from access.services import request_access
+from audit.services import record
 from posture.lib.htmx import HtmxHttpRequest
 from vulns import exports, queries, vex
 
@@ -45,10 +47,21 @@ def json_bytes(data: Any) -> bytes:
     return text.encode()
 
 
+def downloaded(request: HtmxHttpRequest, what: str, **details: Any) -> None:
+    """Every download is in the audit trail: what left, with which filters, for whom."""
+    record("export.downloaded", request=request, details={"what": what, **details})
+
+
+def _rows(request: HtmxHttpRequest, what: str) -> tuple[list[exports.VulnRow], bool]:
+    filters = queries.VulnFilters.from_query(request.GET)
+    downloaded(request, what, filters=filters.params())
+    return exports.vulnerability_rows(filters, scope=request_access(request).scope)
+
+
 @allow(Perm.EXPORT)
 @require_GET
 def vulnerabilities_csv(request: HtmxHttpRequest) -> StreamingHttpResponse:
-    rows, _truncated = exports.vulnerability_rows(queries.VulnFilters.from_query(request.GET))
+    rows, _truncated = _rows(request, "vulnerabilities.csv")
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
@@ -63,7 +76,7 @@ def vulnerabilities_csv(request: HtmxHttpRequest) -> StreamingHttpResponse:
 @allow(Perm.EXPORT)
 @require_GET
 def vulnerabilities_json(request: HtmxHttpRequest) -> HttpResponse:
-    rows, truncated = exports.vulnerability_rows(queries.VulnFilters.from_query(request.GET))
+    rows, truncated = _rows(request, "vulnerabilities.json")
     body = json_bytes(exports.json_data(rows, truncated))
     response = HttpResponse(body, content_type="application/json")
     attachment(response, _stamped("vulnerabilities", "json"))
@@ -73,7 +86,7 @@ def vulnerabilities_json(request: HtmxHttpRequest) -> HttpResponse:
 @allow(Perm.EXPORT)
 @require_GET
 def vulnerabilities_sarif(request: HtmxHttpRequest) -> HttpResponse:
-    rows, truncated = exports.vulnerability_rows(queries.VulnFilters.from_query(request.GET))
+    rows, truncated = _rows(request, "vulnerabilities.sarif")
     body = json_bytes(exports.sarif_log(rows, truncated=truncated))
     response = HttpResponse(body, content_type="application/sarif+json")
     attachment(response, _stamped("vulnerabilities", "sarif"))
@@ -84,7 +97,9 @@ def vulnerabilities_sarif(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def decisions_openvex(request: HtmxHttpRequest) -> HttpResponse:
     author = request.user.get_username() or "Posture"
-    document = vex.openvex(vex.decisions_in_force(), author=author)
+    downloaded(request, "vex.openvex.json")
+    decisions = vex.decisions_in_force(scope=request_access(request).scope)
+    document = vex.openvex(decisions, author=author)
     response = HttpResponse(json_bytes(document), content_type="application/json")
     attachment(response, _stamped("vex", "openvex.json"))
     return response
@@ -93,7 +108,8 @@ def decisions_openvex(request: HtmxHttpRequest) -> HttpResponse:
 @allow(Perm.EXPORT)
 @require_GET
 def decisions_cyclonedx(request: HtmxHttpRequest) -> HttpResponse:
-    body = vex.cyclonedx_vex(vex.decisions_in_force())
+    downloaded(request, "vex.cdx.json")
+    body = vex.cyclonedx_vex(vex.decisions_in_force(scope=request_access(request).scope))
     response = HttpResponse(body, content_type="application/vnd.cyclonedx+json")
     attachment(response, _stamped("vex", "cdx.json"))
     return response

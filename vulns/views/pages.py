@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
@@ -17,9 +18,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from access.policy import allow
 from access.roles import Perm
+from access.services import request_access
 from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
 from vulndb.freshness import data_status
-from vulns import forms, places, queries
+from vulns import forms, places, queries, triage
 from vulns.models import VulnDecision
 
 # OSV ids, CVEs, GHSAs, DSA/DLA, ALPINE-CVE-…: what a vulnerability URL may name.
@@ -32,18 +34,27 @@ def vulnerabilities(request: HtmxHttpRequest) -> HttpResponse:
     filters = queries.VulnFilters.from_query(request.GET)
     context = {
         "filters": filters,
-        "result": queries.fleet_page(filters, request.GET.get("page")),
+        "result": queries.fleet_page(
+            filters, request.GET.get("page"), scope=request_access(request).scope
+        ),
         "data": data_status(),
         "severities": [s.label for s in queries.SEVERITIES],
+        "can_export": request_access(request).can(Perm.EXPORT),
     }
     return render_page(request, "vulns/vulnerabilities.html", "vuln-table", context)
 
 
 def _detail_page(request: HtmxHttpRequest, vuln: str, form: forms.VulnDecisionForm) -> HttpResponse:
-    detail = places.vulnerability_detail(vuln)
+    access = request_access(request)
+    detail = places.vulnerability_detail(vuln, scope=access.scope)
     if detail is None:
         raise Http404
-    context = {"detail": detail, "form": form, "data": data_status()}
+    context = {
+        "detail": detail,
+        # Only accounts that may triage see the form and the revoke buttons.
+        "form": form if access.can(Perm.TRIAGE) else None,
+        "data": data_status(),
+    }
     return render_page(request, "vulns/vulnerability.html", "vuln-panel", context)
 
 
@@ -52,26 +63,36 @@ def _detail_page(request: HtmxHttpRequest, vuln: str, form: forms.VulnDecisionFo
 def vulnerability(request: HtmxHttpRequest, vuln: str) -> HttpResponse:
     if not VULN_ID.fullmatch(vuln):
         raise Http404
-    form = forms.VulnDecisionForm(request.POST or None, initial=request.GET.dict() or None)
+    scope = request_access(request).scope
+    form = forms.VulnDecisionForm(
+        request.POST or None, initial=request.GET.dict() or None, scope=scope
+    )
     if request.method == "POST":
+        # Before the form: a vulnerability none of the account's hosts runs does not exist
+        # for it, whatever the form says.
+        if not places.carried(vuln, scope):
+            raise Http404
         if not form.is_valid():
             return _detail_page(request, vuln, form)
-        if not places.carried(vuln):
-            raise Http404
-        decision = forms.record(form, vuln, request.user)
+        decision = forms.record(form, vuln, request.user, request=request)
         messages.success(request, _("Decision recorded: %(d)s.") % {"d": decision})
         if not fragment_requested(request):
             return redirect("vulnerability", vuln=vuln)
-        form = forms.VulnDecisionForm()
+        form = forms.VulnDecisionForm(scope=scope)
     return _detail_page(request, vuln, form)
 
 
 @allow(Perm.TRIAGE)
 @require_POST
 def decision_revoke(request: HtmxHttpRequest, vuln: str, pk: int) -> HttpResponse:
+    scope = request_access(request).scope
     decision = get_object_or_404(VulnDecision, pk=pk, vuln=vuln)
-    if forms.revoke(decision):
+    if not triage.visible([decision], scope):
+        raise Http404
+    if not triage.may_decide(scope, decision.scope, decision.scope_value):
+        raise PermissionDenied
+    if forms.revoke(decision, request=request):
         messages.success(request, _("Decision revoked: the vulnerability counts again."))
     if fragment_requested(request):
-        return _detail_page(request, vuln, forms.VulnDecisionForm())
+        return _detail_page(request, vuln, forms.VulnDecisionForm(scope=scope))
     return redirect("vulnerability", vuln=vuln)
