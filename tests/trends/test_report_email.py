@@ -4,10 +4,13 @@ period per subscription."""
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from typing import Any
 
 import pytest
 from django.utils import timezone
 
+from access.models import Team
+from access.services import set_role
 from lab.smtp import LabSmtp
 from rules import Severity
 from tests.factories import FindingFactory, HostFactory, ScoreSampleFactory, UserFactory
@@ -93,3 +96,89 @@ def test_inactive_subscriptions_and_users_without_email_get_nothing(lab_smtp: La
     ReportSubscription.objects.create(user=UserFactory(email=""), period="month")
 
     assert services.send_due_reports(MONDAY) == 0
+
+
+@pytest.fixture
+def two_teams() -> dict[str, Team]:
+    """GIVEN a pay host scoring 72 and a web host scoring 20 in the week 2025-W11."""
+    for team, score in (("pay", 72), ("web", 20)):
+        host = HostFactory(name=f"{team}-box", labels={"team": team})
+        ScoreSampleFactory(host=host, taken_at=at(date(2025, 3, 12)), score=score, grade="C")
+        FindingFactory(
+            host=host,
+            severity=Severity.CRITICAL,
+            subject_name=f"{team}-critical",
+            opened_at=at(date(2025, 2, 1)),
+        )
+    return {
+        "pay": Team.objects.create(name="Payments", label="pay"),
+        "web": Team.objects.create(name="Web", label="web"),
+    }
+
+
+def test_a_scoped_subscribers_mail_holds_only_its_teams(
+    lab_smtp: LabSmtp, two_teams: dict[str, Team]
+) -> None:
+    """GIVEN a viewer of team pay subscribed to "all my teams", and an admin to the fleet
+    THEN the viewer's report is pay's alone, the admin's the whole fleet's."""
+    manager = UserFactory(
+        username="pm", email="pm@example.org", role="viewer", role__teams=[two_teams["pay"]]
+    )
+    ReportSubscription.objects.create(user=manager, period="week", team="")
+    admin = UserFactory(username="boss", email="boss@example.org")
+    ReportSubscription.objects.create(user=admin, period="week", team="")
+
+    assert services.send_due_reports(MONDAY) == 2
+    mails = {m["To"]: m for m in lab_smtp.wait_for(2)}
+    mine = mails["pm@example.org"]
+    text = mine.get_body(("plain",)).get_content()
+    html = mine.get_body(("html",)).get_content()
+    assert mine["Subject"] == "Posture report 2025-W11 for your teams: 72.0"
+    assert "Your teams: pay" in text
+    assert "pay-box" in text and "pay-critical" in text
+    assert "web-box" not in text + html and "web-critical" not in text + html
+    fleet = mails["boss@example.org"]
+    assert fleet["Subject"] == "Posture report 2025-W11 for the fleet: 46.0"
+    assert "web-box" in fleet.get_body(("plain",)).get_content()
+
+
+def test_a_subscriber_moved_out_of_the_team_stops_receiving_it(
+    lab_smtp: LabSmtp, two_teams: dict[str, Team]
+) -> None:
+    """GIVEN an operator of web subscribed to team web's report, then moved to team pay
+    THEN no web report is sent (the scope is read at send time), and once given web back
+    the mail resumes."""
+    operator = UserFactory(
+        username="op", email="op@example.org", role="operator", role__teams=[two_teams["web"]]
+    )
+    subscription = ReportSubscription.objects.create(user=operator, period="week", team="web")
+    set_role(operator, "operator", [two_teams["pay"]])
+
+    assert services.send_due_reports(MONDAY) == 0
+    assert lab_smtp.messages == []
+    subscription.refresh_from_db()
+    assert subscription.last_sent_period == ""
+
+    set_role(operator, "operator", [two_teams["pay"], two_teams["web"]])
+    assert services.send_due_reports(MONDAY) == 1
+    [mail] = lab_smtp.wait_for(1)
+    assert mail["Subject"] == "Posture report 2025-W11 for team web: 20.0"
+
+
+def test_each_subscriber_gets_the_report_of_its_own_teams(
+    two_teams: dict[str, Team], settings: Any
+) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    from django.core import mail
+
+    for name, teams in (("a", ["pay"]), ("b", ["pay"]), ("c", ["web"])):
+        user = UserFactory(username=name, role="viewer", role__teams=[two_teams[t] for t in teams])
+        ReportSubscription.objects.create(user=user, period="week")
+
+    assert services.send_due_reports(MONDAY) == 3
+    subjects = sorted(m.subject for m in mail.outbox)
+    assert subjects == [
+        "Posture report 2025-W11 for your teams: 20.0",
+        "Posture report 2025-W11 for your teams: 72.0",
+        "Posture report 2025-W11 for your teams: 72.0",
+    ]

@@ -9,7 +9,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import UserFactory
+from access.models import Team
+from tests.factories import HostFactory, UserFactory
 from trends.models import ReportSubscription
 
 pytestmark = pytest.mark.django_db
@@ -104,3 +105,61 @@ def test_hostile_team_is_escaped(client: Client, user: Any):
     page = client.get(reverse("report-subscriptions")).content.decode()
     assert "<script>x</script>" not in page
     assert "&lt;script&gt;x&lt;/script&gt;" in page
+
+
+@pytest.fixture
+def teams() -> dict[str, Team]:
+    return {
+        "pay": Team.objects.create(name="Payments", label="pay"),
+        "web": Team.objects.create(name="Web", label="web"),
+    }
+
+
+def test_a_scoped_account_chooses_among_its_teams(client: Client, teams: dict[str, Team]):
+    user = UserFactory(username="op", role="operator", role__teams=[teams["pay"]])
+    client.force_login(user)
+    HostFactory(name="web-1", labels={"team": "web"})  # a team of the fleet, not theirs
+
+    page = client.get(reverse("report-subscriptions")).content.decode()
+    assert '<select name="team"' in page
+    assert '<option value="" selected>All my teams</option>' in page
+    assert '<option value="pay">pay</option>' in page and 'value="web"' not in page
+
+    refused = client.post(reverse("report-subscriptions"), {"period": "week", "team": "web"})
+    assert refused.status_code == 200
+    assert "web is not one of your teams." in refused.content.decode()
+    htmx = client.post(
+        reverse("report-subscriptions"), {"period": "week", "team": "web"}, HTTP_HX_REQUEST="true"
+    )
+    assert htmx.status_code == 422 and "web is not one of your teams." in htmx.content.decode()
+    assert not ReportSubscription.objects.exists()
+
+    for team in ("pay", ""):
+        response = client.post(reverse("report-subscriptions"), {"period": "week", "team": team})
+        assert response.status_code == 302
+    assert sorted(ReportSubscription.objects.values_list("team", flat=True)) == ["", "pay"]
+    listed = client.get(reverse("report-subscriptions")).content.decode()
+    assert "All my teams</td>" in listed and "Whole fleet" not in listed
+
+
+def test_an_unscoped_account_keeps_the_free_team_field(client: Client, user: Any):
+    HostFactory(name="web-1", labels={"team": "web"})
+    page = client.get(reverse("report-subscriptions")).content.decode()
+    assert 'list="report-teams"' in page and '<option value="web">' in page
+    assert (
+        client.post(reverse("report-subscriptions"), {"period": "week", "team": "new"}).status_code
+        == 302
+    )
+
+
+def test_a_scoped_account_cannot_touch_another_users_subscription(
+    client: Client, teams: dict[str, Team]
+):
+    client.force_login(UserFactory(username="v", role="viewer", role__teams=[teams["pay"]]))
+    other = ReportSubscription.objects.create(
+        user=UserFactory(username="w", email="w@example.org"), team="pay"
+    )
+    for name in ("report-subscription-toggle", "report-subscription-delete"):
+        assert client.post(reverse(name, args=[other.pk])).status_code == 404
+    other.refresh_from_db()
+    assert other.active is True
