@@ -43,7 +43,12 @@ _SOCKET = re.compile(r"^/[A-Za-z0-9_./@-]{1,200}$")
 def _host_and_port(netloc_host: str | None, port: int | None, default_port: int) -> tuple[str, int]:
     if not netloc_host:
         raise ValidationError("The endpoint has no host name.")
-    host = netloc_host
+    # A trailing dot only says the name is absolute; the name is the same without it.
+    host = netloc_host[:-1] if netloc_host.endswith(".") else netloc_host
+    if "%" in host and ":" not in host:
+        raise ValidationError(
+            f"{host!r} is percent-encoded: write the host name or address in plain characters."
+        )
     if ":" in host:  # IPv6 literal
         import ipaddress
 

@@ -374,6 +374,9 @@ def resolve_checked(
 # Where daemons and socket proxies put their sockets. Not /tmp or a home directory: anyone
 # who can write there can plant a socket that poses as a daemon (or is another service).
 SOCKET_DIRS = ("/run/", "/var/run/")
+# The Engine API's sockets (a proxy's too, docker-readonly.sock), not containerd's, a
+# database's or systemd's, which a unix:// host could otherwise be pointed at.
+_SOCKET_NAME = re.compile(r"^[a-z0-9._-]*(?:docker|podman)[a-z0-9._-]*\.sock$")
 
 
 def socket_dirs() -> tuple[str, ...]:
@@ -385,8 +388,11 @@ def socket_dirs() -> tuple[str, ...]:
 def check_socket_path(path: str) -> None:
     if posixpath.normpath(path) != path or not path.startswith("/"):
         raise TargetRefused(f"{path!r} is not a plain absolute path (no '..', '//' or '/./').")
-    if not posixpath.basename(path).endswith(".sock"):
-        raise TargetRefused(f"{path!r} is not a socket name Posture accepts: it must end in .sock.")
+    if not _SOCKET_NAME.match(posixpath.basename(path)):
+        raise TargetRefused(
+            f"{path!r} is not a Docker API socket name: Posture takes docker.sock, "
+            "podman.sock or another *.sock whose name says docker or podman."
+        )
     dirs = socket_dirs()
     if not path.startswith(dirs):
         raise TargetRefused(

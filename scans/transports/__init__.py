@@ -57,7 +57,9 @@ def open_api(
     endpoint: Endpoint, creds: Credentials, limits: Limits, dialer: Dialer | None = None
 ) -> DockerAPI:
     """`dialer`: the target policy and resolver for TCP endpoints (the settings' policy and
-    the system resolver by default); unix:// endpoints were admitted when registered."""
+    the system resolver by default; one dialer per scan); unix:// endpoints were admitted
+    when registered (hosts.targets.check_endpoint)."""
+    dialer = dialer or Dialer()
     deadline = Deadline(limits.deadline)
     tracker = SocketTracker()
     timeout = urllib3.Timeout(connect=limits.connect_timeout, read=limits.read_timeout)

@@ -10,24 +10,35 @@ address to the connection (DNS rebinding) therefore has no second answer to give
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+import threading
 
 from hosts.targets import Policy, Resolver, TargetRefused, resolve_checked
 from scans.transports.errors import ErrorClass, ScanError
 
 
-@dataclass(frozen=True)
 class Dialer:
-    """How a scan reaches TCP targets: the policy (the settings' by default) and resolver."""
+    """How one scan reaches TCP targets: the policy (the settings' by default) and resolver.
 
-    resolver: Resolver | None = None
-    policy: Policy | None = None
+    A name is resolved once per dialer, which is once per scan (open_api makes one): the
+    pool's later connections reuse the checked answer, so a name whose answers change
+    between lookups can neither reach an unchecked address nor fail half a scan.
+    """
+
+    def __init__(self, resolver: Resolver | None = None, policy: Policy | None = None) -> None:
+        self.resolver = resolver
+        self.policy = policy
+        self._lock = threading.Lock()
+        self._checked: dict[tuple[str, int], list[str]] = {}
 
     def addresses(self, host: str, port: int) -> list[str]:
-        try:
-            return resolve_checked(host, port, resolver=self.resolver, policy=self.policy)
-        except TargetRefused as exc:
-            raise ScanError(ErrorClass.TARGET_REFUSED, exc.sentence) from None
+        with self._lock:
+            if (host, port) not in self._checked:
+                try:
+                    found = resolve_checked(host, port, resolver=self.resolver, policy=self.policy)
+                except TargetRefused as exc:
+                    raise ScanError(ErrorClass.TARGET_REFUSED, exc.sentence) from None
+                self._checked[host, port] = found
+            return self._checked[host, port]
 
     def connect(self, host: str, port: int, timeout: float | None) -> socket.socket:
         """A socket connected to a checked address of host; OSError when none answers."""
