@@ -80,3 +80,40 @@ def test_the_secret_check_flags_every_kind_of_secret() -> None:
 def test_only_the_web_port_is_published_and_only_on_loopback() -> None:
     published = {name: s.get("ports", []) for name, s in SERVICES.items() if s.get("ports")}
     assert published == {"web": ["127.0.0.1:8000:8000"]}
+
+
+POSTURE_SERVICES = ("web", "worker", "beat")
+
+
+@pytest.mark.parametrize("name", POSTURE_SERVICES)
+def test_the_broker_url_is_a_secret(name: str) -> None:
+    """It carries Redis' password."""
+    env = _environment(SERVICES[name])
+    assert "POSTURE_BROKER_URL" not in env
+    assert env["POSTURE_BROKER_URL_FILE"] == "/run/secrets/broker_url"
+    assert "broker_url" in SERVICES[name]["secrets"]
+
+
+def test_redis_asks_for_the_password_of_its_secret_file() -> None:
+    redis = SERVICES["redis"]
+    script = redis["command"][-1]
+    assert "requirepass $$(cat /run/secrets/redis_password)" in script
+    assert redis["secrets"] == ["redis_password"]
+    assert "redis_password" in DECLARED_SECRETS and "broker_url" in DECLARED_SECRETS
+    health = " ".join(redis["healthcheck"]["test"])
+    assert "REDISCLI_AUTH=" in health and "grep -qx PONG" in health
+
+
+def test_each_service_sits_on_the_networks_it_needs_and_no_other() -> None:
+    """backend (internal): the database and Redis. frontend: web's published port (Docker
+    publishes none from internal networks only) and the workers' way to the fleet."""
+    networks = {name: sorted(s.get("networks", [])) for name, s in SERVICES.items()}
+    assert networks == {
+        "web": ["backend", "frontend"],
+        "worker": ["backend", "frontend"],
+        "beat": ["backend"],
+        "redis": ["backend"],
+        "postgres": ["backend"],
+    }
+    declared = yaml.safe_load(COMPOSE.read_text())["networks"]
+    assert declared["backend"].get("internal") is True

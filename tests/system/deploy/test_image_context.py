@@ -94,8 +94,10 @@ def test_matcher_follows_dockers_rules() -> None:
 def test_the_product_packages_are_the_expected_ones() -> None:
     # A new app must be let into the image too: this list and .dockerignore change together.
     assert product_packages() == [
+        "access",
         "accounts",
         "alerts",
+        "audit",
         "findings",
         "fleet",
         "hosts",
