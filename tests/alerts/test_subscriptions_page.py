@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from access.models import Team
 from alerts.models import Subscription
 from tests.factories import UserFactory
 
@@ -84,3 +85,48 @@ def test_someone_elses_subscription_cannot_be_deleted(client: Client, user: Any)
 
 def test_page_needs_login(client: Client) -> None:
     assert client.get(reverse("alerts")).status_code == 302
+
+
+def test_a_scoped_account_may_subscribe_only_to_its_teams(client: Client) -> None:
+    pay = Team.objects.create(name="Payments", label="payments")
+    client.force_login(
+        UserFactory(username="op", email="op@example.org", role="operator", role__teams=[pay])
+    )
+    page = client.get(reverse("alerts")).content.decode()
+    assert "All hosts of my teams" in page and "Your teams: team=payments." in page
+
+    fields = {"min_severity": 3, "delivery": "immediate", "time_zone": "UTC"}
+    for scope, selector in (("label", "team=web"), ("filter", "env=prod, team=web")):
+        refused = client.post(
+            reverse("alerts"), {"scope": scope, "label_selector": selector, **fields}
+        )
+        assert refused.status_code == 200
+        assert "web is not one of your teams." in refused.content.decode()
+    htmx = client.post(
+        reverse("alerts"),
+        {"scope": "label", "label_selector": "team=web", **fields},
+        HTTP_HX_REQUEST="true",
+    )
+    assert htmx.status_code == 422 and "web is not one of your teams." in htmx.content.decode()
+    assert not Subscription.objects.exists()
+
+    ok = client.post(
+        reverse("alerts"), {"scope": "label", "label_selector": "team=payments", **fields}
+    )
+    assert ok.status_code == 302
+    assert client.post(reverse("alerts"), {"scope": "all", **fields}).status_code == 302
+    assert Subscription.objects.count() == 2
+
+
+def test_an_unscoped_account_may_name_any_team(client: Client, user: Any) -> None:
+    response = client.post(
+        reverse("alerts"),
+        {
+            "scope": "label",
+            "label_selector": "team=web",
+            "min_severity": 3,
+            "delivery": "immediate",
+            "time_zone": "UTC",
+        },
+    )
+    assert response.status_code == 302
