@@ -48,6 +48,12 @@ def secret_fields(model: type[Model]) -> set[str]:
     return {f.name for f in model._meta.get_fields() if SECRET_NAME.search(f.name)}
 
 
+def reverse_relations(model: type[Model]) -> set[str]:
+    """Other models' links to this one: auditlog lists them on create and delete (as
+    "trends.ReportSubscription.None"), which says nothing about the row itself."""
+    return {f.name for f in model._meta.get_fields() if f.auto_created and not f.concrete}
+
+
 def register_followed() -> list[type[Model]]:
     """Register every followed model that is installed; idempotent (tests re-run ready)."""
     done = []
@@ -58,7 +64,9 @@ def register_followed() -> list[type[Model]]:
         auditlog.unregister(model)
         auditlog.register(
             model,
-            exclude_fields=sorted(set(spec.exclude) | secret_fields(model)),
+            exclude_fields=sorted(
+                set(spec.exclude) | secret_fields(model) | reverse_relations(model)
+            ),
             m2m_fields=set(spec.m2m),
         )
         done.append(model)

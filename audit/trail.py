@@ -110,8 +110,9 @@ class TrailPage:
     next_cursor: Cursor | None
 
 
-def page(filters: TrailFilters, size: int = PAGE) -> TrailPage:
+def page(filters: TrailFilters, size: int | None = None) -> TrailPage:
     """One page of the merged trail after `filters.before`."""
+    size = size or PAGE
     after = Cursor.parse(filters.before) if filters.before else None
     events = [_event_row(e) for e in _events(filters, after)[: size + 1]]
     changes = [_change_row(c) for c in _changes(filters, after)[: size + 1]]
