@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import socket
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,17 @@ class LabSshd(LabServer):
         port: int = 0,
         max_sessions: int = 10,
         streamlocal_forwarding: bool = True,
+        authorized_options: str = "",
+        extra_config: Sequence[str] = (),
         start_timeout: float = 10.0,
     ) -> None:
         super().__init__(name, root, host, port, start_timeout)
         self.max_sessions = max_sessions
         self.streamlocal_forwarding = streamlocal_forwarding
+        # authorized_keys options for the lab's client key (`restrict,command="..."`), and
+        # lines appended to sshd_config (a Match block): the least-privilege recipes' tests.
+        self.authorized_options = authorized_options
+        self.extra_config = tuple(extra_config)
         self.user = "root"
 
     # Layout -------------------------------------------------------------------------------
@@ -129,7 +136,8 @@ class LabSshd(LabServer):
                     check=True,
                     capture_output=True,
                 )
-        self.authorized_keys_path.write_text(self.client_public_key + "\n")
+        options = f"{self.authorized_options} " if self.authorized_options else ""
+        self.authorized_keys_path.write_text(options + self.client_public_key + "\n")
         self.authorized_keys_path.chmod(0o600)
 
     def _settings(self) -> dict[str, Any]:
@@ -158,7 +166,7 @@ class LabSshd(LabServer):
         ]
         if not self.streamlocal_forwarding:
             lines.append("AllowStreamLocalForwarding no")
-        return "\n".join([*lines, ""])
+        return "\n".join([*lines, *self.extra_config, ""])
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         PRIVSEP_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
