@@ -1,4 +1,10 @@
+"""Read-only admin of what scans write: findings.store is the one writer of the picture, the
+findings and the inventory; an edit here would put them out of step with the rule pages'
+totals, and would let a hand-made row pass for what a daemon reported."""
+
 from __future__ import annotations
+
+from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
@@ -6,8 +12,19 @@ from django.http import HttpRequest
 from findings.models import Container, Finding, HostPosture, Image, ScoreSample
 
 
+class ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(HostPosture)
-class HostPostureAdmin(admin.ModelAdmin):
+class HostPostureAdmin(ReadOnly):
     list_display = [
         "host",
         "score",
@@ -23,17 +40,9 @@ class HostPostureAdmin(admin.ModelAdmin):
     list_select_related = ["host"]
     raw_id_fields = ["host", "current_scan", "last_scan"]
 
-    # The picture has one writer, findings.store: an edit here would leave the rule pages'
-    # shares (RuleContribution) and the findings out of step with it.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: HostPosture | None = None) -> bool:
-        return False
-
 
 @admin.register(Finding)
-class FindingAdmin(admin.ModelAdmin):
+class FindingAdmin(ReadOnly):
     list_display = [
         "rule_id",
         "host",
@@ -50,7 +59,7 @@ class FindingAdmin(admin.ModelAdmin):
 
 
 @admin.register(Container)
-class ContainerAdmin(admin.ModelAdmin):
+class ContainerAdmin(ReadOnly):
     list_display = ["name", "host", "image_ref", "state", "first_seen_at", "gone_at"]
     list_filter = ["state"]
     search_fields = ["host__name", "name", "container_id", "image_ref"]
@@ -59,7 +68,7 @@ class ContainerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Image)
-class ImageAdmin(admin.ModelAdmin):
+class ImageAdmin(ReadOnly):
     list_display = ["name", "host", "image_id", "first_seen_at", "gone_at"]
     search_fields = ["host__name", "name", "image_id"]
     list_select_related = ["host"]
@@ -67,7 +76,7 @@ class ImageAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScoreSample)
-class ScoreSampleAdmin(admin.ModelAdmin):
+class ScoreSampleAdmin(ReadOnly):
     list_display = ["host", "taken_at", "score", "grade", "failing_critical", "failing_high"]
     search_fields = ["host__name"]
     list_select_related = ["host"]
