@@ -1,9 +1,11 @@
-"""Risk exceptions as plain functions: apply them to a scan, create, revoke, handle expiry.
+"""Risk exceptions as plain functions: apply them to a scan, request, approve, reject,
+revoke, handle expiry.
 
 When they take effect: an exception is applied at scan time, like a rule profile, so the
-score and findings only ever change through a scan. To make creating, revoking or an expiry
-visible without waiting for the host's next slot, each queues a scan of the hosts it
-affects (trigger "exception"); expiries are found by the beat task `expire_exceptions`.
+score and findings only ever change through a scan; only an approved one applies (four eyes:
+policy.approval). To make an approval, a revocation or an expiry visible without waiting for
+the host's next slot, each queues a scan of the hosts it affects (trigger "exception");
+expiries are found by the beat task `expire_exceptions`. Each step is in the audit trail.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ import logging
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.services import record
 from findings.models import Finding
 from hosts.models import Host
-from policy import matching
+from policy import approval, matching
 from policy.models import RiskException
 from policy.signals import request_rescan
 from rules import Evaluation, Outcome
@@ -132,19 +136,36 @@ def rescan(hosts: Iterable[Host]) -> int:
     return request_rescan(hosts, sender=RiskException)
 
 
+def _details(exc: RiskException) -> dict[str, Any]:
+    return {
+        "rule": exc.rule_id,
+        "scope": exc.scope_label,
+        "reason": exc.reason,
+        "owner": exc.owner,
+        "expires_at": exc.expires_at,
+        "status": exc.status,
+    }
+
+
 def create(
     *,
     rule_id: str,
     reason: str,
     owner: str,
     expires_at: datetime,
-    created_by: str,
+    requested_by: Any = None,
+    can_approve: bool = False,
+    request: Any = None,
     host: Host | None = None,
     label_key: str = "",
     label_value: str = "",
     container_pattern: str = "",
     image_pattern: str = "",
 ) -> RiskException:
+    """Record a request; approved at once only when policy.approval says so (`can_approve`:
+    the requester holds EXCEPTION_APPROVE), and then its hosts are rescanned."""
+    now = timezone.now()
+    review = approval.first_review(requested_by, can_approve, now)
     exc = RiskException(
         rule_id=rule_id,
         host=host,
@@ -155,16 +176,48 @@ def create(
         reason=reason,
         owner=owner,
         expires_at=expires_at,
-        created_by=created_by,
+        created_by=requested_by.get_username()[:150] if review["requested_by"] else "",
+        created_at=now,
+        **review,
     )
     exc.full_clean()
     with transaction.atomic():
         exc.save()
-        rescan(candidate_hosts(exc))
+        record("exception.requested", request=request, target=exc, details=_details(exc))
+        if exc.is_approved:
+            record("exception.approved", request=request, target=exc, details=_details(exc))
+            rescan(candidate_hosts(exc))
     return exc
 
 
-def revoke(exc: RiskException, revoked_by: str, now: datetime | None = None) -> bool:
+def approve(exc: RiskException, reviewer: Any, request: Any = None) -> bool:
+    """Approve a pending exception (never its requester's own: approval.Refused); its hosts
+    are rescanned as a new exception's are. False when it was no longer pending or is past
+    its expiry (nothing left to approve)."""
+    now = timezone.now()
+    if exc.expires_at <= now:
+        return False
+    with transaction.atomic():
+        done = approval.approve(exc, reviewer, now)
+        if done:
+            exc.refresh_from_db()
+            record("exception.approved", request=request, target=exc, details=_details(exc))
+            rescan(candidate_hosts(exc))
+    return done
+
+
+def reject(exc: RiskException, reviewer: Any, request: Any = None) -> bool:
+    with transaction.atomic():
+        done = approval.reject(exc, reviewer, timezone.now())
+        if done:
+            exc.refresh_from_db()
+            record("exception.rejected", request=request, target=exc, details=_details(exc))
+    return done
+
+
+def revoke(
+    exc: RiskException, revoked_by: str, now: datetime | None = None, request: Any = None
+) -> bool:
     """Revoke once (compare-and-set); the failures it accepted count again after the rescan."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -172,6 +225,7 @@ def revoke(exc: RiskException, revoked_by: str, now: datetime | None = None) -> 
             revoked_at=now, revoked_by=revoked_by[:150]
         )
         if done:
+            record("exception.revoked", request=request, target=exc, details=_details(exc))
             rescan(covered_hosts(exc))
     return bool(done)
 
@@ -191,6 +245,7 @@ def queue_expired(now: datetime | None = None) -> int:
                 pk=exc.pk, expiry_handled_at__isnull=True
             ).update(expiry_handled_at=now)
             if claimed:
+                record("exception.expired", source="beat", target=exc, details=_details(exc))
                 queued += rescan(covered_hosts(exc))
     if queued:
         log.info("queued %d scans after exceptions expired", queued)

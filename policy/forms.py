@@ -11,10 +11,11 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from access.scope import Scope
 from hosts.forms import parse_label
 from hosts.models import Host
 from policy import exceptions as services
-from policy import matching
+from policy import matching, overrides, scoping
 from policy.models import RiskException, RuleOverride
 from rules import REGISTRY, Severity
 
@@ -31,7 +32,24 @@ def rule_choices() -> list[tuple[str, str]]:
     return [(r.id, f"{r.id} — {r.title}") for r in sorted(REGISTRY.values(), key=lambda r: r.id)]
 
 
-class RiskExceptionForm(forms.Form):
+class ScopedForm(forms.Form):
+    """A policy form for an account of `scope`: its host field offers (and accepts) the hosts
+    of that scope only, so a forged name of another team's host is "no host of that name",
+    and the decision must stay on the scope (policy.scoping.may_target)."""
+
+    host: forms.ModelChoiceField  # type: ignore[type-arg]
+
+    def __init__(self, *args: Any, scope: Scope | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.host_scope = scope or Scope.everything()
+        self.fields["host"].queryset = scoping.hosts_of(self.host_scope)  # type: ignore[attr-defined]
+
+    def check_target(self, host: Host | None, label_key: str, label_value: str) -> None:
+        if not scoping.may_target(self.host_scope, host, label_key, label_value):
+            self.add_error(None, scoping.target_error(self.host_scope))
+
+
+class RiskExceptionForm(ScopedForm):
     rule_id = forms.ChoiceField(label=_("Rule"), choices=rule_choices)
     host = forms.ModelChoiceField(
         label=_("Host"),
@@ -135,9 +153,10 @@ class RiskExceptionForm(forms.Form):
             image_pattern=data.get("image_pattern", ""),
         ):
             self.add_error(None, error)
+        self.check_target(data.get("host"), label_key, _value)
         return data
 
-    def save(self, user: str) -> RiskException:
+    def save(self, user: Any, can_approve: bool, request: Any = None) -> RiskException:
         data = self.cleaned_data
         label_key, label_value = data.get("label") or ("", "")
         return services.create(
@@ -150,11 +169,13 @@ class RiskExceptionForm(forms.Form):
             reason=data["reason"],
             owner=data["owner"],
             expires_at=start_of(data["expires_on"]),
-            created_by=user,
+            requested_by=user,
+            can_approve=can_approve,
+            request=request,
         )
 
 
-class RuleOverrideForm(forms.Form):
+class RuleOverrideForm(ScopedForm):
     rule_id = forms.ChoiceField(label=_("Rule"), choices=rule_choices)
     host = forms.ModelChoiceField(
         label=_("Host"),
@@ -200,11 +221,12 @@ class RuleOverrideForm(forms.Form):
             data["severity"] = None
         if not (data.get("reason") or "").strip():
             raise ValidationError(_("Say why: the reason is shown with the verdicts."))
+        self.check_target(host, data.get("label_key", ""), data.get("label_value", ""))
         return data
 
-    def save(self, user: str) -> RuleOverride:
+    def save(self, user: Any, can_approve: bool, request: Any = None) -> RuleOverride:
         data = self.cleaned_data
-        return RuleOverride.objects.create(
+        return overrides.create(
             rule_id=data["rule_id"],
             host=data.get("host"),
             label_key=data.get("label_key", ""),
@@ -212,5 +234,7 @@ class RuleOverrideForm(forms.Form):
             action=data["action"],
             severity=data.get("severity"),
             reason=data["reason"].strip(),
-            created_by=user,
+            requested_by=user,
+            can_approve=can_approve,
+            request=request,
         )

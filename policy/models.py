@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -22,23 +23,73 @@ from rules.base import Scope
 EXPIRING_DAYS = 30
 
 
+class Review(models.TextChoices):
+    PENDING = "pending", _("pending approval")
+    APPROVED = "approved", _("approved")
+    REJECTED = "rejected", _("rejected")
+
+
+def _user_fk() -> models.ForeignKey:  # type: ignore[type-arg]
+    # SET_NULL: an account deleted later must not take the decisions it took with it (the
+    # audit trail keeps its name).
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+
+class Reviewed(models.Model):
+    """Who asked for a policy decision and who approved or rejected it (four eyes:
+    policy.approval). Only an approved decision applies to scores.
+
+    The default is "approved" for rows written outside policy.approval (the migration's old
+    rows, fixtures, demo data): the web's only way in, policy.approval.submit, always says
+    which it is. The admin cannot add one."""
+
+    status = models.CharField(max_length=16, choices=Review.choices, default=Review.APPROVED)
+    requested_by = _user_fk()  # null: made before issue 12, see created_by
+    approved_by = _user_fk()
+    approved_at = models.DateTimeField(null=True, blank=True)
+    rejected_by = _user_fk()
+    rejected_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == Review.PENDING
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == Review.APPROVED
+
+
 class RiskExceptionQuerySet(models.QuerySet["RiskException"]):
     def active(self, now: datetime) -> RiskExceptionQuerySet:
-        return self.filter(revoked_at__isnull=True, expires_at__gt=now)
+        return self.filter(status=Review.APPROVED, revoked_at__isnull=True, expires_at__gt=now)
+
+    def pending(self, now: datetime) -> RiskExceptionQuerySet:
+        """Waiting for an approver, and still worth approving (not past its expiry)."""
+        return self.filter(status=Review.PENDING, revoked_at__isnull=True, expires_at__gt=now)
 
     def expiring(self, now: datetime, days: int = EXPIRING_DAYS) -> RiskExceptionQuerySet:
         return self.active(now).filter(expires_at__lte=now + timedelta(days=days))
 
     def expired(self, now: datetime) -> RiskExceptionQuerySet:
-        return self.filter(revoked_at__isnull=True, expires_at__lte=now)
+        return self.filter(status=Review.APPROVED, revoked_at__isnull=True, expires_at__lte=now)
 
     def revoked(self) -> RiskExceptionQuerySet:
         return self.filter(revoked_at__isnull=False)
 
+    def rejected(self) -> RiskExceptionQuerySet:
+        return self.filter(status=Review.REJECTED)
 
-class RiskException(models.Model):
+
+class RiskException(Reviewed):
     class State(models.TextChoices):
         ACTIVE = "active", _("active")
+        PENDING = "pending", _("pending approval")
+        REJECTED = "rejected", _("rejected")
         EXPIRED = "expired", _("expired")
         REVOKED = "revoked", _("revoked")
 
@@ -132,8 +183,12 @@ class RiskException(models.Model):
     def state(self, now: datetime | None = None) -> str:
         if self.revoked_at is not None:
             return self.State.REVOKED
+        if self.status == Review.REJECTED:
+            return self.State.REJECTED
         if self.expires_at <= (now or timezone.now()):
             return self.State.EXPIRED
+        if self.status == Review.PENDING:
+            return self.State.PENDING
         return self.State.ACTIVE
 
     @property
@@ -155,7 +210,15 @@ class RiskException(models.Model):
         )
 
 
-class RuleOverride(models.Model):
+class RuleOverrideQuerySet(models.QuerySet["RuleOverride"]):
+    def approved(self) -> RuleOverrideQuerySet:
+        return self.filter(status=Review.APPROVED)
+
+    def pending(self) -> RuleOverrideQuerySet:
+        return self.filter(status=Review.PENDING)
+
+
+class RuleOverride(Reviewed):
     """A team's decision to turn a rule off, or change its severity, for a host or for every
     host with a label. Shown with its reason wherever the rule's verdict is shown; the
     catalogue's defaults stay strict everywhere else."""
@@ -175,6 +238,8 @@ class RuleOverride(models.Model):
     reason = models.TextField()
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = RuleOverrideQuerySet.as_manager()
 
     class Meta:
         db_table = "scans_ruleoverride"

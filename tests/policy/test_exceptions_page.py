@@ -90,7 +90,7 @@ def test_filters_active_expiring_expired_revoked(client: Client) -> None:
     page = client.get(URL).content.decode()
     assert 'hx-push-url="true"' in page and f'href="{URL}?status=expired"' in page
     # Who created and who revoked them: not the signed-in user, whom the header shows.
-    assert '<td class="muted">alice<br>' in page
+    assert '<span class="requested-by">alice</span>' in page
     assert "omar" in page and "omar" not in client.get(URL, {"status": "active"}).content.decode()
 
 
