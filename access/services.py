@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,20 +44,37 @@ NOBODY = Access(role=None, scope=Scope.of_teams([]))
 def access_for(user: AbstractBaseUser | AnonymousUser) -> Access:
     if not user.is_authenticated:
         return NOBODY
+    return access_for_users([user])[int(user.pk)]  # type: ignore[list-item]
+
+
+def access_for_users(users: Iterable[AbstractBaseUser]) -> dict[int, Access]:
+    """Each user's access in one query for all of them (alert fan-out asks for every
+    subscriber of an event). Role and teams are read together, on every call: a role taken
+    away takes effect at the next click or the next mail, not at the next sign-in."""
+    people = list(users)
+    profiles: dict[int, tuple[str, list[str]]] = {}
+    ids = [int(u.pk) for u in people if not getattr(u, "is_superuser", False)]
+    if ids:
+        rows = AccessProfile.objects.filter(user_id__in=ids).values_list(
+            "user_id", "role", "teams__label"
+        )
+        for user_id, role, label in rows:
+            profiles.setdefault(user_id, (role, []))[1].extend([label] if label else [])
+    return {int(u.pk): _access(int(u.pk), u, profiles.get(int(u.pk))) for u in people}
+
+
+def _access(pk: int, user: AbstractBaseUser, profile: tuple[str, list[str]] | None) -> Access:
     if getattr(user, "is_superuser", False):
-        return Access(role=Role.ADMIN, scope=Scope.everything(), user_id=user.pk)
-    # One query, role and teams together: read on every request, so that a role taken
-    # away takes effect at the next click, not at the next sign-in.
-    rows = list(AccessProfile.objects.filter(user_id=user.pk).values_list("role", "teams__label"))
-    if not rows:
-        return Access(role=Role.VIEWER, scope=Scope.everything(), user_id=user.pk)
-    role = Role(rows[0][0])
+        return Access(role=Role.ADMIN, scope=Scope.everything(), user_id=pk)
+    if profile is None:
+        return Access(role=Role.VIEWER, scope=Scope.everything(), user_id=pk)
+    role, teams = Role(profile[0]), profile[1]
     if role == Role.ADMIN:
-        return Access(role=role, scope=Scope.everything(), user_id=user.pk)
-    teams = [label for _, label in rows if label]
+        return Access(role=role, scope=Scope.everything(), user_id=pk)
     scoped = bool(teams) or role in ALWAYS_SCOPED
-    scope = Scope.of_teams(teams) if scoped else Scope.everything()
-    return Access(role=role, scope=scope, user_id=user.pk)
+    return Access(
+        role=role, scope=Scope.of_teams(teams) if scoped else Scope.everything(), user_id=pk
+    )
 
 
 def request_access(request: HttpRequest) -> Access:

@@ -15,9 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 
-from access.models import AccessProfile
-from access.roles import ALWAYS_SCOPED, Role
 from access.scope import Scope as AccessScope
+from access.services import access_for_users
 from alerts.models import Notification, Subscription
 from hosts.models import Host
 
@@ -41,28 +40,8 @@ def matches(sub: Subscription, host: Host) -> bool:
 
 
 def scopes(users: Iterable[AbstractBaseUser]) -> dict[int, AccessScope]:
-    """Each user's access scope, as access.services.access_for computes it for one user,
-    in one query for all of them: fan-out asks it for every subscriber of every event
-    (tests/alerts/test_audience.py holds the two equal for every role and team set)."""
-    people = list(users)
-    found: dict[int, AccessScope] = {}
-    profiled: dict[int, tuple[str, list[str]]] = {}
-    ids = [int(u.pk) for u in people if not getattr(u, "is_superuser", False)]
-    if ids:
-        rows = AccessProfile.objects.filter(user_id__in=ids).values_list(
-            "user_id", "role", "teams__label"
-        )
-        for user_id, role, label in rows:
-            profiled.setdefault(user_id, (role, []))[1].extend([label] if label else [])
-    for user in people:
-        pk = int(user.pk)
-        if pk not in profiled or Role(profiled[pk][0]) == Role.ADMIN:
-            found[pk] = AccessScope.everything()  # superuser, admin, or no profile: viewer
-            continue
-        role, teams = Role(profiled[pk][0]), profiled[pk][1]
-        scoped = bool(teams) or role in ALWAYS_SCOPED
-        found[pk] = AccessScope.of_teams(teams) if scoped else AccessScope.everything()
-    return found
+    """Each user's access scope, in one query for all of them (access.services)."""
+    return {pk: access.scope for pk, access in access_for_users(users).items()}
 
 
 @dataclass(frozen=True)
