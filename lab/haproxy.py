@@ -48,6 +48,7 @@ class LabHaproxy(LabServer):
         socket_path: Path | str,
         *,
         tls: Pki | None = None,
+        shipped: Path | None = None,
         root: Path | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -56,6 +57,9 @@ class LabHaproxy(LabServer):
         super().__init__(name, root, host, port, start_timeout)
         self.socket_path = str(socket_path)
         self.tls = tls
+        # A shipped configuration (contrib/haproxy/posture-readonly.cfg) to run as it is
+        # but for its bind, server and privilege lines, instead of the GET/HEAD-only one.
+        self.shipped = shipped
 
     @property
     def config_path(self) -> Path:
@@ -91,12 +95,33 @@ class LabHaproxy(LabServer):
     def _settings(self) -> dict[str, Any]:
         return {**super()._settings(), "config": self._config()}
 
-    def _config(self) -> str:
+    def _bind(self) -> str:
         bind = f"bind {self.host}:{self.port}"
         if self.tls:
             # HAProxy wants the certificate and its key in one file; clients must present a
             # certificate of the lab CA, as dockerd --tlsverify demands.
             bind += f" ssl crt {self.pem_path} ca-file {self.tls.ca_cert} verify required"
+        return bind
+
+    def _shipped_config(self, text: str) -> str:
+        """The shipped file on loopback: the lab's port, certificate and daemon socket; no
+        syslog, and no haproxy/docker user and group, which a lab machine may lack."""
+        lines = []
+        for line in text.splitlines():
+            word = line.split()[0] if line.split() else ""
+            if word == "bind":
+                line = f"    {self._bind()}"
+            elif word == "server":
+                line = f"    server daemon unix@{self.socket_path}"
+            elif word in ("user", "group", "log") or line.strip() == "option httplog":
+                continue
+            lines.append(line)
+        return "\n".join([*lines, ""])
+
+    def _config(self) -> str:
+        if self.shipped is not None:
+            return self._shipped_config(self.shipped.read_text())
+        bind = self._bind()
         return "\n".join(
             [
                 "global",
