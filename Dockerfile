@@ -1,5 +1,8 @@
 # Production image for web, worker and beat (see docker-compose.yml).
-FROM python:3.11-slim-bookworm
+# The base image by digest, so that a rebuild cannot pull another image under the same tag:
+# scripts/pin-images writes the digest here (it needs a registry; until then, the tag).
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -12,7 +15,9 @@ RUN groupadd --system --gid 10001 posture \
 
 WORKDIR /app
 COPY requirements.lock /app/
-RUN pip install --no-cache-dir -r requirements.lock
+# Exactly the locked files (sha256 in requirements.lock, scripts/lock), wheels only: nothing
+# is built from source in the image.
+RUN pip install --no-cache-dir --require-hashes --only-binary :all: -r requirements.lock
 # Only the product: .dockerignore lets in manage.py, the apps, rules, templates, static and
 # locale, and keeps out secrets, var/, .git, tests/, lab/, bench/ and docs/.
 COPY --chown=root:root . /app/

@@ -44,10 +44,12 @@ ensure_venv() {
   want="$(cat "$@" | sha256sum | cut -d' ' -f1)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "installing Python packages from $(basename -a "$@" | tr '\n' ' ')"
-    "$PY" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
     local args=()
     for f in "$@"; do args+=(-r "$f"); done
-    "$PY" -m pip install -q --disable-pip-version-check "${args[@]}"
+    # Only the files whose sha256 the lock names (scripts/lock): a package replaced on the
+    # index, or a mirror that serves another build, is refused. The venv's own pip does it
+    # (any pip since 8): upgrading pip first would install an unhashed package.
+    "$PY" -m pip install -q --disable-pip-version-check --require-hashes "${args[@]}"
     echo "$want" >"$stamp"
   fi
 }

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -176,3 +178,68 @@ def test_the_product_never_imports_what_stays_out() -> None:
                 continue
             offenders += [f"{path}: {n}" for n in names if n.split(".")[0] in NOT_SHIPPED]
     assert not offenders
+
+
+# Secret-looking files planted in a copy of the tree, at the top and inside what ships.
+PLANTED = [
+    "secrets/x",
+    "secrets/db_password",
+    "var/secret_key",
+    "var/posture.sqlite3",
+    ".env",
+    ".env.production",
+    "server.pem",
+    "tls.key",
+    "posture/.env",
+    "posture/var/encryption_key",
+    "hosts/secrets/token",
+    "scans/client.key",
+    "scans/transports/ca.pem",
+    "static/vendor/site.key",
+    "templates/.env.local",
+    "locale/fr/id_ed25519",
+    "rules/data/id_rsa",
+    "findings/export.p12",
+    "vulns/dump.sqlite3",
+    "access/backup.pfx",
+]
+
+
+def build_context(root: Path) -> list[str]:
+    """Every file `docker build` would send from root, as its .dockerignore decides."""
+    rules = read_rules((root / ".dockerignore").read_text())
+    files = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    return sorted(path for path in files if not excluded(path, rules))
+
+
+@pytest.fixture(scope="module")
+def tree_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's tracked files, copied, with the planted files beside them."""
+    copy = tmp_path_factory.mktemp("tree")
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (t.decode() for t in tracked)):
+        if (ROOT / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / name, copy / name)
+    for name in PLANTED:
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_text("-----BEGIN PRIVATE KEY-----\n")
+    return copy
+
+
+def test_no_secret_looking_file_enters_the_context(tree_copy: Path) -> None:
+    context = build_context(tree_copy)
+    assert "manage.py" in context and "posture/settings.py" in context
+    assert not [path for path in PLANTED if path in context]
+
+
+def test_the_context_is_the_product_and_nothing_else(tree_copy: Path) -> None:
+    context = set(build_context(tree_copy))
+    shipped = {p for p in shipped_files() if (tree_copy / p).is_file()}
+    # The allowlist lets in exactly what runs: a new top-level file stays out unnamed.
+    assert context == shipped
