@@ -145,3 +145,35 @@ def test_socket_forwarding_is_refused_the_api_goes_through_the_gate(
     assert transport is not None
     with pytest.raises(paramiko.ChannelException):
         open_streamlocal(transport, str(lab_daemon.socket_path), 10)
+
+
+# Why the recipe gives up socket forwarding (docs/LEAST_PRIVILEGE.md): OpenSSH cannot
+# allow it while refusing TCP forwarding. `AllowTcpForwarding no` turns off both, and a
+# `permitopen` list (host:port only) matches no socket path, so it refuses every socket.
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "config"),
+    [
+        ("test-ssh-fwd-cfg", "restrict,port-forwarding,", ["AllowTcpForwarding no"]),
+        ("test-ssh-fwd-open", 'restrict,port-forwarding,permitopen="127.0.0.1:9",', []),
+    ],
+)
+def test_openssh_cannot_forward_sockets_without_forwarding_tcp(
+    lab_daemon: LabDaemon, name: str, options: str, config: list[str]
+) -> None:
+    command = recipe(lab_daemon).removeprefix("restrict,")
+    sshd = LabSshd(name, authorized_options=options + command, extra_config=config)
+    with running(sshd):
+        client = sshd.connect()
+        try:
+            transport = client.get_transport()
+            assert transport is not None and lab_daemon.tcp_port
+            with pytest.raises(paramiko.ChannelException):
+                open_streamlocal(transport, str(lab_daemon.socket_path), 10)
+            with pytest.raises(paramiko.ChannelException):
+                transport.open_channel(
+                    "direct-tcpip", ("127.0.0.1", lab_daemon.tcp_port), ("127.0.0.1", 0)
+                )
+        finally:
+            client.close()
