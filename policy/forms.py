@@ -182,6 +182,7 @@ class RuleOverrideForm(ScopedForm):
         queryset=Host.objects.all(),
         required=False,
         to_field_name="name",
+        error_messages={"invalid_choice": _("No host of that name.")},
         help_text=_("Either a host…"),
     )
     label = forms.CharField(
