@@ -6,7 +6,9 @@ evidence values, three or four sort orders and pages of PAGE_SIZE.
 Every page here costs the same number of statements for 3 hosts or 3,000: rows are read with
 .values() and the host joined in, counts are one aggregate, lists come whole from one query.
 Nothing here knows about HTTP; the views in findings.views.rules and findings.views.subjects parse
-the request into these arguments.
+the request into these arguments, the account's scope among them: every list and queryset
+here starts from the hosts in scope (findings.selection), so a rule, a container name or an
+image shows the account's hosts only.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from django.db.models import Count, F, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
 
+from access.scope import Scope
 from findings import notes as exception_notes
 from findings import selection
 from findings.models import Container, Finding, Image
@@ -149,7 +152,10 @@ class FindingFilters(QueryFilters):
 
     def apply(self, qs: QuerySet[Finding]) -> QuerySet[Finding]:
         if self.labels:
-            hosts = selection.hosts_matching(selection.FleetFilters(labels=self.labels))
+            # `qs` is kept to the account's hosts already (the base querysets below): the
+            # labels can only narrow it, so they are matched over the whole fleet.
+            wanted = selection.FleetFilters(labels=self.labels)
+            hosts = selection.hosts_matching(wanted, Scope.everything())
             qs = qs.filter(host__in=hosts.values("pk"))
         if self.severity:
             qs = qs.filter(severity=int(SEVERITY_LABELS[self.severity]))
@@ -277,14 +283,18 @@ def finding_page(base: QuerySet[Finding], filters: FindingFilters, number: Any) 
     return FindingPage(filters, page, rows, totals["total"], totals["hosts"], totals["unfiltered"])
 
 
-def rule_findings(rule_id: str) -> QuerySet[Finding]:
-    return Finding.objects.open().filter(rule_id=rule_id)
+def open_findings(scope: Scope) -> QuerySet[Finding]:
+    return selection.related_in(Finding.objects.open(), scope)
 
 
-def rule_severities(rule_id: str) -> list[Severity]:
+def rule_findings(rule_id: str, scope: Scope) -> QuerySet[Finding]:
+    return open_findings(scope).filter(rule_id=rule_id)
+
+
+def rule_severities(rule_id: str, scope: Scope) -> list[Severity]:
     """The severities the rule's open findings carry (more than one once a profile re-graded
     it for some hosts), highest first."""
-    values = rule_findings(rule_id).order_by().values_list("severity", flat=True).distinct()
+    values = rule_findings(rule_id, scope).order_by().values_list("severity", flat=True).distinct()
     out = set()
     for value in values:
         try:
@@ -297,8 +307,8 @@ def rule_severities(rule_id: str) -> list[Severity]:
 # --- Containers ----------------------------------------------------------------------------
 
 
-def container_named(name: str) -> QuerySet[Finding]:
-    return Finding.objects.open().filter(subject_kind="container", subject_name=name)
+def container_named(name: str, scope: Scope) -> QuerySet[Finding]:
+    return open_findings(scope).filter(subject_kind="container", subject_name=name)
 
 
 def _linkable(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -312,9 +322,10 @@ def _linkable(values: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def containers_named(name: str) -> list[dict[str, Any]]:
-    """Live containers of that name across the fleet, one row each with its host's name."""
-    qs = Container.objects.filter(name=name, gone_at__isnull=True).order_by("host__name", "pk")
+def containers_named(name: str, scope: Scope) -> list[dict[str, Any]]:
+    """Live containers of that name on the hosts in scope, one row each with its host's name."""
+    qs = selection.related_in(Container.objects.filter(name=name, gone_at__isnull=True), scope)
+    qs = qs.order_by("host__name", "pk")
     fields = ("container_id", "image_ref", "image_id", "state", "host__name")
     return [_linkable(row) for row in qs.values(*fields)[:LIST_LIMIT]]
 
@@ -362,14 +373,16 @@ def _json_list_has(field_name: str, value: str) -> Q:
     return Q(**{f"{field_name}_text__contains": json.dumps(value)})
 
 
-def image_view(ref: str) -> ImageView:
+def image_view(ref: str, scope: Scope) -> ImageView:
     """The image `ref` names (an id, or a reference matched against names and tags of the
-    images and against the reference containers were created with), the hosts holding or
-    running it, and a queryset of the open findings on it and on its containers.
+    images and against the reference containers were created with), the hosts in scope
+    holding or running it, and a queryset of the open findings on it and on its containers
+    there. Hosts out of scope are not mentioned, not even counted: an image none of the
+    account's hosts has is not found.
 
     Two statements (images, containers); the findings queryset is the caller's to page."""
     is_id = bool(IMAGE_ID.fullmatch(ref))
-    images = Image.objects.filter(gone_at__isnull=True)
+    images = selection.related_in(Image.objects.filter(gone_at__isnull=True), scope)
     if is_id:
         images = images.filter(image_id=ref)
     else:
@@ -383,7 +396,8 @@ def image_view(ref: str) -> ImageView:
         if is_id or row["name"] == ref or ref in (row["tags"] or [])
     ]
     image_ids = sorted({row["image_id"] for row in image_rows} | ({ref} if is_id else set()))
-    containers = Container.objects.filter(gone_at__isnull=True).filter(
+    containers = selection.related_in(Container.objects.filter(gone_at__isnull=True), scope)
+    containers = containers.filter(
         Q(image_id__in=image_ids) if is_id else Q(image_id__in=image_ids) | Q(image_ref=ref)
     )
     container_rows = [
@@ -409,7 +423,7 @@ def image_view(ref: str) -> ImageView:
             entry.image_ids.append(container["image_id"])
     all_ids = sorted(set(image_ids) | {r["image_id"] for r in container_rows if r["image_id"]})
 
-    findings = Finding.objects.open().filter(
+    findings = open_findings(scope).filter(
         Q(subject_kind="image", subject_key__in=all_ids)
         | Q(subject_kind="container", subject_key__in=containers.values("container_id"))
     )

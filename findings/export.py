@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from access.scope import Scope
 from findings import selection
 from findings.models import Finding
 from posture.lib.filters import LenientQuery, QueryFilters
@@ -73,10 +74,11 @@ class ExportFilters(QueryFilters):
         }
 
 
-def open_findings(filters: ExportFilters) -> QuerySet[Finding]:
-    qs = Finding.objects.open()
+def open_findings(filters: ExportFilters, scope: Scope) -> QuerySet[Finding]:
+    """The open findings of the hosts in scope that the filters keep."""
+    qs = selection.related_in(Finding.objects.open(), scope)
     if filters.hosts.active:
-        hosts = selection.hosts_matching(filters.hosts).values("pk")
+        hosts = selection.hosts_matching(filters.hosts, scope).values("pk")
         qs = qs.filter(host__in=hosts)
     if filters.rule:
         qs = qs.filter(rule_id=filters.rule)

@@ -1,13 +1,17 @@
-"""Which hosts a fleet-wide filter keeps: ?q=&label=k=v&status=&grade=&sort=, read once and
-used by the fleet table, the rule drill-downs and the exports, so that a filter means the
-same thing on every page."""
+"""Which hosts a page may show and which a fleet-wide filter keeps.
+
+The account's scope (access.scope: all hosts, or its teams' hosts) is applied here, once:
+every page, partial and export of the fleet, the rules and the subjects starts from
+`hosts_in(scope)` or `related_in(queryset, scope)`, so a page cannot forget it. The filters
+(?q=&label=k=v&status=&grade=&sort=) are read once and narrow that set further, never
+widen it, so that a filter means the same thing on every page."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db.models import F, Q, QuerySet, TextField
@@ -15,6 +19,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from access.scope import Scope
 from hosts.models import Host
 from posture.lib.filters import Labels, LenientQuery, QueryFilters, label_strings
 from rules.scoring import GRADE_LETTERS
@@ -40,6 +45,19 @@ DESCENDING_FIRST = {"failing", "last_scan"}
 # scans.ScanRun.ACTIVE, by value.
 SCAN_ACTIVE_STATES = ("queued", "running")
 STATUSES = ("ok", "failing", "error", "stale", "never", "scanning")
+
+R = TypeVar("R", bound=QuerySet[Any])
+
+
+def hosts_in(scope: Scope) -> QuerySet[Host]:
+    """The hosts an account with this scope may see: the start of every host query."""
+    return scope.filter(Host.objects.all())
+
+
+def related_in(queryset: R, scope: Scope) -> R:
+    """Rows that belong to a host (findings, containers, images, scans) kept to the hosts
+    in scope."""
+    return scope.filter(queryset, prefix="host__")
 
 
 @dataclass(frozen=True)
@@ -159,7 +177,8 @@ def ordered(qs: QuerySet[Host], sort: str) -> QuerySet[Host]:
     return qs.order_by(*orders)
 
 
-def hosts_matching(filters: FleetFilters) -> QuerySet[Host]:
-    """The hosts the fleet page's filters keep, for other pages to use as a subquery
-    (`host__in=hosts_matching(f).values("pk")`), so label filtering stays in one place."""
-    return filtered(Host.objects.all(), filters)
+def hosts_matching(filters: FleetFilters, scope: Scope) -> QuerySet[Host]:
+    """The hosts in scope that the fleet page's filters keep, for other pages to use as a
+    subquery (`host__in=hosts_matching(f, scope).values("pk")`), so label filtering stays
+    in one place. A ?label=team=web from an account of team pay keeps nothing."""
+    return filtered(hosts_in(scope), filters)

@@ -18,8 +18,9 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from access.scope import Scope
 from findings.models import HostPosture
-from findings.selection import FleetFilters, failing_q, filtered, ordered, stale_q
+from findings.selection import FleetFilters, failing_q, filtered, hosts_in, ordered, stale_q
 from hosts.models import Host
 from posture.lib import paging
 from scans.models import ScanRun
@@ -48,9 +49,10 @@ FLEET_DEFERRED = (
 )
 
 
-def fleet_queryset() -> QuerySet[Host]:
+def fleet_queryset(scope: Scope) -> QuerySet[Host]:
     return (
-        Host.objects.select_related("posture")
+        hosts_in(scope)
+        .select_related("posture")
         .defer(*FLEET_DEFERRED)
         .annotate(scan_active=_scan_active())
     )
@@ -83,8 +85,8 @@ class FleetRow:
         return cls(host, posture, host_status(host, posture, active, now), transport_of(host))
 
 
-def fleet_row(name: str) -> FleetRow | None:
-    host = fleet_queryset().filter(name=name).first()
+def fleet_row(name: str, scope: Scope) -> FleetRow | None:
+    host = fleet_queryset(scope).filter(name=name).first()
     return FleetRow.of(host, timezone.now()) if host else None
 
 
@@ -98,10 +100,11 @@ class FleetCounts:
     matching: int  # hosts the table's filters keep: the whole fleet without filters
 
 
-def fleet_counts(kept: QuerySet[Host] | None = None) -> FleetCounts:
-    """Whole-fleet counters for the header, and how many of the hosts `kept` holds, in one
-    aggregate statement (the pager needs that total, so it costs no COUNT of its own)."""
-    totals = Host.objects.aggregate(
+def fleet_counts(scope: Scope, kept: QuerySet[Host] | None = None) -> FleetCounts:
+    """Counters of the hosts in scope for the header, and how many of the hosts `kept`
+    holds, in one aggregate statement (the pager needs that total, so it costs no COUNT of
+    its own)."""
+    totals = hosts_in(scope).aggregate(
         hosts=Count("pk"),
         failing=Count("pk", filter=failing_q()),
         errors=Count("pk", filter=~Q(posture__last_error_class="") & Q(posture__isnull=False)),
@@ -133,24 +136,18 @@ def _page_number(raw: Any) -> int:
         return 1
 
 
-def fleet_page(filters: FleetFilters, number: Any) -> FleetPage:
+def fleet_page(filters: FleetFilters, number: Any, scope: Scope) -> FleetPage:
     """One page of the fleet table and the header counters: two statements whatever the
     fleet size (plus the distinct scan intervals the stale counter and filter read).
 
     `number` comes from the URL as is: garbage means page 1, past the end the last page,
     so a shared link to page 9 still shows hosts after the fleet shrank.
     """
-    hosts = filtered(fleet_queryset(), filters)
-    counts = fleet_counts(hosts if filters.active else None)
+    hosts = filtered(fleet_queryset(scope), filters)
+    counts = fleet_counts(scope, hosts if filters.active else None)
     paginator = Paginator(ordered(hosts, filters.sort), PAGE_SIZE)
     paginator.count = counts.matching  # known already: saves Paginator its COUNT query
     page = paginator.get_page(_page_number(number))
     now = timezone.now()
     rows = [FleetRow.of(host, now) for host in page.object_list]
     return FleetPage(filters, page, rows, counts)
-
-
-# --- One host's report ------------------------------------------------------------------
-
-
-# --- Hosts matching the fleet filters, for other pages ------------------------------------

@@ -2,10 +2,18 @@
 
 Private keys are write-only: the widgets never render a value (not even after a failed
 submit), a blank field keeps the stored ciphertext, and a "remove" box clears it.
+
+The form is filled in by an account (access.services.Access), and what it accepts depends
+on it: a team-scoped account adds and keeps hosts in its own teams only, unix:// endpoints
+(a socket on Posture's own machine) need Perm.LOCAL_ENDPOINTS, and every new or changed
+endpoint passes the target policy (hosts.targets). Whoever may edit a host must not be able
+to aim its stored key at another machine: changing where the host is (endpoint) or how it
+is recognised (CA certificate, pinned host key) needs the private keys entered again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from typing import TYPE_CHECKING, Any
@@ -17,7 +25,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from hosts import keys
+from access.roles import Perm
+from access.scope import TEAM_LABEL
+from access.services import Access
+from hosts import keys, targets
 from hosts.endpoints import Endpoint, Transport, parse_endpoint
 from hosts.models import Host
 
@@ -28,6 +39,9 @@ LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_./-]{0,62})$")
 LABEL_VALUE_MAX = 100
 MAX_LABELS = 20
 PEM_MAX = 64 * 1024
+# The write-only fields: named to sensitive_post_parameters by the views, never audited.
+SECRET_FIELDS = ("tls_client_key", "ssh_private_key")
+SECRET_NAMES = {"tls_client_key": _("the client key"), "ssh_private_key": _("the SSH private key")}
 
 
 class SecretTextarea(forms.Textarea):
@@ -103,6 +117,40 @@ def _key_matches_cert(key_pem: str, cert_pem: str) -> bool:
     cert = x509.load_pem_x509_certificates(cert_pem.encode())[0]
     key = load_pem_private_key(key_pem.encode(), password=None)
     return _public_bytes(key.public_key()) == _public_bytes(cert.public_key())
+
+
+def _fingerprint(pem: str) -> str:
+    """Certificates and host keys are public but long: the trail keeps a digest of them."""
+    text = " ".join((pem or "").split())
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16] if text else ""
+
+
+def audited(host: Host) -> dict[str, Any]:
+    """What the audit trail compares before and after an edit (audit.services.diff). The
+    secret fields hold ciphertext here only so that diff sees a change; diff writes
+    "(replaced)" for them, never the value."""
+    return {
+        "name": host.name,
+        "endpoint": host.endpoint,
+        "labels": dict(host.labels or {}),
+        "owner_email": host.owner_email,
+        "scan_interval": host.scan_interval,
+        "enabled": host.enabled,
+        "image_scan": host.image_scan,
+        "tls_ca_cert": _fingerprint(host.tls_ca_cert),
+        "tls_client_cert": _fingerprint(host.tls_client_cert),
+        "ssh_host_key": _fingerprint(host.ssh_host_key),
+        "tls_client_key": host.tls_client_key_enc,
+        "ssh_private_key": host.ssh_private_key_enc,
+    }
+
+
+def _same_endpoint(before: str, after: str) -> bool:
+    """Equal once parsed (tcp://h and tcp://h:2376 are one address)."""
+    try:
+        return parse_endpoint(before) == parse_endpoint(after)
+    except ValidationError:
+        return False
 
 
 class HostForm(forms.ModelForm):
@@ -185,19 +233,62 @@ class HostForm(forms.ModelForm):
             ),
         }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, access: Access, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.initial["labels"] = format_labels(self.instance.labels)
+        self.access = access
+        self.adding = self.instance.pk is None
+        # Taken before validation: a ModelForm copies the submitted values onto its
+        # instance while it validates, valid or not.
+        self.before = audited(self.instance)
         self.endpoint: Endpoint | None = None
+        teams = self.teams
+        if teams is not None:
+            self.fields["labels"].help_text = _(
+                "Comma-separated key=value pairs; team=… must be one of your teams: %(teams)s."
+            ) % {"teams": ", ".join(teams) or "—"}
+        if not self.is_bound:
+            labels = dict(self.instance.labels or {})
+            if self.adding and teams and len(teams) == 1:
+                labels.setdefault(TEAM_LABEL, teams[0])  # the one team it may add hosts to
+            self.initial["labels"] = format_labels(labels)
+
+    @property
+    def teams(self) -> tuple[str, ...] | None:
+        """The `team` label values this account may give a host; None: any."""
+        scope = self.access.scope
+        return None if scope.all_hosts else scope.teams
 
     def clean_endpoint(self) -> str:
         raw = self.cleaned_data["endpoint"].strip()
         self.endpoint = parse_endpoint(raw)
+        if self.adding or not _same_endpoint(self.before["endpoint"], raw):
+            # An endpoint left as it was is not registered again: an admin's unix:// host
+            # stays editable (its labels, its interval) by a security account.
+            try:
+                targets.check_endpoint(raw, allow_unix=self.access.can(Perm.LOCAL_ENDPOINTS))
+            except targets.TargetRefused as exc:
+                raise ValidationError(exc.sentence) from None
         return raw
 
     def clean_labels(self) -> dict[str, str]:
-        return parse_labels(self.cleaned_data["labels"])
+        labels = parse_labels(self.cleaned_data["labels"])
+        teams = self.teams
+        if teams is not None and labels.get(TEAM_LABEL) not in teams:
+            if not teams:
+                raise ValidationError(
+                    _("Your account belongs to no team, so it cannot hold hosts: ask an admin.")
+                )
+            if self.adding:
+                message = _(
+                    "You can add hosts of your teams only: %(teams)s. Label the host "
+                    "team=<one of them>."
+                )
+            else:
+                message = _(
+                    "The host must stay in one of your teams: %(teams)s (label team=<one of them>)."
+                )
+            raise ValidationError(message, params={"teams": ", ".join(teams)})
+        return labels
 
     def clean_tls_ca_cert(self) -> str:
         return self._certificate("tls_ca_cert", _("CA certificate"))
@@ -252,11 +343,66 @@ class HostForm(forms.ModelForm):
                 )
         if self.endpoint is None:
             return data
+        self._require_secrets_again(data)
         if self.endpoint.transport is Transport.TLS:
             self._require_tls(data)
         elif self.endpoint.transport is Transport.SSH:
             self._require_ssh(data)
         return data
+
+    def moved(self, data: dict[str, Any] | None = None) -> list[StrOrPromise]:
+        """What of the host's identity this submission changes: where it is (endpoint) or
+        how it is recognised (CA certificate, pinned host key). Empty for a new host."""
+        data = self.cleaned_data if data is None else data
+        if self.adding:
+            return []
+        changed: list[StrOrPromise] = []
+        if "endpoint" in data and not _same_endpoint(self.before["endpoint"], data["endpoint"]):
+            changed.append(_("the endpoint"))
+        for name, what in (
+            ("tls_ca_cert", _("the CA certificate")),
+            ("ssh_host_key", _("the pinned host key")),
+        ):
+            if name in data and _fingerprint(data[name]) != self.before[name]:
+                changed.append(what)
+        return changed
+
+    def _require_secrets_again(self, data: dict[str, Any]) -> None:
+        """A stored key goes with the machine it was given for: moving the host (or trusting
+        another certificate or host key for it) needs each stored key pasted again, or
+        removed. Otherwise anyone who may edit a host could send its key to a machine of
+        their own and log in with it where the key's owner can."""
+        moved = self.moved(data)
+        if not moved:
+            return
+        stored = {
+            "tls_client_key": self.instance.has_tls_client_key,
+            "ssh_private_key": self.instance.has_ssh_private_key,
+        }
+        for secret in SECRET_FIELDS:
+            if stored[secret] and not data.get(secret) and not data.get(f"remove_{secret}"):
+                self.add_error(
+                    secret,
+                    ValidationError(
+                        _(
+                            "You changed %(what)s: enter %(secret)s again (or remove it), so "
+                            "that a stored key is never sent to another machine."
+                        ),
+                        params={"what": ", ".join(map(str, moved)), "secret": SECRET_NAMES[secret]},
+                    ),
+                )
+
+    def credential_changes(self) -> dict[str, list[str]]:
+        """Which kinds of secret this submission replaced or removed (never their values)."""
+        data = self.cleaned_data
+        return {
+            "replaced": [s for s in SECRET_FIELDS if data.get(s)],
+            "removed": [
+                s
+                for s in SECRET_FIELDS
+                if self.before[s] and not data.get(s) and data.get(f"remove_{s}")
+            ],
+        }
 
     def _keeps(self, secret: str, stored: bool, data: dict[str, Any]) -> bool:
         return bool(data.get(secret)) or (stored and not data.get(f"remove_{secret}"))

@@ -4,9 +4,10 @@ Not in-process counters: the web answers from several gunicorn processes and the
 happen in workers, so the database is the one place that sees the whole picture. Windows
 ("last 15 minutes") stand in for counters because scan runs are pruned.
 
-Access: a signed-in user, a bearer token (POSTURE_METRICS_TOKEN, or _FILE), or a client
-address in POSTURE_METRICS_ALLOW (CIDRs, e.g. the Prometheus host). REMOTE_ADDR only:
-X-Forwarded-For is whatever the client says.
+Access: a bearer token (POSTURE_METRICS_TOKEN, or _FILE), a client address in
+POSTURE_METRICS_ALLOW (CIDRs, e.g. the Prometheus host), or a signed-in account whose role
+grants Perm.METRICS (the figures are the whole fleet's, so a team's account is refused:
+403). REMOTE_ADDR only: X-Forwarded-For is whatever the client says.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, Min, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from access.policy import custom
+from access.roles import Perm
+from access.services import request_access
 from findings.models import Finding
 from hosts.models import Host
 from rules import Severity
@@ -36,9 +40,8 @@ QUANTILES = (0.5, 0.9, 0.99)
 HOST_STATES = ("ok", "stale", "error", "never", "scanning", "paused")
 
 
-def allowed(request: HttpRequest) -> bool:
-    if request.user.is_authenticated:
-        return True
+def machine_allowed(request: HttpRequest) -> bool:
+    """A scraper: the bearer token or an allow-listed peer address."""
     token = settings.POSTURE_METRICS["TOKEN"]
     header = request.headers.get("Authorization", "")
     if token and hmac.compare_digest(header.encode(), f"Bearer {token}".encode()):
@@ -202,10 +205,22 @@ def _severities() -> Iterable[Severity]:
     return sorted(Severity, reverse=True)
 
 
+def account_allowed(request: HttpRequest) -> bool:
+    """A person: the role grants metrics, over the whole fleet (the gauges are not split by
+    team, so a team-scoped account would read other teams' figures in them)."""
+    access = request_access(request)
+    return access.can(Perm.METRICS) and access.scope.all_hosts
+
+
 @custom("a bearer token, an allow-listed peer address, or a role with metrics.view")
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    if not allowed(request):
+    if machine_allowed(request):
+        pass
+    elif request.user.is_authenticated:
+        if not account_allowed(request):
+            raise PermissionDenied
+    else:
         response = HttpResponse("authentication required\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="posture-metrics"'
         return response

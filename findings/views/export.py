@@ -18,6 +18,8 @@ from django.views.decorators.http import require_GET
 
 from access.policy import allow
 from access.roles import Perm
+from access.services import request_access
+from audit.services import record
 from findings import export, sarif
 from posture.lib.htmx import HtmxHttpRequest
 
@@ -41,8 +43,22 @@ def _attachment(response: HttpResponse | StreamingHttpResponse, ext: str) -> Non
     response["X-Content-Type-Options"] = "nosniff"
 
 
-def _limited(filters: export.ExportFilters) -> tuple[list[dict[str, Any]], bool]:
-    rows = list(export.finding_rows(export.open_findings(filters))[: EXPORT_LIMIT + 1])
+def _filters(request: HtmxHttpRequest, what: str) -> export.ExportFilters:
+    """The download's filters, recorded in the audit trail as the download is answered."""
+    filters = export.ExportFilters.from_query(request.GET)
+    asked = {k: v for k, v in filters.params().items() if v and k != "sort"}
+    record("export.downloaded", request=request, details={"what": what, "filters": asked})
+    return filters
+
+
+def _open_findings(request: HtmxHttpRequest, filters: export.ExportFilters) -> Any:
+    return export.finding_rows(export.open_findings(filters, request_access(request).scope))
+
+
+def _limited(
+    request: HtmxHttpRequest, filters: export.ExportFilters
+) -> tuple[list[dict[str, Any]], bool]:
+    rows = list(_open_findings(request, filters)[: EXPORT_LIMIT + 1])
     return rows[:EXPORT_LIMIT], len(rows) > EXPORT_LIMIT
 
 
@@ -58,8 +74,8 @@ def _json_bytes(data: Any) -> bytes:
 @allow(Perm.EXPORT)
 @require_GET
 def findings_csv(request: HtmxHttpRequest) -> StreamingHttpResponse:
-    filters = export.ExportFilters.from_query(request.GET)
-    rows = export.finding_rows(export.open_findings(filters)).iterator(chunk_size=2000)
+    filters = _filters(request, "findings.csv")
+    rows = _open_findings(request, filters).iterator(chunk_size=2000)
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
@@ -74,8 +90,8 @@ def findings_csv(request: HtmxHttpRequest) -> StreamingHttpResponse:
 @allow(Perm.EXPORT)
 @require_GET
 def findings_json(request: HtmxHttpRequest) -> HttpResponse:
-    filters = export.ExportFilters.from_query(request.GET)
-    rows, truncated = _limited(filters)
+    filters = _filters(request, "findings.json")
+    rows, truncated = _limited(request, filters)
     data = {
         "generated_at": timezone.now().isoformat(),
         "truncated": truncated,
@@ -89,8 +105,8 @@ def findings_json(request: HtmxHttpRequest) -> HttpResponse:
 @allow(Perm.EXPORT)
 @require_GET
 def findings_sarif(request: HtmxHttpRequest) -> HttpResponse:
-    filters = export.ExportFilters.from_query(request.GET)
-    rows, truncated = _limited(filters)
+    filters = _filters(request, "findings.sarif")
+    rows, truncated = _limited(request, filters)
     log = sarif.sarif_log(rows, truncated=truncated)
     response = HttpResponse(_json_bytes(log), content_type="application/sarif+json")
     _attachment(response, "sarif")

@@ -17,6 +17,8 @@ from django.views.decorators.http import require_GET
 
 from access.policy import allow
 from access.roles import Perm
+from access.scope import Scope as HostScope
+from access.services import request_access
 from findings import drilldown, tallies
 from posture.lib.filters import LenientQuery, QueryFilters
 from posture.lib.htmx import HtmxHttpRequest, render_page
@@ -100,10 +102,11 @@ class RuleFilters(QueryFilters):
         return known + [r for r in chosen if key(r) is None]
 
 
-def fleet_stats() -> cat.FleetStats:
+def fleet_stats(scope: HostScope) -> cat.FleetStats:
     # The per-rule totals scans keep (findings.tallies), not every host's JSON summary: that
-    # was some MB to load and sum per request at 1,000 hosts.
-    return tallies.fleet_stats()
+    # was some MB to load and sum per request at 1,000 hosts. Over the account's hosts only:
+    # a team's pass rates, not the fleet's.
+    return tallies.fleet_stats(scope)
 
 
 def rule_rows(language: str, stats: cat.FleetStats) -> list[dict[str, Any]]:
@@ -117,7 +120,7 @@ def rule_rows(language: str, stats: cat.FleetStats) -> list[dict[str, Any]]:
 @require_GET
 def rules(request: HtmxHttpRequest) -> HttpResponse:
     filters = RuleFilters.from_query(request.GET)
-    stats = fleet_stats()
+    stats = fleet_stats(request_access(request).scope)
     all_rows = rule_rows(translation.get_language() or "en", stats)
     titles = {row["id"]: row["localized"]["title"] for row in all_rows}
     context = {
@@ -145,14 +148,15 @@ def rule_detail(request: HtmxHttpRequest, rule_id: str) -> HttpResponse:
     rule = REGISTRY.get(rule_id)
     if rule is None:
         raise Http404
+    scope = request_access(request).scope
     filters = drilldown.FindingFilters.from_query(request.GET)
     findings = drilldown.finding_page(
-        drilldown.rule_findings(rule.id), filters, request.GET.get("page")
+        drilldown.rule_findings(rule.id, scope), filters, request.GET.get("page")
     )
-    severities = drilldown.rule_severities(rule.id)
+    severities = drilldown.rule_severities(rule.id, scope)
     context = {
         "rule": cat.rule_data(rule, translation.get_language() or "en"),
-        "stats": fleet_stats().of(rule.id),
+        "stats": fleet_stats(scope).of(rule.id),
         "owasp": [(n, cat.OWASP_RULES.get(n, "")) for n in rule.owasp],
         "filters": filters,
         "findings": findings,
@@ -168,7 +172,7 @@ def rule_detail(request: HtmxHttpRequest, rule_id: str) -> HttpResponse:
 @require_GET
 def rules_json(request: HtmxHttpRequest) -> JsonResponse:
     data = cat.catalogue_data(translation.get_language() or "en")
-    stats = fleet_stats()
+    stats = fleet_stats(request_access(request).scope)
     data["fleet"] = {"hosts": stats.hosts}
     for row in data["rules"]:
         row["fleet"] = stats.of(row["id"]).as_dict()

@@ -12,8 +12,10 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from access.objects import check_host
 from access.policy import allow
 from access.roles import Perm
+from access.services import request_access
 from findings import drilldown
 from findings.models import Container
 from hosts.models import Host
@@ -30,6 +32,7 @@ def container_detail(request: HtmxHttpRequest, name: str, container_id: str) -> 
     if not drilldown.CONTAINER_ID.fullmatch(container_id):
         raise Http404
     host = get_object_or_404(Host, name=name)
+    check_host(request, host.labels, Perm.VIEW)
     container = (
         Container.objects.filter(host=host, container_id=container_id)
         .only("name", "container_id", "image_ref", "image_id", "state", "first_seen_at", "gone_at")
@@ -59,9 +62,10 @@ def containers(request: HtmxHttpRequest) -> HttpResponse:
     name = str(request.GET.get("name", ""))
     if not name or len(name) > NAME_MAX:
         raise Http404
+    scope = request_access(request).scope
     filters = drilldown.FindingFilters.from_query(request.GET, fixed=(("name", name),))
-    live = drilldown.containers_named(name)
-    base = drilldown.container_named(name)
+    live = drilldown.containers_named(name, scope)
+    base = drilldown.container_named(name, scope)
     findings = drilldown.finding_page(base, filters, request.GET.get("page"))
     if not live and not findings.unfiltered:
         raise Http404
@@ -86,7 +90,7 @@ def image_detail(request: HtmxHttpRequest, ref: str) -> HttpResponse:
     valid = drilldown.image_ref(ref)
     if valid is None:
         raise Http404
-    view = drilldown.image_view(valid)
+    view = drilldown.image_view(valid, request_access(request).scope)
     filters = drilldown.FindingFilters.from_query(request.GET)
     findings = drilldown.finding_page(view.findings, filters, request.GET.get("page"))
     if not view.found and not findings.unfiltered:

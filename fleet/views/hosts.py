@@ -13,8 +13,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from access.objects import check_host
 from access.policy import allow
 from access.roles import Perm
+from access.services import request_access
+from audit.services import record
 from findings import selection
 from fleet import hostpage as reports
 from fleet import queries
@@ -35,7 +38,8 @@ def severity_titles() -> dict[str, str]:
 @require_GET
 def fleet(request: HtmxHttpRequest) -> HttpResponse:
     filters = selection.FleetFilters.from_query(request.GET)
-    fleet_page = queries.fleet_page(filters, request.GET.get("page"))
+    scope = request_access(request).scope
+    fleet_page = queries.fleet_page(filters, request.GET.get("page"), scope)
     context = {
         "filters": filters,
         "fleet": fleet_page,
@@ -52,7 +56,15 @@ def fleet(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def host_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
     host = get_object_or_404(Host, name=name)
-    return render(request, "fleet/host_detail.html", {"report": reports.host_report(host)})
+    check_host(request, host.labels, Perm.VIEW)
+    context = {
+        "report": reports.host_report(host),
+        # A daemon's error body can describe other services on its network (a proxy's
+        # page, an internal URL): shown to those who may change the host's settings, the
+        # people who would act on it; others get the error class and its advice.
+        "show_error_detail": request_access(request).can_on(Perm.HOST_EDIT, host.labels),
+    }
+    return render(request, "fleet/host_detail.html", context)
 
 
 @allow(Perm.VIEW)
@@ -65,13 +77,14 @@ def host_status(request: HtmxHttpRequest, name: str) -> HttpResponse:
     when the scan ends; otherwise with the status badge of the host page.
     """
     if request.GET.get("row"):
-        row = queries.fleet_row(name)
-        if row is None:
+        row = queries.fleet_row(name, request_access(request).scope)
+        if row is None:  # no such host, or not one of the account's
             raise Http404
         context = {"row": row, "severity_titles": severity_titles()}
         done = not row.status.active
         return render_polled(request, "fleet/fleet.html#fleet-row", context, done=done)
     host = get_object_or_404(Host, name=name)
+    check_host(request, host.labels, Perm.VIEW)
     status, _posture = reports.current_status(host)
     # On the host page, the score and findings beside the badge are now out of date.
     on_host_page = bool(request.GET.get("reload"))
@@ -88,7 +101,10 @@ def host_status(request: HtmxHttpRequest, name: str) -> HttpResponse:
 @require_POST
 def host_scan(request: HtmxHttpRequest, name: str) -> HttpResponse:
     host = get_object_or_404(Host, name=name)
+    check_host(request, host.labels, Perm.HOST_SCAN)
     _scan, created = request_scan(host, trigger=ScanRun.Trigger.MANUAL)
+    # Recorded whether or not a run was queued: the click is what the trail is about.
+    record("scan.requested", request=request, target=host, details={"queued": created})
     if fragment_requested(request):
         status, _posture = reports.current_status(host)
         return render(

@@ -545,6 +545,9 @@ PAGES = [
 
 def count_queries(client: Client, url: str, params: dict[str, str], htmx: bool) -> int:
     headers = {"hx-request": "true"} if htmx else {}
+    # Once unmeasured: the rule's pass rate is summed on a cache miss only
+    # (findings.tallies), and whether the first request misses depends on the tests before.
+    client.get(url, params, headers=headers)
     with CaptureQueriesContext(connection) as ctx:
         assert client.get(url, params, headers=headers).status_code == 200
     return len(ctx.captured_queries)
@@ -564,4 +567,6 @@ def test_query_count_does_not_grow_with_the_fleet(
     large = count_queries(user_client, url(), params, htmx)
 
     assert large == small, name
-    assert small <= 6, name  # session, user, totals, the page; rule: severities, pass rate
+    # session, user, the account's role and teams (read on every request, so that a revoked
+    # role takes effect at once), totals, the page; rule: severities, pass rate.
+    assert small <= 7, name
