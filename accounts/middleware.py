@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from access.services import request_access
+from accounts.mfa import session_verified
 from accounts.services import SESSION_KEY, chosen_language, supported
 
 
@@ -37,7 +38,7 @@ class UserLanguageMiddleware:
 
 
 # Pages an admin who must enroll can still reach: enrolling itself, and leaving.
-MFA_EXEMPT = frozenset({"mfa", "mfa-qr", "logout", "language"})
+MFA_EXEMPT = frozenset({"mfa", "logout", "language"})
 
 
 class AdminMfaMiddleware:
@@ -67,7 +68,7 @@ class AdminMfaMiddleware:
         match = request.resolver_match
         if match is not None and match.url_name in MFA_EXEMPT:
             return None
-        if not request_access(request).is_admin or request.user.is_verified():
+        if not request_access(request).is_admin or session_verified(request):
             return None
         target = reverse("mfa")
         if request.headers.get("HX-Request"):

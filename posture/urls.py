@@ -15,7 +15,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    # Accounts: the password, then the authenticator's code for those who enrolled one.
+    # Accounts: the password, and the authenticator's code for those who enrolled one.
     path("login/", account_views.login, name="login"),
     # Signing out needs no role: a session that lost its role must still be able to leave.
     path("logout/", public(auth_views.LogoutView.as_view()), name="logout"),
