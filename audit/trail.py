@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import heapq
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,25 @@ class Change:
     before: Any
     after: Any
 
+    # What the page shows; the export keeps the values themselves.
+    @property
+    def before_text(self) -> str:
+        return _text(self.before)
+
+    @property
+    def after_text(self) -> str:
+        return _text(self.after)
+
+
+SHOWN = 160  # a PEM certificate in full would fill the screen: its start tells which
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "∅"
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
+
 
 @dataclass(frozen=True)
 class Row:
@@ -78,6 +98,10 @@ class Row:
     target_repr: str
     changes: tuple[Change, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def detail_texts(self) -> list[tuple[str, str]]:
+        return [(key, _text(value)) for key, value in self.details.items()]
 
     @property
     def cursor(self) -> Cursor:
