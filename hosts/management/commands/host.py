@@ -10,7 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from hosts import keys
+from hosts import keys, targets
 from hosts.endpoints import Transport, parse_endpoint
 from hosts.models import Host
 
@@ -71,6 +71,13 @@ class Command(BaseCommand):
             endpoint = parse_endpoint(opts["endpoint"])
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
+        # The target policy holds here too; a unix:// socket anywhere is the caller's say:
+        # whoever runs manage.py already holds this machine.
+        if endpoint.transport is not Transport.UNIX:
+            try:
+                targets.check_endpoint(opts["endpoint"], allow_unix=True)
+            except targets.TargetRefused as exc:
+                raise CommandError(exc.sentence) from None
         if Host.objects.filter(name=opts["name"]).exists():
             raise CommandError(f"a host named {opts['name']!r} already exists")
         host = Host(
