@@ -77,7 +77,8 @@ def test_accepted_failure_leaves_the_score_until_the_exception_expires(
         reason="vendor appliance, replaced in Q3",
         owner="ops-lead@example.org",
         expires_at=timezone.now() + timedelta(days=45),
-        created_by="maya",
+        requested_by=UserFactory(username="maya"),
+        can_approve=True,  # an approver, four eyes off: in force at once
     )
     rescan = queued_scan(host)  # create queued it: no wait for the next slot
     assert rescan.trigger == ScanRun.Trigger.EXCEPTION
@@ -140,7 +141,8 @@ def test_accepted_findings_send_no_regression(
         reason="lab sample",
         owner="lab team",
         expires_at=timezone.now() + timedelta(days=5),
-        created_by="maya",
+        requested_by=UserFactory(username="maya"),
+        can_approve=True,  # an approver, four eyes off: in force at once
     )
     second = scan(host)
     accepted = privileged(host)
