@@ -9,9 +9,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from access.models import Team
 from findings.models import Finding, HostPosture
 from hosts.models import Host
 from scans.models import ScanRun
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -92,6 +94,32 @@ def test_allow_list_trusts_the_peer_address_not_forwarded_headers(
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.9").status_code == 200
     spoofed = client.get("/metrics", REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR="127.0.0.1")
     assert spoofed.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "role, teams, expected",
+    [
+        ("admin", (), 200),
+        ("security", (), 200),
+        # The gauges are the whole fleet's: a team's account would read other teams' hosts.
+        ("security", ("pay",), 403),
+        ("operator", ("pay",), 403),
+        ("viewer", (), 403),
+    ],
+)
+def test_a_signed_in_account_needs_the_metrics_permission(
+    client: Client, fleet: None, settings, role: str, teams: tuple[str, ...], expected: int
+) -> None:
+    settings.POSTURE_METRICS = {"TOKEN": "s3cret-token", "ALLOW": []}
+    rows = [Team.objects.create(name=t, label=t) for t in teams]
+    client.force_login(UserFactory(role=role, role__teams=rows))
+
+    response = client.get("/metrics")
+    with_token = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token")
+
+    assert response.status_code == expected
+    assert (b"posture_hosts" in response.content) == (expected == 200)
+    assert with_token.status_code == 200  # a scraper's token, whoever is signed in
 
 
 def test_hostile_label_values_are_escaped() -> None:
