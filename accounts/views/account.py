@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 
 from access.policy import public, signed_in
 from access.services import request_access
@@ -82,6 +83,7 @@ welcome = public(WelcomeView.as_view())
 
 @signed_in
 @never_cache  # the page shows the secret of the authenticator being enrolled
+@sensitive_post_parameters("token")
 def mfa_page(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     device = mfa.confirmed_device(user)

@@ -143,3 +143,20 @@ def test_a_code_is_not_asked_of_accounts_without_an_authenticator(client: Client
     assert 'name="otp_token"' in page.content.decode()
     assert response.status_code == 302
     assert DEVICE_ID_SESSION_KEY not in client.session
+
+
+def test_the_admin_site_signs_in_through_the_same_form(client: Client) -> None:
+    """Django's own admin login page knows nothing of the second factor."""
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    device = enrolled(admin)
+    url = reverse("admin:login") + "?next=/admin/"
+
+    page = client.get(url)
+    without = client.post(url, {"username": admin.username, "password": PASSWORD})
+    with_code = client.post(
+        url, {"username": admin.username, "password": PASSWORD, "otp_token": code(device)}
+    )
+
+    assert 'name="otp_token"' in page.content.decode()
+    assert without.status_code == 200
+    assert with_code.status_code == 302 and with_code["Location"] == "/admin/"

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from access.models import Team
 from accounts.models import Preference
@@ -100,6 +102,11 @@ def one_of_each(db: None) -> None:
     VulnOccurrence.objects.create(
         host=host, vuln="CVE-2023-4911", package_name="libc6", opened_at=now
     )
+    # Accounts: a failed sign-in as django-axes keeps it, and an enrolled authenticator.
+    tried = {"username": "ops", "ip_address": "192.0.2.1", "user_agent": "-", "path_info": "/"}
+    AccessAttempt.objects.create(**tried, get_data="", post_data="", failures_since_start=1)
+    AccessFailureLog.objects.create(**tried, locked_out=False)
+    TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
 
 
 @pytest.mark.usefixtures("one_of_each")
