@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from axes.models import AccessAttempt
+from axes.utils import reset as axes_reset
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -106,6 +110,24 @@ def remove_mfa(request: HttpRequest, user: User) -> bool:
         return False
     record("user.updated", request=request, target=user, changes={"mfa": (True, False)})
     return True
+
+
+def locked_out(user: User) -> bool:
+    """Some address is locked out of this account (django-axes) right now."""
+    cutoff = timezone.now() - settings.AXES_COOLOFF_TIME
+    return AccessAttempt.objects.filter(
+        username=user.get_username(),
+        failures_since_start__gte=settings.AXES_FAILURE_LIMIT,
+        attempt_time__gte=cutoff,
+    ).exists()
+
+
+def unlock(request: HttpRequest, user: User) -> int:
+    """Lifts the lock on this account from every address, as `manage.py axes_reset_username`."""
+    lifted = axes_reset(username=user.get_username())
+    if lifted:
+        record("user.updated", request=request, target=user, details={"unlocked": lifted})
+    return lifted
 
 
 def new_invite(request: HttpRequest, user: User) -> str:

@@ -48,6 +48,10 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and action == "invite":
         link = request.build_absolute_uri(people.new_invite(request, user))
         return render(request, "accounts/user_invite.html", {"account": user, "link": link})
+    if request.method == "POST" and action == "unlock":
+        if people.unlock(request, user):
+            messages.success(request, _("The account can sign in again."))
+        return redirect("user-edit", pk=user.pk)
     if request.method == "POST" and action == "remove-mfa":
         if people.remove_mfa(request, user):
             messages.success(request, _("Two-factor sign-in was turned off for this account."))
@@ -70,7 +74,12 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
         )
         messages.success(request, _("The account was saved."))
         return redirect("users")
-    context = {"form": form, "account": user, "mfa_on": mfa.has_mfa(user)}
+    context = {
+        "form": form,
+        "account": user,
+        "mfa_on": mfa.has_mfa(user),
+        "locked": people.locked_out(user),
+    }
     return render(request, "accounts/user_form.html", context)
 
 

@@ -160,3 +160,21 @@ def test_the_admin_site_signs_in_through_the_same_form(client: Client) -> None:
     assert 'name="otp_token"' in page.content.decode()
     assert without.status_code == 200
     assert with_code.status_code == 302 and with_code["Location"] == "/admin/"
+
+
+def test_an_admin_lifts_a_lock_from_the_account_page(client: Client) -> None:
+    user = UserFactory(role="viewer")
+    for _ in range(LIMIT):
+        sign_in(client, user.username, "not the password")
+    admin = Client()
+    admin.force_login(UserFactory())
+    page = reverse("user-edit", args=[user.pk])
+
+    offered = admin.get(page).content.decode()
+    lifted = admin.post(page, {"action": "unlock"})
+
+    assert "Lift the sign-in lock" in offered
+    assert lifted.status_code == 302
+    assert "Lift the sign-in lock" not in admin.get(page).content.decode()
+    assert sign_in(client, user.username, PASSWORD).status_code == 302
+    assert AuditEvent.objects.get(action="user.updated").details == {"unlocked": 1}

@@ -7,7 +7,9 @@ import re
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from access.models import Team
@@ -173,3 +175,17 @@ def test_only_admins_manage_accounts(client: Client, role: str, name: str, pay: 
 
     assert client.get(reverse(name, args=args)).status_code == 403
     assert client.post(reverse(name, args=args), {"role": "admin"}).status_code == 403
+
+
+def test_the_list_costs_the_same_queries_for_more_accounts(admin_client: Client, pay: Team):
+    UserFactory(role="operator", role__teams=[pay])
+    admin_client.get(reverse("users"))  # warm: session, content types
+
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get(reverse("users"))
+    for n in range(5):
+        UserFactory(username=f"more{n}", role="viewer", role__teams=[pay])
+    with CaptureQueriesContext(connection) as many:
+        admin_client.get(reverse("users"))
+
+    assert len(many) == len(few)
