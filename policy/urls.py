@@ -7,8 +7,8 @@ from policy.views import exceptions, profiles
 urlpatterns = [
     path("profiles/", profiles.profiles, name="profiles"),
     path("profiles/<int:pk>/delete", profiles.profile_delete, name="profile-delete"),
-    path("profiles/<int:pk>/approve", profiles.profile_approve, name="profile-approve"),
-    path("profiles/<int:pk>/reject", profiles.profile_reject, name="profile-reject"),
+    path("profiles/<int:pk>/approve", profiles.profile_approve, name="override-approve"),
+    path("profiles/<int:pk>/reject", profiles.profile_reject, name="override-reject"),
     path("exceptions/", exceptions.exception_list, name="exceptions"),
     path("exceptions/<int:pk>/revoke", exceptions.exception_revoke, name="exception-revoke"),
     path("exceptions/<int:pk>/approve", exceptions.exception_approve, name="exception-approve"),

@@ -98,7 +98,7 @@ class VulnDetail:
 def vulnerability_detail(vuln: str, *, scope: Scope) -> VulnDetail | None:
     """The vulnerability `vuln` (its group id) where it runs now on the hosts of `scope`;
     None when no inventory carries it and no decision names it, or, for an account limited
-    to some teams, when none of its hosts runs it and no decision it sees names it."""
+    to some teams, when none of its hosts runs it (as for carried())."""
     rows = list(
         ImageVulnerability.objects.filter(vuln=vuln)
         .values(*ROW_FIELDS)
@@ -142,7 +142,7 @@ def vulnerability_detail(vuln: str, *, scope: Scope) -> VulnDetail | None:
                     decision=decision,
                 )
             )
-    if not scope.all_hosts and not occurrences and not decisions_list:
+    if not scope.all_hosts and not occurrences:
         return None
     occurrences.sort(key=lambda o: (o.decision is not None, o.host_name, o.image_name, o.package))
     advisory_ids = sorted({row["advisory_id"] for row in rows})

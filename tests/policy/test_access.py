@@ -98,7 +98,7 @@ def test_viewers_read_but_never_write(accounts: dict[str, Any], role: str) -> No
     override = RuleOverride.objects.create(
         rule_id=CONTAINER_RULE, label_key="team", label_value="web", action="disable", reason="-"
     )
-    for name in ("profile-delete", "profile-approve", "profile-reject"):
+    for name in ("profile-delete", "override-approve", "override-reject"):
         assert client.post(reverse(name, args=[override.pk])).status_code == 403, name
     assert RiskException.objects.count() == 6 and RuleOverride.objects.count() == 1
     assert not RiskException.objects.filter(revoked_at__isnull=False).exists()

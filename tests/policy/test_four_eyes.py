@@ -188,7 +188,7 @@ def test_override_four_eyes(accounts: dict[str, Any], host: Any) -> None:
     assert profiles.effective(host) == {}  # pending: the rule still counts
     page = sam.get(PROFILES).content.decode()
     assert "Pending approval" in page and "pending approval" in page
-    approve = reverse("profile-approve", args=[override.pk])
+    approve = reverse("override-approve", args=[override.pk])
     refused = sam.post(approve, follow=True).content.decode()
     assert "another approver must approve it" in refused
     override.refresh_from_db()

@@ -87,7 +87,8 @@ def vulnerability(request: HtmxHttpRequest, vuln: str) -> HttpResponse:
 def decision_revoke(request: HtmxHttpRequest, vuln: str, pk: int) -> HttpResponse:
     scope = request_access(request).scope
     decision = get_object_or_404(VulnDecision, pk=pk, vuln=vuln)
-    if not triage.visible([decision], scope):
+    # As on the page: a vulnerability none of the account's hosts runs is absent for it.
+    if not places.carried(vuln, scope) or not triage.visible([decision], scope):
         raise Http404
     if not triage.may_decide(scope, decision.scope, decision.scope_value):
         raise PermissionDenied
