@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 
 from access.models import Team
 from access.policy import allow
@@ -23,6 +24,7 @@ def users(request: HttpRequest) -> HttpResponse:
 
 
 @allow(Perm.USERS)
+@never_cache  # may show a set-password link
 def user_add(request: HttpRequest) -> HttpResponse:
     form = UserCreateForm(request.POST or None)
     if form.is_valid():
@@ -41,6 +43,7 @@ def user_add(request: HttpRequest) -> HttpResponse:
 
 
 @allow(Perm.USERS)
+@never_cache  # may show a set-password link
 def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
     user = get_object_or_404(User, pk=pk)
     editor = request.user

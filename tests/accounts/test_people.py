@@ -189,3 +189,9 @@ def test_the_list_costs_the_same_queries_for_more_accounts(admin_client: Client,
         admin_client.get(reverse("users"))
 
     assert len(many) == len(few)
+
+
+def test_the_page_with_the_link_is_not_cached(admin_client: Client) -> None:
+    response = invite(admin_client)
+
+    assert "no-store" in response["Cache-Control"]
