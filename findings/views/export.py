@@ -2,7 +2,9 @@
 
 All three take the fleet page's filters (?q=&label=&status=&grade=) plus ?rule= and
 ?severity=, and read findings in one statement with the host's name joined in. CSV streams;
-JSON and SARIF are built whole, so they stop at EXPORT_LIMIT findings and say so.
+JSON and SARIF are built whole, so they stop at EXPORT_LIMIT findings and say so. Each holds
+the hosts of the account's scope only, and each download is in the audit trail with its
+filters (export.downloaded).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -21,6 +24,7 @@ from access.roles import Perm
 from access.services import request_access
 from audit.services import record
 from findings import export, sarif
+from findings.models import Finding
 from posture.lib.htmx import HtmxHttpRequest
 
 # GitHub code scanning takes at most 25,000 results per run.
@@ -51,7 +55,11 @@ def _filters(request: HtmxHttpRequest, what: str) -> export.ExportFilters:
     return filters
 
 
-def _open_findings(request: HtmxHttpRequest, filters: export.ExportFilters) -> Any:
+def _open_findings(
+    request: HtmxHttpRequest, filters: export.ExportFilters
+) -> QuerySet[Finding, dict[str, Any]]:
+    """The rows of the findings the account may download: its hosts only, whatever the
+    filters ask."""
     return export.finding_rows(export.open_findings(filters, request_access(request).scope))
 
 
