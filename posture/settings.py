@@ -462,5 +462,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("POSTURE_LOG_LEVEL", "INFO")},
-    "loggers": {"paramiko": {"level": "WARNING"}},
+    "loggers": {
+        "paramiko": {"level": "WARNING"},
+        # Accounts: axes logs each sign-in and its bookkeeping at INFO (the audit trail has
+        # the sign-ins); its failures and lock-outs are WARNINGs and stay.
+        "axes": {"level": "WARNING"},
+    },
 }
