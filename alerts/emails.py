@@ -12,6 +12,8 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import translation
 
+from access.roles import Perm
+from access.services import Access, access_for
 from alerts.models import Event, Notification, Regression
 from hosts.models import Host
 from rules import REGISTRY, Severity
@@ -54,8 +56,10 @@ def _local(en: str, fr: str) -> str:
     return fr if fr and (translation.get_language() or "en").startswith("fr") else en
 
 
-def event_context(event: Event) -> dict[str, Any]:
-    """What any mail about this event shows; call inside translation.override."""
+def event_context(event: Event, access: Access | None = None) -> dict[str, Any]:
+    """What any mail about this event shows to a recipient with `access`; call inside
+    translation.override. A daemon's error body can reveal other services on the host: only
+    recipients who may edit the host get it, as on the host page."""
     regression = event.regression
     finding = regression.finding
     rule = REGISTRY.get(finding.rule_id) if finding else None
@@ -72,6 +76,11 @@ def event_context(event: Event) -> dict[str, Any]:
         "remediation": (_local(rule.remediation.en, rule.remediation.fr) if rule else ""),
         "dangerous": regression.kind == Kind.DANGEROUS,
         "details": regression.details,
+        "error_detail": (
+            regression.details.get("error_detail", "")
+            if access is not None and access.can_on(Perm.HOST_EDIT, regression.host.labels)
+            else ""
+        ),
         "error_label": ErrorClass(error).label if error in ERRORS else "",
         "vuln_url": (
             vulnerability_url(str(regression.details.get("vuln", "")))
@@ -101,13 +110,17 @@ SINGLE = frozenset({"finding", "score_drop", "unreachable", "vulnerability", "re
 def single(n: Notification, language: str) -> EmailMultiAlternatives:
     """The mail of one event; the notification's kind names its templates."""
     assert n.event is not None and n.kind in SINGLE
+    access = access_for(n.user)
     with translation.override(language):
-        context = event_context(n.event)
+        context = event_context(n.event, access)
     return _message(n.kind, n.to, context, language)
 
 
 def digest(n: Notification, items: list[Notification], language: str) -> EmailMultiAlternatives:
+    access = access_for(n.user)
     with translation.override(language):
-        entries = [{**event_context(i.event), "kind": i.kind} for i in items if i.event is not None]
+        entries = [
+            {**event_context(i.event, access), "kind": i.kind} for i in items if i.event is not None
+        ]
     context = {"entries": entries, "fleet_url": settings.POSTURE_BASE_URL + reverse("fleet")}
     return _message("digest", n.to, context, language)

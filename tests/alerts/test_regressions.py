@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from alerts.models import Notification, Regression
+from alerts.models import Notification, Regression, Subscription
 from findings.models import Finding
 from hosts.models import Host
 from lab.smtp import LabSmtp
 from tests.alerts.helpers import BASE_URL, Scans, html_part, privileged, text_part
-from tests.factories import FindingFactory, ScanRunFactory
+from tests.factories import FindingFactory, ScanRunFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -124,3 +124,21 @@ def test_a_hosts_first_picture_is_its_baseline_not_a_regression(
     assert not Regression.objects.filter(host=host).exists()
     with pytest.raises(TimeoutError):
         lab_smtp.wait_for(1, timeout=1)
+
+
+def test_unreachable_detail_only_for_who_may_edit_the_host(
+    host: Host, scans: Scans, subscriber: Any, lab_smtp: LabSmtp
+) -> None:
+    """A daemon's error body can reveal other services on the host: the mail carries it for
+    an admin (who may edit the host) and leaves it out for a viewer, as the host page does."""
+    viewer = UserFactory(username="manager", email="manager@example.org", role="viewer")
+    Subscription.objects.create(user=viewer, scope=Subscription.Scope.ALL, min_severity=3)
+    scans.success(host)
+    for _ in range(3):
+        scans.failure(host)
+
+    mails = {m["To"]: text_part(m) for m in lab_smtp.wait_for(2)}
+
+    assert "connection refused" in mails["ops@example.org"]
+    assert "Host unreachable" in mails["manager@example.org"]
+    assert "connection refused" not in mails["manager@example.org"]
