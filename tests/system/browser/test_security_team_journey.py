@@ -8,6 +8,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from access.roles import Role
+from access.services import set_role
 from hosts.models import Host
 from lab.daemon import LabDaemon
 from scans import services
@@ -25,7 +27,10 @@ def test_login_fleet_filter_host_scan(
     lab_samples: dict[str, str],
     seeded_fleet: list[Host],  # the lab host among eleven others, for the screenshots
 ) -> None:
-    django_user_model.objects.create_user("alice", password="correct horse battery")
+    set_role(
+        django_user_model.objects.create_user("alice", password="correct horse battery"),
+        Role.SECURITY,
+    )
     lab = Host.objects.create(
         name="lab-1", endpoint=lab_daemon.unix_url, labels={"env": "prod", "team": "payments"}
     )
