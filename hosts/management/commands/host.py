@@ -9,7 +9,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from audit.services import record
 from hosts import keys, targets
 from hosts.endpoints import Transport, parse_endpoint
 from hosts.models import Host
@@ -119,7 +121,14 @@ class Command(BaseCommand):
             raise CommandError(
                 "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
             ) from None
-        host.save()
+        with transaction.atomic():
+            host.save()
+            record(
+                "host.created",
+                source="cli",
+                target=host,
+                details={"endpoint": host.endpoint, "labels": host.labels},
+            )
         self.stdout.write(
             f"added {host.name} ({endpoint.transport.value}, every {host.scan_interval} min)"
         )
@@ -149,7 +158,10 @@ class Command(BaseCommand):
             self.stdout.write(f"{row['name']:<24} {score:<6} {status:<18} {row['endpoint']}")
 
     def handle_remove(self, opts: dict[str, Any]) -> None:
-        deleted, _ = Host.objects.filter(name=opts["name"]).delete()
-        if not deleted:
+        host = Host.objects.filter(name=opts["name"]).first()
+        if host is None:
             raise CommandError(f"no host named {opts['name']!r}")
+        with transaction.atomic():
+            record("host.deleted", source="cli", target=host, details={"endpoint": host.endpoint})
+            host.delete()
         self.stdout.write(f"removed {opts['name']}")

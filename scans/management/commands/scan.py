@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.services import record
 from findings.export import FINDING_FIELDS
 from findings.models import Finding, HostPosture
 from findings.sarif import sarif_log
@@ -106,6 +107,8 @@ class Command(BaseCommand):
             self._gate(host, opts)
             return
         scan, created = services.request_scan(host, ScanRun.Trigger.CLI, enqueue=not opts["wait"])
+        if created:
+            record("scan.requested", source="cli", target=host, details={"scan": scan.pk})
         if not opts["wait"]:
             note = "queued" if created else "already queued or running"
             self.stdout.write(f"scan #{scan.pk} of {host.name} {note}")
