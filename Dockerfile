@@ -1,7 +1,9 @@
 # Production image for web, worker and beat (see docker-compose.yml).
-# The base image by digest, so that a rebuild cannot pull another image under the same tag:
-# scripts/pin-images writes the digest here (it needs a registry; until then, the tag).
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# The base image by digest, so that a rebuild cannot pull another image under the same tag.
+# The digests here (and compose's) are the multi-platform indexes that Docker's official
+# images record in github.com/docker-library/repo-info (repos/<name>/remote/<tag>.md) for
+# these tags; `scripts/pin-images` moves them to the tags' current digests.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:0bee7276f83efd4a1ee05bbbf4281d95ed28e079220a9457f25a93e3f1e3c31b
 FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
