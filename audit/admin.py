@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from auditlog.admin import LogEntryAdmin
 from auditlog.models import LogEntry
 from django.contrib import admin
-from django.http import HttpRequest
 
 from audit.models import AuditEvent
-
-
-class ReadOnly:
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from posture.lib.admin import ReadOnlyAdmin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnly, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "actor_name", "source", "address", "action", "target_type", "target_repr"]
     list_filter = ["source", "target_type"]
     search_fields = ["actor_name", "action", "target_id", "target_repr"]
@@ -38,5 +25,5 @@ admin.site.unregister(LogEntry)
 
 
 @admin.register(LogEntry)
-class ChangeEntryAdmin(ReadOnly, LogEntryAdmin):
+class ChangeEntryAdmin(ReadOnlyAdmin, LogEntryAdmin):
     actions = None

@@ -4,27 +4,14 @@ totals, and would let a hand-made row pass for what a daemon reported."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from findings.models import Container, Finding, HostPosture, Image, ScoreSample
-
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from posture.lib.admin import ReadOnlyAdmin
 
 
 @admin.register(HostPosture)
-class HostPostureAdmin(ReadOnly):
+class HostPostureAdmin(ReadOnlyAdmin):
     list_display = [
         "host",
         "score",
@@ -42,7 +29,7 @@ class HostPostureAdmin(ReadOnly):
 
 
 @admin.register(Finding)
-class FindingAdmin(ReadOnly):
+class FindingAdmin(ReadOnlyAdmin):
     list_display = [
         "rule_id",
         "host",
@@ -59,7 +46,7 @@ class FindingAdmin(ReadOnly):
 
 
 @admin.register(Container)
-class ContainerAdmin(ReadOnly):
+class ContainerAdmin(ReadOnlyAdmin):
     list_display = ["name", "host", "image_ref", "state", "first_seen_at", "gone_at"]
     list_filter = ["state"]
     search_fields = ["host__name", "name", "container_id", "image_ref"]
@@ -68,7 +55,7 @@ class ContainerAdmin(ReadOnly):
 
 
 @admin.register(Image)
-class ImageAdmin(ReadOnly):
+class ImageAdmin(ReadOnlyAdmin):
     list_display = ["name", "host", "image_id", "first_seen_at", "gone_at"]
     search_fields = ["host__name", "name", "image_id"]
     list_select_related = ["host"]
@@ -76,7 +63,7 @@ class ImageAdmin(ReadOnly):
 
 
 @admin.register(ScoreSample)
-class ScoreSampleAdmin(ReadOnly):
+class ScoreSampleAdmin(ReadOnlyAdmin):
     list_display = ["host", "taken_at", "score", "grade", "failing_critical", "failing_high"]
     search_fields = ["host__name"]
     list_select_related = ["host"]

@@ -4,12 +4,10 @@ can neither add nor change one, so nothing approved changes behind its approver'
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from policy.models import RiskException, RuleOverride
+from posture.lib.admin import ReadOnlyAdmin
 
 REVIEW_FIELDS = [
     "status",
@@ -24,7 +22,7 @@ REVIEW_FIELDS = [
 
 
 @admin.register(RiskException)
-class RiskExceptionAdmin(admin.ModelAdmin):
+class RiskExceptionAdmin(ReadOnlyAdmin):
     list_display = ["rule_id", "scope_label", "owner", "expires_at", "status", "revoked_at"]
     list_filter = ["rule_id", "status"]
     search_fields = ["rule_id", "host__name", "label_value", "owner", "reason"]
@@ -32,15 +30,9 @@ class RiskExceptionAdmin(admin.ModelAdmin):
     raw_id_fields = ["host"]
     readonly_fields = [*REVIEW_FIELDS, "revoked_at", "revoked_by", "expiry_handled_at"]
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(RuleOverride)
-class RuleOverrideAdmin(admin.ModelAdmin):
+class RuleOverrideAdmin(ReadOnlyAdmin):
     list_display = (
         "rule_id",
         "host",
@@ -55,9 +47,3 @@ class RuleOverrideAdmin(admin.ModelAdmin):
     list_filter = ("action", "status")
     search_fields = ("rule_id", "reason", "host__name", "label_value")
     readonly_fields = REVIEW_FIELDS
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -7,15 +7,12 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from posture.lib.admin import ReadOnlyAdmin
 from vulndb.models import Advisory, AffectedPackage, DataImport, EpssScore, KevEntry
 
 
-class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class ReadOnly(ReadOnlyAdmin):
+    allow_delete = True  # an operator may drop data a bad import brought
 
 
 class AffectedInline(admin.TabularInline):  # type: ignore[type-arg]

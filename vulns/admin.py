@@ -3,34 +3,21 @@ decisions are made on the vulnerability page, and only revoked or corrected here
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from posture.lib.admin import ReadOnlyAdmin
 from vulns.models import ImageInventory, ImageVulnerability, Package, VulnDecision
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(ImageInventory)
-class ImageInventoryAdmin(ReadOnly):
+class ImageInventoryAdmin(ReadOnlyAdmin):
     list_display = ("key", "image_name", "status", "mode", "source", "os_id", "package_count")
     list_filter = ("status", "mode", "source")
     search_fields = ("key", "image_name", "image_id")
 
 
 @admin.register(Package)
-class PackageAdmin(ReadOnly):
+class PackageAdmin(ReadOnlyAdmin):
     list_display = ("name", "version", "ecosystem", "source_name", "inventory")
     list_filter = ("ecosystem",)
     search_fields = ("name", "source_name", "purl")
@@ -38,7 +25,7 @@ class PackageAdmin(ReadOnly):
 
 
 @admin.register(ImageVulnerability)
-class ImageVulnerabilityAdmin(ReadOnly):
+class ImageVulnerabilityAdmin(ReadOnlyAdmin):
     list_display = ("vuln", "advisory_id", "package_name", "installed_version", "severity", "kev")
     list_filter = ("kev", "severity", "source")
     search_fields = ("vuln", "advisory_id", "package_name")
