@@ -33,6 +33,14 @@ def _fresh_trends(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashes(settings: Any) -> None:
+    # Django's PBKDF2 (a million rounds) costs ~0.3 s per password set or checked, and the
+    # access tests make eight accounts per URL: a quarter of the suite's time went there.
+    # How passwords are hashed is Django's, not under test here; that they are checked is.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_vulnerability_caches() -> None:
     # Per-process caches keyed on row ids and versions: a rolled-back test's ids come back.
     from vulndb import index

@@ -17,8 +17,6 @@ from tests.factories import HostFactory, UserFactory
 
 @pytest.fixture(autouse=True)
 def alert_settings(settings: Any) -> None:
-    # Users are made by the dozen here; a real password hash costs seconds on a busy box.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.POSTURE_BASE_URL = BASE_URL
     settings.POSTURE_ALERTS = {
         "SCORE_DROP": 10,

@@ -1,16 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.test import Client
 
 from tests.factories import UserFactory
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -35,9 +35,6 @@ SEES = {
     "operator-pay": {"pay-1", "pay-2"},
 }
 ROLES = tuple(SEES)
-# The accounts sign in with force_login: a cheap hasher spares six slow password hashes per
-# test (pass to the `settings` fixture's PASSWORD_HASHERS).
-FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def cid(n: int) -> str:

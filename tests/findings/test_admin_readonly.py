@@ -41,7 +41,6 @@ def test_no_add_change_or_delete(model: type[Model]) -> None:
 
 
 def test_a_superuser_cannot_post_a_change_or_a_delete(client: Client, settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     host = HostPostureFactory(host=HostFactory(name="inv-1")).host
     container = Container.objects.create(

@@ -15,7 +15,6 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from hosts.models import Host
 from tests.findings.scoped_fleet import (
-    FAST_HASHERS,
     IMAGE_RULE,
     NGINX_ID,
     ROLES,
@@ -30,7 +29,6 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def fleet(settings: Any) -> Fleet:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
     return build()
 
 

@@ -15,14 +15,13 @@ from findings.models import HostPosture
 from hosts.models import Host
 from scans.models import ScanRun
 from tests.factories import ScanRunFactory
-from tests.findings.scoped_fleet import ALL, FAST_HASHERS, ROLES, SEES, Fleet, build
+from tests.findings.scoped_fleet import ALL, ROLES, SEES, Fleet, build
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def fleet(settings: Any) -> Fleet:
-    settings.PASSWORD_HASHERS = FAST_HASHERS
     return build()
 
 

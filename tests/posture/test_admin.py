@@ -49,7 +49,6 @@ def _url(model: type[Model], view: str, *args: Any) -> str:
 
 @pytest.fixture
 def superuser_client(client: Client, settings: Any) -> Client:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
     return client
 
