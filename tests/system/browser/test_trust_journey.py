@@ -15,10 +15,11 @@ from playwright.sync_api import Browser, Page, expect
 from access.models import Team
 from access.roles import Role
 from access.services import set_role
+from accounts.services import set_language
 from hosts.models import Host
 from tests.factories import make_ssh_pem
 from tests.system.browser.conftest import VIEWPORT
-from tests.system.browser.helpers import PASSWORD, log_in
+from tests.system.browser.helpers import PASSWORD, log_in, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -122,3 +123,42 @@ def test_repeated_wrong_passwords_lock_the_account_out(
     log_in(page, live_server.url, "lena")  # the right password, too late
     expect(page.locator("body")).to_contain_text(re.compile("locked", re.IGNORECASE))
     assert page.url.rstrip("/").endswith("/login")
+
+
+@pytest.mark.parametrize("width", [1400, 768])
+def test_trust_pages_in_french_fit_and_say_what_is_wrong(
+    page: Page, live_server, django_user_model, width: int
+) -> None:
+    """The admin's new pages, in French, at a desktop and a tablet width: nothing wider than
+    the window, and a refused form says why in French, in place."""
+    admin = django_user_model.objects.create_superuser("root", "root@example.org", PASSWORD)
+    set_language(admin, "fr")
+    team = Team.objects.create(name="Paiements", label="pay")
+    maya = django_user_model.objects.create_user("maya", "maya@example.org", PASSWORD)
+    set_role(maya, Role.VIEWER, [team])
+    page.set_viewport_size({"width": width, "height": 1000})
+    log_in(page, live_server.url, "root")
+
+    page.goto(live_server.url + "/access/teams/")
+    page.fill("input[name=name]", "Web")
+    page.fill("input[name=label]", "web team!")
+    page.click("form.form button[type=submit]")
+    expect(page.locator(".error").first).to_be_visible()
+    assert "Utilisez" in errors_of(page) or "lettres" in errors_of(page), errors_of(page)
+    shot(page, f"teams-fr-{width}")
+
+    for path in (
+        "/access/users/",
+        f"/access/users/{maya.pk}/",
+        "/access/teams/",
+        "/audit/",
+        "/account/",
+        "/account/password/",
+        "/account/mfa/",
+    ):
+        page.goto(live_server.url + path)
+        expect(page.locator("html")).to_have_attribute("lang", "fr")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, f"{path} is {wide}px wide at {width}px"
+        shot(page, "trust" + path.replace("/", "-").rstrip("-") + f"-{width}")
+    assert page.problems == []  # type: ignore[attr-defined]
