@@ -56,9 +56,17 @@ class SubscriptionForm(forms.ModelForm):
             "quiet_end": forms.TimeInput(attrs={"type": "time"}),
         }
 
-    def __init__(self, *args: Any, access: AccessScope | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        access: AccessScope | None = None,
+        address: str | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.access = access or AccessScope.everything()
+        # Where the mails would go; None when the caller does not say (not a person's form).
+        self.address = address
         if not self.access.all_hosts:
             field = self.fields["scope"]
             field.choices = [  # type: ignore[attr-defined]
@@ -93,6 +101,11 @@ class SubscriptionForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if self.address == "":
+            # Saved, it would send nothing, ever, while the page said "Subscription saved."
+            raise ValidationError(
+                _("Your account has no email address: alerts cannot be sent to you.")
+            )
         scope = data.get("scope")
         if scope == Scope.LABEL and not data.get("label_selector"):
             self.add_error("label_selector", _("Give the team label, e.g. team=payments."))

@@ -39,7 +39,8 @@ def _page(request: HtmxHttpRequest, form: SubscriptionForm, status: int = 200) -
 def subscriptions(request: HtmxHttpRequest) -> HttpResponse:
     initial = {"owner_email": request.user.email, "time_zone": "UTC"}  # type: ignore[union-attr]
     access = request_access(request).scope
-    form = SubscriptionForm(request.POST or None, initial=initial, access=access)
+    address = request.user.email  # type: ignore[union-attr]
+    form = SubscriptionForm(request.POST or None, initial=initial, access=access, address=address)
     if request.method == "POST":
         if not form.is_valid():
             return _page(request, form, status=422 if fragment_requested(request) else 200)

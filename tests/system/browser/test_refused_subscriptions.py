@@ -55,3 +55,20 @@ def test_a_report_mail_for_an_account_without_address_is_refused_in_place(
     expect(page.locator("#report-subs-panel .alert-error")).to_contain_text("no email address")
     assert not ReportSubscription.objects.exists()
     assert unexpected(page.problems) == []  # type: ignore[attr-defined]
+
+
+def test_an_alert_subscription_for_an_account_without_address_is_refused_in_place(
+    page: Page, live_server, django_user_model
+) -> None:
+    django_user_model.objects.create_user("nadia", "", PASSWORD)
+    log_in(page, live_server.url, "nadia")
+    page.goto(live_server.url + "/alerts/")
+    form = page.locator("form[hx-post='/alerts/']")
+
+    with page.expect_response(re.compile(r"/alerts/$")) as answer:
+        form.get_by_role("button", name="Subscribe").click()
+
+    assert answer.value.status == 422
+    expect(page.locator("#alerts-panel .alert-error")).to_contain_text("no email address")
+    assert not Subscription.objects.exists()
+    assert unexpected(page.problems) == []  # type: ignore[attr-defined]
