@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, TypeVar
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 
 from access.scope import TEAM_LABEL, Scope
@@ -62,6 +64,16 @@ def may_target(scope: Scope, host: Host | None, label_key: str, label_value: str
     if host is not None:
         return scope.allows_labels(host.labels)
     return label_key == TEAM_LABEL and label_value in scope.teams
+
+
+def actionable(queryset: QuerySet[Any], scope: Scope, pk: int) -> Any:
+    """The exception or override `pk` for an account of `scope` to approve, reject, revoke
+    or remove: Http404 outside what it sees (its existence is not given away),
+    PermissionDenied when it also reaches other teams' hosts."""
+    row = get_object_or_404(concerning(queryset, scope), pk=pk)
+    if not may_target(scope, row.host, row.label_key, row.label_value):
+        raise PermissionDenied
+    return row
 
 
 def target_error(scope: Scope) -> str:

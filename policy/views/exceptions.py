@@ -11,10 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -112,10 +111,7 @@ def _act(
 ) -> HttpResponse:
     """Find the exception in the account's scope (404 outside it), check the account may act
     on what it targets (403), act, and answer like the page's other forms."""
-    scope = request_access(request).scope
-    exc = get_object_or_404(scoping.concerning(RiskException.objects.all(), scope), pk=pk)
-    if not scoping.may_target(scope, exc.host, exc.label_key, exc.label_value):
-        raise PermissionDenied
+    exc = scoping.actionable(RiskException.objects.all(), request_access(request).scope, pk)
     try:
         if action(exc):
             messages.success(request, done)

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -62,10 +61,7 @@ def profiles(request: HttpRequest) -> HttpResponse:
 def _act(request: HttpRequest, pk: int, action: Callable[[RuleOverride], bool], done: str) -> Any:
     """Find the override in the account's scope (404 outside it), check the account may act
     on what it targets (403), act, back to the page."""
-    scope = request_access(request).scope
-    override = get_object_or_404(scoping.concerning(RuleOverride.objects.all(), scope), pk=pk)
-    if not scoping.may_target(scope, override.host, override.label_key, override.label_value):
-        raise PermissionDenied
+    override = scoping.actionable(RuleOverride.objects.all(), request_access(request).scope, pk)
     try:
         if action(override):
             messages.success(request, done)
