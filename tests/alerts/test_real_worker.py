@@ -98,7 +98,11 @@ def test_a_scan_on_the_worker_mails_its_regressions(
     wait_for(lambda: ScanRun.objects.get(pk=run.pk).status not in ScanRun.ACTIVE, "finished scan")
     run.refresh_from_db()
     assert run.status == ScanRun.Status.SUCCEEDED, run.error_detail
-    privileged = Regression.objects.get(host=host, finding__rule_id="CTR-PRIVILEGED")
+    # The run is marked done before scan_finished's receiver opens the regressions (the
+    # same worker, a moment later): wait for them rather than read in between.
+    regressions = Regression.objects.filter(host=host, finding__rule_id="CTR-PRIVILEGED")
+    wait_for(regressions.exists, "regression opened")
+    privileged = regressions.get()
     sent = Notification.objects.filter(status=Notification.Status.SENT)
     wait_for(lambda: sent.filter(event__regression=privileged).exists(), "mail sent")
     mails = lab_smtp.wait_for(sent.count())
