@@ -158,12 +158,22 @@ def acceptable(spec: FileRule, found: FileStat) -> bool:
     return found.owner == "root" and found.group in spec.groups
 
 
+def of_fr(subject: str) -> str:
+    """French "de" before a subject, with the article it contracts with: "du fichier",
+    "des certificats", but "de la clé", "de l'AC", "de /etc/docker"."""
+    if subject.startswith("le "):
+        return "du " + subject[3:]
+    if subject.startswith("les "):
+        return "des " + subject[4:]
+    return "de " + subject
+
+
 def register(spec: FileRule) -> None:
     is_mode = spec.max_mode is not None
     path = spec.example
     if is_mode:
         title = f"Permissions of {spec.subject} looser than {spec.max_mode:o}"
-        title_fr = f"Droits de {spec.subject_fr} plus larges que {spec.max_mode:o}"
+        title_fr = f"Droits {of_fr(spec.subject_fr)} plus larges que {spec.max_mode:o}"
         fix_en = f"chmod {spec.max_mode:o} {path}"
         why = (
             f"Whoever can write {spec.subject} changes how the daemon runs, or what it trusts,"
@@ -176,14 +186,14 @@ def register(spec: FileRule) -> None:
     else:
         want = f"root:{spec.groups[-1]}" if len(spec.groups) > 1 else "root:root"
         title = f"Owner of {spec.subject} is not {want}"
-        title_fr = f"Le propriétaire de {spec.subject_fr} n'est pas {want}"
+        title_fr = f"Le propriétaire {of_fr(spec.subject_fr)} n'est pas {want}"
         fix_en = f"chown {want} {path}"
         why = (
             f"The owner of {spec.subject} may change its permissions and contents at will; "
             "anyone but root owning it can take over the daemon."
         )
         why_fr = (
-            f"Le propriétaire de {spec.subject_fr} peut en changer les droits et le contenu à "
+            f"Le propriétaire {of_fr(spec.subject_fr)} peut en changer les droits et le contenu à "
             "volonté ; tout autre que root peut ainsi prendre la main sur le démon."
         )
     rule(
