@@ -16,6 +16,7 @@ __all__ = [
     "HtmxHttpRequest",
     "HttpResponseStopPolling",
     "fragment_requested",
+    "invalid_status",
     "render_page",
     "render_polled",
     "template_for",
@@ -32,6 +33,14 @@ def fragment_requested(request: HttpRequest) -> bool:
     response into <body>)."""
     htmx: HtmxDetails | None = getattr(request, "htmx", None)
     return htmx is not None and bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def invalid_status(request: HttpRequest) -> int:
+    """The status of a refused form answered with its errors: 422 to htmx, which swaps it in
+    place only because base.html's htmx-config says so (htmx 2 swaps no 4xx by default);
+    200 to a plain POST, whose page the browser shows whatever the status. One rule for
+    every form, so that none looks like a button that does nothing."""
+    return 422 if getattr(request, "htmx", False) else 200
 
 
 def template_for(request: HttpRequest, template: str, fragment: str) -> str:
