@@ -2,7 +2,7 @@
 waiting for approval in their own group, a form to ask for one, approve / reject / revoke.
 
 The panel (filters, tables, form) is a fragment declared inline in the page; htmx requests
-get only that fragment. Invalid forms answer 200 so that htmx swaps the errors in.
+get only that fragment. Invalid forms answer 422 to htmx (swapped in place, as everywhere).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from policy import exceptions as services
 from policy.forms import RiskExceptionForm
 from policy.models import EXPIRING_DAYS, RiskException, RiskExceptionQuerySet
 from posture.lib.filters import LenientQuery
-from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
+from posture.lib.htmx import HtmxHttpRequest, fragment_requested, invalid_status, render_page
 
 FILTERS = ("all", "active", "expiring", "expired", "revoked", "rejected")
 
@@ -55,7 +55,7 @@ def _form(request: HttpRequest, data: Any = None, initial: Any = None) -> RiskEx
     return RiskExceptionForm(data, initial=initial, scope=request_access(request).scope)
 
 
-def _page(request: HtmxHttpRequest, form: RiskExceptionForm) -> HttpResponse:
+def _page(request: HtmxHttpRequest, form: RiskExceptionForm, code: int = 200) -> HttpResponse:
     access = request_access(request)
     status = _status(request)
     seen = scoping.concerning(RiskException.objects.all(), access.scope)
@@ -83,7 +83,7 @@ def _page(request: HtmxHttpRequest, form: RiskExceptionForm) -> HttpResponse:
         .values_list("name", flat=True),
         "now": timezone.now(),
     }
-    return render_page(request, "policy/exceptions.html", "exceptions-panel", context)
+    return render_page(request, "policy/exceptions.html", "exceptions-panel", context, code)
 
 
 @allow(Perm.VIEW, write=Perm.EXCEPTION_REQUEST)
@@ -92,7 +92,7 @@ def exception_list(request: HtmxHttpRequest) -> HttpResponse:
     form = _form(request, request.POST or None, initial=request.GET.dict() or None)
     if request.method == "POST":
         if not form.is_valid():
-            return _page(request, form)
+            return _page(request, form, invalid_status(request))
         can_approve = request_access(request).can(Perm.EXCEPTION_APPROVE)
         exc = form.save(user=request.user, can_approve=can_approve, request=request)
         if exc.is_approved:
