@@ -2,7 +2,8 @@
 vulnerability, where it runs, and its triage (decisions made and revoked here).
 
 Thin views: parse, call vulns.queries, vulns.places or vulns.forms, render in the htmx pattern
-of the other list pages. An invalid triage form answers 200 with its errors, so htmx swaps them in.
+of the other list pages. An invalid triage form answers 422 to htmx with its errors, swapped in
+place as on every form.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access.policy import allow
 from access.roles import Perm
 from access.services import request_access
-from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
+from posture.lib.htmx import HtmxHttpRequest, fragment_requested, invalid_status, render_page
 from vulndb.freshness import data_status
 from vulns import forms, places, queries, triage
 from vulns.models import VulnDecision
@@ -44,7 +45,9 @@ def vulnerabilities(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(request, "vulns/vulnerabilities.html", "vuln-table", context)
 
 
-def _detail_page(request: HtmxHttpRequest, vuln: str, form: forms.VulnDecisionForm) -> HttpResponse:
+def _detail_page(
+    request: HtmxHttpRequest, vuln: str, form: forms.VulnDecisionForm, status: int = 200
+) -> HttpResponse:
     access = request_access(request)
     detail = places.vulnerability_detail(vuln, scope=access.scope)
     if detail is None:
@@ -55,7 +58,7 @@ def _detail_page(request: HtmxHttpRequest, vuln: str, form: forms.VulnDecisionFo
         "form": form if access.can(Perm.TRIAGE) else None,
         "data": data_status(),
     }
-    return render_page(request, "vulns/vulnerability.html", "vuln-panel", context)
+    return render_page(request, "vulns/vulnerability.html", "vuln-panel", context, status)
 
 
 @allow(Perm.VIEW, write=Perm.TRIAGE)
@@ -73,7 +76,7 @@ def vulnerability(request: HtmxHttpRequest, vuln: str) -> HttpResponse:
         if not places.carried(vuln, scope):
             raise Http404
         if not form.is_valid():
-            return _detail_page(request, vuln, form)
+            return _detail_page(request, vuln, form, invalid_status(request))
         decision = forms.record(form, vuln, request.user, request=request)
         messages.success(request, _("Decision recorded: %(d)s.") % {"d": decision})
         if not fragment_requested(request):
