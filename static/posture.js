@@ -47,3 +47,22 @@
   // Fragments swapped in by htmx may carry new buttons.
   document.addEventListener("htmx:load", function (event) { showCopyButtons(event.target); });
 })();
+
+// --- Report print button (trends, issue 17) -------------------------------------------
+// The button is in the HTML hidden: without script it could not print, so it is shown
+// only here. Delegated, because the report body is swapped by htmx.
+(function () {
+  "use strict";
+
+  function showPrintButtons(root) {
+    root.querySelectorAll("button[data-print][hidden]").forEach(function (button) {
+      button.hidden = false;
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("button[data-print]")) window.print();
+  });
+  document.addEventListener("DOMContentLoaded", function () { showPrintButtons(document); });
+  document.addEventListener("htmx:load", function (event) { showPrintButtons(event.target); });
+})();
