@@ -16,6 +16,8 @@ from typing import Any
 from rules import versions
 from rules.base import (
     MISSING,
+    Evidence,
+    Outcome,
     Remediation,
     Result,
     Scope,
@@ -56,11 +58,67 @@ def component(h: HostFacts, name: str) -> dict[str, Any] | None:
     return next((c for c in found if str(c.get("Name", "")).lower() == name), None)
 
 
-def vendor_unknown(what: str, version: str) -> Result:
+def vendor_unknown(what: str, version: str, h: HostFacts | None = None) -> Result:
+    packages = h.packages if h is not None else None
+    if packages is not None and packages.reason:
+        why = f"Posture could not decide it from the host's packages: {packages.reason}"
+    elif packages is not None:
+        why = f"the host's {packages.database or 'package'} database names no such package"
+    else:
+        why = (
+            "give Posture SSH access to the host and it reads the host's package database "
+            "to decide from the distribution's own advisories"
+        )
     return unknown(
         f"{what} {version} is a distribution build below the upstream fixed release; the "
-        "vendor may have backported the fix, so check its security tracker"
+        f"vendor may have backported the fix ({why})"
     )
+
+
+def from_packages(h: HostFacts, component: str, reported: str) -> Result | None:
+    """The verdict of the distribution's own advisories on the package that provides
+    `component`, or None when no distribution package does (the upstream table decides).
+
+    FAIL when an advisory has a fixed build above the installed one (an update exists:
+    rule 0 is "keep it up to date"); advisories without a fix yet are evidence only. A
+    running version other than the package's means the daemon was not restarted after an
+    upgrade (or runs another binary): the package then says nothing of what runs."""
+    packages = h.packages
+    found = packages.components.get(component) if packages is not None else None
+    if packages is None or found is None:
+        return None
+    label = f"{found.name} {found.version}"
+    running = parse_version(reported)
+    installed = parse_version(found.version.split(":", 1)[-1])
+    if (
+        running
+        and installed
+        and component != "kernel"
+        and running[0] != installed[0][: len(running[0])]
+    ):
+        return unknown(
+            f"{reported} runs, but the host's package is {label}: restart the daemon after "
+            "the upgrade (or find which binary runs)"
+        )
+    if not packages.data:
+        return unknown(
+            f"{label} is {packages.os_name}'s package, and no vulnerability data for "
+            f"{packages.ecosystem} is imported: import it (manage.py vulndb import, OSV "
+            f"{packages.ecosystem})"
+        )
+    evidence = [Evidence(f"package {found.name} ({packages.ecosystem})", found.version)]
+    fixable = [a for a in found.advisories if a.fixed]
+    unfixed = len(found.advisories) - len(fixable)
+    if unfixed:
+        evidence.append(Evidence("advisories without a fix yet", str(unfixed)))
+    if not fixable:
+        evidence.append(Evidence(f"{packages.ecosystem} advisories with a fix above it", "none"))
+        return Result(Outcome.PASS, tuple(evidence))
+    for advisory in fixable[:5]:
+        evidence.append(Evidence(advisory.id, f"fixed in {advisory.fixed}"))
+    if len(fixable) > 5:
+        evidence.append(Evidence("more advisories with a fix", str(len(fixable) - 5)))
+    return Result(Outcome.FAIL, tuple(evidence))
 
 
 def engine_version(h: HostFacts) -> tuple[str, str, str] | Result:
@@ -118,13 +176,16 @@ def engine_outdated(h: HostFacts) -> Result:
     if isinstance(read, Result):
         return read
     field, version, commit = read
+    decided = from_packages(h, "engine", version)
+    if decided is not None:
+        return decided
     parsed = parse_version(version, commit)
     if parsed is None:
         return unknown(f"cannot read the Engine version {version!r}")
     release, vendor = parsed
     if not versions.below_fixed(release, versions.table()["engine"]):
         return passed(field, version)
-    return vendor_unknown("Docker Engine", version) if vendor else failed(field, version)
+    return vendor_unknown("Docker Engine", version, h) if vendor else failed(field, version)
 
 
 def runc_version(h: HostFacts) -> tuple[str, str, str] | Result:
@@ -184,13 +245,16 @@ def runc_outdated(h: HostFacts) -> Result:
     if isinstance(read, Result):
         return read
     field, version, commit = read
+    decided = from_packages(h, "runc", version) if runtime is None else None
+    if decided is not None:
+        return decided
     parsed = parse_version(version, commit)
     if parsed is None:
         return unknown(f"cannot read the runc version {version!r}")
     release, vendor = parsed
     if not versions.below_fixed(release, versions.table()["runc"]):
         return passed(field, version)
-    return vendor_unknown("runc", version) if vendor else failed(field, version)
+    return vendor_unknown("runc", version, h) if vendor else failed(field, version)
 
 
 @rule(
@@ -228,6 +292,9 @@ def containerd_outdated(h: HostFacts) -> Result:
     if not found or not isinstance(found.get("Version"), str):
         return unknown("the containerd version is absent from GET /version")
     version = found["Version"]
+    decided = from_packages(h, "containerd", version)
+    if decided is not None:
+        return decided
     parsed = parse_version(version, str(dig(found, "Details.GitCommit") or ""))
     if parsed is None:
         return unknown(f"cannot read the containerd version {version!r}")
@@ -238,7 +305,7 @@ def containerd_outdated(h: HostFacts) -> Result:
     if not verdict:
         return passed("Components[containerd].Version", version)
     if vendor:
-        return vendor_unknown("containerd", version)
+        return vendor_unknown("containerd", version, h)
     return failed("Components[containerd].Version", version)
 
 
@@ -273,6 +340,9 @@ def kernel_outdated(h: HostFacts) -> Result:
     kernel = text(h.info, "KernelVersion")
     if isinstance(kernel, Result):
         return kernel
+    decided = from_packages(h, "kernel", kernel)
+    if decided is not None:
+        return decided
     match = re.match(r"^(\d+\.\d+(?:\.\d+)?)(.*)$", kernel.strip())
     if not match:
         return unknown(f"cannot read the kernel version {kernel!r}")
@@ -283,9 +353,8 @@ def kernel_outdated(h: HostFacts) -> Result:
     for entry in versions.table()["kernel"]:
         if versions.below_fixed(release, entry):
             if vendor:
-                return unknown(
-                    f"kernel {kernel} is a distribution build below the upstream fix for "
-                    f"{entry['cve'].split(' ')[0]}; check the vendor's security tracker"
+                return vendor_unknown(
+                    f"kernel {kernel} (upstream fix for {entry['cve'].split(' ')[0]})", "", h
                 )
             return failed("KernelVersion", kernel)
     return passed("KernelVersion", kernel)

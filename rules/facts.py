@@ -107,12 +107,45 @@ class FileStat:
 
 @dataclass
 class HostAccess:
-    """What SSH showed of the host itself (CIS sections 1 and 3). Absent without SSH."""
+    """What Posture saw of the host itself (CIS sections 1 and 3): over SSH, or read on
+    the worker's own machine when the scanned daemon runs there. Absent otherwise."""
 
     files: dict[str, FileStat] = field(default_factory=dict)  # stat of the paths of interest
     texts: dict[str, str] = field(default_factory=dict)  # small config files' contents
     commands: dict[str, str] = field(default_factory=dict)  # read-only commands' output
     denied: set[str] = field(default_factory=set)  # paths or commands that were refused
+    via: str = "ssh"  # "ssh", or "local": read on the machine the worker runs on
+
+
+@dataclass(frozen=True)
+class HostPackage:
+    """One installed package behind a component (engine, containerd, runc, kernel)."""
+
+    name: str  # binary package: docker.io, containerd, runc, linux-image-6.1.0-18-amd64
+    version: str
+    source: str  # the source package the advisories name: docker.io, linux
+    source_version: str
+    # Open advisories of the distribution that affect this build (fixed above it, or not yet).
+    advisories: tuple[VulnRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class HostPackages:
+    """What the host's own package database says of the container stack.
+
+    `ecosystem` is the OSV name of the host's release ("Debian:12"); `data` whether the
+    distribution's advisories for it are imported; `components` maps engine, containerd,
+    runc and kernel to the distribution package that provides it (absent: not installed
+    from the distribution, e.g. docker-ce, containerd.io or a static binary); `reason`
+    says why nothing could be read (an RPM database, no os-release...)."""
+
+    database: str = ""  # dpkg, apk, rpm or ""
+    ecosystem: str = ""
+    os_name: str = ""
+    data: bool = False
+    components: dict[str, HostPackage] = field(default_factory=dict)
+    reason: str = ""
+    via: str = "ssh"
 
 
 @dataclass
@@ -124,6 +157,12 @@ class HostFacts:
     networks: list[dict[str, Any]] = field(default_factory=list)
     transport: str = ""  # unix, tls or ssh: how Posture reached the daemon
     host: HostAccess | None = None  # None: the host was not reachable over SSH
+    # Why the host's files were not read on the worker's machine (a unix:// daemon that is
+    # not this machine's, e.g. behind a proxy); "" when that was not a question.
+    host_note: str = ""
+    # The Engine, containerd, runc and kernel as the host's package manager installed them,
+    # matched against the distribution's advisories; None when no package database was read.
+    packages: HostPackages | None = None
 
     def link(self) -> None:
         """Point each container at its image and host, and each image at its host, so

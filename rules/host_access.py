@@ -43,6 +43,16 @@ AUDIT_RULES_DIR = "/etc/audit/rules.d"
 # The mount table with device numbers and each mount's root: /proc/mounts cannot tell a
 # bind mount (dockerd bind-mounts its own data-root) from a separate partition.
 MOUNTINFO = "/proc/self/mountinfo"
+# The host's release and package databases, for OWASP rule 0 (rules.daemon_versions): only
+# the stanzas of the container stack's packages are read (grep), not the whole database.
+OS_RELEASES = ("/etc/os-release", "/usr/lib/os-release")
+DPKG_STATUS = "/var/lib/dpkg/status"
+APK_INSTALLED = "/lib/apk/db/installed"
+RPM_DATABASES = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
+PACKAGE_GREPS: tuple[tuple[str, str], ...] = (
+    (DPKG_STATUS, r"^Package: (docker\.io|docker-ce|containerd(\.io)?|runc|linux-image-.+)$"),
+    (APK_INSTALLED, r"^P:(docker|docker-engine|containerd|runc|linux-.+)$"),
+)
 
 
 def unit_paths(name: str) -> tuple[str, ...]:
@@ -68,6 +78,10 @@ BASE_STATS: tuple[str, ...] = (
     GROUP_FILE,
     AUDIT_RULES,
     AUDIT_RULES_DIR,
+    *OS_RELEASES,
+    DPKG_STATUS,
+    APK_INSTALLED,
+    *RPM_DATABASES,
 )
 BASE_READS: tuple[str, ...] = (
     DAEMON_JSON,
@@ -76,6 +90,7 @@ BASE_READS: tuple[str, ...] = (
     *unit_paths("docker.service"),
     GROUP_FILE,
     AUDIT_RULES,
+    *OS_RELEASES,
 )
 # Directories whose entries are stat'ed (two levels: certs.d/<registry>/<file>) or read.
 LISTED_STATS: tuple[str, ...] = (CERTS_D,)
@@ -99,26 +114,33 @@ def listing_denied(directory: str) -> str:
     return directory.rstrip("/") + "/*"
 
 
-def no_ssh() -> Result:
+def no_ssh(note: str = "") -> Result:
+    # `note`: why the host's files were not read on the worker's machine either.
+    why = f" (not read locally: {note})" if note else ""
     return unknown(
         "host-level check: the host is not reachable over SSH, so its files and processes "
-        "could not be inspected",
+        f"could not be inspected{why}",
         Cause.NO_SSH,
     )
 
 
 def access_of(h: HostFacts) -> HostAccess | Result:
-    return no_ssh() if h.host is None else h.host
+    return no_ssh(h.host_note) if h.host is None else h.host
+
+
+def _how(access: HostAccess | None) -> str:
+    return "on the worker's machine" if access is not None and access.via == "local" else "over SSH"
 
 
 def not_collected(access: HostAccess, what: str) -> Result:
     note = access.commands.get(COLLECTION, "")
     suffix = f" (host collection {note})" if note.startswith("incomplete") else ""
-    return unknown(f"{what} was not collected over SSH{suffix}")
+    return unknown(f"{what} was not collected {_how(access)}{suffix}")
 
 
-def denied(what: str) -> Result:
-    return unknown(f"{what}: permission denied to the SSH user", Cause.PERMISSION_DENIED)
+def denied(what: str, access: HostAccess | None = None) -> Result:
+    user = "the worker's user" if access is not None and access.via == "local" else "the SSH user"
+    return unknown(f"{what}: permission denied to {user}", Cause.PERMISSION_DENIED)
 
 
 def stat_of(access: HostAccess, path: str) -> FileStat | Result:
@@ -126,7 +148,7 @@ def stat_of(access: HostAccess, path: str) -> FileStat | Result:
     if found is not None:
         return found
     if path in access.denied:
-        return denied(path if path.endswith("/*") else f"stat {path}")
+        return denied(path if path.endswith("/*") else f"stat {path}", access)
     return not_collected(access, f"stat of {path}")
 
 
@@ -138,7 +160,7 @@ def text_of(access: HostAccess, path: str) -> str | None | Result:
     if found is not None and not found.exists:
         return None
     if path in access.denied:
-        return denied(f"reading {path}")
+        return denied(f"reading {path}", access)
     return not_collected(access, f"the contents of {path}")
 
 
@@ -149,7 +171,7 @@ def listed(access: HostAccess, directory: str) -> list[str] | Result:
         if isinstance(found, FileStat) and not found.exists:
             return []
         if listing_denied(directory) in access.denied:
-            return denied(f"listing {directory}")
+            return denied(f"listing {directory}", access)
         return found if isinstance(found, Result) else not_collected(access, f"{directory}/*")
     # Entries were stat'ed (S records), read (F records) or refused (denied), by listing kind.
     prefix = directory.rstrip("/") + "/"

@@ -98,7 +98,7 @@ def audit_rules(access: HostAccess) -> AuditRules | Result:
     if AUDITCTL in access.commands:
         return AuditRules(AUDITCTL, tuple(parse_audit_rules(access.commands[AUDITCTL])))
     if AUDITCTL in access.denied:
-        return denied(AUDITCTL)
+        return denied(AUDITCTL, access)
     entries = listed(access, AUDIT_RULES_DIR)
     if isinstance(entries, Result):
         return entries

@@ -35,6 +35,8 @@ def store_success(
     scan.images = len(facts.images)
     scan.score = score.score
     scan.grade = score.grade
+    scan.host_access = facts.host.via if facts.host is not None else ScanRun.HostAccess.NONE
+    scan.host_access_note = facts.host_note[:255]
     scan.error_class = ""
     scan.error_detail = ""
     scan.save()

@@ -30,6 +30,7 @@ import shlex
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import paramiko
 
@@ -44,6 +45,7 @@ from rules.host_access import (
     LISTED_READS,
     LISTED_STATS,
     MOUNTINFO,
+    PACKAGE_GREPS,
     PROCESSES,
     listed_key,
     listing_denied,
@@ -83,7 +85,8 @@ st() {
 rd() {
   if [ -f "$1" ] && [ -r "$1" ]; then
     printf 'F %s ' "$(hx "$1")"
-    head -c "$2" -- "$1" | od -An -v -tx1 | tr -d ' \n'
+    if [ -n "$3" ]; then grep -E -A 15 -e "$3" -- "$1"; else cat -- "$1"; fi |
+      head -c "$2" | od -An -v -tx1 | tr -d ' \n'
     printf '\n'
   elif [ -f "$1" ]; then printf 'FD %s\n' "$(hx "$1")"
   fi
@@ -140,6 +143,7 @@ class Plan:
     reads: list[str] = field(default_factory=list)
     list_stats: tuple[str, ...] = ()  # two levels deep: certs.d/<registry>/<file>
     list_reads: tuple[tuple[str, str], ...] = ()  # (directory, suffix)
+    greps: tuple[tuple[str, str], ...] = ()  # (file, pattern): its matching stanzas only
     system: bool = False  # processes, mount table, auditctl
 
     @property
@@ -149,6 +153,8 @@ class Plan:
     def allows(self, path: str) -> bool:
         """Whether a path in the answer is one this plan asked about."""
         if path in self.stats or path in self.reads or (path == MOUNTINFO and self.system):
+            return True
+        if any(path == file for file, _ in self.greps):
             return True
         parents = [d for d, _ in self.list_reads] + list(self.list_stats)
         return path in parents or any(path.startswith(d.rstrip("/") + "/") for d in parents)
@@ -160,6 +166,7 @@ def base_plan() -> Plan:
         reads=list(BASE_READS),
         list_stats=LISTED_STATS,
         list_reads=LISTED_READS,
+        greps=PACKAGE_GREPS,
         system=True,
     )
 
@@ -170,6 +177,7 @@ def build_script(plan: Plan) -> str:
     lines = ["{", "exec 2>/dev/null", PRELUDE, "echo 'POSTURE-HOST 1'"]
     lines += [f"st {q(p)}" for p in plan.stats]
     lines += [f"rd {q(p)} {FILE_CAP}" for p in plan.reads]
+    lines += [f"rd {q(p)} {FILE_CAP} {q(pattern)}" for p, pattern in plan.greps]
     for directory in plan.list_stats:
         lines.append(f"ls_do {q(directory)} stat ''")
         lines.append(f'for s in {q(directory)}/*; do [ -d "$s" ] && ls_do "$s" stat \'\'; done')
@@ -412,41 +420,42 @@ def _auditctl(status: int, data: bytes | None, access: HostAccess) -> bool:
     return True
 
 
+class Shell(Protocol):
+    """Where a round's script runs: the host's sh over SSH (HostShell) or, for a daemon on
+    the worker's own machine, a local sh (scans.hostlocal.LocalShell)."""
+
+    def run(self, script: str, cap: int) -> tuple[bytes, str]: ...
+
+    def close(self) -> None: ...
+
+
 def collect_host(
     client: paramiko.SSHClient, deadline: Deadline, data_root: str | None = None
 ) -> HostAccess:
     """What SSH shows of the host; never raises (see the module docstring). `data_root` is
     the scanned daemon's (from /info): its paths are followed up first."""
-    access = HostAccess()
+    return collect_with(HostShell(client, deadline), data_root, via="ssh")
+
+
+def collect_with(shell: Shell, data_root: str | None, via: str) -> HostAccess:
+    """The same rounds through any shell; `via` says which ("ssh" or "local")."""
+    access = HostAccess(via=via)
     problems: list[str] = []
     try:
-        _collect(client, deadline, access, problems, data_root)
+        _rounds(shell, base_plan(), access, problems, data_root)
     except Exception as exc:  # noqa: BLE001 - the API scan must survive any fault here
         log.exception("host collection crashed")
         problems.append(f"internal error ({type(exc).__name__})")
+    finally:
+        shell.close()
     access.commands[COLLECTION] = "incomplete: " + "; ".join(problems) if problems else "complete"
     if problems:
         log.info("host collection incomplete: %s", "; ".join(problems))
     return access
 
 
-def _collect(
-    client: paramiko.SSHClient,
-    deadline: Deadline,
-    access: HostAccess,
-    problems: list[str],
-    data_root: str | None = None,
-) -> None:
-    plan = base_plan()
-    shell = HostShell(client, deadline)
-    try:
-        _rounds(shell, plan, access, problems, data_root)
-    finally:
-        shell.close()
-
-
 def _rounds(
-    shell: HostShell,
+    shell: Shell,
     plan: Plan,
     access: HostAccess,
     problems: list[str],

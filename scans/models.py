@@ -39,6 +39,11 @@ class ScanRun(models.Model):
         RERUN = "rerun", "Re-run after an interrupted scan"
         EXCEPTION = "exception", "Exception created, revoked or expired"
 
+    class HostAccess(models.TextChoices):
+        LOCAL = "local", "Read on the worker's machine"
+        SSH = "ssh", "Read over SSH"
+        NONE = "none", "Not read"
+
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="scans")
@@ -57,6 +62,11 @@ class ScanRun(models.Model):
     images = models.PositiveIntegerField(null=True, blank=True)
     score = models.PositiveSmallIntegerField(null=True, blank=True)
     grade = models.CharField(max_length=2, blank=True)
+    # How the host-level checks saw the host's files ("" on runs before this existed, and
+    # on failed runs): the host page says where its CIS 1 and 3 verdicts come from.
+    host_access = models.CharField(max_length=8, choices=HostAccess.choices, blank=True)
+    # Why a unix:// daemon's host was not read on the worker's machine (scans.hostlocal).
+    host_access_note = models.CharField(max_length=255, blank=True)
     # The schedule slot (the host's next_scan_at that was due) a scheduled scan fills: one
     # scan per (host, slot), so a second dispatcher or a replayed beat cannot fill it twice.
     cycle = models.DateTimeField(null=True, blank=True)

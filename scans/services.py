@@ -20,13 +20,14 @@ from django.utils import timezone
 
 from findings import store
 from findings.models import HostPosture
+from hosts.endpoints import Endpoint, Transport
 from hosts.models import Host
 from policy import exceptions as risk_exceptions
 from policy import profiles
 from posture.lib.crypto import DecryptionError
 from rules import evaluate, score_host
 from rules.facts import HostFacts
-from scans import finish, images
+from scans import finish, hostlocal, hostpackages, images
 from scans.collect import collect
 from scans.hostaccess import collect_host
 from scans.models import ScanRun
@@ -226,11 +227,7 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
         mode = scan.host.image_scan_mode
         with open_api(endpoint, creds, limits) as api:
             facts = collect(api, known_images=known_images)
-            if api.ssh_client is not None:
-                root = facts.info.get("DockerRootDir")
-                facts.host = collect_host(
-                    api.ssh_client, api.deadline, root if isinstance(root, str) else None
-                )
+            _collect_host(api, endpoint, facts)
             containers = inventories.image_containers(facts.containers)
             _read_inventories(api, scan.host, facts, containers, mode)
         facts.transport = endpoint.transport.value
@@ -261,6 +258,24 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
     if not scan.is_active:
         notify_finished(scan)
     return scan
+
+
+def _collect_host(api: DockerAPI, endpoint: Endpoint, facts: HostFacts) -> None:
+    """The host's own files and packages: over the scan's SSH connection, or read on this
+    machine when the unix:// daemon is provably its own (scans.hostlocal)."""
+    if api.ssh_client is not None:
+        root = facts.info.get("DockerRootDir")
+        facts.host = collect_host(
+            api.ssh_client, api.deadline, root if isinstance(root, str) else None
+        )
+    elif endpoint.transport is Transport.UNIX:
+        found = hostlocal.collect_local(endpoint.socket_path, facts.info, api.deadline)
+        if isinstance(found, str):
+            facts.host_note = found
+        else:
+            facts.host = found
+    if facts.host is not None:
+        facts.packages = hostpackages.assess(facts.host, facts.info)
 
 
 def _read_inventories(

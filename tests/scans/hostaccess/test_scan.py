@@ -1,5 +1,5 @@
 """A whole scan (scans.services.run_scan) of the lab daemon: over ssh:// the host rules are
-assessed from the real host; over unix:// they are unknown for want of SSH; and a host
+assessed from the real host; over unix:// they are read on this machine (tests/scans/test_host_local.py); and a host
 collection that goes wrong never costs the API scan."""
 
 from __future__ import annotations
@@ -57,18 +57,6 @@ def test_an_ssh_scan_assesses_the_host_rules(lab_daemon: LabDaemon, lab_sshd: La
     (evidence,) = finding.evidence
     assert evidence["field"].startswith("/proc/") and evidence["field"].endswith("--iptables")
     assert evidence["value"] == "false"
-
-
-def test_a_unix_scan_leaves_every_host_rule_unknown_for_want_of_ssh(
-    lab_daemon: LabDaemon,
-) -> None:
-    host = Host.objects.create(name="local", endpoint=lab_daemon.unix_url)
-
-    _, summary = scan(host)
-
-    for rule_id in SSH_RULES:
-        assert summary[rule_id]["causes"] == {"no_ssh": 1}, rule_id
-    assert not Finding.objects.filter(host=host, rule_id__in=SSH_RULES).exists()
 
 
 @pytest.mark.ssh
