@@ -130,6 +130,9 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "access.context_processors.access",
+                # The menu's current page and the header's fleet counters (issue 17).
+                "posture.context_processors.nav",
+                "fleet.context_processors.header_counts",
             ],
         },
     }
@@ -422,6 +425,9 @@ POSTURE_BASE_URL = SITE_URL.rstrip("/")
 # Seconds the trends page keeps its computed figures (per filters, language and day);
 # 0 computes them on every request.
 POSTURE_TRENDS_CACHE_SECONDS = envint("POSTURE_TRENDS_CACHE_SECONDS", 60, minimum=0)
+# Seconds the header's fleet counters (hosts, failing, scan errors) are kept per account
+# scope on pages other than the fleet's, which counts afresh; 0 counts on every page.
+POSTURE_HEADER_COUNTS_SECONDS = envint("POSTURE_HEADER_COUNTS_SECONDS", 15, minimum=0)
 POSTURE_ALERTS = {
     # A score this many points below the previous successful scan's is a regression.
     "SCORE_DROP": envint("POSTURE_ALERTS_SCORE_DROP", 10, minimum=1),

@@ -30,6 +30,8 @@ def _fresh_trends(settings: Any) -> None:
     # The trends page keeps its figures a minute (trends.dashboard); tests change the data
     # between requests and must see it. tests/trends/test_pages.py tests the cache itself.
     settings.POSTURE_TRENDS_CACHE_SECONDS = 0
+    # The same for the header's fleet counters (fleet.context_processors).
+    settings.POSTURE_HEADER_COUNTS_SECONDS = 0
 
 
 @pytest.fixture(autouse=True)

@@ -90,8 +90,9 @@ def test_host_page_costs_the_same_with_10_or_200_findings(user_client: Client):
 
     assert Finding.objects.open().filter(host=host).count() == 200
     # 8 for the host itself (session, user, host, posture, active scan, history, findings…),
-    # then the image vulnerabilities panel (images, inventories, matches, decisions, data age).
-    assert count <= 15
+    # then the image vulnerabilities panel (images, inventories, matches, decisions, data age),
+    # and the header's fleet counters (2; cached a few seconds outside tests).
+    assert count <= 17
 
 
 def test_rule_page_costs_the_same_for_3_or_30_failing_hosts(user_client: Client):
@@ -104,7 +105,8 @@ def test_rule_page_costs_the_same_for_3_or_30_failing_hosts(user_client: Client)
     count = assert_flat(lambda: add_hosts(3, 27), lambda: statements(user_client, url))
 
     assert Finding.objects.open().filter(rule_id="CTR-PRIVILEGED").count() == 30
-    assert count <= 8
+    # +2: the header's fleet counters (cached a few seconds outside tests).
+    assert count <= 10
 
 
 def test_rule_page_costs_the_same_with_10_or_200_findings(user_client: Client):
@@ -154,7 +156,8 @@ def test_alerts_page_costs_the_same_with_3_or_30_notifications(user_client: Clie
 
     count = assert_flat(lambda: notify(27), lambda: statements(user_client, "/alerts/"))
 
-    assert count <= 5
+    # +2: the header's fleet counters (cached a few seconds outside tests).
+    assert count <= 7
 
 
 def bench_pages() -> Any:
