@@ -74,3 +74,31 @@ class TokenForm(forms.Form):
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
         ),
     )
+
+
+class AccountForm(forms.Form):
+    """What a person changes about themselves: where their mail goes, and in which language
+    pages and mails speak to them (the header's switch sets the same preference)."""
+
+    email = forms.EmailField(
+        label=_("Email address"),
+        required=False,  # an account may go without mail; the page then says what that costs
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        help_text=_("Alerts and reports you subscribe to are sent to this address."),
+    )
+    language = forms.ChoiceField(
+        label=_("Language"),
+        choices=language_choices,
+        required=False,
+        help_text=_("Of the pages, and of the mails sent to you."),
+    )
+
+    def focus(self, address: str) -> None:
+        """Put the cursor where there is something to do: the first refused field, else a
+        missing address."""
+        field = next(iter(self.errors), None) if self.is_bound else None
+        if field is None and not address:
+            field = "email"
+        if field in self.fields:
+            self.fields[field].widget.attrs["autofocus"] = True

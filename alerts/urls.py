@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from django.urls import path
 
-from alerts import views
+from alerts import test_message, views
 
 urlpatterns = [
     path("alerts/", views.subscriptions, name="alerts"),
     path("alerts/<int:pk>/delete", views.subscription_delete, name="alert-delete"),
+    # The account page's button; here because accounts may not import alerts.
+    path("account/test-alert", test_message.send_test_alert, name="alert-test-message"),
 ]

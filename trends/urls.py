@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from trends import test_message
 from trends.views import pages, subscriptions
 
 urlpatterns = [
@@ -22,4 +23,6 @@ urlpatterns = [
         subscriptions.report_subscription_delete,
         name="report-subscription-delete",
     ),
+    # The account page's button; here because accounts may not import trends.
+    path("account/test-report", test_message.send_test_report, name="report-test-message"),
 ]

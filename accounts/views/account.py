@@ -13,15 +13,19 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
 
 from access.policy import public, signed_in
 from access.services import request_access
 from accounts import mfa, people
-from accounts.forms import LoginForm, TokenForm
-from audit.services import record
+from accounts.forms import AccountForm, LoginForm, TokenForm
+from accounts.services import SESSION_KEY, chosen_language, set_language
+from audit.services import diff, record
+from posture.lib.htmx import invalid_status
 
 
 def _user(request: HttpRequest) -> User:
@@ -36,16 +40,45 @@ class LoginView(auth_views.LoginView):
 login = public(LoginView.as_view())
 
 
+def _save_account(request: HttpRequest, user: User, data: dict[str, Any]) -> None:
+    before = {"email": user.email, "language": chosen_language(user)}
+    after = {"email": data["email"], "language": data["language"]}
+    changes = diff(before, after)
+    if "email" in changes:
+        user.email = after["email"]
+        user.save(update_fields=["email"])
+    if "language" in changes:
+        set_language(user, after["language"])
+        # The session keeps the choice for the middleware: the next page speaks it.
+        request.session[SESSION_KEY] = after["language"]
+    if changes:
+        record("account.updated", request=request, target=user, changes=changes)
+
+
 @signed_in
+@require_http_methods(["GET", "POST"])
 def account(request: HttpRequest) -> HttpResponse:
     user = _user(request)
+    form = AccountForm(
+        request.POST if request.method == "POST" else None,
+        initial={"email": user.email, "language": chosen_language(user)},
+    )
+    if form.is_valid():
+        _save_account(request, user, form.cleaned_data)
+        # Said in the language just chosen: the page it lands on speaks it.
+        with translation.override(form.cleaned_data["language"] or translation.get_language()):
+            messages.success(request, _("Your account was saved."))
+        return redirect("account")
+    form.focus(user.email)
     context = {
         "account": user,
+        "form": form,
         "role": request_access(request).role,
         "teams": people.teams_of(user),
         "mfa_on": mfa.has_mfa(user),
     }
-    return render(request, "accounts/account.html", context)
+    status = invalid_status(request) if form.is_bound else 200
+    return render(request, "accounts/account.html", context, status=status)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

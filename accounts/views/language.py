@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from access.policy import signed_in
@@ -30,7 +32,10 @@ def language(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     form = LanguageForm(request.POST)
     if not form.is_valid():
-        return HttpResponseBadRequest("unsupported language")
+        # Only a hand-made request gets here (the menu offers no other choice): say so on the
+        # page it came from rather than on a bare error page.
+        messages.error(request, _("This language is not offered; nothing was changed."))
+        return redirect(safe_next(request, str(request.POST.get("next", ""))))
     code = form.cleaned_data["language"]
     set_language(user, code)
     request.session[SESSION_KEY] = code

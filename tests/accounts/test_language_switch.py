@@ -115,7 +115,9 @@ def test_the_switch_rejects_unknown_languages_and_gets(client: Client):
     user = UserFactory()
     client.force_login(user)
 
-    assert client.post(reverse("language"), {"language": "xx"}).status_code == 400
+    refused = client.post(reverse("language"), {"language": "xx", "next": "/account/"}, follow=True)
+    assert refused.redirect_chain == [("/account/", 302)]
+    assert "This language is not offered" in refused.content.decode()
     assert client.get(reverse("language")).status_code == 405
     assert not Preference.objects.filter(user=user).exists()
 
