@@ -10,10 +10,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.utils import formats, timezone, translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from access.scope import Scope as AccessScope
+from posture.lib.dates import local_date
 from rules import REGISTRY
 from trends import charts, queries
 from trends.filters import RANGES, TrendFilters
@@ -24,7 +26,8 @@ PASS_RATE_RULES = 5
 
 
 def short_day(day: Any) -> str:
-    return formats.date_format(day, "M j")
+    # A format string per language: "Nov 30" in English, "30 nov" in French.
+    return local_date(day, pgettext("a day on a chart's axis, as a Django date format", "M j"))
 
 
 def rule_title(rule_id: str) -> str:
@@ -67,7 +70,7 @@ def trends_context(filters: TrendFilters, access: AccessScope | None = None) -> 
         "score",
         _("Fleet score over time"),
         _("Daily mean of each host's last score of the day, from %(first)s to %(last)s.")
-        % {"first": formats.date_format(first), "last": formats.date_format(today)},
+        % {"first": local_date(first), "last": local_date(today)},
         labels,
         [charts.Series(_("Fleet score"), [p.mean for p in series])],
         y_max=100,
