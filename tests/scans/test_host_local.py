@@ -10,6 +10,7 @@ line (read locally, said so on the run), while a socket that merely forwards to 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -74,10 +75,8 @@ def forwarder(lab_daemon: LabDaemon, tmp_path: Path) -> Iterator[str]:
             pass
         finally:
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def serve() -> None:
         while not stop.is_set():

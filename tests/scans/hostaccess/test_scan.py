@@ -1,6 +1,7 @@
 """A whole scan (scans.services.run_scan) of the lab daemon: over ssh:// the host rules are
-assessed from the real host; over unix:// they are read on this machine (tests/scans/test_host_local.py); and a host
-collection that goes wrong never costs the API scan."""
+assessed from the real host (over unix:// they are read on this machine:
+tests/scans/test_host_local.py); and a host collection that goes wrong never costs the API
+scan."""
 
 from __future__ import annotations
 
