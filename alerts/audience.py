@@ -1,6 +1,7 @@
 """Who hears about a host's event, and when: scopes, minimum severity, digests, quiet hours
 and the per-user rate limit. Pure decisions over rows already loaded, so they are cheap to
-test and to run for every event; the users' access scopes are read in one query for all
+test and to run for every event (and `hosts_matching`, the same decision over a fleet for
+the form's preview); the users' access scopes are read in one query for all
 of an event's subscribers (`scopes`), since what a subscription asks for never widens what
 its user may see."""
 
@@ -14,11 +15,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import QuerySet
 
+from access.scope import TEAM_LABEL
 from access.scope import Scope as AccessScope
 from access.services import access_for_users
 from alerts.models import Notification, Subscription
 from hosts.models import Host
+from trends.scope import label_text
 
 Reason = Notification.Reason
 
@@ -27,6 +31,8 @@ def matches(sub: Subscription, host: Host) -> bool:
     scope = sub.scope
     if scope == Subscription.Scope.ALL:
         return True
+    if scope == Subscription.Scope.HOST:
+        return sub.host_id is not None and sub.host_id == host.pk
     if scope == Subscription.Scope.OWNER:
         owner = (sub.owner_email or sub.user.email).strip().lower()
         return bool(owner) and host.owner_email.strip().lower() == owner
@@ -37,6 +43,51 @@ def matches(sub: Subscription, host: Host) -> bool:
         return bool(sub.labels())
     pattern = sub.name_pattern.strip()
     return fnmatch.fnmatchcase(host.name, pattern) if pattern else bool(sub.labels())
+
+
+def hosts_matching(sub: Subscription, hosts: QuerySet[Host]) -> list[str]:
+    """The names of `hosts` (already narrowed to an account's scope) that `sub` covers today,
+    sorted: the form's "matches N hosts" preview. The same `matches` as the fan-out, so the
+    preview cannot promise what the mails would not keep; only the columns it reads."""
+    if sub.scope == Subscription.Scope.HOST:
+        hosts = hosts.filter(pk=sub.host_id or 0)
+    team = sub.labels().get(TEAM_LABEL)
+    if team:
+        # The one selective condition, in SQL: a team of a large fleet is a few hosts.
+        hosts = hosts.alias(label_team=label_text(TEAM_LABEL)).filter(label_team=team)
+    hosts = hosts.order_by("name")
+    if sub.scope in (Subscription.Scope.ALL, Subscription.Scope.HOST) or (
+        sub.scope == Subscription.Scope.LABEL and set(sub.labels()) == {TEAM_LABEL}
+    ):
+        return list(hosts.values_list("name", flat=True))  # decided in SQL: names only
+    rows = hosts.only("pk", "name", "labels", "owner_email")
+    return [h.name for h in rows if matches(sub, h)]
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What the form says of the hosts a subscription would cover: `names` is None while
+    the input does not say which hosts yet (no host or team chosen)."""
+
+    scope: str
+    names: list[str] | None
+    SHOWN = 5
+
+    @property
+    def ready(self) -> bool:
+        return self.names is not None
+
+    @property
+    def count(self) -> int:
+        return len(self.names or [])
+
+    @property
+    def shown(self) -> list[str]:
+        return (self.names or [])[: self.SHOWN]
+
+    @property
+    def more(self) -> int:
+        return max(self.count - self.SHOWN, 0)
 
 
 def scopes(users: Iterable[AbstractBaseUser]) -> dict[int, AccessScope]:

@@ -20,6 +20,14 @@ from rules import Severity
 from scans.models import ScanRun
 
 SEVERITY_CHOICES = [(s.value, s.label) for s in Severity]
+# A threshold in words: "4" or "critical" alone does not say that higher ones are included.
+THRESHOLD_WORDS = {
+    Severity.CRITICAL: _("Critical only"),
+    Severity.HIGH: _("High and above"),
+    Severity.MEDIUM: _("Medium and above"),
+    Severity.LOW: _("Low and above"),
+    Severity.INFO: _("Everything, info included"),
+}
 
 
 class Subscription(models.Model):
@@ -27,9 +35,10 @@ class Subscription(models.Model):
 
     class Scope(models.TextChoices):
         ALL = "all", _("All hosts")
+        HOST = "host", _("One host")
+        LABEL = "label", _("A team's hosts")
         OWNER = "owner", _("Hosts I own (by owner email)")
-        LABEL = "label", _("Hosts with a team label")
-        FILTER = "filter", _("A saved fleet filter")
+        FILTER = "filter", _("Hosts by labels and name")
 
     class Delivery(models.TextChoices):
         IMMEDIATE = "immediate", _("Immediately")
@@ -39,6 +48,11 @@ class Subscription(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_subscriptions"
     )
     scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.ALL)
+    # HOST: that host; a deleted host takes its subscriptions with it (they could match
+    # nothing else).
+    host = models.ForeignKey(
+        Host, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     # OWNER: hosts whose owner_email is this address (the user's own by default).
     owner_email = models.EmailField(blank=True)
     # LABEL and FILTER: "team=payments" or "team=payments,env=prod": every pair must match.
@@ -64,6 +78,9 @@ class Subscription(models.Model):
     def labels(self) -> dict[str, str]:
         pairs = (p.partition("=") for p in self.label_selector.split(",") if p.strip())
         return {k.strip(): v.strip() for k, _sep, v in pairs}
+
+    def threshold_words(self) -> str:
+        return str(THRESHOLD_WORDS[Severity(self.min_severity)])
 
 
 class RegressionQuerySet(models.QuerySet["Regression"]):

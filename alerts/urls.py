@@ -6,6 +6,8 @@ from alerts import test_message, views
 
 urlpatterns = [
     path("alerts/", views.subscriptions, name="alerts"),
+    path("alerts/form", views.form_fields, name="alert-form"),
+    path("alerts/preview", views.form_preview, name="alert-preview"),
     path("alerts/<int:pk>/delete", views.subscription_delete, name="alert-delete"),
     # The account page's button; here because accounts may not import alerts.
     path("account/test-alert", test_message.send_test_alert, name="alert-test-message"),

@@ -1,22 +1,30 @@
-"""One page: the signed-in user's alert subscriptions, a form to add one, a button to remove.
+"""One page: the signed-in user's alert subscriptions, a form to add one, a button to remove,
+and the recent messages. Two fragments serve the form while it is filled in: its fields for
+the scope chosen, and the "matches N hosts" preview.
 
 The list is a fragment declared inline in the page; htmx requests get only that fragment.
 """
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access.policy import allow
 from access.roles import Perm
 from access.services import request_access
-from alerts.forms import SubscriptionForm
-from alerts.models import Notification, Subscription
+from alerts.forms import SubscriptionForm, prefill
+from alerts.models import Subscription
+from alerts.recent import recent_messages
 from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
+
+PAGE = "alerts/subscriptions.html"
 
 
 def _user_id(request: HttpRequest) -> int:
@@ -24,23 +32,31 @@ def _user_id(request: HttpRequest) -> int:
     return int(request.user.pk or 0)
 
 
+def _form(request: HttpRequest, data: object = None, *, query: bool = True) -> SubscriptionForm:
+    """The form for this account; `query`: prefilled from the URL (?host=…, ?team=…)."""
+    email = request.user.email  # type: ignore[union-attr]
+    initial = {"owner_email": email, "time_zone": "UTC"}
+    if query:
+        initial |= prefill(request.GET)
+    access = request_access(request).scope
+    return SubscriptionForm(data, initial=initial, access=access, address=email)
+
+
 def _page(request: HtmxHttpRequest, form: SubscriptionForm, status: int = 200) -> HttpResponse:
     user_id = _user_id(request)
     context = {
         "form": form,
-        "subscriptions": Subscription.objects.filter(user_id=user_id),
-        "recent": Notification.objects.filter(user_id=user_id)[:10],
+        "preview": form.preview(request.user),
+        "subscriptions": Subscription.objects.filter(user_id=user_id).select_related("host"),
+        "recent": recent_messages(user_id, request_access(request).scope),
     }
-    return render_page(request, "alerts/subscriptions.html", "alerts-panel", context, status)
+    return render_page(request, PAGE, "alerts-panel", context, status)
 
 
 @allow(Perm.VIEW)
 @require_http_methods(["GET", "POST"])
 def subscriptions(request: HtmxHttpRequest) -> HttpResponse:
-    initial = {"owner_email": request.user.email, "time_zone": "UTC"}  # type: ignore[union-attr]
-    access = request_access(request).scope
-    address = request.user.email  # type: ignore[union-attr]
-    form = SubscriptionForm(request.POST or None, initial=initial, access=access, address=address)
+    form = _form(request, request.POST or None)
     if request.method == "POST":
         if not form.is_valid():
             return _page(request, form, status=422 if fragment_requested(request) else 200)
@@ -49,8 +65,31 @@ def subscriptions(request: HtmxHttpRequest) -> HttpResponse:
         messages.success(request, _("Subscription saved."))
         if not fragment_requested(request):
             return redirect("alerts")
-        form = SubscriptionForm(initial=initial, access=access)
+        form = _form(request, query=False)
     return _page(request, form)
+
+
+def _fragment(request: HtmxHttpRequest, part: str) -> HttpResponse:
+    """A part of the form for what has been filled in so far; opened without htmx, the
+    whole page with the same values."""
+    if not fragment_requested(request):
+        query = urlencode(prefill(request.GET))
+        return redirect(reverse("alerts") + (f"?{query}" if query else ""))
+    form = _form(request)
+    context = {"form": form, "preview": form.preview(request.user)}
+    return render(request, f"{PAGE}#{part}", context)
+
+
+@allow(Perm.VIEW)
+@require_GET
+def form_fields(request: HtmxHttpRequest) -> HttpResponse:
+    return _fragment(request, "fields")
+
+
+@allow(Perm.VIEW)
+@require_GET
+def form_preview(request: HtmxHttpRequest) -> HttpResponse:
+    return _fragment(request, "preview-text")
 
 
 @allow(Perm.VIEW)
@@ -60,6 +99,5 @@ def subscription_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     get_object_or_404(Subscription, pk=pk, user_id=_user_id(request)).delete()
     messages.success(request, _("Subscription removed."))
     if fragment_requested(request):
-        access = request_access(request).scope
-        return _page(request, SubscriptionForm(initial={"time_zone": "UTC"}, access=access))
+        return _page(request, _form(request, query=False))
     return redirect("alerts")

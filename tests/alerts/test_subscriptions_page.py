@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from access.models import Team
 from alerts.models import Subscription
-from tests.factories import UserFactory
+from tests.factories import HostFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -23,6 +23,7 @@ def user(client: Client) -> Any:
 
 
 def test_create_list_delete(client: Client, user: Any) -> None:
+    HostFactory(name="pay-1", labels={"team": "payments"})
     page = client.get(reverse("alerts"))
     assert page.status_code == 200
     assert b'href="/alerts/"' in page.content  # the nav link
@@ -31,7 +32,7 @@ def test_create_list_delete(client: Client, user: Any) -> None:
         reverse("alerts"),
         {
             "scope": "label",
-            "label_selector": " team = payments ",
+            "team": "payments",
             "min_severity": 4,
             "delivery": "immediate",
             "quiet_start": "22:00",
@@ -53,7 +54,7 @@ def test_htmx_post_answers_with_the_panel_and_errors(client: Client, user: Any) 
         reverse("alerts"),
         {
             "scope": "label",
-            "label_selector": "",
+            "team": "",
             "min_severity": 3,
             "delivery": "immediate",
             "time_zone": "UTC",
@@ -63,7 +64,7 @@ def test_htmx_post_answers_with_the_panel_and_errors(client: Client, user: Any) 
     assert response.status_code == 422
     body = response.content.decode()
     assert body.lstrip().startswith('<div id="alerts-panel">')
-    assert "Give the team label" in body
+    assert "Choose the team." in body
     assert not Subscription.objects.exists()
 
     response = client.post(
@@ -89,44 +90,49 @@ def test_page_needs_login(client: Client) -> None:
 
 def test_a_scoped_account_may_subscribe_only_to_its_teams(client: Client) -> None:
     pay = Team.objects.create(name="Payments", label="payments")
+    Team.objects.create(name="Web", label="web")
     client.force_login(
         UserFactory(username="op", email="op@example.org", role="operator", role__teams=[pay])
     )
-    page = client.get(reverse("alerts")).content.decode()
-    assert "All hosts of my teams" in page and "Your teams: team=payments." in page
+    page = client.get(reverse("alerts"), {"scope": "label"}).content.decode()
+    assert "All hosts of my teams" in page
+    assert '<option value="payments">Payments (team=payments)</option>' in page
+    assert 'value="web"' not in page  # another team is not even offered
 
     fields = {"min_severity": 3, "delivery": "immediate", "time_zone": "UTC"}
-    for scope, selector in (("label", "team=web"), ("filter", "env=prod, team=web")):
-        refused = client.post(
-            reverse("alerts"), {"scope": scope, "label_selector": selector, **fields}
-        )
-        assert refused.status_code == 200
-        assert "web is not one of your teams." in refused.content.decode()
-    htmx = client.post(
-        reverse("alerts"),
-        {"scope": "label", "label_selector": "team=web", **fields},
-        HTTP_HX_REQUEST="true",
+    refused = client.post(reverse("alerts"), {"scope": "label", "team": "web", **fields})
+    assert refused.status_code == 200
+    assert "web is not one of the teams you may choose." in refused.content.decode()
+    refused = client.post(
+        reverse("alerts"), {"scope": "filter", "label_selector": "env=prod, team=web", **fields}
     )
-    assert htmx.status_code == 422 and "web is not one of your teams." in htmx.content.decode()
+    assert "web is not one of your teams." in refused.content.decode()
+    htmx = client.post(
+        reverse("alerts"), {"scope": "label", "team": "web", **fields}, HTTP_HX_REQUEST="true"
+    )
+    assert htmx.status_code == 422 and "not one of the teams" in htmx.content.decode()
     assert not Subscription.objects.exists()
 
-    ok = client.post(
-        reverse("alerts"), {"scope": "label", "label_selector": "team=payments", **fields}
-    )
+    ok = client.post(reverse("alerts"), {"scope": "label", "team": "payments", **fields})
     assert ok.status_code == 302
     assert client.post(reverse("alerts"), {"scope": "all", **fields}).status_code == 302
     assert Subscription.objects.count() == 2
 
 
-def test_an_unscoped_account_may_name_any_team(client: Client, user: Any) -> None:
-    response = client.post(
-        reverse("alerts"),
-        {
-            "scope": "label",
-            "label_selector": "team=web",
-            "min_severity": 3,
-            "delivery": "immediate",
-            "time_zone": "UTC",
-        },
-    )
-    assert response.status_code == 302
+def test_an_unscoped_account_chooses_among_existing_teams(client: Client, user: Any) -> None:
+    Team.objects.create(name="Web", label="web")  # a team without hosts yet
+    HostFactory(name="ops-1", labels={"team": "ops"})  # a label no team declares
+    fields = {"scope": "label", "min_severity": 3, "delivery": "immediate", "time_zone": "UTC"}
+
+    page = client.get(reverse("alerts"), {"scope": "label"}).content.decode()
+    assert '<option value="ops">team=ops</option>' in page
+    assert '<option value="web">Web (team=web)</option>' in page
+
+    typo = client.post(reverse("alerts"), {"team": "wbe", **fields})
+    assert "wbe is not one of the teams you may choose." in typo.content.decode()
+    assert client.post(reverse("alerts"), {"team": "web", **fields}).status_code == 302
+    assert client.post(reverse("alerts"), {"team": "ops", **fields}).status_code == 302
+    assert sorted(Subscription.objects.values_list("label_selector", flat=True)) == [
+        "team=ops",
+        "team=web",
+    ]
