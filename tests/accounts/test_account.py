@@ -118,3 +118,21 @@ def test_the_account_page_needs_a_sign_in(client: Client) -> None:
     response = client.get(URL)
 
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("page", ["alerts", "report-subscriptions"])
+def test_the_subscription_pages_say_where_mails_go(client: Client, maya: User, page: str) -> None:
+    html = client.get(reverse(page)).content.decode()
+
+    assert "Mails go to maya@example.org" in html
+    assert f'href="{URL}#mail"' in html
+
+
+@pytest.mark.parametrize("page", ["alerts", "report-subscriptions"])
+def test_the_subscription_pages_warn_without_an_address(client: Client, page: str) -> None:
+    client.force_login(UserFactory(email=""))
+
+    html = client.get(reverse(page)).content.decode()
+
+    assert "No address: alerts and reports cannot be delivered." in html
+    assert f'href="{URL}#mail"' in html
