@@ -39,6 +39,12 @@ class ImageFacts:
     host: HostFacts | None = field(default=None, repr=False, compare=False)
     # Its known vulnerabilities (vulns.summary); None when image scanning did not run.
     vulns: ImageVulns | None = field(default=None, repr=False, compare=False)
+    # Its setuid/setgid regular files (path, mode, uid, gid), from the headers of all its
+    # layers (a deep read); None when they were not read, `modes_reason` saying why.
+    special_files: tuple[tuple[str, int, int, int], ...] | None = field(
+        default=None, repr=False, compare=False
+    )
+    modes_reason: str = field(default="", repr=False, compare=False)
 
     @property
     def layers_key(self) -> str:

@@ -3,9 +3,9 @@
 What the Engine API can show is the image's configuration and build history. What it
 cannot show, and is therefore asked of a person once per host (MANUAL) or reported as not
 assessable (UNKNOWN): signatures and content trust (verified by clients and registries, not
-recorded by the daemon), whether images are scanned in CI, whether base images are trusted,
-and file modes inside the image (setuid bits need the image's files, which this API does
-not serve).
+recorded by the daemon), whether images are scanned in CI, whether base images are trusted.
+File modes inside the image (setuid bits) come from the layers' tar headers when the image
+is read in deep mode (scans.filemodes); otherwise they are not assessed, saying so.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any
 
 from rules.base import (
     Cause,
+    Evidence,
+    Outcome,
     Remediation,
     Result,
     Scope,
@@ -222,14 +224,32 @@ def provenance(i: ImageFacts) -> Result:
     cis=("4.8",),
     cis_v18=("4.8",),
     cis_level=2,
-    decided_by="not decidable through the Engine API, which does not serve an image's file modes",
+    decided_by="the tar headers of every layer of the image, read in deep mode "
+    "(GET /images/{id}/get, the stream the vulnerability inventory reads)",
 )
 def setuid_files(i: ImageFacts) -> Result:
-    return unknown(
-        "file modes inside the image are not readable through the Engine API; run "
-        "`find / -perm /6000 -type f` in a container of it, or scan it in CI",
-        Cause.NOT_SUPPORTED,
-    )
+    if i.special_files is None:
+        return unknown(
+            f"not assessed: {i.modes_reason or 'the image layers were not read'}",
+            Cause.DATA_MISSING,
+        )
+    if not i.special_files:
+        return passed("setuid/setgid files in the image's layers", "none")
+    evidence = [
+        Evidence(f"/{path}", f"mode {mode:04o}, owner {_owner(uid)}:{_owner(gid)}")
+        for path, mode, uid, gid in i.special_files[:SPECIAL_SHOWN]
+    ]
+    if len(i.special_files) > SPECIAL_SHOWN:
+        more = len(i.special_files) - SPECIAL_SHOWN
+        evidence.append(Evidence("more setuid/setgid files", str(more)))
+    return Result(Outcome.FAIL, tuple(evidence))
+
+
+SPECIAL_SHOWN = 9
+
+
+def _owner(number: int) -> str:
+    return "root" if number == 0 else str(number)
 
 
 @rule(

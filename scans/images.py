@@ -188,6 +188,7 @@ def read_deep_inventory(api: DockerAPI, image_id: str, limits: TarLimits) -> Inv
         return _not_assessed("deep", "the image was removed before it was read")
     result = inventory_from_files(image.files, "deep", image.links, skipped=image.skipped)
     result.bytes_read = image.bytes_streamed
+    result.special_files = image.special  # every layer's headers went by: the whole image
     return result
 
 

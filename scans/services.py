@@ -27,7 +27,7 @@ from policy import profiles
 from posture.lib.crypto import DecryptionError
 from rules import evaluate, score_host
 from rules.facts import HostFacts
-from scans import finish, hostlocal, hostpackages, images
+from scans import filemodes, finish, hostlocal, hostpackages, images
 from scans.collect import collect
 from scans.hostaccess import collect_host
 from scans.models import ScanRun
@@ -232,6 +232,7 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
             _read_inventories(api, scan.host, facts, containers, mode)
         facts.transport = endpoint.transport.value
         summary.summaries(scan.host, facts.images, mode, containers)
+        filemodes.attach(facts.images, mode)
         evaluations = profiles.apply(evaluate(facts), profiles.effective(scan.host))
         evaluations = risk_exceptions.apply(evaluations, scan.host, timezone.now(), facts)
         score = score_host(evaluations)

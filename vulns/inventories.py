@@ -162,6 +162,11 @@ def store(
         "lease_until": None,
         "read_from": host,
         "image_name": claim_.image.name[:255],
+        "special_files": (
+            None
+            if result.special_files is None
+            else [[path, *modes] for path, modes in sorted(result.special_files.items())]
+        ),
     }
     # Stored and matched in one transaction: a host scanned in between would otherwise see
     # an assessed image without vulnerabilities and close its open occurrences.

@@ -17,13 +17,13 @@ from vulndb.records import VulnSeverity
 
 class ImageInventory(models.Model):
     class Status(models.TextChoices):
-        READING = "reading", "being read"
-        ASSESSED = "assessed", "assessed"
-        NOT_ASSESSED = "not_assessed", "not assessed"
+        READING = "reading", _("being read")
+        ASSESSED = "assessed", _("assessed")
+        NOT_ASSESSED = "not_assessed", _("not assessed")
 
     class Source(models.TextChoices):
-        POSTURE = "posture", "read by Posture"
-        TRIVY = "trivy", "Trivy report"
+        POSTURE = "posture", _("read by Posture")
+        TRIVY = "trivy", _("Trivy report")
         CYCLONEDX = "cyclonedx", "CycloneDX SBOM"
 
     key = models.CharField(max_length=64, unique=True)
@@ -52,6 +52,9 @@ class ImageInventory(models.Model):
     # the data moves on, the inventory is matched again without reading any host.
     matched_generation = models.IntegerField(default=-1)
     matched_at = models.DateTimeField(null=True, blank=True)
+    # setuid/setgid regular files, [[path, mode, uid, gid], ...], from the headers of every
+    # layer (deep mode reads them all; null: not read, as in os mode). IMG-SETUID reads it.
+    special_files = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["matched_generation"], name="inventory_generation")]

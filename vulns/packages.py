@@ -89,6 +89,9 @@ class InventoryResult:
     os: OsRelease | None = None
     packages: list[Package] = field(default_factory=list)
     bytes_read: int = 0
+    # setuid/setgid files seen in every layer's headers (path -> mode, uid, gid); None when
+    # not every layer was read (os mode reads the package databases only).
+    special_files: dict[str, tuple[int, int, int]] | None = None
 
 
 MAX_NAME = 255

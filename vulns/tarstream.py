@@ -16,10 +16,11 @@ import json
 import posixpath
 import tarfile
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
+
+from vulns.tarpaths import normalise, resolve_path
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -32,8 +33,9 @@ _MAX_HEADER_EXTENSION = 1 * MiB
 # manifest.json, index.json and OCI manifests/configs: real ones are a few KiB.
 _MAX_METADATA_BYTES = 1 * MiB
 _WHITEOUT = ".wh."
+# setuid/setgid files kept per layer: real images have a few dozen; a hostile one, no more.
+MAX_SPECIAL = 1000
 _OPAQUE = ".wh..wh..opq"
-_MAX_LINK_HOPS = 40  # Linux's own limit on symlinks followed in one lookup
 
 
 @dataclass(frozen=True)
@@ -68,40 +70,9 @@ class ImageFiles:
     layers: list[str]  # the layers' paths in the save stream, bottom first
     links: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
-
-
-def normalise(name: str, prefix: str = "") -> str | None:
-    """`name` as a root-relative path ("var/lib/dpkg/status"), or None when it escapes."""
-    parts = [part for part in f"{prefix}/{name}".split("/") if part not in ("", ".")]
-    # A member that climbs out of its root is skipped, never resolved.
-    return None if ".." in parts else "/".join(parts) or None
-
-
-def resolve_path(path: str, links: Mapping[str, str]) -> str | None:
-    """Follow symlinks in every component of `path` (root-relative), as the kernel would
-    inside the image; None for a loop or more than 40 hops."""
-    pending = deque(part for part in path.split("/") if part)
-    resolved: list[str] = []
-    hops = 0
-    while pending:
-        part = pending.popleft()
-        if part in ("", "."):
-            continue
-        if part == "..":
-            del resolved[-1:]  # the root's parent is the root
-            continue
-        candidate = "/".join([*resolved, part])
-        target = links.get(candidate)
-        if target is None:
-            resolved.append(part)
-            continue
-        hops += 1
-        if hops > _MAX_LINK_HOPS:
-            return None
-        if target.startswith("/"):
-            resolved = []
-        pending.extendleft(reversed(target.split("/")))
-    return "/".join(resolved)
+    # setuid/setgid regular files of the merged image: path -> (mode, uid, gid), from the
+    # headers every layer's entries pass through anyway (IMG-SETUID).
+    special: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
 class _SafeTarInfo(tarfile.TarInfo):
@@ -264,6 +235,8 @@ class _Layer:
     whiteouts: list[str] = field(default_factory=list)
     opaque: list[str] = field(default_factory=list)
     dirs: set[str] = field(default_factory=set)  # only the ones that shadow a lower link
+    special: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # setuid/gid files
+    shadow: set[int] = field(default_factory=set)  # hash(path) of every other non-directory
 
 
 def _human(size: int) -> str:
@@ -299,6 +272,10 @@ def _walk(
             elif len(base) > len(_WHITEOUT):
                 out.whiteouts.append(posixpath.join(parent, base[len(_WHITEOUT) :]))
             continue
+        if member.isreg() and member.mode & 0o6000 and len(out.special) < MAX_SPECIAL:
+            out.special[path] = (member.mode & 0o7777, member.uid, member.gid)
+        elif not member.isdir():  # an upper copy without the bits hides a lower setuid one
+            out.shadow.add(hash(path))
         if member.issym() or member.islnk():
             target = _link_target(member, prefix)
             # Only links that can sit on the way to a wanted file: the wanted path itself, or
@@ -486,14 +463,14 @@ def _merge(
         for entry in layer.links:
             # A link that replaces a directory hides what the layers below held in it.
             _drop_under(merged, entry, keep_self=False)
-        merged.files.update(layer.files)
-        merged.links.update(layer.links)
-        merged.skipped.update(layer.skipped)
-    return ImageFiles(merged.files, streamed, seen, merged.links, merged.skipped)
+        merged.special = {p: m for p, m in merged.special.items() if hash(p) not in layer.shadow}
+        for mapping in ("files", "links", "skipped", "special"):
+            getattr(merged, mapping).update(getattr(layer, mapping))
+    return ImageFiles(merged.files, streamed, seen, merged.links, merged.skipped, merged.special)
 
 
 def _drop_under(merged: _Layer, path: str, *, keep_self: bool) -> None:
     below = path + "/"
-    for mapping in (merged.files, merged.links, merged.skipped):
+    for mapping in (merged.files, merged.links, merged.skipped, merged.special):
         for key in [k for k in mapping if k.startswith(below) or (not keep_self and k == path)]:
             del mapping[key]  # type: ignore[attr-defined]
