@@ -46,7 +46,10 @@ def _about(event: Event) -> str:
             "after": details.get("after", "?"),
         }
     if regression.kind == Kind.UNREACHABLE:
-        return str(regression.get_kind_display())
+        if event.phase == Event.Phase.RECOVERED:
+            return _("scanning again")
+        n = int(details.get("failures") or 0)
+        return ngettext("%(n)s failed scan", "%(n)s failed scans in a row", n) % {"n": n}
     if regression.kind == Kind.VULNERABILITY:
         return _("%(vuln)s in %(package)s") % {
             "vuln": details.get("vuln", "?"),

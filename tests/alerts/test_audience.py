@@ -1,4 +1,5 @@
-"""Which subscriptions a host's event reaches: by owner, team label, fleet filter, or all."""
+"""Which subscriptions a host's event reaches: one host, by owner, team label, fleet filter,
+or all; and the same decision over the fleet for the form's preview."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from alerts.audience import matches, quiet_until
+from access.scope import Scope as AccessScope
+from alerts.audience import hosts_matching, matches, quiet_until
 from alerts.models import Subscription
+from hosts.models import Host
 from tests.factories import HostFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -30,6 +33,30 @@ def test_scopes() -> None:
     both = sub(scope=Scope.FILTER, name_pattern="pay-*", label_selector="team=payments,env=prod")
     assert not matches(both, mine)  # env=prod missing
     assert not matches(sub(scope=Scope.LABEL, label_selector=""), mine)
+
+
+def test_one_host() -> None:
+    pay, web = HostFactory(name="pay-1"), HostFactory(name="web-1")
+    assert matches(sub(scope=Scope.HOST, host=pay), pay)
+    assert not matches(sub(scope=Scope.HOST, host=pay), web)
+    assert not matches(sub(scope=Scope.HOST), pay)  # its host deleted: nothing
+
+
+def test_hosts_matching_decides_as_the_fan_out_does() -> None:
+    HostFactory(name="pay-2", owner_email="me@example.org", labels={"team": "payments"})
+    HostFactory(name="pay-1", labels={"team": "payments", "env": "prod"})
+    web = HostFactory(name="web-1", labels={"team": "web", "env": "prod"})
+    every = Host.objects.all()
+    assert hosts_matching(sub(scope=Scope.ALL), every) == ["pay-1", "pay-2", "web-1"]
+    assert hosts_matching(sub(scope=Scope.HOST, host=web), every) == ["web-1"]
+    team = sub(scope=Scope.LABEL, label_selector="team=payments")
+    assert hosts_matching(team, every) == ["pay-1", "pay-2"]
+    assert hosts_matching(sub(scope=Scope.OWNER), every) == ["pay-2"]
+    prod = sub(scope=Scope.FILTER, label_selector="env=prod", name_pattern="*-1")
+    assert hosts_matching(prod, every) == ["pay-1", "web-1"]
+    payments_only = AccessScope.of_teams(["payments"]).filter(Host.objects.all())
+    assert hosts_matching(prod, payments_only) == ["pay-1"]
+    assert hosts_matching(sub(scope=Scope.HOST, host=web), payments_only) == []
 
 
 def test_quiet_hours_wrap_past_midnight() -> None:
