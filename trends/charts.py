@@ -19,10 +19,22 @@ WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 30
 
 
+# Tones for series whose meaning has a colour (opened: bad, resolved: good), the same as
+# the swatches in static/trends.css; the legend and the point titles name them in words.
+TONES = {"bad": "#c62828", "good": "#1f8a4c"}
+
+
 @dataclass(frozen=True)
 class Series:
     name: str
     values: Sequence[float | None]
+    tone: str = ""  # "", "bad" or "good"
+
+    def colour(self, index: int) -> str:
+        return TONES.get(self.tone) or PALETTE[index % len(PALETTE)]
+
+    def css(self, index: int) -> str:
+        return f"tone-{self.tone}" if self.tone else f"series-{index}"
 
 
 @dataclass(frozen=True)
@@ -42,14 +54,20 @@ class Chart:
         ]
 
     @property
-    def legend(self) -> list[tuple[int, str]]:
-        return list(enumerate(s.name for s in self.series))
+    def legend(self) -> list[tuple[str, str]]:
+        """(swatch class, name) per series."""
+        return [(s.css(i).replace("series-", "swatch-"), s.name) for i, s in enumerate(self.series)]
 
 
 def _fmt(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def _point_title(label: str, series: Series, value: float) -> str:
+    """What hovering a point or bar shows (an SVG <title>, no script): day, series, value."""
+    return f"<title>{escape(label)} · {escape(series.name)}: {escape(_fmt(value))}</title>"
 
 
 def _scale(values: Sequence[Sequence[float | None]], y_max: float | None) -> float:
@@ -117,27 +135,35 @@ def line_chart(
     top = _scale([s.values for s in series], y_max)
     parts = _frame(chart_id, title, desc, top, labels, bars=False)
     n = len(labels)
+    hovers: list[str] = []
     for index, s in enumerate(series):
-        colour = PALETTE[index % len(PALETTE)]
+        colour, css = s.colour(index), s.css(index)
         runs: list[list[tuple[float, float]]] = [[]]
         for i, value in enumerate(s.values):
             if value is None:
                 runs.append([])
-            else:
-                runs[-1].append((_x(i, n, bars=False), _y(min(value, top), top)))
+                continue
+            x, y = _x(i, n, bars=False), _y(min(value, top), top)
+            runs[-1].append((x, y))
+            # A transparent target per point, drawn last so lines never cover it: fill
+            # "transparent" still takes the pointer where "none" would not.
+            hovers.append(
+                f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="6" fill="transparent">'
+                f"{_point_title(labels[i], s, value)}</circle>"
+            )
         for run in runs:
             if len(run) == 1:
                 (x, y) = run[0]
                 parts.append(
-                    f'<circle class="series-{index}" cx="{x:.1f}" cy="{y:.1f}" r="3" '
-                    f'fill="{colour}"/>'
+                    f'<circle class="{css}" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>'
                 )
             elif run:
                 points = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
                 parts.append(
-                    f'<polyline class="line series-{index}" points="{points}" fill="none" '
+                    f'<polyline class="line {css}" points="{points}" fill="none" '
                     f'stroke="{colour}" stroke-width="2"/>'
                 )
+    parts.extend(hovers)
     parts.append("</svg>")
     return Chart(chart_id, title, mark_safe("".join(parts)), labels, series)  # noqa: S308
 
@@ -157,16 +183,16 @@ def bar_chart(
     group_w = (WIDTH - LEFT - RIGHT) / max(n, 1) * 0.8
     bar_w = group_w / k
     for index, s in enumerate(series):
-        colour = PALETTE[index % len(PALETTE)]
+        colour, css = s.colour(index), s.css(index)
         for i, value in enumerate(s.values):
             if not value:
                 continue
             x = _x(i, n, bars=True) - group_w / 2 + index * bar_w
             y = _y(min(value, top), top)
             parts.append(
-                f'<rect class="bar series-{index}" x="{x:.1f}" y="{y:.1f}" '
+                f'<rect class="bar {css}" x="{x:.1f}" y="{y:.1f}" '
                 f'width="{max(bar_w - 1, 1):.1f}" height="{HEIGHT - BOTTOM - y:.1f}" '
-                f'fill="{colour}"/>'
+                f'fill="{colour}">{_point_title(labels[i], s, value)}</rect>'
             )
     parts.append("</svg>")
     return Chart(chart_id, title, mark_safe("".join(parts)), labels, series)  # noqa: S308

@@ -32,7 +32,10 @@ def report_images(report: Report) -> dict[str, bytes]:
 
 def report_message(subscription: ReportSubscription, report: Report) -> EmailMultiAlternatives:
     base = settings.POSTURE_BASE_URL
-    query = ReportFilters(period=report.period.kind, team=report.team).query_string()
+    # The very period mailed, not "the last one": the link still shows it next month.
+    query = ReportFilters(
+        period=report.period.kind, team=report.team, start=report.period.key
+    ).query_string()
     context = {
         "report": report,
         "subscription": subscription,

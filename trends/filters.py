@@ -48,15 +48,22 @@ class TrendFilters(QueryFilters):
 
 @dataclass(frozen=True)
 class ReportFilters(QueryFilters):
-    """The report page's ?period=week|month|quarter&team=."""
+    """The report page's ?period=week|month|quarter&start=2026-11&team=. `start` is kept
+    as typed: the view checks it (trends.periods.parse) so a bad value is answered with
+    an error a person sees, not silently replaced by another period."""
 
     period: str = DEFAULT_PERIOD
     team: str = ""
+    start: str = ""
 
     @classmethod
     def from_query(cls, params: Mapping[str, Any]) -> ReportFilters:
         read = LenientQuery(params)
-        return cls(period=read.choice("period", KINDS, DEFAULT_PERIOD), team=read.text("team", 255))
+        return cls(
+            period=read.choice("period", KINDS, DEFAULT_PERIOD),
+            team=read.text("team", 255),
+            start=read.text("start", 32),
+        )
 
     def params(self) -> dict[str, Any]:
-        return {"period": self.period, "team": self.team}
+        return {"period": self.period, "start": self.start, "team": self.team}

@@ -18,7 +18,6 @@ class ReportSubscriptionForm(forms.ModelForm):
         model = ReportSubscription
         fields = ["period", "team"]
         labels = {"period": _("Period"), "team": _("Team")}
-        help_texts = {"team": _("Empty: the whole fleet.")}
 
     def __init__(
         self,
@@ -30,26 +29,29 @@ class ReportSubscriptionForm(forms.ModelForm):
     ):
         super().__init__(*args, **kwargs)
         self.user = user
-        self.teams = teams or []
-        if access is not None and not access.all_hosts:
-            # Mail is computed with the subscriber's scope anyway (trends.services); the
-            # choice says so up front instead of accepting a team that would never send.
-            self.teams = []
-            self.fields["team"] = forms.ChoiceField(
-                label=_("Team"),
-                required=False,
-                choices=[("", _("All my teams")), *((t, t) for t in access.teams)],
-                error_messages={
-                    "invalid_choice": _("%(value)s is not one of your teams."),
-                },
-            )
-            return
-        # A team nobody carries today is still allowed (it may be about to be labelled),
-        # so the menu is a suggestion list, not a choice field.
-        self.fields["team"].widget.attrs["list"] = "report-teams"
+        self.access = access or AccessScope.everything()
+        # A choice, never free text: a typo in a typed team subscribed to an empty report
+        # that mailed nothing useful. A scoped account picks among its teams; the others
+        # among the teams hosts carry, or the whole fleet.
+        self.teams = list(self.access.teams) if not self.access.all_hosts else (teams or [])
+        whole = _("Whole fleet") if self.access.all_hosts else _("All my teams")
+        self.fields["team"] = forms.CharField(
+            label=_("Team"),
+            required=False,
+            widget=forms.Select(choices=[("", whole), *((t, t) for t in self.teams)]),
+        )
 
     def clean_team(self) -> str:
-        return str(self.cleaned_data.get("team") or "").strip()
+        team = str(self.cleaned_data.get("team") or "").strip()
+        if not team or team in self.teams:
+            return team
+        if not self.access.all_hosts and not self.access.allows_team(team):
+            raise ValidationError(
+                _("%(team)s is not one of your teams: choose one in the list.") % {"team": team}
+            )
+        raise ValidationError(
+            _("No host has the team %(team)s: choose one in the list.") % {"team": team}
+        )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

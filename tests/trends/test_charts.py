@@ -43,7 +43,10 @@ def test_isolated_point_is_a_dot_and_empty_chart_renders():
     )
     empty = charts.line_chart("c3", "t", "d", [], [charts.Series("s", [])])
 
-    assert len(parse(chart).findall(f"{SVG}circle")) == 1
+    circles = parse(chart).findall(f"{SVG}circle")
+    # The dot, and the transparent hover target that carries its value.
+    assert [c.get("class") for c in circles] == ["series-0", "point"]
+    assert circles[1].find(f"{SVG}title").text == "b · s: 5"
     assert parse(empty).find(f"{SVG}title").text == "t"
 
 
@@ -59,7 +62,7 @@ def test_bar_chart_draws_one_bar_per_non_zero_value():
     root = parse(chart)
 
     assert len(root.findall(f"{SVG}rect")) == 3
-    assert chart.legend == [(0, "opened"), (1, "resolved")]
+    assert chart.legend == [("swatch-0", "opened"), ("swatch-1", "resolved")]
     assert chart.rows == [("w1", ["3", "1"]), ("w2", ["0", "7"])]
 
 
@@ -86,3 +89,35 @@ def test_png_charts_decode_with_the_right_size_and_some_ink():
         assert (width, height) == (560, 180)
         assert len(raw) == height * (1 + width * 3)
         assert raw.count(b"\x28\x57\xd6") > 0 or raw.count(b"\xc6\x28\x28") > 0
+
+
+def test_opened_is_red_resolved_green_and_every_bar_says_its_value():
+    chart = charts.bar_chart(
+        "flow",
+        "t",
+        "d",
+        ["w1"],
+        [
+            charts.Series("Opened", [3], tone="bad"),
+            charts.Series("Resolved", [2], tone="good"),
+        ],
+    )
+
+    bars = parse(chart).findall(f"{SVG}rect")
+    assert [(b.get("class"), b.get("fill")) for b in bars] == [
+        ("bar tone-bad", "#c62828"),
+        ("bar tone-good", "#1f8a4c"),
+    ]
+    assert [b.find(f"{SVG}title").text for b in bars] == ["w1 · Opened: 3", "w1 · Resolved: 2"]
+    assert chart.legend == [("tone-bad", "Opened"), ("tone-good", "Resolved")]
+
+
+def test_every_point_of_a_line_has_a_title_with_its_value():
+    chart = charts.line_chart(
+        "s", "t", "d", ["1 Nov", "2 Nov", "3 Nov"], [charts.Series("Score", [70, None, 72.5])]
+    )
+
+    titles = [
+        c.find(f"{SVG}title").text for c in parse(chart).findall(f"{SVG}circle[@class='point']")
+    ]
+    assert titles == ["1 Nov · Score: 70", "3 Nov · Score: 72.5"]

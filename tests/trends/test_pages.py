@@ -15,6 +15,7 @@ from django.utils import timezone
 from rules import Severity
 from tests.factories import FindingFactory, HostFactory, ScoreSampleFactory
 from tests.trends.conftest import at, days_ago
+from trends.periods import KINDS, last_complete
 from trends.rollup import rollup_scores
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +45,11 @@ def make_fleet(n: int, prefix: str = "h") -> None:
         )
         for day in (9, 8, 3, 1, 0):
             ScoreSampleFactory(host=host, taken_at=at(days_ago(day), 1 + i % 20), score=50 + i % 50)
+        # The last day of each kind's last complete period: every default report has data.
+        for kind in KINDS:
+            ScoreSampleFactory(
+                host=host, taken_at=at(last_complete(kind, timezone.localdate()).last_day, 23)
+            )
         FindingFactory(host=host, opened_at=now - timedelta(days=20 + i))
         FindingFactory(
             host=host,
@@ -95,7 +101,7 @@ def test_htmx_request_gets_only_the_fragment(user_client: Client):
     report = user_client.get("/reports/?period=month", headers={"HX-Request": "true"})
 
     assert trends.content.decode().lstrip().startswith('<div id="trends-body"')
-    assert report.content.decode().lstrip().startswith('<article id="report-body"')
+    assert report.content.decode().lstrip().startswith('<div id="report-main"')
     assert b"<html" not in trends.content + report.content
 
 

@@ -47,7 +47,7 @@ def test_weekly_report_arrives_with_text_html_and_inline_png(
     html = message.get_body(("html",)).get_content()
     assert "72.0 / 100" in text
     assert "https://posture.example.org/hosts/pay-1/" in text
-    assert "https://posture.example.org/reports/?period=week&team=payments" in text
+    assert "https://posture.example.org/reports/?period=week&start=2025-W11&team=payments" in text
     assert 'src="cid:score-chart"' in html and 'src="cid:grade-chart"' in html
     assert "<script" not in html and "<svg" not in html
     images = {

@@ -24,13 +24,16 @@ def user(client: Client) -> Any:
 
 
 def test_subscribe_from_the_report_page_then_pause_resume_remove(client: Client, user: Any):
+    HostFactory(name="pay-1", labels={"team": "payments"})
     report = client.get(reverse("report"), {"period": "month", "team": "payments"})
     link = reverse("report-subscriptions") + "?period=month&amp;team=payments"
     assert link in report.content.decode()
 
     form = client.get(reverse("report-subscriptions"), {"period": "month", "team": "payments"})
     page = form.content.decode()
-    assert 'value="payments"' in page and '<option value="month" selected>' in page
+    assert (
+        '<option value="payments" selected>' in page and '<option value="month" selected>' in page
+    )
 
     response = client.post(reverse("report-subscriptions"), {"period": "month", "team": "payments"})
     assert response.status_code == 302
@@ -101,6 +104,7 @@ def test_anonymous_is_sent_to_login(client: Client):
 
 
 def test_hostile_team_is_escaped(client: Client, user: Any):
+    HostFactory(name="odd", labels={"team": "<script>x</script>"})
     client.post(reverse("report-subscriptions"), {"period": "week", "team": "<script>x</script>"})
     page = client.get(reverse("report-subscriptions")).content.decode()
     assert "<script>x</script>" not in page
@@ -127,11 +131,11 @@ def test_a_scoped_account_chooses_among_its_teams(client: Client, teams: dict[st
 
     refused = client.post(reverse("report-subscriptions"), {"period": "week", "team": "web"})
     assert refused.status_code == 200
-    assert "web is not one of your teams." in refused.content.decode()
+    assert "web is not one of your teams: choose one in the list." in refused.content.decode()
     htmx = client.post(
         reverse("report-subscriptions"), {"period": "week", "team": "web"}, HTTP_HX_REQUEST="true"
     )
-    assert htmx.status_code == 422 and "web is not one of your teams." in htmx.content.decode()
+    assert htmx.status_code == 422 and "web is not one of your teams" in htmx.content.decode()
     assert not ReportSubscription.objects.exists()
 
     for team in ("pay", ""):
@@ -142,14 +146,22 @@ def test_a_scoped_account_chooses_among_its_teams(client: Client, teams: dict[st
     assert "All my teams</td>" in listed and "Whole fleet" not in listed
 
 
-def test_an_unscoped_account_keeps_the_free_team_field(client: Client, user: Any):
+def test_an_unscoped_account_chooses_among_the_fleets_teams(client: Client, user: Any):
+    """GIVEN hosts of team web, WHEN an admin subscribes, THEN the team is a select of the
+    teams hosts carry and the whole fleet; a typed team nobody carries is refused, saying
+    why, where a free text field subscribed to an empty report."""
     HostFactory(name="web-1", labels={"team": "web"})
     page = client.get(reverse("report-subscriptions")).content.decode()
-    assert 'list="report-teams"' in page and '<option value="web">' in page
-    assert (
-        client.post(reverse("report-subscriptions"), {"period": "week", "team": "new"}).status_code
-        == 302
-    )
+    assert '<select name="team"' in page and '<option value="web">web</option>' in page
+    assert '<option value="" selected>Whole fleet</option>' in page
+    assert 'list="report-teams"' not in page
+
+    typo = client.post(reverse("report-subscriptions"), {"period": "week", "team": "wbe"})
+    assert "No host has the team wbe: choose one in the list." in typo.content.decode()
+    assert not ReportSubscription.objects.exists()
+    ok = client.post(reverse("report-subscriptions"), {"period": "week", "team": "web"})
+    assert ok.status_code == 302
+    assert ReportSubscription.objects.get().team == "web"
 
 
 def test_a_scoped_account_cannot_touch_another_users_subscription(

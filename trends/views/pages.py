@@ -4,19 +4,20 @@ trends.reports, render; the filtered part is an inline partial swapped by htmx."
 from __future__ import annotations
 
 from django.http import HttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from access.policy import allow
 from access.roles import Perm
 from access.services import request_access
-from posture.lib.htmx import HtmxHttpRequest, render_page
+from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
 from trends import charts
 from trends.dashboard import cached_trends_context, short_day
 from trends.filters import ReportFilters, TrendFilters
 from trends.periods import KINDS
+from trends.picker import pick
 from trends.reports import Report, build_report
-from trends.scope import Scope, label_values
 
 
 @allow(Perm.VIEW)
@@ -52,13 +53,20 @@ def report_charts(report: Report) -> dict[str, charts.Chart]:
 def report(request: HtmxHttpRequest) -> HttpResponse:
     filters = ReportFilters.from_query(request.GET)
     access = request_access(request).scope
-    result = build_report(filters.period, filters.team, access=access)
+    chosen = pick(filters, access, timezone.localdate())
     context = {
-        "report": result,
+        "filters": filters,
+        "pick": chosen,
         "kind": filters.period,
         "kinds": KINDS,
         "team": filters.team,
-        "teams": label_values("team", Scope.within(access)),
-        **report_charts(result),
+        "teams": chosen.teams,
     }
-    return render_page(request, "trends/report.html", "report-body", context)
+    if chosen.period is None:
+        # A bad period or team is answered as a refused form: the picker with the reason
+        # beside the field (htmx swaps 422 in place; a plain request gets a 400 page).
+        status = 422 if fragment_requested(request) else 400
+        return render_page(request, "trends/report.html", "report-main", context, status)
+    result = build_report(filters.period, filters.team, access=access, period=chosen.period)
+    context.update({"report": result, **report_charts(result)})
+    return render_page(request, "trends/report.html", "report-main", context)
