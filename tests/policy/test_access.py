@@ -111,7 +111,8 @@ def test_operator_asks_on_its_hosts_only(accounts: dict[str, Any], hosts: dict[s
     assert '<option value="pay-1">' in page and '<option value="web-1">' not in page
     # A forged name of another team's host: the form's error, nothing saved.
     forged = client.post(EXCEPTIONS, exception_form(host="web-1"), HTTP_HX_REQUEST="true")
-    assert forged.status_code == 200 and "No host of that name" in forged.content.decode()
+    # 422: refused, shown in place (htmx swaps it: base.html's htmx-config).
+    assert forged.status_code == 422 and "No host of that name" in forged.content.decode()
     # A label or pattern reaching other teams' hosts is not an operator's to ask for.
     for wide in ({"label": "env=prod"}, {"label": "team=web"}, {"container_pattern": "legacy-*"}):
         refused = client.post(EXCEPTIONS, exception_form(**wide), HTTP_HX_REQUEST="true")
