@@ -14,12 +14,14 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from findings import vocabulary
 from findings.models import Finding
 from hosts.models import Host
 from rules import Severity
 from scans.models import ScanRun
 
-SEVERITY_CHOICES = [(s.value, s.label) for s in Severity]
+# Lazy labels: the alert form and list show them in the reader's language.
+SEVERITY_CHOICES = [(int(s), label) for s, label in vocabulary.SEVERITIES.items()]
 # A threshold in words: "4" or "critical" alone does not say that higher ones are included.
 THRESHOLD_WORDS = {
     Severity.CRITICAL: _("Critical only"),

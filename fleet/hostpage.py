@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import translation
 
+from findings import vocabulary
 from findings.models import Finding, HostPosture
 from fleet.queries import HISTORY_LENGTH
 from hosts.models import Host
@@ -206,10 +207,7 @@ def _main_cause(entry: Mapping[str, Any]) -> str:
 
 
 def _cause_label(cause: str) -> str:
-    try:
-        return Cause(cause).label
-    except ValueError:  # a cause from a newer catalogue than this process knows
-        return cause.replace("_", " ")
+    return vocabulary.cause_label(cause)
 
 
 def coverage(summary: Mapping[str, Any]) -> Coverage:

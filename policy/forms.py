@@ -12,12 +12,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from access.scope import Scope
+from findings import vocabulary
 from hosts.forms import parse_label
 from hosts.models import Host
 from policy import exceptions as services
 from policy import matching, overrides, scoping
 from policy.models import RiskException, RuleOverride
-from rules import REGISTRY, Severity
+from rules import REGISTRY
 
 # An exception is a dated decision, to be taken again: a year at most.
 MAX_DAYS = 366
@@ -29,7 +30,9 @@ def start_of(day: date) -> datetime:
 
 
 def rule_choices() -> list[tuple[str, str]]:
-    return [(r.id, f"{r.id} — {r.title}") for r in sorted(REGISTRY.values(), key=lambda r: r.id)]
+    # Called each time a form is drawn: the titles are in the language of that request.
+    rules = sorted(REGISTRY.values(), key=lambda r: r.id)
+    return [(r.id, f"{r.id} — {vocabulary.rule_title(r)}") for r in rules]
 
 
 class ScopedForm(forms.Form):
@@ -197,7 +200,7 @@ class RuleOverrideForm(ScopedForm):
         required=False,
         coerce=int,
         empty_value=None,
-        choices=[("", "—")] + [(s.value, s.label) for s in Severity],
+        choices=lambda: [("", "—"), *vocabulary.severity_choices()],
     )
     reason = forms.CharField(
         label=_("Reason"),

@@ -224,8 +224,8 @@ class RuleOverride(Reviewed):
     catalogue's defaults stay strict everywhere else."""
 
     class Action(models.TextChoices):
-        DISABLE = "disable", "Turn off"
-        SEVERITY = "severity", "Change severity"
+        DISABLE = "disable", _("Turn off")
+        SEVERITY = "severity", _("Change severity")
 
     rule_id = models.CharField(max_length=64)
     host = models.ForeignKey(

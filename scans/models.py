@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from hosts.models import Host
 from scans.transports.errors import ErrorClass
@@ -26,23 +27,23 @@ class ScanRunQuerySet(models.QuerySet["ScanRun"]):
 
 class ScanRun(models.Model):
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        INTERRUPTED = "interrupted", "Interrupted"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        INTERRUPTED = "interrupted", _("Interrupted")
 
     class Trigger(models.TextChoices):
-        SCHEDULE = "schedule", "Schedule"
-        MANUAL = "manual", "Scan now"
-        CLI = "cli", "Command line"
-        RERUN = "rerun", "Re-run after an interrupted scan"
-        EXCEPTION = "exception", "Exception created, revoked or expired"
+        SCHEDULE = "schedule", _("Schedule")
+        MANUAL = "manual", _("Scan now")
+        CLI = "cli", _("Command line")
+        RERUN = "rerun", _("Re-run after an interrupted scan")
+        EXCEPTION = "exception", _("Exception created, revoked or expired")
 
     class HostAccess(models.TextChoices):
-        LOCAL = "local", "Read on the worker's machine"
-        SSH = "ssh", "Read over SSH"
-        NONE = "none", "Not read"
+        LOCAL = "local", _("Read on the worker's machine")
+        SSH = "ssh", _("Read over SSH")
+        NONE = "none", _("Not read")
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 

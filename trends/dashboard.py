@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from access.scope import Scope as AccessScope
+from findings import vocabulary
 from posture.lib.dates import local_date
 from rules import REGISTRY
 from trends import charts, queries
@@ -31,8 +32,7 @@ def short_day(day: Any) -> str:
 
 
 def rule_title(rule_id: str) -> str:
-    rule = REGISTRY.get(rule_id)
-    return rule.title if rule else rule_id
+    return vocabulary.rule_title(REGISTRY.get(rule_id), rule_id)
 
 
 @dataclass(frozen=True)
