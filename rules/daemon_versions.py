@@ -1,8 +1,12 @@
 """Daemon rules on versions: OWASP cheat sheet rule 0, keep the host and Docker up to date.
 
 Read from GET /version (HostFacts.version) and GET /info (HostFacts.info). Distribution
-packages often backport fixes without changing the upstream version, so a vendor build
-below the fixed release is UNKNOWN, not FAIL.
+packages often backport fixes without changing the upstream version. So where the host's
+own package database was read (SSH, or a daemon on the worker's machine: HostFacts.packages)
+and the component is a distribution package, the distribution's advisories decide (an
+update with a fix exists: FAIL, with the advisory; none: PASS). Otherwise the upstream table
+decides, and a vendor build below the fixed release is UNKNOWN, not FAIL, with what would
+decide it.
 
 On Podman the Engine table does not apply (its releases are another product line), and
 runc is read from the "OCI Runtime (runc)" component Podman reports in GET /version.
@@ -155,19 +159,25 @@ def engine_version(h: HostFacts) -> tuple[str, str, str] | Result:
     ),
     remediation=Remediation(
         en=(
-            "Upgrade Docker Engine to a supported release, and keep the host kernel patched "
-            "too: containers share it."
+            "Upgrade Docker Engine to a supported release; installed from the distribution, "
+            "apply its security update (apt-get install --only-upgrade docker.io, or apk "
+            "upgrade docker) and restart the daemon. Keep the host kernel patched too: "
+            "containers share it."
         ),
         fr=(
-            "Mettez Docker Engine à jour vers une version maintenue, et gardez aussi le "
-            "noyau de l'hôte à jour : les conteneurs le partagent."
+            "Mettez Docker Engine à jour vers une version maintenue ; installé depuis la "
+            "distribution, appliquez sa mise à jour de sécurité (apt-get install "
+            "--only-upgrade docker.io, ou apk upgrade docker) et redémarrez le démon. Gardez "
+            "aussi le noyau de l'hôte à jour : les conteneurs le partagent."
         ),
     ),
     owasp=(0,),
     cis=("1.2.2",),
     cis_v18=("1.2.2",),
     cis_level=1,
-    decided_by="Version (or Components[Engine].Version) and GitCommit from GET /version",
+    decided_by="the distribution's advisories on the host's docker.io (apk: docker) package "
+    "when the host's package database is readable; else Version (or "
+    "Components[Engine].Version) and GitCommit from GET /version",
 )
 def engine_outdated(h: HostFacts) -> Result:
     if is_podman(h):
@@ -220,12 +230,15 @@ def runc_version(h: HostFacts) -> tuple[str, str, str] | Result:
     ),
     remediation=Remediation(
         en=(
-            "Upgrade runc to 1.1.12 or later (with Docker's packages, update containerd.io), "
-            "then restart containers so they run under the fixed runtime."
+            "Upgrade runc to 1.1.12 or later (with Docker's packages, update containerd.io; "
+            "with the distribution's, apply its security update of runc, which may keep an "
+            "older number), then restart containers so they run under the fixed runtime."
         ),
         fr=(
             "Mettez runc à jour en 1.1.12 ou plus (avec les paquets Docker, mettez à jour "
-            "containerd.io), puis redémarrez les conteneurs sous le runtime corrigé."
+            "containerd.io ; avec ceux de la distribution, appliquez sa mise à jour de "
+            "sécurité de runc, qui peut garder un numéro plus ancien), puis redémarrez les "
+            "conteneurs sous le runtime corrigé."
         ),
     ),
     owasp=(0,),
@@ -233,8 +246,9 @@ def runc_version(h: HostFacts) -> tuple[str, str, str] | Result:
     cis_v18=("1.2.2",),
     cis_level=1,
     decided_by=(
-        "Components[runc].Version from GET /version, else RuncCommit.ID from GET /info; "
-        "Components[OCI Runtime (runc)].Version on Podman"
+        "the distribution's advisories on the host's runc package when the host's package "
+        "database is readable; else Components[runc].Version from GET /version, else "
+        "RuncCommit.ID from GET /info; Components[OCI Runtime (runc)].Version on Podman"
     ),
 )
 def runc_outdated(h: HostFacts) -> Result:
@@ -273,17 +287,20 @@ def runc_outdated(h: HostFacts) -> Result:
         "containerd.io)."
     ),
     remediation=Remediation(
-        en="Upgrade containerd (containerd.io) to 1.6.28, 1.7.13 or later, then restart "
-        "the daemon and the containers.",
-        fr="Mettez containerd (containerd.io) à jour en 1.6.28, 1.7.13 ou plus, puis "
-        "redémarrez le démon et les conteneurs.",
+        en="Upgrade containerd (containerd.io) to 1.6.28, 1.7.13 or later, or apply the "
+        "distribution's security update of its containerd package, then restart the daemon "
+        "and the containers.",
+        fr="Mettez containerd (containerd.io) à jour en 1.6.28, 1.7.13 ou plus, ou "
+        "appliquez la mise à jour de sécurité de la distribution pour son paquet containerd, "
+        "puis redémarrez le démon et les conteneurs.",
     ),
     owasp=(0,),
     cis=("1.2.2",),
     cis_v18=("1.2.2",),
     cis_level=1,
-    decided_by="Components[containerd].Version from GET /version; the table in "
-    "rules/data/minimum_versions.json (POSTURE_MIN_VERSIONS overrides it)",
+    decided_by="the distribution's advisories on the host's containerd package when the "
+    "host's package database is readable; else Components[containerd].Version from GET "
+    "/version against rules/data/minimum_versions.json (POSTURE_MIN_VERSIONS overrides it)",
 )
 def containerd_outdated(h: HostFacts) -> Result:
     if is_podman(h):
@@ -333,7 +350,9 @@ def containerd_outdated(h: HostFacts) -> Result:
     cis=("1.2.1",),
     cis_v18=("1.2.1",),
     cis_level=1,
-    decided_by="KernelVersion from GET /info against the kernel entries of "
+    decided_by="the distribution's advisories on the running kernel's package "
+    "(linux-image-<KernelVersion>, Alpine linux-<flavour>) when the host's package database "
+    "is readable; else KernelVersion from GET /info against the kernel entries of "
     "rules/data/minimum_versions.json (POSTURE_MIN_VERSIONS overrides it)",
 )
 def kernel_outdated(h: HostFacts) -> Result:
