@@ -283,6 +283,31 @@ def finding_page(base: QuerySet[Finding], filters: FindingFilters, number: Any) 
     return FindingPage(filters, page, rows, totals["total"], totals["hosts"], totals["unfiltered"])
 
 
+def failing(base: QuerySet[Finding]) -> QuerySet[Finding]:
+    """The findings that count in the score: those no risk exception accepted."""
+    return base.filter(accepted=False)
+
+
+@dataclass
+class AcceptedGroup:
+    """The accepted findings of a table (a risk exception in force left them out of the
+    score), shown folded under it: at most LIST_LIMIT, the total counted apart."""
+
+    rows: list[FindingRow]
+    total: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.rows)
+
+
+def accepted_group(base: QuerySet[Finding], filters: FindingFilters) -> AcceptedGroup:
+    """The accepted findings of `base` that the filters keep; two statements."""
+    qs = filters.apply(base.filter(accepted=True))
+    rows = [FindingRow.of(row) for row in filters.ordered(qs).values(*ROW_FIELDS)[:LIST_LIMIT]]
+    return AcceptedGroup(rows, qs.count() if len(rows) >= LIST_LIMIT else len(rows))
+
+
 def open_findings(scope: Scope) -> QuerySet[Finding]:
     return selection.related_in(Finding.objects.open(), scope)
 
@@ -311,7 +336,7 @@ def container_named(name: str, scope: Scope) -> QuerySet[Finding]:
     return open_findings(scope).filter(subject_kind="container", subject_name=name)
 
 
-def _linkable(values: Mapping[str, Any]) -> dict[str, Any]:
+def linkable(values: Mapping[str, Any]) -> dict[str, Any]:
     """An inventory row with what may go into a URL: its container id if well formed
     ("link_id") and its image's reference or else id if well formed ("image_link")."""
     row = dict(values)
@@ -327,7 +352,7 @@ def containers_named(name: str, scope: Scope) -> list[dict[str, Any]]:
     qs = selection.related_in(Container.objects.filter(name=name, gone_at__isnull=True), scope)
     qs = qs.order_by("host__name", "pk")
     fields = ("container_id", "image_ref", "image_id", "state", "host__name")
-    return [_linkable(row) for row in qs.values(*fields)[:LIST_LIMIT]]
+    return [linkable(row) for row in qs.values(*fields)[:LIST_LIMIT]]
 
 
 def container_findings(host_id: int, container_id: str) -> list[FindingRow]:
@@ -401,7 +426,7 @@ def image_view(ref: str, scope: Scope) -> ImageView:
         Q(image_id__in=image_ids) if is_id else Q(image_id__in=image_ids) | Q(image_ref=ref)
     )
     container_rows = [
-        _linkable(row)
+        linkable(row)
         for row in containers.order_by("host__name", "name", "pk").values(
             "host__name", "container_id", "name", "state", "image_id", "image_ref"
         )

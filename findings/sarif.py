@@ -156,6 +156,21 @@ def _message(row: Mapping[str, Any], rule: Rule | None, evidence: list[dict[str,
     return text
 
 
+def _suppression(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An accepted finding (a risk exception in force): SARIF's "suppressed in an external
+    system, status accepted", so code scanning shows it as dismissed, with who and why."""
+    expires = row.get("exception__expires_at")
+    return {
+        "kind": "external",
+        "status": "accepted",
+        "justification": str(row.get("exception__reason") or ""),
+        "properties": {
+            "owner": str(row.get("exception__owner") or ""),
+            "expiresAt": expires.isoformat() if expires else None,
+        },
+    }
+
+
 def sarif_log(
     rows: Iterable[Mapping[str, Any]], *, truncated: bool = False, **properties: Any
 ) -> dict[str, Any]:
@@ -172,35 +187,36 @@ def sarif_log(
             rules.append(_rule_descriptor(rule_id, rule, severity))
         evidence = _evidence(row)
         opened = row.get("opened_at")
-        results.append(
-            {
-                "ruleId": rule_id,
-                "ruleIndex": index[rule_id],
-                "level": LEVELS[severity],
-                "message": {"text": _message(row, rule, evidence)},
-                "locations": _locations(row),
-                "partialFingerprints": {
-                    FINGERPRINT_KEY: fingerprint(
-                        str(row["host__name"]),
-                        rule_id,
-                        str(row["subject_kind"]),
-                        str(row["subject_key"]),
-                    )
+        result: dict[str, Any] = {
+            "ruleId": rule_id,
+            "ruleIndex": index[rule_id],
+            "level": LEVELS[severity],
+            "message": {"text": _message(row, rule, evidence)},
+            "locations": _locations(row),
+            "partialFingerprints": {
+                FINGERPRINT_KEY: fingerprint(
+                    str(row["host__name"]),
+                    rule_id,
+                    str(row["subject_kind"]),
+                    str(row["subject_key"]),
+                )
+            },
+            "properties": {
+                "host": str(row["host__name"]),
+                "severity": severity.label,
+                "security-severity": SECURITY_SEVERITY[severity],
+                "subject": {
+                    "kind": str(row["subject_kind"]),
+                    "id": str(row["subject_key"]),
+                    "name": str(row["subject_name"]),
                 },
-                "properties": {
-                    "host": str(row["host__name"]),
-                    "severity": severity.label,
-                    "security-severity": SECURITY_SEVERITY[severity],
-                    "subject": {
-                        "kind": str(row["subject_kind"]),
-                        "id": str(row["subject_key"]),
-                        "name": str(row["subject_name"]),
-                    },
-                    "evidence": evidence,
-                    "openedAt": opened.isoformat() if opened else None,
-                },
-            }
-        )
+                "evidence": evidence,
+                "openedAt": opened.isoformat() if opened else None,
+            },
+        }
+        if row.get("accepted"):
+            result["suppressions"] = [_suppression(row)]
+        results.append(result)
     run_properties: dict[str, Any] = {"catalogueVersion": CATALOGUE_VERSION, **properties}
     if truncated:
         run_properties["truncated"] = True

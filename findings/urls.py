@@ -11,6 +11,7 @@ urlpatterns = [
         name="container-detail",
     ),
     path("containers/", subjects.containers, name="containers"),
+    path("images/", subjects.images, name="images"),
     path("images/<path:ref>/", subjects.image_detail, name="image-detail"),
     path("rules/", rules.rules, name="rules"),
     path("rules.json", rules.rules_json, name="rules-json"),

@@ -22,6 +22,9 @@ from rules import REGISTRY
 
 # An exception is a dated decision, to be taken again: a year at most.
 MAX_DAYS = 366
+# One click for the usual review periods (RiskExceptionForm.expires_in); a date typed in the
+# field wins over them.
+DEFAULT_PRESET = "90"
 
 
 def start_of(day: date) -> datetime:
@@ -94,10 +97,22 @@ class RiskExceptionForm(ScopedForm):
         max_length=254,
         help_text=_("Who answers for it: a name, a team or an email address."),
     )
+    expires_in = forms.TypedChoiceField(
+        label=_("Expires in"),
+        choices=[("30", _("30 days")), ("90", _("90 days")), ("180", _("180 days"))],
+        coerce=int,
+        required=False,
+        empty_value=None,
+        widget=forms.RadioSelect,
+    )
     expires_on = forms.DateField(
-        label=_("Expires on"),
+        label=_("or on a date"),
+        required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text=_("The findings count again from this date (a year at most)."),
+        help_text=_(
+            "The findings count again from this date (a year at most); a date here wins "
+            "over the choice above."
+        ),
     )
 
     def clean_label(self) -> tuple[str, str]:
@@ -121,8 +136,10 @@ class RiskExceptionForm(ScopedForm):
     def clean_image_pattern(self) -> str:
         return self._pattern("image_pattern")
 
-    def clean_expires_on(self) -> date:
-        day = self.cleaned_data["expires_on"]
+    def clean_expires_on(self) -> date | None:
+        day = self.cleaned_data.get("expires_on")
+        if day is None:
+            return None
         today = timezone.localdate()
         if day <= today:
             raise ValidationError(_("Pick a date after today."))
@@ -142,8 +159,18 @@ class RiskExceptionForm(ScopedForm):
             raise ValidationError(_("Name who answers for it."))
         return owner
 
+    def _expiry(self, data: dict[str, Any]) -> None:
+        """The date the exception ends: the one typed, else today plus the preset."""
+        if data.get("expires_on") is None and "expires_on" not in self.errors:
+            days = data.get("expires_in")
+            if days:
+                data["expires_on"] = timezone.localdate() + timedelta(days=days)
+            else:
+                self.add_error("expires_on", _("Pick how long it holds, or a date."))
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        self._expiry(data)
         if self.errors:
             return data
         rule = REGISTRY.get(data.get("rule_id", ""))

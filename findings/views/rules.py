@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.http import Http404, HttpResponse, JsonResponse
@@ -19,7 +20,7 @@ from access.policy import allow
 from access.roles import Perm
 from access.scope import Scope as HostScope
 from access.services import request_access
-from findings import drilldown, tallies
+from findings import drilldown, fixfirst, tallies
 from posture.lib.filters import LenientQuery, QueryFilters
 from posture.lib.htmx import HtmxHttpRequest, render_page
 from rules import REGISTRY
@@ -116,6 +117,20 @@ def rule_rows(language: str, stats: cat.FleetStats) -> list[dict[str, Any]]:
     return rows
 
 
+# Lines of the fleet's "Fix first" panel.
+FLEET_PLAN_LENGTH = 5
+
+
+def ranked_fixes(scope: HostScope, titles: Mapping[str, str]) -> dict[str, Any]:
+    ranking = fixfirst.fleet_ranking(scope)
+    fixes = [
+        {"fix": fix, "title": titles.get(fix.rule_id, fix.rule_id), "rule": REGISTRY[fix.rule_id]}
+        for fix in ranking.fixes[:FLEET_PLAN_LENGTH]
+        if fix.rule_id in REGISTRY
+    ]
+    return {"hosts": ranking.hosts, "score": ranking.score, "fixes": fixes}
+
+
 @allow(Perm.VIEW)
 @require_GET
 def rules(request: HtmxHttpRequest) -> HttpResponse:
@@ -125,6 +140,10 @@ def rules(request: HtmxHttpRequest) -> HttpResponse:
     titles = {row["id"]: row["localized"]["title"] for row in all_rows}
     context = {
         "filters": filters,
+        # The rules whose fix raises the fleet score most, over the account's hosts: a
+        # callable, which the template calls only when it renders the panel (not for the
+        # table's htmx swaps).
+        "fix_first": partial(ranked_fixes, request_access(request).scope, titles),
         "rows": filters.apply(all_rows),
         "total": len(all_rows),
         "fleet_hosts": stats.hosts,
@@ -150,9 +169,8 @@ def rule_detail(request: HtmxHttpRequest, rule_id: str) -> HttpResponse:
         raise Http404
     scope = request_access(request).scope
     filters = drilldown.FindingFilters.from_query(request.GET)
-    findings = drilldown.finding_page(
-        drilldown.rule_findings(rule.id, scope), filters, request.GET.get("page")
-    )
+    base = drilldown.rule_findings(rule.id, scope)
+    findings = drilldown.finding_page(drilldown.failing(base), filters, request.GET.get("page"))
     severities = drilldown.rule_severities(rule.id, scope)
     context = {
         "rule": cat.rule_data(rule, translation.get_language() or "en"),
@@ -160,10 +178,13 @@ def rule_detail(request: HtmxHttpRequest, rule_id: str) -> HttpResponse:
         "owasp": [(n, cat.OWASP_RULES.get(n, "")) for n in rule.owasp],
         "filters": filters,
         "findings": findings,
+        "accepted": drilldown.accepted_group(base, filters),
         # Re-graded by a profile on some hosts: then severity is worth filtering by.
         "severities": [s.label for s in severities] if severities != [rule.severity] else [],
         "kinds": drilldown.KINDS,
         "page_url": request.path,
+        "export_carry": "findings",
+        "export_rule": rule.id,
     }
     return render_page(request, "findings/rule.html", "rule-findings", context)
 

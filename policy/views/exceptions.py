@@ -9,26 +9,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access.policy import allow
 from access.roles import Perm
 from access.services import request_access
-from policy import approval, scoping
+from policy import approval, matching, scoping
 from policy import exceptions as services
-from policy.forms import RiskExceptionForm
+from policy import preview as previews
+from policy.forms import DEFAULT_PRESET, RiskExceptionForm
 from policy.models import EXPIRING_DAYS, RiskException, RiskExceptionQuerySet
 from posture.lib.filters import LenientQuery
 from posture.lib.htmx import HtmxHttpRequest, fragment_requested, invalid_status, render_page
+from rules import REGISTRY
 
 FILTERS = ("all", "active", "expiring", "expired", "revoked", "rejected")
+# What an "Accept…" link may prefill.
+PREFILLED = ("rule_id", "host", "label", "container_pattern", "image_pattern")
 
 
 def _status(request: HttpRequest) -> str:
@@ -53,6 +60,68 @@ def _filtered(seen: RiskExceptionQuerySet, status: str) -> RiskExceptionQuerySet
 
 def _form(request: HttpRequest, data: Any = None, initial: Any = None) -> RiskExceptionForm:
     return RiskExceptionForm(data, initial=initial, scope=request_access(request).scope)
+
+
+def _initial(request: HttpRequest) -> dict[str, Any]:
+    """The form's first values: what the link prefilled, the user as owner, 90 days."""
+    initial = {k: str(request.GET[k]) for k in PREFILLED if request.GET.get(k)}
+    user = request.user
+    initial["owner"] = getattr(user, "email", "") or user.get_username()
+    initial["expires_in"] = DEFAULT_PRESET
+    return initial
+
+
+def back_url(request: HttpRequest) -> str:
+    """?next= (or the form's hidden next) when it is a path on this site; "" otherwise, so
+    that no link of ours sends anyone to another site (an open redirect)."""
+    value = str(request.POST.get("next") or request.GET.get("next") or "")
+    safe = url_has_allowed_host_and_scheme(
+        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return value if safe and value.startswith("/") and not value.startswith("//") else ""
+
+
+def draft_of(form: RiskExceptionForm) -> previews.Draft | str:
+    """The scope the form's fields describe, or why there is none yet. Reads only the scope
+    fields: a missing reason or owner does not stop the count."""
+    form.is_valid()
+    data = form.cleaned_data
+    for name in ("rule_id", "host", "label", "container_pattern", "image_pattern"):
+        if name in form.errors:
+            return str(form.errors[name][0])
+    if not data.get("rule_id"):
+        return _("Choose a rule to see the findings it would cover.")
+    label_key, label_value = data.get("label") or ("", "")
+    rule = REGISTRY.get(data["rule_id"])
+    errors = matching.scope_errors(
+        rule_scope=rule.scope if rule else None,
+        has_host=data.get("host") is not None,
+        label_key=label_key,
+        container_pattern=data.get("container_pattern", ""),
+        image_pattern=data.get("image_pattern", ""),
+    )
+    if errors:
+        return errors[0]
+    return previews.Draft(
+        rule_id=data["rule_id"],
+        host=data.get("host"),
+        label_key=label_key,
+        label_value=label_value,
+        container_pattern=data.get("container_pattern", ""),
+        image_pattern=data.get("image_pattern", ""),
+    )
+
+
+def _preview_context(request: HttpRequest, form: RiskExceptionForm) -> dict[str, Any]:
+    draft = draft_of(form)
+    if isinstance(draft, str):
+        return {"preview": None, "preview_note": draft}
+    return {"preview": previews.preview(draft, request_access(request).scope)}
+
+
+def _form_data(form: RiskExceptionForm) -> dict[str, Any]:
+    """An unbound form's initial values as data, to preview what it shows."""
+    return {name: form.initial.get(name, "") for name in PREFILLED}
 
 
 def _page(request: HtmxHttpRequest, form: RiskExceptionForm, code: int = 200) -> HttpResponse:
@@ -82,14 +151,20 @@ def _page(request: HtmxHttpRequest, form: RiskExceptionForm, code: int = 200) ->
         .order_by("name")
         .values_list("name", flat=True),
         "now": timezone.now(),
+        "back_url": back_url(request),
+        # Arrived from a finding's "Accept…", or a form being corrected: the form first.
+        "prefilled": bool(request.GET.get("rule_id")) or form.is_bound,
     }
+    if context["form"] is not None:
+        shown = form if form.is_bound else _form(request, _form_data(form))
+        context.update(_preview_context(request, shown))
     return render_page(request, "policy/exceptions.html", "exceptions-panel", context, code)
 
 
 @allow(Perm.VIEW, write=Perm.EXCEPTION_REQUEST)
 @require_http_methods(["GET", "POST"])
 def exception_list(request: HtmxHttpRequest) -> HttpResponse:
-    form = _form(request, request.POST or None, initial=request.GET.dict() or None)
+    form = _form(request, request.POST or None, initial=_initial(request))
     if request.method == "POST":
         if not form.is_valid():
             return _page(request, form, invalid_status(request))
@@ -101,9 +176,21 @@ def exception_list(request: HtmxHttpRequest) -> HttpResponse:
             text = _("Exception requested: %(e)s. It applies once an approver approves it.")
         messages.success(request, text % {"e": exc})
         if not fragment_requested(request):
-            return redirect("exceptions")
-        form = _form(request)
+            back = back_url(request)
+            return redirect(
+                f"{reverse('exceptions')}?{urlencode({'next': back})}" if back else "exceptions"
+            )
+        form = _form(request, initial=_initial(request))
     return _page(request, form)
+
+
+@allow(Perm.EXCEPTION_REQUEST)
+@require_GET
+def exception_preview(request: HtmxHttpRequest) -> HttpResponse:
+    """The form's "matches N findings", for the fields as typed so far (htmx, as they
+    change): the account's hosts only."""
+    context = _preview_context(request, _form(request, request.GET))
+    return render(request, "policy/exception_preview.html", context)
 
 
 def _act(
@@ -123,9 +210,20 @@ def _act(
 
 
 @allow(Perm.EXCEPTION_APPROVE)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def exception_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """GET: what revoking would change, and a button to confirm; POST: revoke. An exception
+    that expired or was revoked already has nothing left to revoke."""
+    if request.method == "GET":
+        exc = scoping.actionable(RiskException.objects.all(), request_access(request).scope, pk)
+        accepted = exc.findings.filter(resolved_at__isnull=True, accepted=True).count()
+        context = {"exc": exc, "state": exc.current_state, "accepted": accepted}
+        return render(request, "policy/exception_revoke.html", context)
+
     def revoke(exc: RiskException) -> bool:
+        if exc.current_state == RiskException.State.EXPIRED:
+            messages.error(request, _("This exception has expired already: nothing to revoke."))
+            return False
         return services.revoke(exc, request.user.get_username(), request=request)
 
     return _act(

@@ -61,7 +61,10 @@ ALLOWED = {
     },
     "multiformat": {"text", "markdown", "properties"},
     "configuration": {"enabled", "level", "rank", "parameters", "properties"},
+    "suppression": {"guid", "kind", "status", "location", "justification", "properties"},
 }  # fmt: skip
+SUPPRESSION_KINDS = {"inSource", "external"}
+SUPPRESSION_STATUSES = {"accepted", "underReview", "rejected"}
 
 
 def _object(value: Any, kind: str, where: str) -> dict[str, Any]:
@@ -132,6 +135,13 @@ def check_sarif(log: Any) -> None:
             for key in ("partialFingerprints", "fingerprints"):
                 prints = result.get(key, {})
                 assert all(isinstance(v, str) for v in prints.values()), f"{xwhere}.{key}"
+            for j, suppression in enumerate(result.get("suppressions", [])):
+                swhere = f"{xwhere}.suppressions[{j}]"
+                _object(suppression, "suppression", swhere)
+                _properties(suppression, swhere)
+                assert suppression["kind"] in SUPPRESSION_KINDS, swhere
+                assert suppression.get("status", "accepted") in SUPPRESSION_STATUSES, swhere
+                assert isinstance(suppression.get("justification", ""), str), swhere
             for j, location in enumerate(result.get("locations", [])):
                 lwhere = f"{xwhere}.locations[{j}]"
                 _object(location, "location", lwhere)

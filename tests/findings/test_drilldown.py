@@ -296,7 +296,7 @@ def test_containers_of_a_name_across_the_fleet(user_client: Client):
     assert '<input type="hidden" name="name" value="payments">' in html
 
 
-@pytest.mark.parametrize("params", [{}, {"name": ""}, {"name": "nobody"}, {"name": "x" * 300}])
+@pytest.mark.parametrize("params", [{"name": "nobody"}, {"name": "x" * 300}])
 def test_containers_page_404s(user_client: Client, params: dict[str, str]):
     container(HostFactory(name="web1"), 1, "payments")
     assert user_client.get(reverse("containers"), params).status_code == 404
@@ -568,5 +568,7 @@ def test_query_count_does_not_grow_with_the_fleet(
 
     assert large == small, name
     # session, user, the account's role and teams (read on every request, so that a revoked
-    # role takes effect at once), totals, the page; rule: severities, pass rate.
-    assert small <= 7, name
+    # role takes effect at once), totals, the page, the accepted group; rule: severities,
+    # pass rate. A whole page adds the header's fleet counters (base.html: two).
+    fragment = htmx and name != "container"  # the container page has no partial
+    assert small <= (8 if fragment else 10), name
