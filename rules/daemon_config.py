@@ -10,6 +10,7 @@ with Cause.NOT_SUPPORTED there.
 from __future__ import annotations
 
 from rules.base import (
+    Outcome,
     Remediation,
     Result,
     Scope,
@@ -162,7 +163,8 @@ def storage_driver(h: HostFacts) -> Result:
     cis_level=1,
     decided_by=(
         "SecurityOptions (name=no-new-privileges) from GET /info, and the Engine version from "
-        "GET /version: Engines before 25 do not report the setting"
+        "GET /version: Engines before 25 do not report the setting, so there daemon.json and "
+        "the dockerd command line decide when the host's files were read"
     ),
 )
 def daemon_no_new_privileges(h: HostFacts) -> Result:
@@ -181,6 +183,15 @@ def daemon_no_new_privileges(h: HostFacts) -> Result:
     if isinstance(read, Result) or parsed_version is None:
         return unknown("the Engine version is unknown, so the setting's absence proves nothing")
     if parsed_version[0][0] < NNP_REPORTED_FROM:
+        if h.host is not None:
+            # The host's files were read (SSH or locally): its daemon.json and dockerd
+            # command line say what this Engine's /info does not. Imported here so that
+            # host_settings' rules keep their place in the catalogue's registration order.
+            from rules.host_settings import boolean
+
+            found = boolean(h, "no-new-privileges", want=True, default=False)
+            if found.outcome in (Outcome.PASS, Outcome.FAIL):
+                return found
         return unknown(
             f"Engine {read[1]} does not report a daemon-wide no-new-privileges in /info (it "
             "does from Engine 25): check daemon.json or the dockerd command line"
