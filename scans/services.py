@@ -26,7 +26,7 @@ from policy import exceptions as risk_exceptions
 from policy import profiles
 from posture.lib.crypto import DecryptionError
 from rules import evaluate, score_host
-from rules.facts import HostFacts
+from rules.facts import HostFacts, HostPackages
 from scans import filemodes, finish, hostlocal, hostpackages, images
 from scans.collect import collect
 from scans.hostaccess import collect_host
@@ -270,13 +270,21 @@ def _collect_host(api: DockerAPI, endpoint: Endpoint, facts: HostFacts) -> None:
             api.ssh_client, api.deadline, root if isinstance(root, str) else None
         )
     elif endpoint.transport is Transport.UNIX:
-        found = hostlocal.collect_local(endpoint.socket_path, facts.info, api.deadline)
+        try:
+            found = hostlocal.collect_local(endpoint.socket_path, facts.info, api.deadline)
+        except Exception as exc:  # noqa: BLE001 - host checks must never cost the API scan
+            log.exception("local host collection crashed")
+            found = f"internal error ({type(exc).__name__})"
         if isinstance(found, str):
             facts.host_note = found
         else:
             facts.host = found
     if facts.host is not None:
-        facts.packages = hostpackages.assess(facts.host, facts.info)
+        try:
+            facts.packages = hostpackages.assess(facts.host, facts.info)
+        except Exception as exc:  # noqa: BLE001 - rule 0 then falls back to the upstream table
+            log.exception("host package assessment crashed")
+            facts.packages = HostPackages(reason=f"internal error ({type(exc).__name__})")
 
 
 def _read_inventories(
