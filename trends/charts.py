@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.utils import formats
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 PALETTE = ("#2857d6", "#c62828", "#1f8a4c", "#b26a00", "#6a3fb5", "#00838f")
 WIDTH, HEIGHT = 640, 220
@@ -66,8 +68,15 @@ def _fmt(value: float | None) -> str:
 
 
 def _point_title(label: str, series: Series, value: float) -> str:
-    """What hovering a point or bar shows (an SVG <title>, no script): day, series, value."""
-    return f"<title>{escape(label)} · {escape(series.name)}: {escape(_fmt(value))}</title>"
+    """What hovering a point or bar shows (an SVG <title>, no script): day, series, value,
+    in the reader's language ("30 nov · Score du parc : 70,7")."""
+    shown = formats.number_format(value, 0 if float(value).is_integer() else 1)
+    text = _("%(day)s · %(series)s: %(value)s") % {
+        "day": label,
+        "series": series.name,
+        "value": shown,
+    }
+    return f"<title>{escape(text)}</title>"
 
 
 def _scale(values: Sequence[Sequence[float | None]], y_max: float | None) -> float:
