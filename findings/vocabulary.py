@@ -15,6 +15,7 @@ from typing import Any
 
 from django.utils import translation
 from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from rules.base import Cause, Rule, Severity
@@ -85,6 +86,51 @@ def rule_title(rule: Rule | None, fallback: str = "") -> str:
         return fallback
     french = (translation.get_language() or "en").startswith("fr")
     return rule.title_fr if french and rule.title_fr else rule.title
+
+
+# The catalogue's own words (rules/catalogue.py): the OWASP cheat sheet's rule titles, why a
+# cheat-sheet rule has no check, the CIS sections and where a rule reads its facts. Kept in
+# step with that file; a text not listed here is shown as it is.
+CATALOGUE_TEXTS = frozenset(
+    {
+        gettext_noop("Keep host and Docker up to date"),
+        gettext_noop("Do not expose the Docker daemon socket (even to the containers)"),
+        gettext_noop("Set a user"),
+        gettext_noop("Limit capabilities"),
+        gettext_noop("Prevent in-container privilege escalation"),
+        gettext_noop("Be mindful of inter-container connectivity"),
+        gettext_noop("Use a Linux security module (seccomp, AppArmor or SELinux)"),
+        gettext_noop("Limit resources (memory, CPU, file descriptors, processes, restarts)"),
+        gettext_noop("Set filesystem and volumes to read-only"),
+        gettext_noop("Integrate container scanning tools into your CI/CD pipeline"),
+        gettext_noop("Keep the Docker daemon logging level at info"),
+        gettext_noop("Run Docker in rootless mode"),
+        gettext_noop("Utilize Docker secrets for sensitive data management"),
+        gettext_noop("Enhance supply chain security"),
+        gettext_noop(
+            "a CI/CD practice: nothing on a running host shows whether its images were scanned "
+            "before they were deployed"
+        ),
+        gettext_noop(
+            "a secret in an environment variable looks like any other value, and Posture "
+            "redacts environment values when it collects them"
+        ),
+        gettext_noop("Host configuration"),
+        gettext_noop("Docker daemon configuration"),
+        gettext_noop("Docker daemon configuration files"),
+        gettext_noop("Container images and build file"),
+        gettext_noop("Container runtime"),
+        gettext_noop("Docker security operations"),
+        gettext_noop("Docker Swarm configuration"),
+        gettext_noop("Engine API"),
+        gettext_noop("SSH to the host"),
+    }
+)
+
+
+def catalogue_text(text: str) -> str:
+    """A text of the rule catalogue's data in the active language (as it is when unknown)."""
+    return gettext(text) if text in CATALOGUE_TEXTS else text
 
 
 # Parts that recur inside reasons: how the host's files were read, and by whom.
@@ -293,6 +339,38 @@ _REASONS: list[tuple[str, Promise]] = [
      _("a package database but no readable /etc/os-release to tell the release")),
     (r"no OSV ecosystem for (?P<os>.+) \(ID=(?P<id>.+)\)",
      _("no OSV ecosystem for %(os)s (ID=%(id)s)")),
+    # scans/filemodes.py
+    (r"file modes are read from every layer of the image in deep mode only: set "
+     r"POSTURE_IMAGE_SCAN=deep, or this host's image scan mode to deep",
+     _("file modes are read from every layer of the image in deep mode only: set "
+       "POSTURE_IMAGE_SCAN=deep, or this host's image scan mode to deep")),
+    (r"its inventory was read in os mode \(package databases only\), so its layers' file modes "
+     r"were not seen; a deep read of new image content records them",
+     _("its inventory was read in os mode (package databases only), so its layers' file modes "
+       "were not seen; a deep read of new image content records them")),
+    # scans/hostlocal.py: why a host's files were not read on the worker's machine either
+    (r"(?P<path>\S+) is not a socket on the worker's machine",
+     _("%(path)s is not a socket on the worker's machine")),
+    (r"the socket (?P<path>\S+) is not on the worker's machine",
+     _("the socket %(path)s is not on the worker's machine")),
+    (r"the worker could not ask who serves (?P<path>\S+)",
+     _("the worker could not ask who serves %(path)s")),
+    (r"the daemon runs outside the worker's process namespace \(another container\?\)",
+     _("the daemon runs outside the worker's process namespace (another container?)")),
+    (r"systemd serves the socket but no dockerd runs on the worker's machine",
+     _("systemd serves the socket but no dockerd runs on the worker's machine")),
+    (r"(?P<path>\S+) is served by an unknown process, not dockerd",
+     _("%(path)s is served by an unknown process, not dockerd")),
+    (r"(?P<path>\S+) is served by (?P<name>.+), not dockerd",
+     _("%(path)s is served by %(name)s, not dockerd")),
+    (r"dockerd runs in another filesystem than the worker \(another container\?\)",
+     _("dockerd runs in another filesystem than the worker (another container?)")),
+    (r"the daemon reported no data-root to check against the worker's machine",
+     _("the daemon reported no data-root to check against the worker's machine")),
+    (r"the daemon's data-root (?P<path>\S+) is not on the worker's machine",
+     _("the daemon's data-root %(path)s is not on the worker's machine")),
+    (r"(?P<path>\S+)/engine-id on the worker's machine names another daemon",
+     _("%(path)s/engine-id on the worker's machine names another daemon")),
     # Manual checks: what a person has to confirm.
     (r"Podman lists the capabilities removed, not --cap-drop ALL: (?P<caps>.+) remain from the "
      r"default set; check that each one is needed",

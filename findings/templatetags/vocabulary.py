@@ -49,3 +49,8 @@ def rule_title(rule: Rule | None) -> str:
 @register.filter
 def state_label(state: str) -> str:
     return vocabulary.state_label(str(state)) if state else ""
+
+
+@register.filter
+def catalogue_text(text: str) -> str:
+    return vocabulary.catalogue_text(str(text)) if text else ""
