@@ -66,3 +66,37 @@
   document.addEventListener("DOMContentLoaded", function () { showPrintButtons(document); });
   document.addEventListener("htmx:load", function (event) { showPrintButtons(event.target); });
 })();
+
+// The header's <details> menus: Escape closes the open one and gives the focus back to its
+// summary, a click elsewhere closes it, and opening one closes the other (WCAG 2.1.2: no
+// keyboard trap, and a menu never stays over the page by accident).
+(function () {
+  "use strict";
+
+  function openMenus() {
+    return document.querySelectorAll(".topbar details.menu[open]");
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    openMenus().forEach(function (menu) {
+      menu.open = false;
+      var summary = menu.querySelector("summary");
+      if (summary && menu.contains(document.activeElement)) summary.focus();
+    });
+  });
+
+  document.addEventListener("click", function (event) {
+    openMenus().forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.open = false;
+    });
+  });
+
+  document.addEventListener("toggle", function (event) {
+    var opened = event.target;
+    if (!opened.matches || !opened.matches(".topbar details.menu") || !opened.open) return;
+    openMenus().forEach(function (menu) {
+      if (menu !== opened) menu.open = false;
+    });
+  }, true);
+})();

@@ -18,7 +18,7 @@ from access.roles import Role
 from access.services import set_role
 from findings.models import Container, Image
 from hosts.models import Host
-from tests.system.browser.axe import describe, violations
+from tests.system.browser.axe import BLOCKING, describe, structure, violations
 from tests.system.browser.conftest import REPORT_CSP, VIEWPORT
 from tests.system.browser.helpers import PASSWORD, log_in
 from tests.vulns.factories import (
@@ -120,9 +120,10 @@ def test_every_page_passes_axe(language_page: Page, live_server, seeded_fleet) -
             return
         assert response.status == 200, f"{url} answered {response.status}"
         page.wait_for_load_state("networkidle")
-        blocking = [v for v in violations(page) if v["impact"] in ("serious", "critical")]
-        if blocking:
-            found[url] = describe(blocking)
+        blocking = [v for v in violations(page) if v["impact"] in BLOCKING]
+        problems = structure(page)
+        if blocking or problems:
+            found[url] = "\n".join([describe(blocking), *problems]).strip()
 
     check("/login/")
     log_in(page, live_server.url, "ada")

@@ -30,6 +30,8 @@ def test_switch_to_french_and_keep_it_after_logging_in_again(
     shot(page, "rule", full_page=True)
 
     # The switch posts and comes back to the page it was used on.
+    # The language is in the account's menu, under the account's name.
+    page.locator(".menu-user > summary").click()
     page.select_option("#language-choice", "fr")
     with page.expect_navigation():
         page.locator("form.language-switch button").click()
@@ -45,6 +47,7 @@ def test_switch_to_french_and_keep_it_after_logging_in_again(
     expect(page.locator("table")).to_contain_text("pay-api-1")
     shot(page, "fleet-fr")
 
+    page.locator(".menu-user > summary").click()
     page.get_by_role("button", name="Se déconnecter").click()
     expect(page).not_to_have_url(re.compile(r"/rules/"))
     log_in(page, live_server.url, "chloe")

@@ -50,7 +50,8 @@ def test_trends_team_filter_report_prints_on_a4(
     expect(page.locator("#trends-body")).to_contain_text("4 hosts scanned")
 
     # Reports keeps the team; last month is one choice away.
-    page.get_by_role("link", name="Reports", exact=True).click()
+    # The page's own link (the menu has one too, without the team).
+    page.get_by_role("main").get_by_role("link", name="Reports", exact=True).click()
     expect(page).to_have_url(re.compile(r"/reports/\?team=payments"))
     page.select_option("select[name=period]", "month")
     expect(page).to_have_url(re.compile(r"period=month"))
