@@ -20,6 +20,7 @@ from playwright.sync_api import Locator, Page, expect
 from access.models import Team
 from alerts.models import Subscription
 from hosts.models import Host
+from lab.smtp import LabSmtp
 from policy.models import RiskException, RuleOverride
 from tests.factories import make_tls_pem
 from tests.system.browser.helpers import PASSWORD, log_in
@@ -57,7 +58,9 @@ def root(django_user_model: type[User]) -> User:
     return django_user_model.objects.create_superuser("root", "root@example.org", PASSWORD)
 
 
-def test_sign_in_and_the_own_account_forms(page: Page, live_server, root: User) -> None:
+def test_sign_in_and_the_own_account_forms(
+    page: Page, live_server, root: User, lab_smtp: LabSmtp
+) -> None:
     # Sign in: a wrong password is said above the form, and the form stays.
     page.goto(live_server.url + "/login/")
     page.locator("[name=username]").fill("root")
@@ -80,6 +83,19 @@ def test_sign_in_and_the_own_account_forms(page: Page, live_server, root: User) 
     account.get_by_role("button", name="Save").click()
     expect(confirmation(page)).to_contain_text("Your account was saved.")
     expect(page.get_by_text("Mails go to maya@example.org")).to_be_visible()
+
+    # The test mails: each goes to the new address over real SMTP; a second alert at once
+    # is held back with the reason.
+    page.get_by_role("button", name="Send a test alert message").click()
+    expect(confirmation(page)).to_contain_text("A test alert was sent to maya@example.org.")
+    page.get_by_role("button", name="Send a test report").click()
+    expect(confirmation(page)).to_contain_text("A test report was sent to maya@example.org.")
+    page.get_by_role("button", name="Send a test alert message").click()
+    expect(page.locator(".message-error")).to_contain_text("wait a minute")
+    mails = lab_smtp.wait_for(2)
+    assert [m["To"] for m in mails] == ["maya@example.org"] * 2
+    assert all(m["Subject"].startswith("[Test] ") for m in mails)
+    assert len(lab_smtp.messages) == 2
 
     # The password: too short, then a good one.
     page.get_by_role("link", name="Change your password").click()
