@@ -37,9 +37,12 @@ def severity_titles() -> dict[str, str]:
 @allow(Perm.VIEW)
 @require_GET
 def fleet(request: HtmxHttpRequest) -> HttpResponse:
-    filters = selection.FleetFilters.from_query(request.GET)
+    filters = queries.FleetPageFilters.from_query(request.GET)
     scope = request_access(request).scope
-    fleet_page = queries.fleet_page(filters, request.GET.get("page"), scope)
+    # The summary strip sits above the filters: an htmx swap of the table does not need it.
+    fleet_page = queries.fleet_page(
+        filters, request.GET.get("page"), scope, summary=not fragment_requested(request)
+    )
     context = {
         "filters": filters,
         "fleet": fleet_page,
@@ -48,6 +51,7 @@ def fleet(request: HtmxHttpRequest) -> HttpResponse:
         "statuses": selection.STATUSES,
         "grades": GRADE_LETTERS,
         "severity_titles": severity_titles(),
+        "summary": fleet_page.summary,
     }
     return render_page(request, "fleet/fleet.html", "fleet-table", context)
 

@@ -65,7 +65,8 @@ def test_fleet_lists_hosts_with_score_status_and_labels(user_client: Client):
     html = response.content.decode()
 
     assert response.status_code == 200
-    assert host_names(html) == ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
+    # Worst first: lowest score on top, hosts without a score last, ties by name.
+    assert host_names(html) == ["bravo", "charlie", "foxtrot", "alpha", "delta", "echo"]
     assert '<span class="grade grade-a">A</span><span class="score">95</span>' in html
     assert '<span class="grade grade-f">F</span><span class="score">41</span>' in html
     assert ">env=prod</a>" in html and ">team=payments</a>" in html
@@ -136,16 +137,16 @@ def test_sort_links_toggle_and_keep_filters(user_client: Client):
         ({"status": "stale"}, ["charlie", "foxtrot"]),
         ({"status": "failing"}, ["alpha", "bravo", "charlie", "foxtrot"]),
         ({"grade": "f"}, ["bravo"]),
-        (
+        (  # unknown values are ignored: the default order, worst first
             {"status": "bogus", "grade": "Z", "sort": "evil"},
-            ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"],
+            ["bravo", "charlie", "foxtrot", "alpha", "delta", "echo"],
         ),
     ],
 )
 def test_filters(user_client: Client, params: dict, expected: list[str]):
     make_fleet()
 
-    html = user_client.get(reverse("fleet"), params).content.decode()
+    html = user_client.get(reverse("fleet"), {"sort": "name", **params}).content.decode()
 
     assert host_names(html) == expected
 
@@ -230,5 +231,17 @@ def test_fleet_query_count_does_not_grow_with_hosts(user_client: Client):
     assert Host.objects.count() == 30
     assert ScanRun.objects.active().count() == 10
     assert with_thirty == with_three
-    # today 5: session, user, access (role and teams), the hosts, the header counters
-    assert with_three <= 6
+    # today 7: session, user, access (role and teams), the scan intervals, the header
+    # counters with the summary's hosts per grade and changes, the summary's findings, the
+    # hosts (their score 24 h ago a subquery of that same statement)
+    assert with_three <= 7
+
+
+def test_the_default_order_is_worst_first_and_its_link_carries_no_sort(user_client: Client):
+    make_fleet()
+
+    html = user_client.get(reverse("fleet")).content.decode()
+
+    # The score column is the current order: its link reverses it; name needs ?sort=name.
+    assert 'href="?sort=-score"' in html and 'href="?sort=name"' in html
+    assert '<input type="hidden" name="sort"' not in html
