@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from hosts.models import Host
@@ -180,6 +181,29 @@ class RiskException(Reviewed):
             parts.append(f"image {self.image_pattern}")
         return ", ".join(parts)
 
+    @property
+    def scope_text(self) -> str:
+        """scope_label in the reader's language, for pages and messages (records keep the
+        English of scope_label)."""
+        parts = []
+        if self.host is not None:
+            parts.append(gettext("host %(name)s") % {"name": self.host.name})
+        if self.label_key:
+            parts.append(f"{self.label_key}={self.label_value}")
+        if self.container_pattern:
+            parts.append(gettext("container %(pattern)s") % {"pattern": self.container_pattern})
+        if self.image_pattern:
+            parts.append(gettext("image %(pattern)s") % {"pattern": self.image_pattern})
+        return ", ".join(parts)
+
+    @property
+    def summary(self) -> str:
+        """What a confirmation says it saved, in the reader's language."""
+        return gettext("%(rule)s accepted for %(scope)s") % {
+            "rule": self.rule_id,
+            "scope": self.scope_text,
+        }
+
     def state(self, now: datetime | None = None) -> str:
         if self.revoked_at is not None:
             return self.State.REVOKED
@@ -264,3 +288,16 @@ class RuleOverride(Reviewed):
     @property
     def scope_label(self) -> str:
         return f"host {self.host.name}" if self.host else f"{self.label_key}={self.label_value}"
+
+    @property
+    def summary(self) -> str:
+        """What a confirmation says it saved, in the reader's language."""
+        scope = (
+            gettext("host %(name)s") % {"name": self.host.name}
+            if self.host
+            else f"{self.label_key}={self.label_value}"
+        )
+        values = {"rule": self.rule_id, "scope": scope}
+        if self.action == self.Action.DISABLE:
+            return gettext("%(rule)s turned off for %(scope)s") % values
+        return gettext("%(rule)s re-graded for %(scope)s") % values

@@ -174,7 +174,7 @@ def exception_list(request: HtmxHttpRequest) -> HttpResponse:
             text = _("Exception saved: %(e)s. The hosts it covers are being rescanned.")
         else:
             text = _("Exception requested: %(e)s. It applies once an approver approves it.")
-        messages.success(request, text % {"e": exc})
+        messages.success(request, text % {"e": exc.summary})
         if not fragment_requested(request):
             back = back_url(request)
             return redirect(

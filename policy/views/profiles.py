@@ -45,7 +45,7 @@ def profiles(request: HttpRequest) -> HttpResponse:
             text = _("Override saved: %(o)s. It applies from the next scan.")
         else:
             text = _("Override requested: %(o)s. It applies once another approver approves it.")
-        messages.success(request, text % {"o": override})
+        messages.success(request, text % {"o": override.summary})
         return redirect("profiles")
     seen = scoping.concerning(RuleOverride.objects.all(), access.scope)
     context = {
