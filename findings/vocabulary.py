@@ -339,6 +339,9 @@ _REASONS: list[tuple[str, Promise]] = [
      _("a package database but no readable /etc/os-release to tell the release")),
     (r"no OSV ecosystem for (?P<os>.+) \(ID=(?P<id>.+)\)",
      _("no OSV ecosystem for %(os)s (ID=%(id)s)")),
+    # policy/profiles.py: a rule a profile turned off, and the override's scope and reason
+    (r"turned off by profile \((?P<reason>.+)\)", _("turned off by profile (%(reason)s)")),
+    (r"host (?P<name>\S+): (?P<text>.+)", _("host %(name)s: %(text)s")),
     # scans/filemodes.py
     (r"file modes are read from every layer of the image in deep mode only: set "
      r"POSTURE_IMAGE_SCAN=deep, or this host's image scan mode to deep",

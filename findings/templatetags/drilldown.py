@@ -5,6 +5,7 @@ a page's Export links."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import template
 from django.urls import reverse
@@ -64,5 +65,17 @@ def accept_url(context: template.Context, rule_id: str, host: str, kind: str, na
         params["image_pattern"] = name
     request = context.get("request")
     if request is not None:
-        params["next"] = request.get_full_path()
+        params["next"] = _page_path(request)
     return reverse("exceptions") + paging.query(params)
+
+
+def _page_path(request: Any) -> str:
+    """The page the reader is on: for an htmx fragment (a list loaded into the page), the
+    page's own address htmx sends, not the fragment's. The exception form checks it is a
+    path of this site before linking back to it."""
+    htmx = getattr(request, "htmx", None)
+    current = getattr(htmx, "current_url", None) if htmx else None
+    if current:
+        parts = urlsplit(str(current))
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return str(request.get_full_path())
