@@ -25,7 +25,7 @@ from accounts import mfa, people
 from accounts.forms import AccountForm, LoginForm, TokenForm
 from accounts.services import SESSION_KEY, chosen_language, set_language
 from audit.services import diff, record
-from posture.lib.htmx import invalid_status
+from posture.lib.htmx import form_status, invalid_status
 
 
 def _user(request: HttpRequest) -> User:
@@ -33,7 +33,18 @@ def _user(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
 
 
-class LoginView(auth_views.LoginView):
+class RefusedStatus:
+    """Class-based form views answer a refused form as every form does (invalid_status)."""
+
+    request: HttpRequest
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        response: HttpResponse = super().form_invalid(form)  # type: ignore[misc]
+        response.status_code = invalid_status(self.request)
+        return response
+
+
+class LoginView(RefusedStatus, auth_views.LoginView):
     form_class = LoginForm
 
 
@@ -77,11 +88,10 @@ def account(request: HttpRequest) -> HttpResponse:
         "teams": people.teams_of(user),
         "mfa_on": mfa.has_mfa(user),
     }
-    status = invalid_status(request) if form.is_bound else 200
-    return render(request, "accounts/account.html", context, status=status)
+    return render(request, "accounts/account.html", context, status=form_status(request, form))
 
 
-class PasswordChangeView(auth_views.PasswordChangeView):
+class PasswordChangeView(RefusedStatus, auth_views.PasswordChangeView):
     form_class = PasswordChangeForm
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("account")
@@ -96,7 +106,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 password_change = signed_in(PasswordChangeView.as_view())
 
 
-class WelcomeView(auth_views.PasswordResetConfirmView):
+class WelcomeView(RefusedStatus, auth_views.PasswordResetConfirmView):
     """The invitation link: a person sets their first password (or a new one an admin asked
     them to set). The token is Django's password-reset token: it dies with its use."""
 
@@ -134,7 +144,7 @@ def mfa_page(request: HttpRequest) -> HttpResponse:
             "verified": mfa.session_verified(request),
             "form": form,
         }
-        return render(request, "accounts/mfa.html", context)
+        return render(request, "accounts/mfa.html", context, status=form_status(request, form))
     pending = mfa.pending_device(user)
     if form.is_valid():
         if mfa.confirm(request, pending, form.cleaned_data["token"]):
@@ -151,4 +161,4 @@ def mfa_page(request: HttpRequest) -> HttpResponse:
         "qr": mfa.qr_data_uri(pending),
         "secret": mfa.secret_text(pending),
     }
-    return render(request, "accounts/mfa.html", context)
+    return render(request, "accounts/mfa.html", context, status=form_status(request, form))

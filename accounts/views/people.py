@@ -14,6 +14,7 @@ from access.policy import allow
 from access.roles import Perm
 from accounts import mfa, people
 from accounts.people_forms import ConfirmForm, TeamForm, UserCreateForm, UserEditForm
+from posture.lib.htmx import form_status
 
 User = get_user_model()
 
@@ -39,7 +40,8 @@ def user_add(request: HttpRequest) -> HttpResponse:
         # Rendered, not redirected to: the link is shown this once and kept nowhere.
         link = request.build_absolute_uri(people.invite_path(user))
         return render(request, "accounts/user_invite.html", {"account": user, "link": link})
-    return render(request, "accounts/user_form.html", {"form": form})
+    status = form_status(request, form)
+    return render(request, "accounts/user_form.html", {"form": form}, status=status)
 
 
 @allow(Perm.USERS)
@@ -83,7 +85,7 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "mfa_on": mfa.has_mfa(user),
         "locked": people.locked_out(user),
     }
-    return render(request, "accounts/user_form.html", context)
+    return render(request, "accounts/user_form.html", context, status=form_status(request, form))
 
 
 @allow(Perm.USERS)
@@ -96,7 +98,8 @@ def teams(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("The team was created."))
         return redirect("teams")
     listing = Team.objects.prefetch_related("members__user")
-    return render(request, "accounts/teams.html", {"teams": listing, "form": form})
+    context = {"teams": listing, "form": form}
+    return render(request, "accounts/teams.html", context, status=form_status(request, form))
 
 
 @allow(Perm.USERS)
@@ -118,4 +121,5 @@ def team_edit(request: HttpRequest, pk: int) -> HttpResponse:
         )
         messages.success(request, _("The team was saved."))
         return redirect("teams")
-    return render(request, "accounts/team_form.html", {"form": form, "team": team})
+    context = {"form": form, "team": team}
+    return render(request, "accounts/team_form.html", context, status=form_status(request, form))

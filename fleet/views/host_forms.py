@@ -21,6 +21,7 @@ from access.services import request_access
 from audit.services import diff, record
 from hosts.forms import SECRET_FIELDS, HostForm, audited
 from hosts.models import Host
+from posture.lib.htmx import form_status
 from scans.models import ScanRun
 from scans.services import request_scan
 
@@ -68,7 +69,8 @@ def host_add(request: HttpRequest) -> HttpResponse:
             _("Host added; its first scan is queued.") if host.enabled else _("Host added."),
         )
         return redirect("host-detail", name=host.name)
-    return render(request, "fleet/host_form.html", {"form": form, "host": None, "name": ""})
+    context = {"form": form, "host": None, "name": ""}
+    return render(request, "fleet/host_form.html", context, status=form_status(request, form))
 
 
 @allow(Perm.HOST_EDIT)
@@ -86,7 +88,8 @@ def host_edit(request: HttpRequest, name: str) -> HttpResponse:
         return redirect("host-detail", name=host.name)
     # A failed submit has already copied the typed values onto form.instance: links use
     # the name the host is stored under.
-    return render(request, "fleet/host_form.html", {"form": form, "host": host, "name": name})
+    context = {"form": form, "host": host, "name": name}
+    return render(request, "fleet/host_form.html", context, status=form_status(request, form))
 
 
 @allow(Perm.HOST_EDIT)

@@ -18,6 +18,7 @@ from access.services import request_access
 from policy import approval, overrides, scoping
 from policy.forms import RuleOverrideForm
 from policy.models import RuleOverride
+from posture.lib.htmx import form_status
 from rules import REGISTRY, Severity
 
 
@@ -55,7 +56,7 @@ def profiles(request: HttpRequest) -> HttpResponse:
         "overrides": _rows(seen.approved()),
         "pending": _rows(seen.pending()),
     }
-    return render(request, "policy/profiles.html", context)
+    return render(request, "policy/profiles.html", context, status=form_status(request, form))
 
 
 def _act(request: HttpRequest, pk: int, action: Callable[[RuleOverride], bool], done: str) -> Any:

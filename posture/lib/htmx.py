@@ -15,6 +15,7 @@ from django_htmx.middleware import HtmxDetails
 __all__ = [
     "HtmxHttpRequest",
     "HttpResponseStopPolling",
+    "form_status",
     "fragment_requested",
     "invalid_status",
     "render_page",
@@ -41,6 +42,12 @@ def invalid_status(request: HttpRequest) -> int:
     200 to a plain POST, whose page the browser shows whatever the status. One rule for
     every form, so that none looks like a button that does nothing."""
     return 422 if getattr(request, "htmx", False) else 200
+
+
+def form_status(request: HttpRequest, form: Any) -> int:
+    """The status of a page that shows `form`: 200 for a blank one, invalid_status for a
+    submission of it answered again (refused)."""
+    return invalid_status(request) if form.is_bound else 200
 
 
 def template_for(request: HttpRequest, template: str, fragment: str) -> str:
