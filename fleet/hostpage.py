@@ -11,6 +11,7 @@ from django.utils import translation
 
 from findings import vocabulary
 from findings.models import Finding, HostPosture
+from fleet import fixfirst
 from fleet.queries import HISTORY_LENGTH
 from hosts.models import Host
 from policy import profiles
@@ -92,6 +93,29 @@ class FailingRule:
 
 
 @dataclass
+class FailingSubject:
+    """A container or image of the host with the rules it fails (accepted ones left out)."""
+
+    subject: Subject
+    rules: list[str] = field(default_factory=list)
+    worst: Severity = Severity.INFO
+
+
+def failing_subjects(failing: list[FailingRule], kind: str) -> list[FailingSubject]:
+    """The host's subjects of one kind that fail a rule, worst first: which container to
+    look at, from the findings the page has loaded already."""
+    out: dict[str, FailingSubject] = {}
+    for group in failing:
+        for subject in group.subjects:
+            if subject.kind != kind or subject.accepted:
+                continue
+            item = out.setdefault(subject.key or subject.name, FailingSubject(subject))
+            item.rules.append(group.rule_id)
+            item.worst = max(item.worst, group.severity)
+    return sorted(out.values(), key=lambda s: (-s.worst, -len(s.rules), s.subject.name))
+
+
+@dataclass
 class NotAssessed:
     rule_id: str
     title: str
@@ -106,12 +130,17 @@ def _severity(value: int) -> Severity:
         return Severity.INFO
 
 
-def failing_rules(host: Host) -> list[FailingRule]:
-    findings = (
-        Finding.objects.open()
-        .for_host(host)
-        .select_related("exception")
-        .order_by("-severity", "rule_id", "subject_kind", "subject_name")
+# Subjects listed per failing rule on the host page; the rest load on demand (htmx).
+SUBJECTS_SHOWN = 5
+
+
+def failing_rules(host: Host, rule_id: str | None = None) -> list[FailingRule]:
+    """The host's open findings grouped by rule, worst first; of one rule when given."""
+    findings = Finding.objects.open().for_host(host)
+    if rule_id is not None:
+        findings = findings.filter(rule_id=rule_id)
+    findings = findings.select_related("exception").order_by(
+        "-severity", "rule_id", "subject_kind", "subject_name"
     )
     groups: dict[str, FailingRule] = {}
     for finding in findings:
@@ -142,6 +171,35 @@ class RuleRef:
     rule_id: str
     title: str
     guidance: str = ""  # manual rules: what a person should check
+    reasons: list[str] = field(default_factory=list)  # unknown rules: why, in the rule's words
+
+
+class Action:
+    """What would assess a group of unknown rules: the template words each one."""
+
+    SSH = "ssh"  # give the host SSH access (host-level checks)
+    PERMISSION = "permission"  # let the SSH user read the files it was refused
+    DEEP = "deep"  # read whole images (image scan mode "deep")
+    VULN_DATA = "vuln_data"  # import vulnerability data for the images' distributions
+    NONE = "none"  # the engine has no such feature: nothing to do
+    UNKNOWN = ""
+
+
+def _action(cause: str, reasons: list[str]) -> str:
+    # The causes say which fact was missing; for data the daemon did not give, the rule's
+    # own reason is all there is to tell a deep image read or vulnerability data apart.
+    text = " ".join(reasons).casefold()
+    if cause == Cause.NO_SSH:
+        return Action.SSH
+    if cause == Cause.PERMISSION_DENIED:
+        return Action.PERMISSION
+    if cause == Cause.NOT_SUPPORTED:
+        return Action.NONE
+    if "vulnerability data" in text:
+        return Action.VULN_DATA
+    if "deep" in text:
+        return Action.DEEP
+    return Action.UNKNOWN
 
 
 @dataclass
@@ -149,6 +207,17 @@ class CauseGroup:
     cause: str  # rules.base.Cause value
     label: str
     rules: list[RuleRef]
+    action: str = Action.UNKNOWN
+
+    @property
+    def reasons(self) -> list[str]:
+        """The distinct reasons of its rules, a few: the line's own words."""
+        seen: list[str] = []
+        for ref in self.rules:
+            for reason in ref.reasons:
+                if reason not in seen:
+                    seen.append(reason)
+        return seen[:3]
 
 
 @dataclass
@@ -180,6 +249,11 @@ class Coverage:
     @property
     def percent(self) -> int | None:
         return round(100 * self.assessed / self.applicable) if self.applicable else None
+
+    @property
+    def unknown(self) -> int:
+        """Catalogue rules not assessed for a cause (the "Not assessed" section's count)."""
+        return sum(len(g.rules) for g in self.causes)
 
     @property
     def catalogue_percent(self) -> int | None:
@@ -236,7 +310,13 @@ def coverage(summary: Mapping[str, Any]) -> Coverage:
             tally.assessed += 1
         elif _n(entry, "unknown"):
             cause = _main_cause(entry)
-            group = groups.setdefault(cause, CauseGroup(cause, _cause_label(cause), []))
+            reasons = entry.get("reasons")
+            ref.reasons = [str(r) for r in reasons if r] if isinstance(reasons, list) else []
+            action = _action(cause, ref.reasons)
+            group = groups.get(f"{cause}:{action}")
+            if group is None:
+                group = CauseGroup(cause, _cause_label(cause), [], action)
+                groups[f"{cause}:{action}"] = group
             group.rules.append(ref)
             if cause == Cause.NO_SSH and rule.source is Source.SSH:
                 result.ssh_would_add += 1
@@ -249,7 +329,9 @@ def coverage(summary: Mapping[str, Any]) -> Coverage:
             result.not_applicable.append(ref)
         else:
             result.not_evaluated.append(ref)
-    result.causes = sorted(groups.values(), key=lambda g: (_cause_rank(g.cause), g.cause))
+    result.causes = sorted(
+        groups.values(), key=lambda g: (_cause_rank(g.cause), g.cause, -len(g.rules), g.action)
+    )
     result.sources = [per_source[s] for s in Source if s in per_source]
     return result
 
@@ -267,10 +349,26 @@ class HostReport:
     history: list[ScanRun]
     profile: list[profiles.Effective]
     vulnerabilities: HostSummary | None = None
+    plan: fixfirst.Plan | None = None
+    # Where the last scan read the host-level checks: "local", "ssh", or "" when unsaid.
+    host_checks: str = ""
 
     @property
     def grade_class(self) -> str:
         return grade_class(self.posture.grade if self.posture else None)
+
+    @property
+    def subject_sections(self) -> list[tuple[str, list[FailingSubject], int | None]]:
+        """(kind, its failing subjects, how many the host has) for containers and images."""
+        seen = self.posture if self.posture and self.posture.last_success_at else None
+        return [
+            (
+                "container",
+                failing_subjects(self.failing, "container"),
+                seen.containers if seen else None,
+            ),
+            ("image", failing_subjects(self.failing, "image"), seen.images if seen else None),
+        ]
 
 
 def current_status(host: Host) -> tuple[HostStatus, HostPosture | None]:
@@ -288,16 +386,19 @@ def host_report(host: Host) -> HostReport:
         last_scan = next((s for s in history if s.pk == posture.last_scan_id), None)
         if last_scan is None:
             last_scan = ScanRun.objects.filter(pk=posture.last_scan_id).first()
+    failing = failing_rules(host)
+    profile = sorted(profiles.effective(host).values(), key=lambda e: e.rule_id)
     return HostReport(
         host=host,
         posture=posture,
         status=status,
         transport=transport_of(host),
         last_scan=last_scan,
-        failing=failing_rules(host),
+        failing=failing,
         not_assessed=not_assessed(summary),
         coverage=coverage(summary),
         history=history,
-        profile=sorted(profiles.effective(host).values(), key=lambda e: e.rule_id),
+        profile=profile,
         vulnerabilities=host_summary(host),
+        plan=fixfirst.plan(summary, posture.score if posture else None, failing, profile),
     )

@@ -67,6 +67,22 @@
   document.addEventListener("htmx:load", function (event) { showPrintButtons(event.target); });
 })();
 
+// --- Folded parts opened by a link (host page plan, issue 16) -------------------------
+// A link to a folded <details> (a "Fix first" line to its rule's card) opens it: the
+// browser scrolls to a closed card but would leave its content hidden.
+(function () {
+  "use strict";
+
+  function openTarget() {
+    var id = window.location.hash.slice(1);
+    var target = id && document.getElementById(id);
+    if (target && target.tagName === "DETAILS") target.open = true;
+  }
+
+  window.addEventListener("hashchange", openTarget);
+  document.addEventListener("DOMContentLoaded", openTarget);
+})();
+
 // The header's <details> menus: Escape closes the open one and gives the focus back to its
 // summary, a click elsewhere closes it, and opening one closes the other (WCAG 2.1.2: no
 // keyboard trap, and a menu never stays over the page by accident).

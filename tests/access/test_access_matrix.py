@@ -125,6 +125,7 @@ def build_world() -> World:
     args: dict[str, dict[str, Any]] = {
         "host-detail": {"name": host.name},
         "host-status": {"name": host.name},
+        "host-rule-subjects": {"name": host.name, "rule_id": "CTR-PRIVILEGED"},
         "host-scan": {"name": host.name},
         "host-edit": {"name": host.name},
         "host-delete": {"name": host.name},
@@ -157,6 +158,7 @@ def build_world() -> World:
 OBJECTS: dict[str, str] = {
     "host-detail": "pay",
     "host-status": "pay",
+    "host-rule-subjects": "pay",
     "host-scan": "pay",
     "host-edit": "pay",
     "host-delete": "pay",

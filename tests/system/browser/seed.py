@@ -262,3 +262,119 @@ def seed_exceptions(hosts: list[Host]) -> None:
             ),
         ]
     )
+
+
+def seed_plan_host(name: str = "demo", crowd: int = 200) -> Host:
+    """A host like `scripts/run`'s demo, for the host page as a plan (issue 16): ~30 failing
+    rules over `crowd` containers (one rule failing on all of them, so that its list loads
+    on demand), one failure accepted by a risk exception, the host-level rules unknown for
+    want of SSH, a few image rules waiting for a deep read or vulnerability data, and a
+    history longer than the page shows. Its score is rules.score_host's over that picture
+    (findings.fixfirst.rescore), as a scan would have stored it."""
+    from findings.fixfirst import rescore, tallies_of
+    from rules.base import Scope, Source
+
+    now = timezone.now()
+    rng = random.Random(name)
+    host = Host.objects.create(
+        name=name, endpoint="unix:///var/run/docker.sock", labels={"env": "dev", "team": "lab"}
+    )
+    api = [r for r in sorted(REGISTRY.values(), key=lambda r: r.id) if r.source is Source.API]
+    containers = [r for r in api if r.scope is Scope.CONTAINER and r.severity > 0]
+    daemon = [r for r in api if r.scope is Scope.DAEMON and r.severity > 0]
+    failing = containers[:22] + daemon[:8]
+    summary: dict[str, dict[str, Any]] = {}
+    findings = []
+    for index, rule in enumerate(failing):
+        if rule.scope is Scope.DAEMON:
+            subjects, total = [("", "daemon")], 1
+        else:
+            many = crowd if index == 0 else rng.randrange(1, 7)
+            subjects = [(f"{i:064x}", f"svc-{i:03d}") for i in range(many)]
+            total = crowd
+        for key, subject in subjects:
+            findings.append(
+                Finding(
+                    host=host,
+                    rule_id=rule.id,
+                    severity=int(rule.severity),
+                    subject_kind=rule.scope.value,
+                    subject_key=key,
+                    subject_name=subject,
+                    evidence=[{"field": f"{rule.id.lower()}.setting", "value": "not set"}],
+                    opened_at=now - timedelta(days=rng.randrange(1, 60)),
+                    # One failure a risk exception accepted: out of the score and the plan.
+                    accepted=index == 1 and subject == "svc-000",
+                )
+            )
+        summary[rule.id] = {**_COUNTS, "pass": total - len(subjects), "fail": len(subjects)}
+    for rule in api:
+        if rule.id not in summary and rule.scope is not Scope.IMAGE:
+            summary[rule.id] = {**_COUNTS, "pass": crowd if rule.scope is Scope.CONTAINER else 1}
+    unknown = {
+        "host-level check: the host is not reachable over SSH": (
+            "no_ssh",
+            [r for r in REGISTRY.values() if r.source is Source.SSH],
+        ),
+        "file modes need the deep image read (image scan: deep)": (
+            "data_missing",
+            [r for r in api if r.scope is Scope.IMAGE][:3],
+        ),
+        "not assessed: no vulnerability data for Debian:12": (
+            "data_missing",
+            [r for r in api if r.scope is Scope.IMAGE][3:5],
+        ),
+    }
+    for reason, (cause, rules) in unknown.items():
+        for rule in rules:
+            entry = {**_COUNTS, "unknown": 1, "causes": {cause: 1}, "reasons": [reason]}
+            summary[rule.id] = entry
+    Finding.objects.bulk_create(findings)
+    accepted = {f.rule_id: (f.severity, 1) for f in findings if f.accepted}
+    score = rescore(tallies_of(summary, accepted))
+    grade = grade_for(score, critical_failing=any(r.severity == 4 for r in failing))
+    runs = []
+    for back in range(8, -1, -1):
+        finished = now - timedelta(hours=6 * back, minutes=1)
+        runs.append(
+            ScanRun.objects.create(
+                host=host,
+                status=ScanRun.Status.SUCCEEDED,
+                requested_at=finished - timedelta(seconds=3),
+                started_at=finished - timedelta(seconds=3),
+                finished_at=finished,
+                duration_ms=3000,
+                engine_version="27.3.1",
+                api_version="1.47",
+                containers=crowd,
+                images=12,
+                score=score,
+                grade=grade,
+            )
+        )
+    HostPosture.objects.create(
+        host=host,
+        current_scan=runs[-1],
+        last_scan=runs[-1],
+        score=score,
+        grade=grade,
+        rule_summary=summary,
+        engine_version="27.3.1",
+        containers=crowd,
+        images=12,
+        last_success_at=runs[-1].finished_at,
+        last_attempt_at=runs[-1].finished_at,
+    )
+    rebuild_contributions()
+    return host
+
+
+_COUNTS: dict[str, Any] = {
+    "pass": 0,
+    "fail": 0,
+    "na": 0,
+    "unknown": 0,
+    "manual": 0,
+    "causes": {},
+    "reasons": [],
+}
