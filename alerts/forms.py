@@ -149,7 +149,9 @@ class SubscriptionForm(forms.ModelForm):
             {
                 "hx-get": reverse_lazy("alert-form"),
                 "hx-trigger": "change",
+                # Set here, not inherited from the form (which swaps the whole panel).
                 "hx-target": "closest .grid-2",
+                "hx-swap": "innerHTML",
                 "hx-include": "closest form",
                 "hx-params": "not csrfmiddlewaretoken",
             }

@@ -22,7 +22,7 @@ from access.services import request_access
 from alerts.forms import SubscriptionForm, prefill
 from alerts.models import Subscription
 from alerts.recent import recent_messages
-from posture.lib.htmx import HtmxHttpRequest, fragment_requested, render_page
+from posture.lib.htmx import HtmxHttpRequest, fragment_requested, invalid_status, render_page
 
 PAGE = "alerts/subscriptions.html"
 
@@ -59,7 +59,7 @@ def subscriptions(request: HtmxHttpRequest) -> HttpResponse:
     form = _form(request, request.POST or None)
     if request.method == "POST":
         if not form.is_valid():
-            return _page(request, form, status=422 if fragment_requested(request) else 200)
+            return _page(request, form, status=invalid_status(request))
         form.instance.user_id = _user_id(request)
         form.save()
         messages.success(request, _("Subscription saved."))
