@@ -83,3 +83,15 @@ def test_one_a_minute(client: Client, payments: User, lab_smtp: LabSmtp) -> None
 
     assert "wait a minute" in again
     assert len(lab_smtp.messages) == 1
+
+
+def test_the_alert_is_written_in_the_account_s_language(payments: User) -> None:
+    from accounts.services import set_language
+
+    FindingFactory(host=HostFactory(name="pay-1", labels={"team": "payments"}))
+    set_language(payments, "fr")
+
+    message = alert_test_message(payments)
+
+    assert "pay-1" in message.subject and "New critical finding" not in message.subject
+    assert "Page de l'hôte" in str(message.body)
