@@ -8,6 +8,9 @@ until they answer, they are left out (and said so), not failed.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +21,7 @@ from access.roles import Role
 from access.services import set_role
 from findings.models import Container, Image
 from hosts.models import Host
-from tests.system.browser.axe import BLOCKING, describe, structure, violations
+from tests.system.browser.axe import AXE, BLOCKING, describe, structure, violations
 from tests.system.browser.conftest import REPORT_CSP, VIEWPORT
 from tests.system.browser.helpers import PASSWORD, log_in
 from tests.vulns.factories import (
@@ -90,6 +93,15 @@ def pages() -> list[str]:
     ]
 
 
+def test_axe_is_the_recorded_release() -> None:
+    """The vendored axe-core is byte for byte the release vendor/VENDORED.json names."""
+    record = json.loads((AXE.parent / "VENDORED.json").read_text())["axe.min.js"]
+    data = AXE.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == record["sha256"]
+    assert record["sri"] == "sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode()
+    assert data.startswith(f"/*! axe v{record['version']}".encode())
+
+
 @pytest.fixture
 def language_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A context whose browser asks for the language under test: the account follows the
@@ -127,8 +139,8 @@ def test_every_page_passes_axe(language_page: Page, live_server, seeded_fleet) -
 
     check("/login/")
     log_in(page, live_server.url, "ada")
-    log_out = "Se déconnecter" if lang == "fr" else "Log out"
-    expect(page.get_by_role("button", name=log_out)).to_be_visible()
+    expect(page.locator(".menu-user > summary")).to_have_text("ada")
+    expect(page.locator("html")).to_have_attribute("lang", lang)
     for url in pages():
         check(url)
 
@@ -137,3 +149,71 @@ def test_every_page_passes_axe(language_page: Page, live_server, seeded_fleet) -
     assert not found, f"axe-core, {language}: {len(found)} page(s) with violations\n{report}"
     if missing:
         print(f"not yet there (404), left out: {', '.join(missing)}")
+
+
+# The element that has the focus, and whether it shows it: an outline of 2 px at least
+# (posture.css gives every :focus-visible one), on screen.
+FOCUSED = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const style = getComputedStyle(el);
+  const box = el.getBoundingClientRect();
+  return {
+    what: `${el.tagName.toLowerCase()} "${(el.textContent || el.name || "").trim().slice(0, 40)}"`,
+    ring: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2,
+    shown: box.width > 0 && box.height > 0,
+  };
+}"""
+
+
+def test_a_keyboard_reaches_everything_and_sees_where_it_is(
+    page: Page, live_server, seeded_fleet
+) -> None:
+    set_role(User.objects.create_user("ada", "ada@example.org", PASSWORD), Role.ADMIN)
+    log_in(page, live_server.url, "ada")
+
+    # The first Tab stop skips the menu, and is visible when it has the focus.
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+
+    # Every stop of the fleet page shows its focus, up to the first host.
+    hosts = {f'a "{host.name}"': host.name for host in seeded_fleet}
+    stops = []
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        assert focused and focused["shown"], f"the focus left the page after {stops[-3:]}"
+        assert focused["ring"], f"no visible focus on {focused['what']}"
+        stops.append(focused["what"])
+        if focused["what"] in hosts:
+            break
+    else:
+        raise AssertionError(f"Tab never reached the first host: {stops}")
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_have_text(hosts[focused["what"]])
+
+    # The menus open with Enter, close with Escape (the focus back on their name), and
+    # their links follow with Tab.
+    policy = page.locator(".topnav details.menu").first
+    summary = policy.locator("summary")
+    summary.focus()
+    page.keyboard.press("Enter")
+    expect(policy).to_have_attribute("open", "")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Profiles")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(policy).not_to_have_attribute("open", "")
+    expect(summary).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page).to_have_url(live_server.url + "/exceptions/")
+    # The page shown is marked in the menu, not by colour alone.
+    expect(page.locator('.topnav a[aria-current="page"]')).to_have_attribute("href", "/exceptions/")
+    assert page.problems == []  # type: ignore[attr-defined]
