@@ -296,6 +296,22 @@ def test_people_forms(page: Page, live_server, root: User) -> None:
     expect(form_with(page, "label").locator(".error").first).to_contain_text("already")
     assert Team.objects.count() == 1
 
+    # The team's own page: a name taken away is refused; then renamed; then deleted.
+    team = Team.objects.get()
+    page.goto(f"{live_server.url}/access/teams/{team.pk}/")
+    form = form_with(page, "label")
+    form.locator("[name=name]").fill("")
+    form.get_by_role("button", name="Save").click()
+    expect(error_at(form_with(page, "label"), "name")).to_be_visible()
+    form_with(page, "label").locator("[name=name]").fill("Payments team")
+    form_with(page, "label").get_by_role("button", name="Save").click()
+    expect(confirmation(page)).to_contain_text("The team was saved.")
+    expect(page.get_by_text("Payments team")).to_be_visible()
+    page.goto(f"{live_server.url}/access/teams/{team.pk}/?delete")
+    page.get_by_role("button", name="Delete team").click()
+    expect(confirmation(page)).to_contain_text("The team was deleted.")
+    assert not Team.objects.exists()
+
     # An invitation for a taken name and a bad address; then a good one shows its link.
     page.goto(live_server.url + "/access/users/new")
     form = form_with(page, "username")
@@ -310,4 +326,16 @@ def test_people_forms(page: Page, live_server, root: User) -> None:
     form.locator("[name=email]").fill("maya@example.org")
     form.get_by_role("button", name="Create the account").click()
     expect(page.locator("code.invite-link")).to_contain_text("/account/welcome/")
+
+    # An account's page: an admin may not demote themselves; another account's role is saved.
+    page.goto(f"{live_server.url}/access/users/{root.pk}/")
+    form_with(page, "role").locator("[name=role]").select_option("viewer")
+    form_with(page, "role").get_by_role("button", name="Save").click()
+    refused = error_at(form_with(page, "role"), "role").filter(has_text="from yourself")
+    expect(refused).to_be_visible()
+    maya = User.objects.get(username="maya")
+    page.goto(f"{live_server.url}/access/users/{maya.pk}/")
+    form_with(page, "role").locator("[name=role]").select_option("operator")
+    form_with(page, "role").get_by_role("button", name="Save").click()
+    expect(confirmation(page)).to_contain_text("The account was saved.")
     assert page.problems == []  # type: ignore[attr-defined]
