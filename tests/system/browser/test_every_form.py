@@ -325,7 +325,8 @@ def test_people_forms(page: Page, live_server, root: User) -> None:
     form.locator("[name=username]").fill("maya")
     form.locator("[name=email]").fill("maya@example.org")
     form.get_by_role("button", name="Create the account").click()
-    expect(page.locator("code.invite-link")).to_contain_text("/account/welcome/")
+    link = page.locator("code.invite-link").inner_text()
+    assert "/account/welcome/" in link
 
     # An account's page: an admin may not demote themselves; another account's role is saved.
     page.goto(f"{live_server.url}/access/users/{root.pk}/")
@@ -338,4 +339,17 @@ def test_people_forms(page: Page, live_server, root: User) -> None:
     form_with(page, "role").locator("[name=role]").select_option("operator")
     form_with(page, "role").get_by_role("button", name="Save").click()
     expect(confirmation(page)).to_contain_text("The account was saved.")
+
+    # The invitation's set-password page: a short password; then a good one.
+    page.goto(link)
+    page.locator("[name=new_password1]").fill("short")
+    page.locator("[name=new_password2]").fill("short")
+    page.get_by_role("button", name="Set password").click()
+    expect(error_at(form_with(page, "new_password2"), "new_password2")).to_contain_text(
+        "at least 12 characters"
+    )
+    page.locator("[name=new_password1]").fill(NEW_PASSWORD)
+    page.locator("[name=new_password2]").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Set password").click()
+    expect(confirmation(page)).to_contain_text("Your password is set")
     assert page.problems == []  # type: ignore[attr-defined]
