@@ -12,7 +12,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_display = ["user", "scope", "label_selector", "name_pattern", "min_severity", "delivery"]
     list_filter = ["scope", "delivery", "min_severity"]
     search_fields = ["user__username", "user__email", "label_selector", "name_pattern"]
-    raw_id_fields = ["user"]
+    raw_id_fields = ["user", "host"]
 
 
 @admin.register(Regression)
