@@ -93,8 +93,8 @@ def trends_context(filters: TrendFilters, access: AccessScope | None = None) -> 
         _("Number of findings opened and resolved in each week starting on the date shown."),
         [short_day(w.week) for w in flow],
         [
-            charts.Series(_("Opened"), [w.opened for w in flow]),
-            charts.Series(_("Resolved"), [w.resolved for w in flow]),
+            charts.Series(_("Opened"), [w.opened for w in flow], tone="bad"),
+            charts.Series(_("Resolved"), [w.resolved for w in flow], tone="good"),
         ],
     )
     return {
