@@ -78,7 +78,9 @@ def score_before(now: datetime) -> Subquery:
     score_host_time_idx per host. In the SELECT list of a sorted and paged query, only
     the page's rows are probed."""
     sample = ScoreSample.objects.filter(host=OuterRef("pk"), taken_at__lte=now - CHANGE_WINDOW)
-    return Subquery(sample.order_by("-taken_at", "-pk").values("score")[:1])
+    # By taken_at alone: a tie-breaker on pk is not in the index, and would sort every
+    # sample of the host (hundreds) for each row instead of reading one index entry.
+    return Subquery(sample.order_by("-taken_at").values("score")[:1])
 
 
 def fleet_queryset(scope: Scope, now: datetime | None = None) -> QuerySet[Host]:
