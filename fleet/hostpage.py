@@ -352,6 +352,7 @@ class HostReport:
     plan: fixfirst.Plan | None = None
     # Where the last scan read the host-level checks: "local", "ssh", or "" when unsaid.
     host_checks: str = ""
+    host_checks_note: str = ""  # the scan's words on why, when they were not read
 
     @property
     def grade_class(self) -> str:
@@ -388,6 +389,9 @@ def host_report(host: Host) -> HostReport:
             last_scan = ScanRun.objects.filter(pk=posture.last_scan_id).first()
     failing = failing_rules(host)
     profile = sorted(profiles.effective(host).values(), key=lambda e: e.rule_id)
+    # The scan behind the picture says where it read the host-level checks; it is nearly
+    # always among the recent runs loaded above (no query of its own).
+    current = next((s for s in history if posture and s.pk == posture.current_scan_id), None)
     return HostReport(
         host=host,
         posture=posture,
@@ -401,4 +405,6 @@ def host_report(host: Host) -> HostReport:
         profile=profile,
         vulnerabilities=host_summary(host),
         plan=fixfirst.plan(summary, posture.score if posture else None, failing, profile),
+        host_checks=current.host_access if current else "",
+        host_checks_note=current.host_access_note if current else "",
     )

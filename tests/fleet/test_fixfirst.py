@@ -190,3 +190,40 @@ def test_subjects_of_another_teams_host_are_not_found(client: Client):
     url = reverse("host-rule-subjects", args=["elsewhere", "CTR-PRIVILEGED"])
 
     assert client.get(url).status_code == 404
+
+
+def unknown(cause: str, reason: str) -> dict[str, object]:
+    return {**entry(), "unknown": 1, "causes": {cause: 1}, "reasons": [reason]}
+
+
+def test_not_assessed_is_one_line_per_reason_with_what_would_assess_it(client: Client):
+    summary = {
+        "DMN-ICC": entry(1, 0),
+        "DMN-DOCKER-GROUP": unknown("no_ssh", "host-level check: no SSH access"),
+        "DMN-AUDIT-DOCKERD": unknown("no_ssh", "host-level check: no SSH access"),
+        "IMG-SETUID": unknown("data_missing", "file modes need the deep image read"),
+        "IMG-VULN-STALE": unknown(
+            "data_missing", "not assessed: no vulnerability data for Debian:12"
+        ),
+    }
+    host = HostFactory(name="gaps")
+    posture = HostPostureFactory(host=host, rule_summary=summary)
+    posture.current_scan.host_access = "local"
+    posture.current_scan.save()
+    client.force_login(UserFactory())
+
+    html = client.get(reverse("host-detail", args=["gaps"])).content.decode()
+    groups = {g.action: [r.rule_id for r in g.rules] for g in reports.coverage(summary).causes}
+
+    assert "Host checks: read locally on the worker" in html
+    assert groups == {
+        "ssh": ["DMN-AUDIT-DOCKERD", "DMN-DOCKER-GROUP"],
+        "deep": ["IMG-SETUID"],
+        "vuln_data": ["IMG-VULN-STALE"],
+    }
+    assert "Add SSH access to assess 2 more host-level rules." in html
+    assert 'href="/hosts/gaps/edit"' in html
+    assert "Set this host's image scan to deep" in html
+    assert "no vulnerability data for Debian:12" in html
+    # One line per reason, not one row per rule.
+    assert html.count('class="coverage-cause') == len(groups)
