@@ -38,7 +38,7 @@ def test_french_user_sees_the_fleet_in_french(french_client: Client, fleet: None
 
     assert response["Content-Language"] == "fr"
     assert '<html lang="fr">' in html
-    assert f'<a href="{reverse("fleet")}">Parc</a>' in html
+    assert f'<a href="{reverse("fleet")}" aria-current="page">Parc</a>' in html
     assert "Jamais analysé" in html and "Never scanned" not in html
     assert "Se déconnecter" in html
 
