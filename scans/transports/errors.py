@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
 
 class ErrorClass(StrEnum):
     UNREACHABLE = "unreachable"
@@ -26,85 +29,107 @@ class ErrorClass(StrEnum):
 
     @property
     def label(self) -> str:
-        return LABELS[self][0]
+        return str(LABELS[self][0])
 
     @property
     def advice(self) -> str:
-        return LABELS[self][1]
+        return str(LABELS[self][1])
 
     @property
     def transient(self) -> bool:
         return self in TRANSIENT
 
 
-LABELS: dict[ErrorClass, tuple[str, str]] = {
+# Lazy: each page and mail reads them in its reader's language.
+LABELS: dict[ErrorClass, tuple[Promise, Promise]] = {
     ErrorClass.UNREACHABLE: (
-        "Host unreachable",
-        "Nothing answered at this address and port. Check that the daemon runs, listens "
-        "there, and that no firewall is in the way.",
+        _("Host unreachable"),
+        _(
+            "Nothing answered at this address and port. Check that the daemon runs, listens "
+            "there, and that no firewall is in the way."
+        ),
     ),
     ErrorClass.TARGET_REFUSED: (
-        "Target refused by policy",
-        "The address this endpoint names, or one its name resolves to, is outside what "
-        "POSTURE_ALLOWED_TARGETS allows, or is a link-local or cloud metadata address, or is "
-        "written in an ambiguous form. Posture did not connect. Correct the endpoint, or ask "
-        "whoever runs Posture to allow the address.",
+        _("Target refused by policy"),
+        _(
+            "The address this endpoint names, or one its name resolves to, is outside what "
+            "POSTURE_ALLOWED_TARGETS allows, or is a link-local or cloud metadata address, or is "
+            "written in an ambiguous form. Posture did not connect. Correct the endpoint, or ask "
+            "whoever runs Posture to allow the address."
+        ),
     ),
     ErrorClass.TLS_VERIFY: (
-        "TLS verification failed",
-        "The daemon's certificate was not signed by the CA stored for this host, has "
-        "expired, or does not name this address. Posture never scans unverified hosts.",
+        _("TLS verification failed"),
+        _(
+            "The daemon's certificate was not signed by the CA stored for this host, has "
+            "expired, or does not name this address. Posture never scans unverified hosts."
+        ),
     ),
     ErrorClass.HOST_KEY_MISMATCH: (
-        "SSH host key mismatch",
-        "The server presented a different host key from the one pinned for this host. "
-        "It may have been reinstalled, or someone is in the middle. Check, then update "
-        "the pinned key.",
+        _("SSH host key mismatch"),
+        _(
+            "The server presented a different host key from the one pinned for this host. "
+            "It may have been reinstalled, or someone is in the middle. Check, then update "
+            "the pinned key."
+        ),
     ),
     ErrorClass.HOST_KEY_UNKNOWN: (
-        "SSH host key not pinned",
-        "No pinned host key matches this server. Paste the server's public host key "
-        "(ssh-keyscan output, checked out of band) into the host's settings.",
+        _("SSH host key not pinned"),
+        _(
+            "No pinned host key matches this server. Paste the server's public host key "
+            "(ssh-keyscan output, checked out of band) into the host's settings."
+        ),
     ),
     ErrorClass.AUTH_FAILED: (
-        "Authentication failed",
-        "The daemon or SSH server refused Posture's credentials (client certificate or SSH key).",
+        _("Authentication failed"),
+        _(
+            "The daemon or SSH server refused Posture's credentials (client certificate or "
+            "SSH key)."
+        ),
     ),
     ErrorClass.PERMISSION_DENIED: (
-        "Permission denied",
-        "Posture logged in but may not talk to the Docker socket (is the SSH user allowed "
-        "to use docker?), or the docker CLI is missing on the host.",
+        _("Permission denied"),
+        _(
+            "Posture logged in but may not talk to the Docker socket (is the SSH user allowed "
+            "to use docker?), or the docker CLI is missing on the host."
+        ),
     ),
     ErrorClass.TIMEOUT: (
-        "Timed out",
-        "The daemon took longer than the scan's time budget to answer.",
+        _("Timed out"),
+        _("The daemon took longer than the scan's time budget to answer."),
     ),
     ErrorClass.API_VERSION: (
-        "API version too old",
-        "The daemon speaks an Engine API older than 1.24 (Docker 1.12). Upgrade it: "
-        "cheat-sheet rule 0.",
+        _("API version too old"),
+        _(
+            "The daemon speaks an Engine API older than 1.24 (Docker 1.12). Upgrade it: "
+            "cheat-sheet rule 0."
+        ),
     ),
     ErrorClass.MALFORMED: (
-        "Malformed response",
-        "The daemon answered with something that is not the Engine API's JSON (or "
-        "too large, or cut off). Nothing from this scan was kept.",
+        _("Malformed response"),
+        _(
+            "The daemon answered with something that is not the Engine API's JSON (or "
+            "too large, or cut off). Nothing from this scan was kept."
+        ),
     ),
     ErrorClass.DAEMON_ERROR: (
-        "Daemon error",
-        "The daemon returned a server error while being scanned.",
+        _("Daemon error"),
+        _("The daemon returned a server error while being scanned."),
     ),
     ErrorClass.CONFIGURATION: (
-        "Incomplete host settings",
-        "The host lacks the credentials its endpoint needs (CA, client certificate and "
-        "key for tcp://; private key and pinned host key for ssh://).",
+        _("Incomplete host settings"),
+        _(
+            "The host lacks the credentials its endpoint needs (CA, client certificate and "
+            "key for tcp://; private key and pinned host key for ssh://)."
+        ),
     ),
     ErrorClass.INTERRUPTED: (
-        "Scan interrupted",
-        "The worker running this scan stopped before it finished; it will run again.",
+        _("Scan interrupted"),
+        _("The worker running this scan stopped before it finished; it will run again."),
     ),
     ErrorClass.INTERNAL: (
-        "Internal error",
-        "Posture failed on its side; see the worker log.",
+        _("Internal error"),
+        _("Posture failed on its side; see the worker log."),
     ),
 }
 
