@@ -23,7 +23,7 @@ from hosts.models import Host
 from lab.smtp import LabSmtp
 from policy.models import RiskException, RuleOverride
 from tests.factories import make_tls_pem
-from tests.system.browser.helpers import PASSWORD, log_in
+from tests.system.browser.helpers import PASSWORD, log_in, shot
 from tests.vulns.factories import InventoryFactory, VulnFactory, place, vulnerability_data
 from trends.models import ReportSubscription
 from vulns.models import VulnDecision
@@ -83,6 +83,7 @@ def test_sign_in_and_the_own_account_forms(
     account.get_by_role("button", name="Save").click()
     expect(confirmation(page)).to_contain_text("Your account was saved.")
     expect(page.get_by_text("Mails go to maya@example.org")).to_be_visible()
+    shot(page, "account", full_page=True)
 
     # The test mails: each goes to the new address over real SMTP; a second alert at once
     # is held back with the reason.
