@@ -12,9 +12,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from hosts.models import Host
-from scans.transports.errors import ErrorClass
+from scans.transports.errors import LABELS, ErrorClass
 
-ERROR_CHOICES = [(c.value, c.label) for c in ErrorClass]
+# The lazy labels: a display in the reader's language.
+ERROR_CHOICES = [(c.value, LABELS[c][0]) for c in ErrorClass]
 
 
 class ScanRunQuerySet(models.QuerySet["ScanRun"]):
