@@ -31,12 +31,13 @@ from access.models import Team
 from accounts.models import Preference
 from alerts.models import Subscription
 from audit.models import AuditEvent
-from findings.models import Container, Finding, Image
+from findings.models import Container, Finding, HostPosture, Image
 from hosts.models import Host
 from lab.fake_engine import FakeEngine
 from policy.models import RiskException, RuleOverride
 from rules import REGISTRY
 from scans import services
+from scans.models import ScanRun
 from scans.transports import Limits
 from tests.factories import UserFactory
 from tests.scans.fake import CID, responses
@@ -133,6 +134,12 @@ def world(engine: FakeEngine) -> World:
     )
     RuleOverride.objects.create(
         rule_id="IMG-LATEST-TAG", host=scanned, action="disable", reason="A lab host."
+    )
+    # A host whose last scan failed: its error and advice are on its page and in its history.
+    lake = Host.objects.get(name="data-lake")
+    HostPosture.objects.filter(host=lake).update(last_error_class="timeout")
+    ScanRun.objects.create(
+        host=lake, status=ScanRun.Status.FAILED, error_class="timeout", finished_at=now
     )
     team = Team.objects.create(name="Payments", label="payments")
     admin = UserFactory(username="camille", email="camille@example.org")
@@ -300,6 +307,8 @@ def test_the_main_pages_speak_french_only(client: Client, world: World):
         assert '<html lang="fr">' in html, page
         failures += [f"{page} ({url}): {o}" for o in offences(html, world.data)]
     assert failures == [], "English in the French interface:\n" + "\n".join(failures)
+    failed = client.get(world.pages["seeded host"]).content.decode()
+    assert "Délai dépassé" in failed  # the scan error, and what to do about it
 
 
 def test_confirmations_speak_french(client: Client, world: World):
