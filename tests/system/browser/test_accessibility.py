@@ -24,6 +24,7 @@ from hosts.models import Host
 from tests.system.browser.axe import AXE, BLOCKING, describe, structure, violations
 from tests.system.browser.conftest import REPORT_CSP, VIEWPORT
 from tests.system.browser.helpers import PASSWORD, log_in
+from tests.system.browser.seed import seed_exceptions
 from tests.vulns.factories import (
     AdvisoryFactory,
     InventoryFactory,
@@ -83,7 +84,11 @@ def pages() -> list[str]:
         "/alerts/",
         "/account/",
         "/account/password/",
+        "/account/mfa/",
+        "/reports/subscriptions/",
         "/access/users/",
+        "/access/users/new",
+        f"/access/users/{User.objects.get(username='ada').pk}/",
         "/access/teams/",
         "/audit/",
         "/hosts/new",
@@ -119,6 +124,7 @@ def test_every_page_passes_axe(language_page: Page, live_server, seeded_fleet) -
     page = language_page
     lang = page.evaluate("navigator.language")[:2]
     seed_images(seeded_fleet[0])
+    seed_exceptions(seeded_fleet)
     set_role(User.objects.create_user("ada", "ada@example.org", PASSWORD), Role.ADMIN)
 
     found: dict[str, str] = {}
