@@ -15,8 +15,9 @@ from django.utils import translation
 from access.roles import Perm
 from access.services import Access, access_for
 from alerts.models import Event, Notification, Regression
+from findings import vocabulary
 from hosts.models import Host
-from rules import REGISTRY, Severity
+from rules import REGISTRY
 from scans.transports.errors import ErrorClass
 
 Kind = Regression.Kind
@@ -69,7 +70,7 @@ def event_context(event: Event, access: Access | None = None) -> dict[str, Any]:
         "regression": regression,
         "host": regression.host,
         "url": host_url(regression.host),
-        "severity": Severity(regression.severity).label,
+        "severity": vocabulary.severity_label(regression.severity),
         "finding": finding,
         "evidence": (finding.evidence if finding else []) or [],
         "rule_title": _local(rule.title, rule.title_fr) if rule else "",
