@@ -14,6 +14,7 @@ from enum import StrEnum
 from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 
 class Transport(StrEnum):
@@ -42,7 +43,7 @@ _SOCKET = re.compile(r"^/[A-Za-z0-9_./@-]{1,200}$")
 
 def _host_and_port(netloc_host: str | None, port: int | None, default_port: int) -> tuple[str, int]:
     if not netloc_host:
-        raise ValidationError("The endpoint has no host name.")
+        raise ValidationError(_("The endpoint has no host name."))
     # A trailing dot only says the name is absolute; the name is the same without it.
     host = netloc_host[:-1] if netloc_host.endswith(".") else netloc_host
     if "%" in host and ":" not in host:
@@ -55,9 +56,13 @@ def _host_and_port(netloc_host: str | None, port: int | None, default_port: int)
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise ValidationError(f"{host!r} is not a valid host name or address.") from None
+            raise ValidationError(
+                _("%(host)s is not a valid host name or address.") % {"host": repr(host)}
+            ) from None
     elif not _HOSTNAME.match(host):
-        raise ValidationError(f"{host!r} is not a valid host name or address.")
+        raise ValidationError(
+            _("%(host)s is not a valid host name or address.") % {"host": repr(host)}
+        )
     return host, port or default_port
 
 
@@ -77,41 +82,43 @@ def _port(netloc: str) -> int | None:
 def parse_endpoint(raw: str) -> Endpoint:
     raw = (raw or "").strip()
     if not raw:
-        raise ValidationError("Enter an endpoint such as tcp://host:2376 or ssh://user@host.")
+        raise ValidationError(_("Enter an endpoint such as tcp://host:2376 or ssh://user@host."))
     try:
         parts = urlsplit(raw)
         port = _port(parts.netloc)
     except ValueError as exc:
-        raise ValidationError(f"The endpoint is not a valid URL ({exc}).") from None
+        raise ValidationError(
+            _("The endpoint is not a valid URL (%(error)s).") % {"error": exc}
+        ) from None
 
     if parts.scheme == "unix":
         path = parts.path or ""
         if parts.netloc or not _SOCKET.match(path):
-            raise ValidationError("A unix endpoint looks like unix:///var/run/docker.sock.")
+            raise ValidationError(_("A unix endpoint looks like unix:///var/run/docker.sock."))
         return Endpoint(Transport.UNIX, socket_path=path)
 
     if parts.scheme in ("tcp", "https"):
         if parts.path not in ("", "/") or parts.query or parts.username:
-            raise ValidationError("A TCP endpoint looks like tcp://host:2376, nothing more.")
+            raise ValidationError(_("A TCP endpoint looks like tcp://host:2376, nothing more."))
         host, port = _host_and_port(parts.hostname, port, 2376)
         return Endpoint(Transport.TLS, host=host, port=port)
 
     if parts.scheme == "ssh":
         user = parts.username or ""
         if not _USER.match(user):
-            raise ValidationError("An SSH endpoint needs a user: ssh://user@host:22.")
+            raise ValidationError(_("An SSH endpoint needs a user: ssh://user@host:22."))
         if parts.password:
-            raise ValidationError("Put no password in the endpoint: Posture uses SSH keys only.")
+            raise ValidationError(_("Put no password in the endpoint: Posture uses SSH keys only."))
         if parts.path not in ("", "/"):
-            raise ValidationError("Give a remote socket as ?socket=/path, not as a URL path.")
+            raise ValidationError(_("Give a remote socket as ?socket=/path, not as a URL path."))
         socket_path = ""
         if parts.query:
             query = parse_qs(parts.query, strict_parsing=False)
             if set(query) - {"socket"}:
-                raise ValidationError("The only SSH option is ?socket=/path/to/docker.sock.")
+                raise ValidationError(_("The only SSH option is ?socket=/path/to/docker.sock."))
             socket_path = query.get("socket", [""])[0]
             if not _SOCKET.match(socket_path):
-                raise ValidationError("The remote socket must be an absolute path.")
+                raise ValidationError(_("The remote socket must be an absolute path."))
         host, port = _host_and_port(parts.hostname, port, 22)
         return Endpoint(Transport.SSH, host=host, port=port, user=user, socket_path=socket_path)
 
@@ -120,4 +127,4 @@ def parse_endpoint(raw: str) -> Endpoint:
             "Plain http:// is refused: an unauthenticated Docker API is root on the host "
             "(cheat-sheet rule 1). Use tcp:// with mutual TLS or ssh://."
         )
-    raise ValidationError("The endpoint must start with unix://, tcp:// or ssh://.")
+    raise ValidationError(_("The endpoint must start with unix://, tcp:// or ssh://."))
