@@ -195,6 +195,11 @@ def world(engine: FakeEngine) -> World:
         "account": reverse("account"),
         "audit": reverse("audit"),
         "users": reverse("users"),
+        "new user": reverse("user-add"),
+        "new host": reverse("host-add"),
+        "host settings": reverse("host-edit", args=["fake"]),
+        "password": reverse("password-change"),
+        "two-factor": reverse("mfa"),
         "teams": reverse("teams"),
     }
     # Longest first; a value that is itself an English word ("host", a network mode) stays,
@@ -325,6 +330,14 @@ def test_confirmations_speak_french(client: Client, world: World):
     assert "Envoi des rapports suspendu." in paused
     assert offences(saved, world.data) == []
     assert offences(paused, world.data) == []
+
+
+def test_the_sign_in_page_follows_a_french_browser(client: Client, world: World):
+    html = client.get(reverse("login"), headers={"accept-language": "fr-FR,fr;q=0.9"})
+    page = html.content.decode()
+
+    assert '<html lang="fr">' in page
+    assert offences(page, world.data) == []
 
 
 def test_the_checker_sees_english_and_leaves_data_alone():
