@@ -111,7 +111,10 @@ def test_a_teams_ranking_counts_its_hosts_only():
     assert {f.rule_id: f.hosts for f in ranking.fixes} == {r: h for r, (h, _g) in expected.items()}
 
 
-def test_the_ranking_is_cached_until_a_scan_stores_a_new_picture(django_assert_num_queries):
+def test_the_ranking_is_cached_until_a_scan_stores_a_new_picture(
+    django_assert_num_queries, monkeypatch
+):
+    monkeypatch.setattr(fixfirst, "MAX_AGE", 0.0)
     rng = random.Random(18)
     for i in range(3):
         add_host(f"h{i}", "pay", rng)
@@ -125,6 +128,16 @@ def test_the_ranking_is_cached_until_a_scan_stores_a_new_picture(django_assert_n
     posture.save()
     with django_assert_num_queries(3):  # the version, the pictures, the open findings
         fixfirst.fleet_ranking(Scope.everything())
+
+
+def test_a_recent_ranking_is_served_while_scans_come_in(django_assert_num_queries):
+    rng = random.Random(18)
+    add_host("h0", "pay", rng)
+    first = fixfirst.fleet_ranking(Scope.everything())
+    add_host("h1", "pay", rng)
+
+    with django_assert_num_queries(1):  # within MAX_AGE: the version only
+        assert fixfirst.fleet_ranking(Scope.everything()) == first
 
 
 def test_the_catalogue_page_says_what_fixing_a_rule_across_the_fleet_is_worth(client: Client):
