@@ -64,3 +64,24 @@ def test_the_catalogue_words_are_all_known_and_translated(french):
     }
     assert texts == set(vocabulary.CATALOGUE_TEXTS)  # kept in step with rules/catalogue.py
     assert [t for t in texts if vocabulary.catalogue_text(t) == t] == []
+
+
+def test_every_reason_a_plain_host_gets_is_translated(french):
+    """GIVEN a daemon, a container and an image as the factories make them, and the same
+    with /info, the network list and the image data stripped, all without SSH WHEN every
+    rule runs THEN each reason or guidance it gives has a French text."""
+    from rules import evaluate
+    from tests import factories
+
+    plain = factories.host(containers=[factories.container(linked=False)])
+    plain.images = [factories.image()]
+    bare = factories.host(
+        info={"SecurityOptions": factories.DROP, "Swarm": factories.DROP},
+        networks=[],
+        containers=[factories.container({"Config": factories.DROP}, linked=False)],
+    )
+    bare.images = [factories.image({"Config": factories.DROP}, history=None)]
+    reasons = {e.result.reason for f in (plain, bare) for e in evaluate(f) if e.result.reason}
+
+    assert len(reasons) > 20  # the check checks something
+    assert sorted(r for r in reasons if vocabulary.reason(r) == r) == []
