@@ -62,19 +62,19 @@ class Chart:
 
 
 def _fmt(value: float | None) -> str:
+    """A value as the reader writes numbers: "70.7" in English, "70,7" in French."""
     if value is None:
         return "–"
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+    return formats.number_format(value, 0 if float(value).is_integer() else 1)
 
 
 def _point_title(label: str, series: Series, value: float) -> str:
     """What hovering a point or bar shows (an SVG <title>, no script): day, series, value,
     in the reader's language ("30 nov · Score du parc : 70,7")."""
-    shown = formats.number_format(value, 0 if float(value).is_integer() else 1)
     text = _("%(day)s · %(series)s: %(value)s") % {
         "day": label,
         "series": series.name,
-        "value": shown,
+        "value": _fmt(value),
     }
     return f"<title>{escape(text)}</title>"
 
