@@ -188,7 +188,7 @@ def test_a_keyboard_reaches_everything_and_sees_where_it_is(
 
     # Every stop of the fleet page shows its focus, up to the first host.
     hosts = {f'a "{host.name}"': host.name for host in seeded_fleet}
-    stops = []
+    stops: list[str] = []
     for _ in range(80):
         page.keyboard.press("Tab")
         focused = page.evaluate(FOCUSED)
