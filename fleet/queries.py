@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -221,6 +223,25 @@ def counts_and_summary(
     return counts, summary
 
 
+def _summary_key(scope: Scope) -> str:
+    return f"fleet-summary:{scope.key}"
+
+
+def _cached_summary(scope: Scope) -> FleetSummary | None:
+    """The strip of a few seconds ago (POSTURE_HEADER_COUNTS_SECONDS, as the header's
+    counters): a day's changes read 15 s late say the same, and a fleet page reloaded by
+    many people then costs its table and counters only. Per scope, like the counters."""
+    if settings.POSTURE_HEADER_COUNTS_SECONDS <= 0:
+        return None
+    found: FleetSummary | None = cache.get(_summary_key(scope))
+    return found
+
+
+def _keep_summary(scope: Scope, summary: FleetSummary) -> None:
+    if settings.POSTURE_HEADER_COUNTS_SECONDS > 0:
+        cache.set(_summary_key(scope), summary, settings.POSTURE_HEADER_COUNTS_SECONDS)
+
+
 @dataclass(frozen=True)
 class FleetPage:
     filters: FleetFilters
@@ -256,9 +277,10 @@ def fleet_page(
     now = timezone.now()
     hosts = filtered(fleet_queryset(scope, now), filters)
     kept = hosts if filters.active else None
-    strip = None
-    if summary:
+    strip = _cached_summary(scope) if summary else None
+    if summary and strip is None:
         counts, strip = counts_and_summary(scope, kept, now)
+        _keep_summary(scope, strip)
     else:
         counts = fleet_counts(scope, kept)
     paginator = Paginator(ordered(hosts, filters.sort), PAGE_SIZE)

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from django.core.cache import cache
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -119,3 +123,23 @@ def test_an_htmx_swap_of_the_table_does_not_compute_the_strip(client: Client):
 
     assert response.context["summary"] is None
     assert "fleet-summary" not in response.content.decode()
+
+
+def test_the_strip_is_kept_a_few_seconds_per_scope(client: Client, settings: Any):
+    """GIVEN the counters' cache on, WHEN the page is loaded twice, THEN the second load
+    reads no findings for the strip, and another team's account gets its own strip."""
+    settings.POSTURE_HEADER_COUNTS_SECONDS = 15
+    cache.clear()
+    client.force_login(UserFactory())
+    make_fleet()
+
+    with CaptureQueriesContext(connection) as first:
+        client.get(reverse("fleet"))
+    with CaptureQueriesContext(connection) as second:
+        again = client.get(reverse("fleet"))
+
+    assert len(second) == len(first) - 1
+    assert again.context["summary"].critical == 2
+    web = fleet_page(FleetPageFilters(), 1, Scope.of_teams(["web"]), summary=True)
+    assert web.summary is not None and web.summary.critical == 1
+    cache.clear()
