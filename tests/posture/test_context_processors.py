@@ -29,6 +29,8 @@ def current(html: str) -> list[str]:
     [
         ("/", "/"),
         ("/hosts/web-1/", "/"),
+        ("/containers/", "/containers/"),
+        ("/images/", "/images/"),
         ("/rules/", "/rules/"),
         ("/rules/CTR-PRIVILEGED/", "/rules/"),
         ("/vulnerabilities/", "/vulnerabilities/"),
