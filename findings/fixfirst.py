@@ -3,7 +3,7 @@
 "Fixed" means what the next scan after the fix would see: that rule's failing subjects
 passing, everything else as the last scan found it. A host's score after a fix is computed
 by rules.score_host itself, over evaluations rebuilt from the host's picture (rescore):
-the page never carries a second copy of the formula. Failures a risk exception accepted are
+the host page never carries a second copy of the formula. Failures a risk exception accepted are
 out of the score already, so fixing them gains nothing and they are left out; a rule a
 profile turned off has no failure to fix.
 
