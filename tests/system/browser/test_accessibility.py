@@ -1,9 +1,6 @@
 """Every page, in English and in French, has no serious or critical WCAG 2.2 A/AA violation
 that axe-core finds in a real Chromium (issue 17). One browser context and one sign-in
 per language keep it to a couple of seconds a page.
-
-The lists of containers and images across the fleet come with another part of issue 17:
-until they answer, they are left out (and said so), not failed.
 """
 
 from __future__ import annotations
@@ -37,8 +34,6 @@ from vulns.models import ImageInventory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 KEV = "CVE-2024-3094"
-# Pages another helper is adding: a 404 means "not there yet".
-NOT_YET = {"/containers/", "/images/"}
 
 
 def seed_images(host: Host) -> None:
@@ -128,14 +123,10 @@ def test_every_page_passes_axe(language_page: Page, live_server, seeded_fleet) -
     set_role(User.objects.create_user("ada", "ada@example.org", PASSWORD), Role.ADMIN)
 
     found: dict[str, str] = {}
-    missing: list[str] = []
 
     def check(url: str) -> None:
         response = page.goto(live_server.url + url)
         assert response is not None
-        if response.status == 404 and url in NOT_YET:
-            missing.append(url)
-            return
         assert response.status == 200, f"{url} answered {response.status}"
         page.wait_for_load_state("networkidle")
         blocking = [v for v in violations(page) if v["impact"] in BLOCKING]
@@ -153,8 +144,6 @@ def test_every_page_passes_axe(language_page: Page, live_server, seeded_fleet) -
     language = page.locator("html").get_attribute("lang")
     report = "\n".join(f"{url}:\n{text}" for url, text in found.items())
     assert not found, f"axe-core, {language}: {len(found)} page(s) with violations\n{report}"
-    if missing:
-        print(f"not yet there (404), left out: {', '.join(missing)}")
 
 
 # The element that has the focus, and whether it shows it: an outline of 2 px at least
