@@ -79,3 +79,15 @@ def _page_path(request: Any) -> str:
         parts = urlsplit(str(current))
         return parts.path + (f"?{parts.query}" if parts.query else "")
     return str(request.get_full_path())
+
+
+@register.filter
+def failing_only(subjects: Any) -> list[Any]:
+    """The subjects (or finding rows) that count in the score: not accepted by an exception."""
+    return [s for s in subjects or () if not getattr(s, "accepted", False)]
+
+
+@register.filter
+def accepted_only(subjects: Any) -> list[Any]:
+    """The subjects a risk exception accepted, for an "Accepted risks (N)" fold."""
+    return [s for s in subjects or () if getattr(s, "accepted", False)]

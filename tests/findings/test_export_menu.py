@@ -198,3 +198,14 @@ def test_the_host_page_folds_an_accepted_subject() -> None:
     assert '<li class="subject subject-accepted">' in page
     assert '<details class="accepted-subject">' in page and "accepted risk" in page
     assert "accept-link" not in page  # nothing left to accept here
+
+
+def test_subject_lists_split_into_failing_and_accepted() -> None:
+    from types import SimpleNamespace
+
+    from findings.templatetags.drilldown import accepted_only, failing_only
+
+    subjects = [SimpleNamespace(name="a", accepted=False), SimpleNamespace(name="b", accepted=True)]
+    assert [s.name for s in failing_only(subjects)] == ["a"]
+    assert [s.name for s in accepted_only(subjects)] == ["b"]
+    assert failing_only(None) == [] and accepted_only(None) == []

@@ -73,7 +73,7 @@ def test_login_fleet_filter_host_scan(
 
     page.get_by_role("link", name="lab-1", exact=True).click()
     expect(page.locator("h1")).to_contain_text("lab-1")
-    card = page.locator("article", has_text="CTR-PRIVILEGED")
+    card = page.locator(".rule-card", has_text="CTR-PRIVILEGED").first
     expect(card).to_contain_text("lab-privileged")
     expect(card).to_contain_text("HostConfig.Privileged = true")
     expect(card).to_contain_text("--privileged")
