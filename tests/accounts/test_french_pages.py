@@ -198,6 +198,8 @@ def world(engine: FakeEngine) -> World:
         "audit": reverse("audit"),
         "users": reverse("users"),
         "new user": reverse("user-add"),
+        "user": reverse("user-edit", args=[User.objects.get(username="dominique").pk]),
+        "team": reverse("team-edit", args=[team.pk]),
         "new host": reverse("host-add"),
         "host settings": reverse("host-edit", args=["fake"]),
         "password": reverse("password-change"),
