@@ -59,7 +59,7 @@ def test_findings_are_grouped_by_rule_with_evidence_and_remediation(user_client:
     assert "<code>HostConfig.NanoCpus = 0</code>" in html
     assert "Recreate the container without --privileged." in html
     assert "privileged: false" in html  # the compose snippet
-    assert 'class="copy" data-copy-target="snippet-1-1"' in html
+    assert 'data-copy-target="snippet-1-1"' in html
     assert '<code id="snippet-1-1">--privileged=false</code>' in html
     # Critical before low; the resolved finding is not shown.
     assert html.index("CTR-PRIVILEGED") < html.index("CTR-CPU-LIMIT")

@@ -139,8 +139,9 @@ def test_fleet_variants_cost_the_same_for_3_or_30_hosts(
     count = assert_flat(lambda: add_hosts(3, 27), lambda: statements(user_client, url, **headers))
 
     # session, user, the hosts, the header counters; the stale filter also reads the
-    # fleet's distinct scan intervals once.
-    assert count <= 6
+    # fleet's distinct scan intervals once. A whole page adds the summary strip's one
+    # findings count (an htmx swap of the table does not redraw the strip).
+    assert count <= (6 if headers else 7)
 
 
 def test_alerts_page_costs_the_same_with_3_or_30_notifications(user_client: Client):
@@ -156,8 +157,9 @@ def test_alerts_page_costs_the_same_with_3_or_30_notifications(user_client: Clie
 
     count = assert_flat(lambda: notify(27), lambda: statements(user_client, "/alerts/"))
 
-    # +2: the header's fleet counters (cached a few seconds outside tests).
-    assert count <= 7
+    # +2: the header's fleet counters (cached a few seconds outside tests); +1: the form's
+    # "matches N hosts" preview, drawn on the first load so that it shows without script.
+    assert count <= 8
 
 
 def bench_pages() -> Any:

@@ -184,8 +184,9 @@ def test_query_count_does_not_grow_with_the_fleet(
     vulnerability_data()
     _grow(3, 0)
     # 17: one more than before roles, the account's role and teams (read on every request,
-    # so that a role taken away applies at the next click).
-    with django_assert_max_num_queries(17) as small:  # type: ignore[operator]
+    # so that a role taken away applies at the next click); +2 the header's fleet counters,
+    # on every page since issue 17 (cached a few seconds outside tests).
+    with django_assert_max_num_queries(19) as small:  # type: ignore[operator]
         html_of(client, URL, params)
     _grow(30, 100)
     with django_assert_max_num_queries(len(small.captured_queries)):  # type: ignore[operator]
