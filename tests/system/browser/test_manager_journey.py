@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
-from django.utils.translation import gettext, ngettext, override
+from django.utils.translation import ngettext, override
 from playwright.sync_api import Locator, Page, expect
 
 from accounts.services import set_language
@@ -24,6 +24,7 @@ from tests.alerts.helpers import text_part
 from tests.factories import FindingFactory
 from tests.system.browser.axe import check_axe
 from tests.system.browser.helpers import PASSWORD, SHOTS, log_in, shot
+from tests.system.browser.language import BOTH, pattern, tr
 from tests.system.browser.seed import seed_exceptions
 from trends.models import ReportSubscription
 from trends.periods import EXAMPLES, last_complete
@@ -36,28 +37,12 @@ A4_PRINTABLE_PX = int(182 / 25.4 * 96)
 LATE_RULE = "CTR-LATE-TODAY"
 
 
-def tr(lang: str, message: str, **values: object) -> str:
-    """`message` as the catalogue gives it in `lang` (English where it is untranslated)."""
-    with override(lang):
-        text = gettext(message)
-    return text % values if values else text
-
-
-def pattern(lang: str, message: str, **parts: str) -> re.Pattern[str]:
-    """A regex of `message` in `lang`, each named part (a regex) where its value goes."""
-    holes = {name: f"\x00{name}\x00" for name in parts}
-    text = re.escape(tr(lang, message, **holes))
-    for name, regex in parts.items():
-        text = text.replace(re.escape(holes[name]), regex)
-    return re.compile(text)
-
-
 def rgb(locator: Locator) -> tuple[int, ...]:
     colour = locator.evaluate("e => getComputedStyle(e).color")
     return tuple(int(n) for n in re.findall(r"\d+", colour)[:3])
 
 
-@pytest.mark.parametrize("lang", ["en", "fr"])
+@BOTH
 def test_trends_a_chosen_months_report_prints_and_arrives_by_mail(
     lang: str,
     page: Page,
