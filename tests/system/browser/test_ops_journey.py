@@ -7,7 +7,8 @@ the team previews its hosts. The subscription is listed, removed and made again 
 of the panel). Then real scans of the lab dockerd: a privileged container appears on a
 payments host that an earlier scan saw clean, the mail arrives at a real SMTP server and its
 link opens that host's page; the container is removed, the next scan sends the recovery;
-"Recent messages" names host, rule and kind of both."""
+"Recent messages" names host, rule and kind of both. In English and in French (the
+account's language, which the mails follow too), axe-core clean at each main step."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from playwright.sync_api import Page, expect
 
 from access.models import Team
 from access.services import set_role
+from accounts.services import set_language
 from alerts.models import Notification, Subscription
 from hosts.models import Host
 from lab.daemon import LabDaemon
@@ -34,7 +36,9 @@ from scans import services
 from scans.models import ScanRun
 from tests.alerts.helpers import LIMITS, text_part
 from tests.factories import ScanRunFactory
+from tests.system.browser.axe import check_axe
 from tests.system.browser.helpers import PASSWORD, log_in, shot
+from tests.system.browser.language import BOTH, ntr, tr
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 CONTAINER = "ops-journey-api"  # not lab-*: create_samples would replace it
@@ -72,6 +76,12 @@ def scan(host: Host) -> None:
     assert run.status == ScanRun.Status.SUCCEEDED, run.error_detail
 
 
+def matches(lang: str, *hosts: str) -> str:
+    """The preview's sentence for these hosts, as the page words it in `lang`."""
+    count = ntr(lang, "Matches %(n)s host:", "Matches %(n)s hosts:", len(hosts))
+    return f"{count} {', '.join(hosts)}"
+
+
 def choose_scope(page: Page, label: str) -> None:
     form = page.locator("form[hx-post='/alerts/']")
     with page.expect_response(re.compile(r"/alerts/form\?")):
@@ -81,19 +91,21 @@ def choose_scope(page: Page, label: str) -> None:
     expect(form.locator(".htmx-added")).to_have_count(0)
 
 
-def subscribe_to_team(page: Page) -> None:
+def subscribe_to_team(page: Page, lang: str) -> None:
     form = page.locator("form[hx-post='/alerts/']")
-    choose_scope(page, "A team's hosts")
+    choose_scope(page, tr(lang, "A team's hosts"))
     with page.expect_response(re.compile(r"/alerts/preview\?")):
-        form.get_by_label("Team").select_option(label="Payments (team=payments)")
-    expect(form.get_by_role("status")).to_have_text("Matches 2 hosts: pay-lab, pay-web")
-    form.get_by_label("Severity").select_option(label="Critical only")
+        form.get_by_label(tr(lang, "Team")).select_option(label="Payments (team=payments)")
+    expect(form.get_by_role("status")).to_have_text(matches(lang, "pay-lab", "pay-web"))
+    form.get_by_label(tr(lang, "Severity")).select_option(label=tr(lang, "Critical only"))
     with page.expect_response(re.compile(r"/alerts/$")) as answer:
-        form.get_by_role("button", name="Subscribe").click()
+        form.get_by_role("button", name=tr(lang, "Subscribe")).click()
     assert answer.value.status == 200
 
 
+@BOTH
 def test_operator_subscribes_to_the_team_and_hears_of_a_regression_and_its_recovery(
+    lang: str,
     page: Page,
     live_server,
     django_user_model,
@@ -112,6 +124,7 @@ def test_operator_subscribes_to_the_team_and_hears_of_a_regression_and_its_recov
     Team.objects.create(name="Web", label="web")
     omar = django_user_model.objects.create_user("omar", "omar@example.org", PASSWORD)
     set_role(omar, "operator", [payments])
+    set_language(omar, lang)
     host = Host.objects.create(
         name="pay-lab", endpoint=lab_daemon.unix_url, labels={"team": "payments", "env": "prod"}
     )
@@ -121,69 +134,79 @@ def test_operator_subscribes_to_the_team_and_hears_of_a_regression_and_its_recov
 
     # The host page's shortcut: the form opens on that host, its preview says so.
     page.goto(live_server.url + "/hosts/pay-lab/")
-    page.get_by_role("link", name="Alert me about pay-lab").click()
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+    alert_me = f"{tr(lang, 'Alert me')} {tr(lang, 'about %(host)s', host='pay-lab')}"
+    page.get_by_role("link", name=alert_me).click()
     expect(page).to_have_url(re.compile(r"/alerts/\?host=pay-lab$"))
     form = page.locator("form[hx-post='/alerts/']")
-    expect(form.get_by_label("Host", exact=True)).to_have_value("pay-lab")
-    expect(form.get_by_role("status")).to_have_text("Matches 1 host: pay-lab")
+    expect(form.get_by_label(tr(lang, "Host"), exact=True)).to_have_value("pay-lab")
+    expect(form.get_by_role("status")).to_have_text(matches(lang, "pay-lab"))
+    check_axe(page, f"alert form on a host ({lang})")
 
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Alerts").click()
+    menu = page.get_by_role("navigation", name=tr(lang, "Main"))
+    menu.get_by_role("link", name=tr(lang, "Alerts")).click()
     expect(page).to_have_url(re.compile(r"/alerts/$"))
     panel = page.locator("#alerts-panel")
-    expect(panel).to_contain_text("No subscription")
+    expect(panel).to_contain_text(tr(lang, "No subscription: you receive no alert."))
     expect(form.get_by_role("status")).to_have_text(
-        "Matches 2 hosts: pay-lab, pay-web"  # all hosts of the operator's team, not web-1
+        matches(lang, "pay-lab", "pay-web")  # all hosts of the operator's team, not web-1
     )
 
     # Only the fields the scope needs: one host asks for the host, a team for the team.
-    choose_scope(page, "One host")
-    expect(form.get_by_label("Host", exact=True)).to_be_visible()
+    choose_scope(page, tr(lang, "One host"))
+    expect(form.get_by_label(tr(lang, "Host"), exact=True)).to_be_visible()
     expect(form.locator("select[name=team]")).to_have_count(0)
-    choose_scope(page, "A team's hosts")
+    choose_scope(page, tr(lang, "A team's hosts"))
     expect(form.locator("select[name=host]")).to_have_count(0)
-    team = form.get_by_label("Team")
-    expect(team.locator("option")).to_have_text(["Choose a team", "Payments (team=payments)"])
-    expect(form.get_by_role("status")).to_have_text("Choose a team to see its hosts.")
+    team = form.get_by_label(tr(lang, "Team"))
+    expect(team.locator("option")).to_have_text(
+        [tr(lang, "Choose a team"), "Payments (team=payments)"]
+    )
+    expect(form.get_by_role("status")).to_have_text(tr(lang, "Choose a team to see its hosts."))
 
     # Error path: no team chosen, refused in place, nothing saved.
     with page.expect_response(re.compile(r"/alerts/$")) as refused:
-        form.get_by_role("button", name="Subscribe").click()
+        form.get_by_role("button", name=tr(lang, "Subscribe")).click()
     assert refused.value.status == 422
-    expect(panel.locator(".field-invalid")).to_contain_text("Choose the team.")
+    expect(panel.locator(".field-invalid")).to_contain_text(tr(lang, "Choose the team."))
     assert not Subscription.objects.exists()
+    check_axe(page, f"alert form refused ({lang})")
 
     with page.expect_response(re.compile(r"/alerts/preview\?")):
         team.select_option(label="Payments (team=payments)")
-    expect(form.get_by_role("status")).to_have_text("Matches 2 hosts: pay-lab, pay-web")
-    form.get_by_label("Severity").select_option(label="Critical only")
+    expect(form.get_by_role("status")).to_have_text(matches(lang, "pay-lab", "pay-web"))
+    form.get_by_label(tr(lang, "Severity")).select_option(label=tr(lang, "Critical only"))
     with page.expect_response(re.compile(r"/alerts/$")) as answer:
-        form.get_by_role("button", name="Subscribe").click()
+        form.get_by_role("button", name=tr(lang, "Subscribe")).click()
     assert answer.value.status == 200
     rows = panel.locator("table tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("team=payments")
-    expect(rows.first).to_contain_text("Critical only")
-    expect(panel).to_contain_text("Subscription saved.")
+    expect(rows.first).to_contain_text(tr(lang, "Critical only"))
+    expect(panel).to_contain_text(tr(lang, "Subscription saved."))
     expect(page).to_have_url(re.compile(r"/alerts/$"))  # swapped in place, no reload
+    check_axe(page, f"subscription saved ({lang})")
 
     with page.expect_response(re.compile(r"/alerts/\d+/delete$")):
-        rows.first.get_by_role("button", name="Remove").click()
-    expect(panel).to_contain_text("Subscription removed.")
-    expect(panel).to_contain_text("No subscription")
+        rows.first.get_by_role("button", name=tr(lang, "Remove")).click()
+    expect(panel).to_contain_text(tr(lang, "Subscription removed."))
+    expect(panel).to_contain_text(tr(lang, "No subscription: you receive no alert."))
     assert not Subscription.objects.exists()
 
-    subscribe_to_team(page)
+    subscribe_to_team(page, lang)
     expect(rows).to_have_count(1)
     assert Subscription.objects.get().label_selector == "team=payments"
 
     # The regression: a privileged container appears after a clean scan (a host's first
-    # picture is only a baseline, alerts.detect), and the next real scan finds it.
+    # picture is only a baseline, alerts.detect), and the next real scan finds it. The mails
+    # are in the account's language.
     ScanRunFactory(host=host, requested_at=timezone.now() - timedelta(hours=1))
     scan(host)
     sent = Notification.objects.filter(status=Notification.Status.SENT).count()
     mails = lab_smtp.wait_for(sent)
     assert {m["To"] for m in mails} == {"omar@example.org"}
-    [mail] = [m for m in mails if f"CTR-PRIVILEGED on {CONTAINER}" in m["Subject"]]
+    about = tr(lang, "%(rule)s on %(subject)s", rule="CTR-PRIVILEGED", subject=CONTAINER)
+    [mail] = [m for m in mails if about in m["Subject"]]
     assert "pay-lab" in mail["Subject"]
     link = re.search(r"https?://\S+/hosts/pay-lab/", text_part(mail))
     assert link is not None and link.group(0).startswith(live_server.url)
@@ -197,14 +220,25 @@ def test_operator_subscribes_to_the_team_and_hears_of_a_regression_and_its_recov
     lab_client.remove_container(CONTAINER, force=True)
     scan(host)
     recovery = lab_smtp.wait_for(sent + 1)[-1]
-    assert recovery["Subject"] == f"[Posture] Resolved on pay-lab: CTR-PRIVILEGED on {CONTAINER}."
+    resolved = tr(
+        lang,
+        "Resolved on %(host)s: %(rule)s on %(subject)s.",
+        host="pay-lab",
+        rule="CTR-PRIVILEGED",
+        subject=CONTAINER,
+    )
+    # A subject is one line, its spaces collapsed (alerts.emails): French's no-break space
+    # before a colon included.
+    assert " ".join(str(recovery["Subject"]).split()) == " ".join(f"[Posture] {resolved}".split())
 
     page.goto(live_server.url + "/alerts/")
     recent = page.locator("table.recent-messages tbody tr")
-    expect(recent.first).to_contain_text("Recovery")
+    expect(recent.first).to_contain_text(tr(lang, "Recovery"))
     expect(recent.first).to_contain_text("pay-lab")
-    expect(recent.first).to_contain_text(f"CTR-PRIVILEGED on {CONTAINER}")
-    regression = recent.filter(has_text="Regression").filter(has_text=CONTAINER)
+    expect(recent.first).to_contain_text(about)
+    regression = recent.filter(has_text=tr(lang, "Regression")).filter(has_text=CONTAINER)
     expect(regression).to_have_count(1)
-    shot(page, "alerts", full_page=True)
+    check_axe(page, f"recent messages ({lang})")
+    if lang == "en":  # the README's screenshots are the English ones
+        shot(page, "alerts", full_page=True)
     assert unexpected(page.problems) == []  # type: ignore[attr-defined]
