@@ -75,6 +75,8 @@ def demo_records() -> list[dict[str, Any]]:
       binary zlib1g carries the source's epoch)
     - Debian:13 xz-utils 5.6.0-0.1 / 5.6.1-1 (CVE-2024-3094; Debian:12's 5.4.1 is not)
     - Debian:12 tar, any version: no fix (DEBIAN-CVE-2005-2541)
+    - Debian:12 runc < 1.1.5+ds1-1+deb12u1 (DSA-5615-1, CVE-2024-21626): the host's own
+      runtime, for rule 0 on a Debian 12 demo host
     - Alpine:v3.17 openssl 3.0.7-r0 < 3.0.8-r0 (ALPINE-CVE-2023-0286)
     - Alpine:v3.18 openssl 3.1.3-r0 < 3.1.4-r0 (ALPINE-CVE-2023-5363)
     - PyPI requests < 2.31.0 (GHSA-j8r2-6x86-q33q), npm lodash < 4.17.21
@@ -173,6 +175,28 @@ def demo_records() -> list[dict[str, Any]]:
             details="Testing received the backdoored 5.6.x releases; the fix reverts to 5.4.5.",
             published="2024-03-29T17:15:00Z",
             references=[_ref("https://security-tracker.debian.org/tracker/CVE-2024-3094")],
+        ),
+        # The container runtime of a Debian 12 host, for cheat-sheet rule 0 on the demo host
+        # (a Debian 12 machine's runc 1.1.5+ds1-1+deb12u1 carries the backported fix).
+        osv_record(
+            "CVE-2024-21626",
+            summary="runc leaks a host directory descriptor into the container (Leaky Vessels)",
+            details="runc kept a file descriptor of the host's /sys/fs/cgroup open while "
+            "starting the container process, so an image or exec whose working directory "
+            "points at /proc/self/fd/N could reach the host's filesystem and break out.",
+            published="2024-01-31T22:15:00Z",
+            severity=_cvss("CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:C/C:H/I:H/A:H"),
+            references=[_ref(nvd + "CVE-2024-21626", "WEB")],
+        ),
+        osv_record(
+            "DSA-5615-1",
+            [_pkg("Debian:12", "runc", ("introduced", "0"), ("fixed", "1.1.5+ds1-1+deb12u1"))],
+            upstream=["CVE-2024-21626"],
+            summary="runc - security update",
+            details="Debian backported the upstream fix for the leaked cgroup directory "
+            "descriptor to bookworm's runc 1.1.5.",
+            published="2024-02-01T00:00:00Z",
+            references=[_ref("https://www.debian.org/security/2024/dsa-5615")],
         ),
         osv_record(
             "DEBIAN-CVE-2005-2541",

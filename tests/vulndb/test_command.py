@@ -32,21 +32,21 @@ def _fresh_records(days_old: int = 0) -> list[dict[str, Any]]:
 def test_import_prints_counts_per_input(tmp_path: Path) -> None:
     zipped, kev, epss = write_demo(tmp_path)
     out, err = _run("import", str(zipped), str(kev), str(epss))
-    assert f"{zipped} (OSV advisories): 14 added, 0 updated, 0 unchanged" in out
+    assert f"{zipped} (OSV advisories): 16 added, 0 updated, 0 unchanged" in out
     assert f"{kev} (CISA KEV): 2 added" in out
     assert f"{epss} (FIRST EPSS): 10 added" in out
     assert err == ""
     again, _ = _run("import", str(zipped))
     assert "imported before, skipped" in again
     forced, _ = _run("import", "--force", str(zipped))
-    assert "0 added, 0 updated, 14 unchanged" in forced
+    assert "0 added, 0 updated, 16 unchanged" in forced
 
 
 def test_import_prints_the_first_20_refusals(tmp_path: Path) -> None:
     bad = [osv_record(f"GHSA-bad{n}-xxxx-yyyy", affected="nope") for n in range(25)]
     path = write_osv_zip(tmp_path / "bad.zip", [*demo_records(), *bad])
     out, _ = _run("import", str(path))
-    assert "14 added, 0 updated, 0 unchanged, 0 removed, 25 rejected" in out
+    assert "16 added, 0 updated, 0 unchanged, 0 removed, 25 rejected" in out
     assert out.count("  refused ") == 20
     assert "refused GHSA-bad0-xxxx-yyyy.json: affected" in out
     assert "… and 5 more refused" in out
@@ -60,7 +60,7 @@ def test_an_unreadable_input_fails_the_command_after_the_others(tmp_path: Path) 
     with pytest.raises(CommandError, match="1 input"):
         call_command("vulndb", "import", str(broken), str(good), stdout=out, stderr=err)
     assert f"{broken}: not imported: corrupt zip" in err.getvalue()
-    assert "14 added" in out.getvalue()
+    assert "16 added" in out.getvalue()
 
 
 def test_a_missing_path_fails_the_command(tmp_path: Path) -> None:
@@ -79,11 +79,11 @@ def test_status_without_data_warns_that_nothing_is_assessed() -> None:
 def test_status_with_fresh_data(tmp_path: Path) -> None:
     _run("import", str(write_osv_zip(tmp_path / "a.zip", _fresh_records(days_old=2))))
     out, _ = _run("status")
-    assert "OSV advisories: 14 records, data of " in out
+    assert "OSV advisories: 16 records, data of " in out
     assert "(2 days old)" in out
     assert "warning" not in out
     status = data_status()
-    assert (status.has_osv, status.osv_count, status.age_days, status.stale) == (True, 14, 2, False)
+    assert (status.has_osv, status.osv_count, status.age_days, status.stale) == (True, 16, 2, False)
     assert status.generation > 0
 
 
@@ -102,7 +102,7 @@ def test_status_counts_follow_each_import(tmp_path: Path) -> None:
     assert data_status().osv_count == 0
     zipped, kev, epss = write_demo(tmp_path)
     _run("import", str(zipped))
-    assert data_status().osv_count == 14
+    assert data_status().osv_count == 16
     _run("import", str(kev), str(epss))
     status = data_status()
     assert (status.kev_count, status.epss_count) == (2, 10)
