@@ -12,5 +12,5 @@ class HostAdmin(admin.ModelAdmin):
     search_fields = ["name", "endpoint", "owner_email"]
     # Ciphertext of private keys: never shown, not even to staff. Keys are set through the
     # host form, which validates and encrypts them.
-    exclude = ["tls_client_key_enc", "ssh_private_key_enc"]
+    exclude = ["tls_client_key_enc", "ssh_private_key_enc", "ssh_access_key_enc"]
     readonly_fields = ["created_at", "updated_at"]

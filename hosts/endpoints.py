@@ -128,3 +128,19 @@ def parse_endpoint(raw: str) -> Endpoint:
             "(cheat-sheet rule 1). Use tcp:// with mutual TLS or ssh://."
         )
     raise ValidationError(_("The endpoint must start with unix://, tcp:// or ssh://."))
+
+
+def parse_ssh_access(raw: str) -> Endpoint:
+    """The separate SSH access of a tcp:// host (host-level checks only): user@host[:port],
+    with or without the ssh:// scheme. No ?socket: the Docker API is not reached this way."""
+    raw = (raw or "").strip()
+    endpoint = parse_endpoint(raw if raw.startswith("ssh://") else f"ssh://{raw}")
+    if endpoint.socket_path:
+        raise ValidationError(_("SSH access for host checks takes no ?socket option."))
+    return endpoint
+
+
+def format_ssh_access(endpoint: Endpoint) -> str:
+    """The one stored spelling: user@host:port (an IPv6 literal in brackets)."""
+    host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+    return f"{endpoint.user}@{host}:{endpoint.port}"

@@ -9,11 +9,12 @@ on it: a team-scoped account adds and keeps hosts in its own teams only, unix://
 endpoint passes the target policy (hosts.targets). Whoever may edit a host must not be able
 to aim its stored key at another machine: changing where the host is (endpoint) or how it
 is recognised (CA certificate, pinned host key) needs the private keys entered again.
+The same holds for a tcp:// host's separate SSH access (host checks only): its own
+address and pinned host key go with its own key.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from typing import TYPE_CHECKING, Any
@@ -28,9 +29,10 @@ from django.utils.translation import gettext_lazy as _
 from access.roles import Perm
 from access.scope import TEAM_LABEL
 from access.services import Access
-from hosts import keys, targets
+from hosts import keys, ssh_access, targets
 from hosts.endpoints import Endpoint, Transport, parse_endpoint
 from hosts.models import Host
+from hosts.ssh_access import fingerprint as _fingerprint
 
 if TYPE_CHECKING:  # django-stubs is a development dependency only
     from django_stubs_ext import StrOrPromise
@@ -40,7 +42,9 @@ LABEL_VALUE_MAX = 100
 MAX_LABELS = 20
 PEM_MAX = 64 * 1024
 # The write-only fields: named to sensitive_post_parameters by the views, never audited.
-SECRET_FIELDS = ("tls_client_key", "ssh_private_key")
+SECRET_FIELDS = ("tls_client_key", "ssh_private_key", "ssh_access_key")
+# The keys of the main endpoint; the SSH access's key follows its own address (clean()).
+ENDPOINT_SECRETS = ("tls_client_key", "ssh_private_key")
 SECRET_NAMES = {"tls_client_key": _("the client key"), "ssh_private_key": _("the SSH private key")}
 
 
@@ -119,12 +123,6 @@ def _key_matches_cert(key_pem: str, cert_pem: str) -> bool:
     return _public_bytes(key.public_key()) == _public_bytes(cert.public_key())
 
 
-def _fingerprint(pem: str) -> str:
-    """Certificates and host keys are public but long: the trail keeps a digest of them."""
-    text = " ".join((pem or "").split())
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16] if text else ""
-
-
 def audited(host: Host) -> dict[str, Any]:
     """What the audit trail compares before and after an edit (audit.services.diff). The
     secret fields hold ciphertext here only so that diff sees a change; diff writes
@@ -142,6 +140,9 @@ def audited(host: Host) -> dict[str, Any]:
         "ssh_host_key": _fingerprint(host.ssh_host_key),
         "tls_client_key": host.tls_client_key_enc,
         "ssh_private_key": host.ssh_private_key_enc,
+        "ssh_access": host.ssh_access,
+        "ssh_access_host_key": _fingerprint(host.ssh_access_host_key),
+        "ssh_access_key": host.ssh_access_key_enc,
     }
 
 
@@ -153,7 +154,7 @@ def _same_endpoint(before: str, after: str) -> bool:
         return False
 
 
-class HostForm(forms.ModelForm):
+class HostForm(ssh_access.SshAccessMixin, forms.ModelForm):
     labels = forms.CharField(
         label=_("Labels"),
         required=False,
@@ -186,6 +187,7 @@ class HostForm(forms.ModelForm):
     remove_ssh_private_key = forms.BooleanField(
         label=_("Remove the stored SSH key"), required=False
     )
+    ssh_access_key = ssh_access.key_field(SecretTextarea)
 
     class Meta:
         model = Host
@@ -200,6 +202,8 @@ class HostForm(forms.ModelForm):
             "tls_ca_cert",
             "tls_client_cert",
             "ssh_host_key",
+            "ssh_access",
+            "ssh_access_host_key",
         ]
         labels = {
             "name": _("Name"),
@@ -211,6 +215,8 @@ class HostForm(forms.ModelForm):
             "tls_ca_cert": _("CA certificate (PEM)"),
             "tls_client_cert": _("Client certificate (PEM)"),
             "ssh_host_key": _("Pinned SSH host public key"),
+            "ssh_access": _("SSH address for host checks"),
+            "ssh_access_host_key": _("Pinned host key of that SSH server"),
         }
         help_texts = {
             "endpoint": _(
@@ -218,6 +224,11 @@ class HostForm(forms.ModelForm):
             ),
             "tls_ca_cert": _("The CA that signed the daemon's certificate."),
             "ssh_host_key": _("One line, e.g. from ssh-keyscan, checked out of band."),
+            "ssh_access": _(
+                "user@host:22 — optional. Posture logs in there only to read the host's own "
+                "files, processes and packages (read-only); the Docker API stays on TLS."
+            ),
+            "ssh_access_host_key": _("One line, e.g. from ssh-keyscan, checked out of band."),
             "image_scan": _(
                 "OS packages: read from a running container of each image (GET only). Deep: "
                 "also images without a container and Python, npm and Maven packages, by "
@@ -228,6 +239,10 @@ class HostForm(forms.ModelForm):
             "tls_ca_cert": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
             "tls_client_cert": forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
             "ssh_host_key": forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+            "ssh_access_host_key": forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+            "ssh_access": forms.TextInput(
+                attrs={"placeholder": "posture@docker1.example.org:22", "spellcheck": "false"}
+            ),
             "endpoint": forms.TextInput(
                 attrs={"placeholder": "tcp://docker1.example.org:2376", "spellcheck": "false"}
             ),
@@ -315,7 +330,13 @@ class HostForm(forms.ModelForm):
         return pem
 
     def clean_ssh_private_key(self) -> str:
-        pem = _pem(self.cleaned_data.get("ssh_private_key", ""))
+        return self._ssh_key("ssh_private_key")
+
+    def clean_ssh_access_key(self) -> str:
+        return self._ssh_key("ssh_access_key")
+
+    def _ssh_key(self, name: str) -> str:
+        pem = _pem(self.cleaned_data.get(name, ""))
         if pem:
             try:
                 keys.load_ssh_private_key(pem)
@@ -324,7 +345,13 @@ class HostForm(forms.ModelForm):
         return pem
 
     def clean_ssh_host_key(self) -> str:
-        line = " ".join((self.cleaned_data.get("ssh_host_key") or "").split())
+        return self._host_key("ssh_host_key")
+
+    def clean_ssh_access_host_key(self) -> str:
+        return self._host_key("ssh_access_host_key")
+
+    def _host_key(self, name: str) -> str:
+        line = " ".join((self.cleaned_data.get(name) or "").split())
         if line:
             try:
                 keys.parse_ssh_host_key(line)
@@ -344,6 +371,7 @@ class HostForm(forms.ModelForm):
         if self.endpoint is None:
             return data
         self._require_secrets_again(data)
+        self.check_ssh_access(data, self.endpoint)
         if self.endpoint.transport is Transport.TLS:
             self._require_tls(data)
         elif self.endpoint.transport is Transport.SSH:
@@ -379,7 +407,7 @@ class HostForm(forms.ModelForm):
             "tls_client_key": self.instance.has_tls_client_key,
             "ssh_private_key": self.instance.has_ssh_private_key,
         }
-        for secret in SECRET_FIELDS:
+        for secret in ENDPOINT_SECRETS:
             if stored[secret] and not data.get(secret) and not data.get(f"remove_{secret}"):
                 self.add_error(
                     secret,
@@ -395,14 +423,14 @@ class HostForm(forms.ModelForm):
     def credential_changes(self) -> dict[str, list[str]]:
         """Which kinds of secret this submission replaced or removed (never their values)."""
         data = self.cleaned_data
-        return {
-            "replaced": [s for s in SECRET_FIELDS if data.get(s)],
-            "removed": [
-                s
-                for s in SECRET_FIELDS
-                if self.before[s] and not data.get(s) and data.get(f"remove_{s}")
-            ],
-        }
+        removed = [
+            s
+            for s in ENDPOINT_SECRETS
+            if self.before[s] and not data.get(s) and data.get(f"remove_{s}")
+        ]
+        if self.before["ssh_access_key"] and not data.get("ssh_access"):
+            removed.append("ssh_access_key")  # clearing the address removes the access
+        return {"replaced": [s for s in SECRET_FIELDS if data.get(s)], "removed": removed}
 
     def _keeps(self, secret: str, stored: bool, data: dict[str, Any]) -> bool:
         return bool(data.get(secret)) or (stored and not data.get(f"remove_{secret}"))
@@ -457,6 +485,7 @@ class HostForm(forms.ModelForm):
             host.set_ssh_private_key(data["ssh_private_key"])
         elif data.get("remove_ssh_private_key"):
             host.set_ssh_private_key("")
+        ssh_access.save(host, data)
         if commit:
             host.save()
         return host

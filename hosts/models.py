@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from hosts.credentials import Credentials
-from hosts.endpoints import Endpoint, parse_endpoint
+from hosts.endpoints import Endpoint, parse_endpoint, parse_ssh_access
 from posture.lib import crypto
 
 HOST_NAME = RegexValidator(
@@ -77,6 +77,18 @@ class Host(models.Model):
     tls_client_key_enc = models.TextField(blank=True, editable=False)
     ssh_private_key_enc = models.TextField(blank=True, editable=False)
 
+    # A tcp:// (mutual TLS) host's separate SSH access, for the host-level checks only (its
+    # files, processes, packages); the Docker API is still read over TLS. A second
+    # credential held like the first: user@host:port, its host key pinned, its key sealed.
+    # db_default as for image_scan: rows an older release writes during an upgrade.
+    ssh_access = models.CharField(
+        "SSH access for host checks", max_length=300, blank=True, default="", db_default=""
+    )
+    ssh_access_host_key = models.TextField(
+        "pinned host key of the SSH access", blank=True, default="", db_default=""
+    )
+    ssh_access_key_enc = models.TextField(blank=True, editable=False, default="", db_default="")
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -117,6 +129,27 @@ class Host(models.Model):
 
     def set_ssh_private_key(self, pem: str) -> None:
         self.ssh_private_key_enc = crypto.encrypt(pem) if pem else ""
+
+    def set_ssh_access_key(self, pem: str) -> None:
+        self.ssh_access_key_enc = crypto.encrypt(pem) if pem else ""
+
+    @property
+    def has_ssh_access_key(self) -> bool:
+        return bool(self.ssh_access_key_enc)
+
+    @property
+    def ssh_access_endpoint(self) -> Endpoint | None:
+        """Where the host checks of a tcp:// host go over SSH; None when it has no such access."""
+        return parse_ssh_access(self.ssh_access) if self.ssh_access else None
+
+    def ssh_access_credentials(self) -> Credentials:
+        """The SSH access's opened key and pinned host key, for one scan (as credentials())."""
+        return Credentials(
+            ssh_private_key=(
+                crypto.decrypt(self.ssh_access_key_enc) if self.ssh_access_key_enc else ""
+            ),
+            ssh_host_key=self.ssh_access_host_key,
+        )
 
     @property
     def has_tls_client_key(self) -> bool:

@@ -27,7 +27,7 @@ from policy import profiles
 from posture.lib.crypto import DecryptionError
 from rules import evaluate, score_host
 from rules.facts import HostFacts, HostPackages
-from scans import filemodes, finish, hostlocal, hostpackages, images
+from scans import filemodes, finish, hostlocal, hostpackages, hostssh, images
 from scans.collect import collect
 from scans.hostaccess import collect_host
 from scans.models import ScanRun
@@ -227,7 +227,7 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
         mode = scan.host.image_scan_mode
         with open_api(endpoint, creds, limits) as api:
             facts = collect(api, known_images=known_images)
-            _collect_host(api, endpoint, facts)
+            _collect_host(api, endpoint, facts, scan.host, limits)
             containers = inventories.image_containers(facts.containers)
             _read_inventories(api, scan.host, facts, containers, mode)
         facts.transport = endpoint.transport.value
@@ -261,10 +261,26 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
     return scan
 
 
-def _collect_host(api: DockerAPI, endpoint: Endpoint, facts: HostFacts) -> None:
-    """The host's own files and packages: over the scan's SSH connection, or read on this
-    machine when the unix:// daemon is provably its own (scans.hostlocal)."""
-    if api.ssh_client is not None:
+def _collect_host(
+    api: DockerAPI, endpoint: Endpoint, facts: HostFacts, host: Host, limits: Limits
+) -> None:
+    """The host's own files and packages: over the scan's SSH connection, over a tcp://
+    host's separate SSH access (scans.hostssh), or read on this machine when the unix://
+    daemon is provably its own (scans.hostlocal)."""
+    if endpoint.transport is Transport.TLS and host.ssh_access:
+        try:
+            access = host.ssh_access_endpoint
+            creds = host.ssh_access_credentials()
+        except (ValidationError, DecryptionError) as exc:
+            # The API scan stands: only the host rules go unassessed, saying why.
+            why = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            facts.host = hostssh.failed(why)
+        else:
+            assert access is not None
+            facts.host = hostssh.collect_via_access(
+                access, creds, facts.info, api.deadline, limits.connect_timeout
+            )
+    elif api.ssh_client is not None:
         root = facts.info.get("DockerRootDir")
         facts.host = collect_host(
             api.ssh_client, api.deadline, root if isinstance(root, str) else None

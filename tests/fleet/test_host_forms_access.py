@@ -299,4 +299,4 @@ def test_secret_fields_are_kept_out_of_error_reports():
     for url in (reverse("host-add"), reverse("host-edit", args=[HostFactory().name])):
         response = client.post(url, form_data(endpoint="http://x", tls_client_key=pem.client_key))
         hidden = response.wsgi_request.sensitive_post_parameters  # type: ignore[attr-defined]
-        assert set(hidden) == {"tls_client_key", "ssh_private_key"}
+        assert set(hidden) == {"tls_client_key", "ssh_private_key", "ssh_access_key"}

@@ -16,6 +16,8 @@ APPS = [
 ALLOWED = {
     "decrypt": {"posture/lib/crypto.py", "hosts/models.py", "hosts/credentials.py"},
     "credentials": {"scans/services.py"},
+    # A tcp:// host's separate SSH access for the host checks (scans.hostssh).
+    "ssh_access_credentials": {"scans/services.py"},
 }
 
 
@@ -38,3 +40,4 @@ def calls(name: str) -> set[str]:
 def test_stored_keys_are_opened_only_on_the_worker_road() -> None:
     assert calls("decrypt") <= ALLOWED["decrypt"]
     assert calls("credentials") == ALLOWED["credentials"]
+    assert calls("ssh_access_credentials") == ALLOWED["ssh_access_credentials"]

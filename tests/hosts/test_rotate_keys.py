@@ -39,7 +39,9 @@ def old_and_new(settings: Any) -> tuple[str, str]:
 
 def test_every_sealed_field_is_found() -> None:
     found = {m._meta.label: names for m, names in sealed_fields()}
-    assert found == {"hosts.Host": ["tls_client_key_enc", "ssh_private_key_enc"]}
+    assert found == {
+        "hosts.Host": ["tls_client_key_enc", "ssh_private_key_enc", "ssh_access_key_enc"]
+    }
 
 
 def test_rotation_reseals_old_and_fernet_secrets_and_is_idempotent(

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from audit.services import record
 from hosts import keys, targets
-from hosts.endpoints import Transport, parse_endpoint
+from hosts.endpoints import Transport, format_ssh_access, parse_endpoint, parse_ssh_access
 from hosts.models import Host
 
 
@@ -50,7 +50,14 @@ class Command(BaseCommand):
         add.add_argument("--ca", help="CA certificate file (tcp://)")
         add.add_argument("--cert", help="client certificate file (tcp://)")
         add.add_argument("--key", help="client key file (tcp://)")
-        add.add_argument("--ssh-key", help="SSH private key file (ssh://)")
+        add.add_argument("--ssh-key", help="SSH private key file (ssh://, or with --ssh-access)")
+        add.add_argument(
+            "--ssh-access",
+            default="",
+            metavar="USER@HOST:PORT",
+            help="tcp:// hosts: SSH access for the host-level checks only (with --ssh-key and "
+            "--host-key)",
+        )
         add.add_argument("--host-key", default="", help="pinned host key: 'ssh-ed25519 AAAA...'")
         add.add_argument("--host-key-file", help="file holding the pinned host key line")
         add.add_argument("--disabled", action="store_true", help="register without scheduling")
@@ -102,6 +109,10 @@ class Command(BaseCommand):
                 keys.check_private_key(key)
                 host.tls_ca_cert, host.tls_client_cert = ca, cert
                 host.set_tls_client_key(key)
+                if opts["ssh_access"]:
+                    self._ssh_access(host, opts)
+            elif opts["ssh_access"]:
+                raise CommandError("--ssh-access is for tcp:// hosts only")
             elif endpoint.transport is Transport.SSH:
                 private = _read(opts["ssh_key"])
                 pinned = (opts["host_key"] or _read(opts["host_key_file"])).strip()
@@ -132,6 +143,30 @@ class Command(BaseCommand):
         self.stdout.write(
             f"added {host.name} ({endpoint.transport.value}, every {host.scan_interval} min)"
         )
+
+    def _ssh_access(self, host: Host, opts: dict[str, Any]) -> None:
+        """The same three parts as the host form's: address (target policy), pinned host
+        key, private key (sealed)."""
+        try:
+            address = format_ssh_access(parse_ssh_access(opts["ssh_access"]))
+        except ValidationError as exc:
+            raise CommandError(f"--ssh-access: {' '.join(exc.messages)}") from None
+        try:
+            targets.check_endpoint(f"ssh://{address}", allow_unix=False)
+        except targets.TargetRefused as exc:
+            raise CommandError(exc.sentence) from None
+        private = _read(opts["ssh_key"])
+        pinned = (opts["host_key"] or _read(opts["host_key_file"])).strip()
+        if not (private and pinned):
+            raise CommandError(
+                "--ssh-access needs --ssh-key and --host-key (or --host-key-file): the host "
+                "key is pinned, never learnt on first use"
+            )
+        keys.load_ssh_private_key(private)
+        keys.parse_ssh_host_key(pinned)
+        host.ssh_access = address
+        host.ssh_access_host_key = pinned.splitlines()[0]
+        host.set_ssh_access_key(private)
 
     def handle_list(self, opts: dict[str, Any]) -> None:
         hosts = Host.objects.select_related("posture").order_by("name")
