@@ -1,7 +1,8 @@
 """A security engineer's first visit, in a real Chromium: log in, find the failing host on
 the fleet page, filter, drill into the host, read the evidence and the fix, scan again; then
 the analyst's journey (issue 17): fleet -> host -> a finding -> accept the risk for one
-container -> export SARIF."""
+container -> export SARIF, in English and in French (the account's language), axe-core clean
+at each step."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 from access.roles import Role
 from access.services import set_role
+from accounts.services import set_language
 from findings.models import Finding
 from hosts.models import Host
 from lab.daemon import LabDaemon
@@ -24,6 +26,7 @@ from scans import services
 from scans.models import ScanRun
 from tests.system.browser.axe import check_axe
 from tests.system.browser.helpers import log_in, shot
+from tests.system.browser.language import BOTH, ntr, pattern, tr
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
@@ -81,9 +84,9 @@ def test_login_fleet_filter_host_scan(
 
     with page.expect_response(re.compile(r"/hosts/lab-1/scan$")):
         page.click("button:has-text('Scan now')")
-    scan = ScanRun.objects.filter(host=lab, status=ScanRun.Status.QUEUED).first()
-    assert scan is not None
-    services.run_scan(scan.pk)  # no worker in this test: run it where the button queued it
+    queued = ScanRun.objects.filter(host=lab, status=ScanRun.Status.QUEUED).first()
+    assert queued is not None
+    services.run_scan(queued.pk)  # no worker in this test: run it where the button queued it
     # The status badge polls until the scan ends (HTTP 286), then offers the new results.
     expect(page.locator("text=Show the new results")).to_be_visible(timeout=15000)
     assert page.problems == []  # type: ignore[attr-defined]
@@ -94,7 +97,17 @@ def unexpected(problems: list[str]) -> list[str]:
     return [p for p in problems if "status of 422" not in p]
 
 
+def matches(lang: str, findings: int, hosts: int | None = None) -> str:
+    """The exception preview's count, as the page words it in `lang`."""
+    text = ntr(lang, "Matches %(n)s finding", "Matches %(n)s findings", findings)
+    if hosts is None:
+        return text
+    return f"{text} {ntr(lang, 'on %(n)s host today.', 'on %(n)s hosts today.', hosts)}"
+
+
+@BOTH
 def test_accept_one_container_then_export_sarif(
+    lang: str,
     page: Page,
     live_server,
     django_user_model,
@@ -106,12 +119,11 @@ def test_accept_one_container_then_export_sarif(
     finding"; a date in the past refused first, in place), THEN after the rescan that one
     finding is in the folded "Accepted risks" group, out of the red, the others still fail,
     and the SARIF downloaded from the host page marks it (and only it) as suppressed."""
-    set_role(
-        django_user_model.objects.create_user(
-            "alice", email="alice@example.org", password="correct horse battery"
-        ),
-        Role.SECURITY,
+    alice = django_user_model.objects.create_user(
+        "alice", email="alice@example.org", password="correct horse battery"
     )
+    set_role(alice, Role.SECURITY)
+    set_language(alice, lang)
     lab = Host.objects.create(
         name="lab-1", endpoint=lab_daemon.unix_url, labels={"env": "prod", "team": "payments"}
     )
@@ -121,57 +133,72 @@ def test_accept_one_container_then_export_sarif(
     failing = Finding.objects.open().filter(host=lab, rule_id=rule)
     assert failing.count() > 1
     # The first of them on the host page's card (the page shows a rule's first subjects).
-    target = failing.order_by("subject_kind", "subject_name").first().subject_name
+    first = failing.order_by("subject_kind", "subject_name").first()
+    assert first is not None
+    target = first.subject_name
 
     log_in(page, live_server.url, "alice")
     # Fleet -> host.
     page.goto(live_server.url + "/")
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+    check_axe(page, f"fleet ({lang})")
     page.get_by_role("link", name="lab-1", exact=True).click()
     expect(page.locator("h1")).to_contain_text("lab-1")
+    check_axe(page, f"host ({lang})")
     # Host -> a finding: the container's own page, through the host page's link to it.
     name = re.compile(rf"^{re.escape(target)}$")
     href = page.locator("a.subject-link").filter(has_text=name).first.get_attribute("href")
     assert href == f"/hosts/lab-1/containers/{lab_samples[target]}/"
     page.goto(live_server.url + href)
     expect(page.locator("h1")).to_contain_text(target)
+    check_axe(page, f"container ({lang})")
 
     # "Accept…" for this one container: the form comes prefilled, first on the page.
-    page.get_by_role("link", name=re.compile(rf"Accept… the risk of {rule} on")).click()
+    risk = tr(lang, "the risk of %(rule)s on <bdi>%(name)s</bdi>", rule=rule, name=target)
+    accept = f"{tr(lang, 'Accept…')} {re.sub(r'</?bdi>', '', risk)}"
+    page.get_by_role("link", name=accept).click()
     expect(page).to_have_url(re.compile(r"/exceptions/\?"))
     form = page.locator("#exception-form")
     expect(form.locator("select[name=rule_id]")).to_have_value(rule)
     expect(form.locator("input[name=host]")).to_have_value("lab-1")
     expect(form.locator("input[name=container_pattern]")).to_have_value(target)
     expect(form.locator("input[name=owner]")).to_have_value("alice@example.org")
-    expect(form.get_by_label("90 days")).to_be_checked()
+    expect(form.get_by_label(tr(lang, "90 days"))).to_be_checked()
     preview = page.locator("#exception-preview")
-    expect(preview).to_contain_text("Matches 1 finding on 1 host")
+    expect(preview).to_contain_text(matches(lang, 1, hosts=1))
     # The count follows the fields: a wider pattern matches every lab container failing it.
     form.locator("input[name=container_pattern]").fill("lab-*")
-    expect(preview).to_contain_text(f"Matches {failing.count()} findings")
+    expect(preview).to_contain_text(matches(lang, failing.count()))
     form.locator("input[name=container_pattern]").fill(target)
-    expect(preview).to_contain_text("Matches 1 finding on 1 host")
-    form.get_by_label("30 days").check()
+    expect(preview).to_contain_text(matches(lang, 1, hosts=1))
+    form.get_by_label(tr(lang, "30 days")).check()
     form.locator("textarea[name=reason]").fill("batch job, bounded by the host's cgroup")
-    check_axe(page, "exception form, prefilled")
-    shot(page, "exception-accept")
+    check_axe(page, f"exception form, prefilled ({lang})")
+    if lang == "en":  # the README's screenshots are the English ones
+        shot(page, "exception-accept")
 
     # Error path: a date in the past is refused in place, nothing typed is lost.
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
     form.locator("input[name=expires_on]").fill(yesterday)
     with page.expect_response(re.compile(r"/exceptions/$")) as answer:
-        form.get_by_role("button", name="Accept the risk").click()
+        form.get_by_role("button", name=tr(lang, "Accept the risk")).click()
     assert answer.value.status == 422
-    expect(page.locator("#exception-form .error")).to_have_text("Pick a date after today.")
+    expect(page.locator("#exception-form .error")).to_have_text(
+        tr(lang, "Pick a date after today.")
+    )
     expect(page.locator("textarea[name=reason]")).to_have_value(
         "batch job, bounded by the host's cgroup"
     )
     assert not RiskException.objects.exists()
+    check_axe(page, f"exception form refused ({lang})")
 
     # Corrected: the 30-day preset applies; saved, and the hosts it covers are rescanned.
     page.locator("#exception-form input[name=expires_on]").fill("")
-    page.locator("#exception-form").get_by_role("button", name="Accept the risk").click()
-    expect(page.get_by_text(re.compile(r"^Exception saved")).first).to_be_visible()
+    page.locator("#exception-form").get_by_role("button", name=tr(lang, "Accept the risk")).click()
+    saved = pattern(
+        lang, "Exception saved: %(e)s. The hosts it covers are being rescanned.", e=".+"
+    )
+    expect(page.get_by_text(saved).first).to_be_visible()
     exc = RiskException.objects.get()
     assert (exc.host, exc.container_pattern, exc.owner) == (lab, target, "alice@example.org")
     assert timezone.localtime(exc.expires_at).date() == timezone.localdate() + timedelta(days=30)
@@ -180,10 +207,13 @@ def test_accept_one_container_then_export_sarif(
     assert list(failing.filter(accepted=True).values_list("subject_name", flat=True)) == [target]
 
     # Back where the analyst came from: the finding moved to the folded accepted group.
-    page.get_by_role("link", name="← Back to where you were").click()
+    page.get_by_role("link", name=tr(lang, "← Back to where you were")).click()
     expect(page.locator("h1")).to_contain_text(target)
     group = page.locator("details.accepted-group")
-    expect(group.locator("summary")).to_have_text(re.compile(r"Accepted risks \(\d+\)"))
+    here = Finding.objects.open().filter(host=lab, subject_name=target, accepted=True).count()
+    expect(group.locator("summary")).to_have_text(
+        ntr(lang, "Accepted risks (%(n)s)", "Accepted risks (%(n)s)", here)
+    )
     group.locator("summary").click()
     expect(group).to_contain_text(rule)
     expect(page.locator("table.findings-table")).not_to_contain_text(rule)
@@ -203,13 +233,15 @@ def test_accept_one_container_then_export_sarif(
         "el => getComputedStyle(el).color"
     )
     assert colour == "rgb(74, 83, 101)", colour  # --ink-2, not the evidence's failing red
-    shot(page, "host-accepted")
+    check_axe(page, f"host with an accepted risk ({lang})")
+    if lang == "en":
+        shot(page, "host-accepted")
 
     # Export SARIF from the host page: the accepted finding is a suppression, the rest not.
     menu = page.locator("details.export-menu").first
     menu.locator("summary").click()
     with page.expect_download() as download:
-        menu.get_by_role("link", name="SARIF (code scanning)").click()
+        menu.get_by_role("link", name=tr(lang, "SARIF (code scanning)")).click()
     log = json.loads(Path(download.value.path()).read_text())
     results = [r for r in log["runs"][0]["results"] if r["ruleId"] == rule]
     assert {r["properties"]["host"] for r in results} == {"lab-1"}
@@ -221,12 +253,13 @@ def test_accept_one_container_then_export_sarif(
     assert len(results) == failing.count()
 
     # The fleet's containers, from the menu: the accepted one no longer counts as failing.
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Containers").click()
-    page.get_by_label("Search").fill(target)
+    nav = page.get_by_role("navigation", name=tr(lang, "Main"))
+    nav.get_by_role("link", name=tr(lang, "Containers")).click()
+    page.get_by_label(tr(lang, "Search")).fill(target)
     row = page.locator("#subject-list tbody tr", has_text=target)
     expect(row).to_have_count(1)
     # Its other failing rules still count; CTR-MEMORY-LIMIT, accepted, does not.
     still = Finding.objects.open().filter(host=lab, subject_name=target, accepted=False)
     expect(row.locator("td.num")).to_have_text(str(still.count()))
-    check_axe(page, "containers")
+    check_axe(page, f"containers ({lang})")
     assert unexpected(page.problems) == []  # type: ignore[attr-defined]
