@@ -85,3 +85,14 @@ def test_every_reason_a_plain_host_gets_is_translated(french):
 
     assert len(reasons) > 20  # the check checks something
     assert sorted(r for r in reasons if vocabulary.reason(r) == r) == []
+
+
+def test_a_failed_ssh_access_reads_in_french(french):
+    text = (
+        "stat of /etc/docker was not collected over SSH (host collection incomplete: "
+        "SSH access for host checks failed: auth)"
+    )
+    assert vocabulary.reason(text) == (
+        "stat de /etc/docker : non collecté par SSH (collecte de l'hôte incomplète : "
+        "l'accès SSH des vérifications de l'hôte a échoué : auth)"
+    )
