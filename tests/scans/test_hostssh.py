@@ -3,20 +3,27 @@ the lab TLS dockerd scanned over TLS, its host read over the lab sshd, for real.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from findings.models import HostPosture
+from hosts.credentials import Credentials
+from hosts.endpoints import parse_ssh_access
 from hosts.models import Host
 from lab.daemon import LabDaemon
 from lab.pki import Pki
 from lab.sshd import LabSshd
 from rules import REGISTRY
 from rules.base import Source
-from scans import services
+from rules.facts import HostAccess
+from rules.host_access import COLLECTION
+from scans import hostssh, services
 from scans.models import ScanRun
 from scans.transports import Limits
+from scans.transports.base import Deadline
 
 pytestmark = [pytest.mark.django_db, pytest.mark.docker, pytest.mark.ssh]
 LIMITS = Limits(deadline=30, connect_timeout=5, read_timeout=10, pool_size=2)
@@ -92,3 +99,45 @@ def test_a_wrong_pinned_key_leaves_the_host_rules_unassessed_not_the_scan_failed
     assert entry["causes"] == {"data_missing": 1}
     assert "SSH host key mismatch" in entry["reasons"][0]
     assert "SSH access for host checks failed" in entry["reasons"][0]
+
+
+def _access(sshd: LabSshd, root: str, daemon_id: str) -> HostAccess:
+    endpoint = parse_ssh_access(sshd.ssh_url)
+    creds = Credentials(ssh_private_key=sshd.client_private_key, ssh_host_key=sshd.host_public_key)
+    info = {"DockerRootDir": root, "ID": daemon_id}
+    return hostssh.collect_via_access(endpoint, creds, info, Deadline(20), 5)
+
+
+@pytest.mark.parametrize(
+    ("written", "reason"),
+    [
+        (None, "data-root /nonexistent/posture-docker does not exist"),
+        ("ANOTHER:DAEMON", "engine-id names another daemon"),
+    ],
+)
+def test_ssh_access_to_another_machine_is_not_taken_for_the_daemons_host(
+    lab_sshd: LabSshd, tmp_path: Path, written: str | None, reason: str
+) -> None:
+    """GIVEN SSH access that reaches a machine without the daemon's data-root, or whose
+    engine-id names another daemon
+    WHEN the host is collected over it
+    THEN nothing is collected, and the reason says it is not this daemon's host."""
+    root = "/nonexistent/posture-docker"
+    if written is not None:
+        (tmp_path / "engine-id").write_text(written + "\n")
+        root = str(tmp_path)
+
+    access = _access(lab_sshd, root, "THIS:DAEMON")
+
+    note = access.commands[COLLECTION]
+    assert reason in note and "not this daemon's host" in note, note
+    assert not access.files and not access.texts
+
+
+def test_ssh_access_to_the_daemons_own_host_is_collected(lab_sshd: LabSshd, tmp_path: Path) -> None:
+    (tmp_path / "engine-id").write_text("THIS:DAEMON\n")
+
+    access = _access(lab_sshd, str(tmp_path), "THIS:DAEMON")
+
+    assert access.commands[COLLECTION] == "complete"
+    assert access.files
