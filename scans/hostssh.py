@@ -53,6 +53,13 @@ def failed(reason: str) -> HostAccess:
     return access
 
 
+def failure_of(access: HostAccess) -> str:
+    """The reason a collection through SSH access failed, or "": the host page says it on
+    its "Host checks" line, not only on each rule."""
+    found = access.commands.get(COLLECTION, "")
+    return found.removeprefix("incomplete: ") if found.startswith("incomplete: ") else ""
+
+
 def collect_via_access(
     endpoint: Endpoint,
     creds: Credentials,

@@ -280,6 +280,7 @@ def _collect_host(
             facts.host = hostssh.collect_via_access(
                 access, creds, facts.info, api.deadline, limits.connect_timeout
             )
+        facts.host_note = hostssh.failure_of(facts.host)
     elif api.ssh_client is not None:
         root = facts.info.get("DockerRootDir")
         facts.host = collect_host(

@@ -99,6 +99,9 @@ def test_a_wrong_pinned_key_leaves_the_host_rules_unassessed_not_the_scan_failed
     assert entry["causes"] == {"data_missing": 1}
     assert "SSH host key mismatch" in entry["reasons"][0]
     assert "SSH access for host checks failed" in entry["reasons"][0]
+    # ...and the host page's "Host checks" line says so once, not "read over SSH".
+    assert run.host_access == "ssh"
+    assert "SSH host key mismatch" in run.host_access_note
 
 
 def _access(sshd: LabSshd, root: str, daemon_id: str) -> HostAccess:
