@@ -155,3 +155,15 @@ def _use_broker(url: str, options: dict[str, object]) -> None:
     # get the closed one back ("Acquire on closed pool").
     app._pool = None
     app.amqp._producer_pool = None
+
+
+@pytest.fixture(autouse=True)
+def _english_to_start_with() -> Iterator[None]:
+    # A test that renders for a French account (a mail, a test message) can leave French
+    # active in this thread; the next test's English expectations then fail at random,
+    # depending on order. Each test starts in the default language.
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.deactivate()
