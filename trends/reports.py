@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import date
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Sum
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from access.scope import Scope as AccessScope
 from findings.models import Finding
@@ -133,3 +137,32 @@ def build_report(
         teams=None if team else scope.teams,
         refused=scope.refused,
     )
+
+
+def cached_report(
+    kind: str, team: str, access: AccessScope, period: Period | None = None
+) -> Report:
+    """build_report for the page, kept POSTURE_TRENDS_CACHE_SECONDS per account scope,
+    period, team and language, as the trends page keeps its figures. A report covers a
+    finished period, yet its lists (findings opened and resolved in it, first scans told
+    apart as baselines) cost ~90 ms of SQL at 1,000 hosts and 300,000 findings: measured
+    past the 150 ms page budget (docs/BENCHMARKS.md, issue 17) when a manager and their
+    team open the same month again and again. Mail is built fresh (build_report)."""
+    seconds = settings.POSTURE_TRENDS_CACHE_SECONDS
+    if seconds <= 0:
+        return build_report(kind, team, access=access, period=period)
+    raw = json.dumps(
+        [
+            translation.get_language(),
+            timezone.localdate().isoformat(),
+            kind,
+            team,
+            period.key if period else "",
+        ]
+    )
+    key = f"report:{access.key}:" + hashlib.sha256(raw.encode()).hexdigest()
+    found: Report | None = cache.get(key)
+    if found is None:
+        found = build_report(kind, team, access=access, period=period)
+        cache.set(key, found, seconds)
+    return found

@@ -17,7 +17,7 @@ from trends.dashboard import cached_trends_context, short_day
 from trends.filters import ReportFilters, TrendFilters
 from trends.periods import KINDS
 from trends.picker import pick
-from trends.reports import Report, build_report
+from trends.reports import Report, cached_report
 
 
 @allow(Perm.VIEW)
@@ -67,6 +67,6 @@ def report(request: HtmxHttpRequest) -> HttpResponse:
         # beside the field (htmx swaps 422 in place; a plain request gets a 400 page).
         status = 422 if fragment_requested(request) else 400
         return render_page(request, "trends/report.html", "report-main", context, status)
-    result = build_report(filters.period, filters.team, access=access, period=chosen.period)
+    result = cached_report(filters.period, filters.team, access, chosen.period)
     context.update({"report": result, **report_charts(result)})
     return render_page(request, "trends/report.html", "report-main", context)
