@@ -15,7 +15,9 @@ PASSWORD = "correct horse battery"
 def shot(page: Page, name: str, full_page: bool = False) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=full_page)
+        # caret="initial": hiding the text caret makes Playwright inject a <style>, which the
+        # page's CSP refuses and the journeys then report as a page fault.
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=full_page, caret="initial")
 
 
 def log_in(page: Page, base_url: str, username: str, password: str = PASSWORD) -> None:
