@@ -88,6 +88,12 @@ class Host(models.Model):
         "pinned host key of the SSH access", blank=True, default="", db_default=""
     )
     ssh_access_key_enc = models.TextField(blank=True, editable=False, default="", db_default="")
+    # The public half of each sealed key ({"tls_client_key": "sha256:…"}), written by whoever
+    # sealed it knowing it (hosts.inventory), cleared by any other setter: an inventory
+    # import tells an unchanged key without opening the sealed box, which this process
+    # cannot do. A missing entry means "unknown", never "unchanged".
+    # db_default as for image_scan: rows an older release writes during an upgrade.
+    key_fingerprints = models.JSONField(default=dict, blank=True, editable=False, db_default={})
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -124,14 +130,23 @@ class Host(models.Model):
     def transport(self) -> str:
         return self.parsed_endpoint.transport.value
 
+    def _forget_fingerprint(self, name: str) -> None:
+        """Set by a path that does not record the key's public half: "unknown" from now on."""
+        self.key_fingerprints = {
+            k: v for k, v in (self.key_fingerprints or {}).items() if k != name
+        }
+
     def set_tls_client_key(self, pem: str) -> None:
         self.tls_client_key_enc = crypto.encrypt(pem) if pem else ""
+        self._forget_fingerprint("tls_client_key")
 
     def set_ssh_private_key(self, pem: str) -> None:
         self.ssh_private_key_enc = crypto.encrypt(pem) if pem else ""
+        self._forget_fingerprint("ssh_private_key")
 
     def set_ssh_access_key(self, pem: str) -> None:
         self.ssh_access_key_enc = crypto.encrypt(pem) if pem else ""
+        self._forget_fingerprint("ssh_access_key")
 
     @property
     def has_ssh_access_key(self) -> bool:
