@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import timedelta
 from ipaddress import ip_network
 
 import pytest
 from django.test import Client
 from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
 
 from access.models import Team
 from findings.models import Finding, HostPosture
 from hosts.models import Host
 from scans.models import ScanRun
 from tests.factories import UserFactory
+from vulns.models import VulnOccurrence
 
 pytestmark = pytest.mark.django_db
 
 
 def value(text: str, sample: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(sample + " "):
-            return float(line.rsplit(" ", 1)[1])
+    """A sample's value, named as PromQL would select it: `name{label="value",...}` (the
+    exposition's label order is the library's, so the text is parsed, not matched)."""
+    name, _, rest = sample.partition("{")
+    wanted = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and s.labels == wanted:
+                return s.value
     raise AssertionError(f"{sample} not in\n{text}")
 
 
@@ -122,7 +131,63 @@ def test_a_signed_in_account_needs_the_metrics_permission(
     assert with_token.status_code == 200  # a scraper's token, whoever is signed in
 
 
-def test_hostile_label_values_are_escaped() -> None:
-    from scans.metrics import _labels
+def test_label_values_from_the_database_are_escaped(admin_client: Client, fleet: None) -> None:
+    """An error class is a stored string: whatever it holds, the scrape stays parseable."""
+    now = timezone.now()
+    host = Host.objects.get(name="ok")
+    ScanRun.objects.create(host=host, status="failed", finished_at=now, error_class='x"y\\z\n')
 
-    assert _labels(a='x"y\\z') == '{a="x\\"y\\\\z"}'
+    text = admin_client.get("/metrics").content.decode()
+
+    samples = {
+        s.labels["error_class"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "posture_scans_finished_15m"
+    }
+    assert samples['x"y\\z\n'] == 1
+
+
+def test_fleet_score_worker_clock_and_kev(admin_client: Client, fleet: None) -> None:
+    host = Host.objects.get(name="ok")
+    other = Host.objects.create(name="scored", endpoint="unix:///tmp/e.sock")
+    HostPosture.objects.create(host=other, score=70, last_success_at=timezone.now())
+    VulnOccurrence.objects.create(
+        host=host, vuln="CVE-2024-1", package_name="openssl", kev=True, opened_at=timezone.now()
+    )
+    VulnOccurrence.objects.create(
+        host=host, vuln="CVE-2024-2", package_name="zlib", opened_at=timezone.now()
+    )
+    VulnOccurrence.objects.create(
+        host=host,
+        vuln="CVE-2024-3",
+        package_name="curl",
+        kev=True,
+        opened_at=timezone.now(),
+        fixed_at=timezone.now(),
+    )
+
+    text = admin_client.get("/metrics").content.decode()
+
+    assert value(text, "posture_fleet_score") == 80  # (90 + 70) / 2; "down" has no score
+    assert value(text, "posture_hosts_scored") == 2
+    assert value(text, "posture_vulnerabilities_open_kev") == 1
+    finished = ScanRun.objects.order_by("-finished_at").first()
+    assert finished is not None and finished.finished_at is not None
+    assert value(text, "posture_last_scan_finished_timestamp_seconds") == pytest.approx(
+        finished.finished_at.timestamp()
+    )
+
+
+def test_an_empty_fleet_has_no_score_rather_than_zero(admin_client: Client) -> None:
+    text = admin_client.get("/metrics").content.decode()
+
+    assert math.isnan(value(text, "posture_fleet_score"))
+    assert value(text, "posture_last_scan_finished_timestamp_seconds") == 0
+
+
+def test_openmetrics_when_the_scraper_asks_for_it(admin_client: Client, fleet: None) -> None:
+    response = admin_client.get("/metrics", HTTP_ACCEPT="application/openmetrics-text")
+
+    assert response["Content-Type"].startswith("application/openmetrics-text")
+    assert response.content.decode().endswith("# EOF\n")
