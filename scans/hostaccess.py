@@ -429,12 +429,20 @@ class Shell(Protocol):
     def close(self) -> None: ...
 
 
+class ShellHost(Protocol):
+    """An SSH connection that opens its own shells (scans.transports.openssh.Master)."""
+
+    def shell(self, deadline: Deadline) -> Shell: ...
+
+
 def collect_host(
-    client: paramiko.SSHClient, deadline: Deadline, data_root: str | None = None
+    client: paramiko.SSHClient | ShellHost, deadline: Deadline, data_root: str | None = None
 ) -> HostAccess:
     """What SSH shows of the host; never raises (see the module docstring). `data_root` is
     the scanned daemon's (from /info): its paths are followed up first."""
-    return collect_with(HostShell(client, deadline), data_root, via="ssh")
+    if isinstance(client, paramiko.SSHClient):
+        return collect_with(HostShell(client, deadline), data_root, via="ssh")
+    return collect_with(client.shell(deadline), data_root, via="ssh")
 
 
 def collect_with(shell: Shell, data_root: str | None, via: str) -> HostAccess:
