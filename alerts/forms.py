@@ -24,9 +24,12 @@ from access.models import Team
 from access.scope import TEAM_LABEL
 from access.scope import Scope as AccessScope
 from alerts import audience
+from alerts.channels import http, payloads
 from alerts.models import THRESHOLD_WORDS, Subscription
 from hosts.forms import parse_label
 from hosts.models import Host
+from hosts.targets import TargetRefused
+from posture.lib.crypto import encrypt
 from trends.scope import label_values
 
 Scope = Subscription.Scope
@@ -88,10 +91,27 @@ class SubscriptionForm(forms.ModelForm):
         required=False,
         error_messages={"invalid_choice": _("%(value)s is not one of the teams you may choose.")},
     )
+    # A secret (the path is the credential): never rendered back, not even on a refused form.
+    url = forms.CharField(
+        label=_("Webhook URL"),
+        required=False,
+        max_length=http.MAX_URL,
+        # hx-preserve: a change of scope re-renders the fields; what was typed here stays in
+        # the page instead of travelling in the re-render's GET (alerts.views.form_fields).
+        widget=forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "off", "hx-preserve": "true"}
+        ),
+        help_text=_(
+            "Slack or Teams: the incoming webhook's URL; any other receiver: its https URL "
+            "(messages are signed). Stored encrypted, never shown again. Not needed for email."
+        ),
+    )
 
     class Meta:
         model = Subscription
         fields = [
+            "channel",
+            "url",
             "scope",
             "host",
             "team",
@@ -106,6 +126,7 @@ class SubscriptionForm(forms.ModelForm):
         ]
         labels = {
             "scope": _("Hosts"),
+            "channel": _("Send to"),
             "owner_email": _("Owner email"),
             "label_selector": _("Labels"),
             "name_pattern": _("Host name pattern"),
@@ -141,6 +162,7 @@ class SubscriptionForm(forms.ModelForm):
         for name in SCOPED_FIELDS.difference(SCOPE_FIELDS[self.scope]):
             del self.fields[name]
         fields = self.fields
+        fields["channel"].required = False
         fields["min_severity"].choices = [  # type: ignore[attr-defined]
             (int(severity), words) for severity, words in THRESHOLD_WORDS.items()
         ]
@@ -153,7 +175,8 @@ class SubscriptionForm(forms.ModelForm):
                 "hx-target": "closest .grid-2",
                 "hx-swap": "innerHTML",
                 "hx-include": "closest form",
-                "hx-params": "not csrfmiddlewaretoken",
+                # Never the URL: a GET's query string ends up in access logs.
+                "hx-params": "not csrfmiddlewaretoken,url",
             }
         )
         if not self.access.all_hosts:
@@ -196,6 +219,19 @@ class SubscriptionForm(forms.ModelForm):
             pairs.append("=".join(pair))
         return ",".join(pairs)
 
+    def clean_channel(self) -> str:
+        # Absent from a post (an older page, a script): mail, as before channels existed.
+        return str(self.cleaned_data.get("channel") or Subscription.Channel.EMAIL)
+
+    def clean_url(self) -> str:
+        url = str(self.cleaned_data.get("url") or "").strip()
+        if url and self.data.get("channel", Subscription.Channel.EMAIL) != "email":
+            try:
+                http.check_url(url)
+            except TargetRefused as exc:
+                raise ValidationError(exc.sentence) from None
+        return url
+
     def clean_time_zone(self) -> str:
         name = self.cleaned_data.get("time_zone", "").strip() or "UTC"
         try:
@@ -206,7 +242,11 @@ class SubscriptionForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if self.address == "":
+        channel = data.get("channel") or Subscription.Channel.EMAIL
+        if channel != Subscription.Channel.EMAIL:
+            if not data.get("url") and not self.has_error("url") and not self.instance.target:
+                self.add_error("url", _("Give the webhook URL."))
+        elif self.address == "":
             # Saved, it would send nothing, ever, while the page said "Subscription saved."
             raise ValidationError(
                 _("Your account has no email address: alerts cannot be sent to you.")
@@ -224,6 +264,26 @@ class SubscriptionForm(forms.ModelForm):
         if (data.get("quiet_start") is None) != (data.get("quiet_end") is None):
             self.add_error("quiet_end", _("Give both ends of the quiet hours, or neither."))
         return data
+
+    def save(self, commit: bool = True) -> Subscription:
+        """Seals the URL (and a new signing key for a webhook) with the public key: this
+        process can store them, only workers open them. `new_secret` is the key in clear,
+        for the one page that shows it."""
+        sub: Subscription = super().save(commit=False)
+        url = self.cleaned_data.get("url") or ""
+        self.new_secret = ""
+        if sub.is_email:
+            sub.target = sub.target_host = sub.signing_secret = ""
+        elif url:
+            sub.target, sub.target_host = encrypt(url), http.host_of(url)
+        if sub.channel == Subscription.Channel.WEBHOOK and not sub.signing_secret:
+            self.new_secret = payloads.new_secret()
+            sub.signing_secret = encrypt(self.new_secret)
+        elif sub.channel != Subscription.Channel.WEBHOOK:
+            sub.signing_secret = ""
+        if commit:
+            sub.save()
+        return sub
 
     def draft(self, user: Any) -> Subscription | None:
         """The subscription the input describes so far, never saved; None while its scope

@@ -46,6 +46,12 @@ class Subscription(models.Model):
         IMMEDIATE = "immediate", _("Immediately")
         DIGEST = "digest", _("Daily digest")
 
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+        SLACK = "slack", _("Slack")
+        TEAMS = "teams", _("Microsoft Teams")
+        WEBHOOK = "webhook", _("Webhook (signed JSON)")
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_subscriptions"
     )
@@ -70,6 +76,15 @@ class Subscription(models.Model):
     quiet_end = models.TimeField(null=True, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC")
     created_at = models.DateTimeField(default=timezone.now)
+    # Where messages go: the user's address, or a chat/webhook URL (alerts.channels).
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    # The URL holds the credential (Slack's and Teams' paths are bearer secrets): sealed with
+    # the public key (posture.lib.crypto), so the web can set it and only workers open it.
+    target = models.TextField(blank=True)
+    # The URL's host name alone: what pages and logs may say of where messages go.
+    target_host = models.CharField(max_length=255, blank=True)
+    # Webhook channel: the HMAC key receivers verify with, sealed like the URL; shown once.
+    signing_secret = models.TextField(blank=True)
 
     class Meta:
         ordering = ["user_id", "id"]
@@ -83,6 +98,10 @@ class Subscription(models.Model):
 
     def threshold_words(self) -> str:
         return str(THRESHOLD_WORDS[Severity(self.min_severity)])
+
+    @property
+    def is_email(self) -> bool:
+        return self.channel == self.Channel.EMAIL
 
 
 class RegressionQuerySet(models.QuerySet["Regression"]):
@@ -185,6 +204,8 @@ class Notification(models.Model):
         PENDING = "pending", _("Pending")
         HELD = "held", _("Held for a digest")
         SENDING = "sending", _("Sending")
+        # A channel's receiver failed for now (5xx, 429, timeout): tried again at next_attempt_at.
+        RETRY = "retry", _("Waiting to retry")
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
         FOLDED = "folded", _("Sent in a digest")
@@ -207,7 +228,11 @@ class Notification(models.Model):
         Event, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
     )
     kind = models.CharField(max_length=32)  # the email kind: alerts.emails.KINDS
-    to = models.EmailField()
+    # A channel's message (Slack, Teams, webhook): that subscription's; None for a mail.
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    to = models.EmailField(blank=True)  # empty for a channel: its URL is a sealed secret
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     held_reason = models.CharField(max_length=16, choices=Reason.choices, blank=True)
     release_at = models.DateTimeField(null=True, blank=True)
@@ -218,6 +243,9 @@ class Notification(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Channels: attempts made so far, and when the next one is due (status RETRY).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -225,16 +253,59 @@ class Notification(models.Model):
             # A user hears about an event once, however many subscriptions match the host.
             models.UniqueConstraint(
                 fields=["event", "user"],
-                condition=Q(event__isnull=False),
+                condition=Q(event__isnull=False, subscription__isnull=True),
                 name="one_notification_per_event_user",
-            )
+            ),
+            # A channel hears about an event once, however many times the event is processed.
+            models.UniqueConstraint(
+                fields=["event", "subscription"],
+                condition=Q(event__isnull=False, subscription__isnull=False),
+                name="one_notification_per_event_channel",
+            ),
         ]
         indexes = [
             # Digest sweep: held messages whose time has come, per user.
             models.Index(fields=["status", "release_at"], name="notification_due_idx"),
             # Rate limit: a user's mails in the last hour.
             models.Index(fields=["user", "created_at"], name="notification_user_recent_idx"),
+            # Rate limit of a channel: its messages in the last hour.
+            models.Index(
+                fields=["subscription", "created_at"], name="notification_chan_recent_idx"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at handing a channel's message (or a test message) to its receiver."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="attempts"
+    )
+    # None for a test message, which is not a Notification.
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.CASCADE, related_name="attempt_rows"
+    )
+    number = models.PositiveSmallIntegerField(default=1)
+    at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Empty when the receiver took it (2xx); else an error class: alerts.channels.http.Error.
+    error = models.CharField(max_length=32, blank=True)
+    test = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            # The alerts page: a subscription's last attempts.
+            models.Index(fields=["subscription", "at"], name="attempt_subscription_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.notification_id} ({self.status_code or self.error})"
+
+    @property
+    def delivered(self) -> bool:
+        return not self.error

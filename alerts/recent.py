@@ -37,7 +37,7 @@ class Message:
         return self.notification.created_at
 
 
-def _about(event: Event) -> str:
+def about_event(event: Event) -> str:
     regression = event.regression
     details = regression.details or {}
     if regression.kind == Kind.SCORE_DROP:
@@ -79,7 +79,7 @@ def _one(n: Notification, scope: AccessScope) -> Message:
     if not scope.allows_labels(host.labels):
         return Message(n, _kind(n), hidden=True)
     url = reverse("host-detail", args=[host.name])
-    return Message(n, _kind(n), host=host.name, host_url=url, about=_about(event))
+    return Message(n, _kind(n), host=host.name, host_url=url, about=about_event(event))
 
 
 def recent_messages(user_id: int, scope: AccessScope, limit: int = 10) -> list[Message]:

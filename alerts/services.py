@@ -4,6 +4,10 @@ what is due (digests, held messages, anything a lost task left behind).
 Every send starts with a compare-and-set claim on a row (healthchecks' `Flip` pattern), so
 two workers, a retried task and the beat sweep can all race without a mail going twice.
 Delivery is at most once: a row claimed by a worker that then died stays "sending".
+
+A subscription with a channel (Slack, Teams, a webhook) is its own recipient: its messages
+are rows of their own, decided by the same audience.plan as mail (digests, quiet hours, its
+own hourly rate limit) and handed to alerts.deliveries, which retries them.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from access.services import access_for
-from alerts import audience, emails
+from alerts import audience, deliveries, emails
 from alerts.models import Event, Notification, Subscription
 
 log = logging.getLogger(__name__)
@@ -37,50 +42,84 @@ def user_language(user: Any) -> str:
     return preferred(user)
 
 
+# What counts against a rate limit: messages sent or on their way, not held or folded ones.
+COUNTED = [Status.PENDING, Status.SENDING, Status.RETRY, Status.SENT, Status.FAILED]
+
+
 def mails_last_hour(user_id: int, now: datetime) -> int:
     return Notification.objects.filter(
         user_id=user_id,
+        subscription__isnull=True,
         created_at__gt=now - timedelta(hours=1),
-        status__in=[Status.PENDING, Status.SENDING, Status.SENT, Status.FAILED],
+        status__in=COUNTED,
     ).count()
 
 
+def channel_messages_last_hour(subscription_id: int, now: datetime) -> int:
+    return Notification.objects.filter(
+        subscription_id=subscription_id,
+        created_at__gt=now - timedelta(hours=1),
+        status__in=COUNTED,
+    ).count()
+
+
+def _create(now: datetime, plan: audience.Plan, **fields: object) -> Notification | None:
+    immediate = plan.reason == Notification.Reason.IMMEDIATE
+    try:
+        with transaction.atomic():
+            return Notification.objects.create(
+                status=Status.PENDING if immediate else Status.HELD,
+                held_reason=plan.reason,
+                release_at=plan.release_at,
+                created_at=now,
+                **fields,
+            )
+    except IntegrityError:  # this recipient was already told about this event
+        return None
+
+
+def fan_out_channels(event: Event, subs: list[Subscription], now: datetime) -> list[int]:
+    """One Notification per channel subscription interested; the ids of those to send now.
+    Each is planned alone: a channel is a recipient of its own, with its own rate limit."""
+    kind, send_now = emails.kind_for(event), []
+    for sub in subs:
+        plan = audience.plan([sub], now, channel_messages_last_hour(sub.pk, now))
+        n = _create(now, plan, user_id=sub.user_id, subscription=sub, event=event, kind=kind)
+        if n is not None and n.status == Status.PENDING:
+            send_now.append(n.pk)
+    return send_now
+
+
 def fan_out(event: Event, now: datetime) -> list[int]:
-    """One Notification per interested user; the ids of those to send now."""
+    """The mails of fan_out_all: the ids of those to send now."""
+    return fan_out_all(event, now)[0]
+
+
+def fan_out_all(event: Event, now: datetime) -> tuple[list[int], list[int]]:
+    """One Notification per interested user (mail) and per interested channel subscription;
+    the ids of those to send now: (mails, channel messages)."""
     regression = event.regression
     subs = Subscription.objects.filter(
         min_severity__lte=regression.severity, user__is_active=True
     ).select_related("user")
-    by_user: dict[int, list[Subscription]] = {}
-    for sub in subs:
-        if sub.user.email and audience.matches(sub, regression.host):
-            by_user.setdefault(sub.user_id, []).append(sub)
+    matching = [sub for sub in subs if audience.matches(sub, regression.host)]
     # Whatever a subscription says, a user hears only of hosts in their scope as it is now.
-    if by_user:
-        seen = audience.scopes(user_subs[0].user for user_subs in by_user.values())
-        labels = regression.host.labels
-        by_user = {u: s for u, s in by_user.items() if seen[u].allows_labels(labels)}
+    if matching:
+        seen = audience.scopes({sub.user_id: sub.user for sub in matching}.values())
+        matching = [s for s in matching if seen[s.user_id].allows_labels(regression.host.labels)]
+    by_user: dict[int, list[Subscription]] = {}
+    for sub in matching:
+        if sub.is_email and sub.user.email:
+            by_user.setdefault(sub.user_id, []).append(sub)
     kind, send_now = emails.kind_for(event), []
     for user_id, user_subs in by_user.items():
         plan = audience.plan(user_subs, now, mails_last_hour(user_id, now))
-        immediate = plan.reason == Notification.Reason.IMMEDIATE
-        try:
-            with transaction.atomic():
-                n = Notification.objects.create(
-                    user_id=user_id,
-                    event=event,
-                    kind=kind,
-                    to=user_subs[0].user.email,
-                    status=Status.PENDING if immediate else Status.HELD,
-                    held_reason=plan.reason,
-                    release_at=plan.release_at,
-                    created_at=now,
-                )
-        except IntegrityError:  # this user was already told about this event
-            continue
-        if immediate:
+        to = user_subs[0].user.email
+        n = _create(now, plan, user_id=user_id, event=event, kind=kind, to=to)
+        if n is not None and n.status == Status.PENDING:
             send_now.append(n.pk)
-    return send_now
+    channels = fan_out_channels(event, [s for s in matching if not s.is_email], now)
+    return send_now, channels
 
 
 def process_event(event_id: int, now: datetime | None = None) -> int:
@@ -90,8 +129,11 @@ def process_event(event_id: int, now: datetime | None = None) -> int:
     if not claimed:
         return 0
     event = Event.objects.select_related("regression__host", "regression__finding").get(pk=event_id)
+    mails, channels = fan_out_all(event, now)
+    # Each channel message is a task of its own attempts (a slow receiver holds no mail back).
+    deliveries.enqueue(channels)
     # fan_out has just checked each recipient's scope: no second look per message.
-    return sum(send_notification(pk, scope_checked=True) for pk in fan_out(event, now))
+    return sum(send_notification(pk, scope_checked=True) for pk in mails)
 
 
 def _deliver(n: Notification, message: EmailMultiAlternatives) -> bool:
@@ -116,9 +158,9 @@ def _withhold(items: list[Notification]) -> None:
 def send_notification(notification_id: int, scope_checked: bool = False) -> bool:
     """Send one pending message. Unless its fan-out has just checked, the recipient's scope
     is read again: a message the sweep picks up late goes only to someone still allowed."""
-    claimed = Notification.objects.filter(pk=notification_id, status=Status.PENDING).update(
-        status=Status.SENDING, claimed_at=timezone.now()
-    )
+    claimed = Notification.objects.filter(
+        pk=notification_id, status=Status.PENDING, subscription__isnull=True
+    ).update(status=Status.SENDING, claimed_at=timezone.now())
     if not claimed:
         return False
     n = Notification.objects.select_related(
@@ -144,7 +186,7 @@ def send_digest(user_id: int, now: datetime) -> bool:
     )
     # The claim: a row folded here is no longer held, so a concurrent sweep cannot take it.
     folded = Notification.objects.filter(
-        user_id=user_id, status=Status.HELD, release_at__lte=now
+        user_id=user_id, subscription__isnull=True, status=Status.HELD, release_at__lte=now
     ).update(status=Status.FOLDED, digest=digest)
     if not folded:
         digest.delete()
@@ -175,16 +217,19 @@ def send_due(now: datetime | None = None) -> int:
         "pk", flat=True
     ):
         sent += process_event(pk, now)
-    for pk in Notification.objects.filter(status=Status.PENDING, created_at__lte=stale).values_list(
-        "pk", flat=True
-    ):
+    pending = Notification.objects.filter(status=Status.PENDING, created_at__lte=stale)
+    for pk in pending.filter(subscription__isnull=True).values_list("pk", flat=True):
         sent += send_notification(pk)
-    users = (
-        Notification.objects.filter(status=Status.HELD, release_at__lte=now)
-        .order_by()
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
+    # Channel messages whose task was lost, or whose retry is due and was not scheduled.
+    retry = Q(status=Status.RETRY, next_attempt_at__lte=now)
+    lost = pending.filter(subscription__isnull=False)
+    for pk in Notification.objects.filter(Q(pk__in=lost) | retry).values_list("pk", flat=True):
+        sent += deliveries.attempt(pk, now)
+    due = Notification.objects.filter(status=Status.HELD, release_at__lte=now).order_by()
+    users = due.filter(subscription__isnull=True).values_list("user_id", flat=True).distinct()
     for user_id in list(users):
         sent += send_digest(user_id, now)
+    channels = due.filter(subscription__isnull=False).values_list("subscription_id", flat=True)
+    for subscription_id in list(channels.distinct()):
+        sent += deliveries.send_digest(subscription_id, now)
     return sent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from alerts import services
+from alerts import deliveries, services
 
 
 @shared_task(name="alerts.tasks.process_events", ignore_result=True)
@@ -15,3 +15,14 @@ def process_events(event_ids: list[int]) -> int:
 @shared_task(name="alerts.tasks.send_due", ignore_result=True)
 def send_due() -> int:
     return services.send_due()
+
+
+@shared_task(name="alerts.tasks.deliver", ignore_result=True)
+def deliver(notification_ids: list[int]) -> int:
+    """One attempt per channel message (alerts.deliveries); retries schedule this again."""
+    return deliveries.deliver(notification_ids)
+
+
+@shared_task(name="alerts.tasks.send_channel_test", ignore_result=True)
+def send_channel_test(subscription_id: int) -> bool:
+    return deliveries.send_test(subscription_id)

@@ -52,7 +52,8 @@ def example_finding() -> Finding:
     )
 
 
-def alert_test_message(user: User) -> EmailMultiAlternatives:
+def example_event(user: User) -> Event:
+    """The event of a test message, mail or channel (alerts.deliveries.send_test)."""
     finding = worst_open_finding(user) or example_finding()
     regression = Regression(
         host=finding.host,
@@ -61,7 +62,11 @@ def alert_test_message(user: User) -> EmailMultiAlternatives:
         finding=finding,
         details={},
     )
-    event = Event(regression=regression, phase=Event.Phase.OPENED)
+    return Event(regression=regression, phase=Event.Phase.OPENED)
+
+
+def alert_test_message(user: User) -> EmailMultiAlternatives:
+    event = example_event(user)
     notification = Notification(user=user, event=event, kind="finding", to=user.email)
     return as_test(emails.single(notification, user_language(user)), user)
 

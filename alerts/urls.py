@@ -9,6 +9,7 @@ urlpatterns = [
     path("alerts/form", views.form_fields, name="alert-form"),
     path("alerts/preview", views.form_preview, name="alert-preview"),
     path("alerts/<int:pk>/delete", views.subscription_delete, name="alert-delete"),
+    path("alerts/<int:pk>/test", views.channel_test, name="alert-channel-test"),
     # The account page's button; here because accounts may not import alerts.
     path("account/test-alert", test_message.send_test_alert, name="alert-test-message"),
 ]

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access.policy import allow
 from access.roles import Perm
 from access.services import request_access
+from alerts.channels.test import deliveries_of, send_channel_test
 from alerts.forms import SubscriptionForm, prefill
 from alerts.models import Subscription
 from alerts.recent import recent_messages
@@ -42,13 +43,18 @@ def _form(request: HttpRequest, data: object = None, *, query: bool = True) -> S
     return SubscriptionForm(data, initial=initial, access=access, address=email)
 
 
-def _page(request: HtmxHttpRequest, form: SubscriptionForm, status: int = 200) -> HttpResponse:
+def _page(
+    request: HtmxHttpRequest, form: SubscriptionForm, status: int = 200, secret: str = ""
+) -> HttpResponse:
     user_id = _user_id(request)
     context = {
         "form": form,
         "preview": form.preview(request.user),
         "subscriptions": Subscription.objects.filter(user_id=user_id).select_related("host"),
         "recent": recent_messages(user_id, request_access(request).scope),
+        "deliveries": deliveries_of(user_id),
+        # A webhook's signing key, in clear this once: this response is the only place.
+        "signing_secret": secret,
     }
     return render_page(request, PAGE, "alerts-panel", context, status)
 
@@ -63,9 +69,11 @@ def subscriptions(request: HtmxHttpRequest) -> HttpResponse:
         form.instance.user_id = _user_id(request)
         form.save()
         messages.success(request, _("Subscription saved."))
-        if not fragment_requested(request):
+        secret = form.new_secret
+        # A redirect would lose the signing key, which is shown in this answer only.
+        if not fragment_requested(request) and not secret:
             return redirect("alerts")
-        form = _form(request, query=False)
+        return _page(request, _form(request, query=False), secret=secret)
     return _page(request, form)
 
 
@@ -98,6 +106,20 @@ def subscription_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     # Scoped to the user: someone else's subscription is a 404, not a deletion.
     get_object_or_404(Subscription, pk=pk, user_id=_user_id(request)).delete()
     messages.success(request, _("Subscription removed."))
+    if fragment_requested(request):
+        return _page(request, _form(request, query=False))
+    return redirect("alerts")
+
+
+@allow(Perm.VIEW)
+@require_POST
+def channel_test(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    sub = get_object_or_404(
+        Subscription.objects.exclude(channel=Subscription.Channel.EMAIL),
+        pk=pk,
+        user_id=_user_id(request),
+    )
+    send_channel_test(request, sub)
     if fragment_requested(request):
         return _page(request, _form(request, query=False))
     return redirect("alerts")

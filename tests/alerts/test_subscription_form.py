@@ -76,6 +76,8 @@ def test_a_change_of_scope_renders_its_fields_keeping_what_was_typed(
     body = html.content.decode()
     assert html.status_code == 200 and "<html" not in body
     assert names(body) == [
+        "channel",
+        "url",
         "scope",
         "host",
         "min_severity",
