@@ -1,8 +1,14 @@
-"""manage.py host add|list|remove: the inventory from the command line."""
+"""manage.py host add|list|remove|import|export: the inventory from the command line.
+
+import and export are hosts.inventory's (docs/INVENTORY.md): the command only reads the
+file or the Docker context and prints the plan. The command line acts as an admin: whoever
+runs manage.py already holds this machine (unix:// endpoints, any file, the environment).
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
@@ -11,8 +17,11 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from access.roles import Role
+from access.scope import Scope
+from access.services import Access
 from audit.services import record
-from hosts import keys, targets
+from hosts import dockercontext, inventory, inventory_entries, inventory_io, keys, targets
 from hosts.endpoints import Transport, format_ssh_access, parse_endpoint, parse_ssh_access
 from hosts.models import Host
 
@@ -71,6 +80,32 @@ class Command(BaseCommand):
         lst.add_argument("--format", choices=["text", "json"], default="text")
         rm = sub.add_parser("remove", help="remove a host and its history")
         rm.add_argument("name")
+        imp = sub.add_parser(
+            "import", help="apply an inventory file (YAML or CSV), or a Docker context"
+        )
+        imp.add_argument("file", nargs="?", help="inventory file (- for standard input)")
+        imp.add_argument("--format", choices=["yaml", "csv"], help="default: from the file name")
+        imp.add_argument("--dry-run", action="store_true", help="print the changes, write nothing")
+        imp.add_argument(
+            "--prune", action="store_true", help="remove the hosts the file does not list"
+        )
+        imp.add_argument(
+            "--docker-context",
+            metavar="NAME|ARCHIVE",
+            help="a Docker context, or a `docker context export` file",
+        )
+        imp.add_argument(
+            "--docker-env",
+            action="store_true",
+            help="DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH",
+        )
+        imp.add_argument("--name", help="the host's name (with --docker-context / --docker-env)")
+        imp.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+        imp.add_argument("--owner", default="", help="owner email")
+        imp.add_argument("--ssh-key", help="ssh:// contexts: file:/path or env:NAME of the key")
+        imp.add_argument("--host-key", help="ssh:// contexts: the pinned host key line")
+        exp = sub.add_parser("export", help="print the inventory (no private keys)")
+        exp.add_argument("--format", choices=["yaml", "csv"], default="yaml")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         getattr(self, f"handle_{opts['action']}")(opts)
@@ -191,6 +226,80 @@ class Command(BaseCommand):
             score = "-" if row["score"] is None else f"{row['score']:>3} {row['grade']}"
             status = row["last_error"] or ("ok" if row["score"] is not None else "never scanned")
             self.stdout.write(f"{row['name']:<24} {score:<6} {status:<18} {row['endpoint']}")
+
+    def handle_import(self, opts: dict[str, Any]) -> None:
+        if opts["docker_context"] or opts["docker_env"]:
+            entries = [self._docker_entry(opts)]
+        elif opts["file"]:
+            entries = self._file_entries(opts)
+        else:
+            raise CommandError("give an inventory FILE, --docker-context or --docker-env")
+        result = inventory.run(
+            entries,
+            access=Access(role=Role.ADMIN, scope=Scope.everything()),
+            audit={"source": "cli"},
+            dry_run=opts["dry_run"],
+            prune=opts["prune"],
+        )
+        if result.errors:
+            raise CommandError(
+                "inventory refused, nothing applied:\n  " + "\n  ".join(result.errors)
+            )
+        for line in inventory.describe(result):
+            self.stdout.write(line)
+        suffix = " (dry run: nothing written)" if opts["dry_run"] else ""
+        self.stdout.write(result.summary() + suffix)
+
+    def _file_entries(self, opts: dict[str, Any]) -> list[inventory_entries.Entry]:
+        path = opts["file"]
+        fmt = opts["format"] or inventory_io.detect_format(path)
+        if path == "-":
+            data, base = sys.stdin.buffer.read(inventory_io.MAX_BYTES + 1), Path.cwd()
+        else:
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read(inventory_io.MAX_BYTES + 1)
+            except OSError as exc:
+                raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+            base = Path(path).resolve().parent
+        try:
+            raw = inventory_io.parse(data, fmt)
+        except inventory_io.InventoryError as exc:
+            raise CommandError("\n".join(exc.messages)) from None
+        refs = inventory_entries.References(base_dir=base)
+        return [inventory_entries.read_entry(r, refs) for r in raw]
+
+    def _docker_entry(self, opts: dict[str, Any]) -> inventory_entries.Entry:
+        try:
+            if opts["docker_context"]:
+                endpoint = dockercontext.load_context(opts["docker_context"])
+            else:
+                endpoint = dockercontext.read_environment()
+        except dockercontext.ContextError as exc:
+            raise CommandError(str(exc)) from None
+        # A context's name is a fine host name; an archive's file name is not.
+        context = opts["docker_context"] or ""
+        name = opts["name"] or ("" if not context or Path(context).exists() else context)
+        if not name:
+            raise CommandError("give the host's name with --name")
+        values = {
+            "name": name,
+            "labels": _labels(opts["label"]),
+            "owner": opts["owner"],
+            "ssh_key": opts["ssh_key"],
+            "host_key": opts["host_key"],
+        }
+        return dockercontext.entry(endpoint, values, inventory_entries.References())
+
+    def handle_export(self, opts: dict[str, Any]) -> None:
+        entries = inventory.export_entries(Host.objects.order_by("name"))
+        dump = inventory_io.dump_csv if opts["format"] == "csv" else inventory_io.dump_yaml
+        record(
+            "host.inventory_exported",
+            source="cli",
+            details={"format": opts["format"], "hosts": len(entries)},
+        )
+        self.stdout.write(dump(entries), ending="")
 
     def handle_remove(self, opts: dict[str, Any]) -> None:
         host = Host.objects.filter(name=opts["name"]).first()
