@@ -31,4 +31,7 @@ urlpatterns = [
     path("", include("alerts.urls")),
     # Audit trail (issue 12): /audit/ and its export, admins only.
     path("", include("audit.urls")),
+    # REST API (issue 13): /api/v1/ and the token pages under /account/tokens/.
+    path("api/v1/", include("api.urls")),
+    path("", include("api.urls_pages")),
 ]
