@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 
 from access.policy import public
 from accounts.views import account as account_views
+from posture import health
 
 
 @public
@@ -13,8 +14,17 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
+@public
+def readyz(request: HttpRequest) -> HttpResponse:
+    """Readiness: which dependency is down (names and ok/down only), 503 while one is."""
+    checks = health.readiness()
+    body = {name: "ok" if ok else "down" for name, ok in checks.items()}
+    return JsonResponse(body, status=200 if all(checks.values()) else 503)
+
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     # Accounts: the password, and the authenticator's code for those who enrolled one.
     path("login/", account_views.login, name="login"),
     # Signing out needs no role: a session that lost its role must still be able to leave.
@@ -35,3 +45,6 @@ urlpatterns = [
     path("api/v1/", include("api.urls")),
     path("", include("api.urls_pages")),
 ]
+
+# The database being down answers a 503 page, not a stack trace (posture.health).
+handler500 = "posture.health.server_error"
