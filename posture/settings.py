@@ -254,9 +254,9 @@ SECURE_PROXY_SSL_HEADER = (
 # passes with it; the embedded mode (scripts/run, the tests) serves plain http on
 # 127.0.0.1, so every default here is off. README, "Hardening", lists them.
 SECURE_SSL_REDIRECT = envbool("POSTURE_SSL_REDIRECT", False)
-# Container health checks ask http://127.0.0.1:8000/healthz from inside the container,
-# where no proxy adds X-Forwarded-Proto: a redirect would read as a failure.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Container health checks ask http://127.0.0.1:8000/healthz (and /readyz) from inside the
+# container, where no proxy adds X-Forwarded-Proto: a redirect would read as a failure.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 # Browsers then refuse plain http to this name for that long: set it once HTTPS works.
 SECURE_HSTS_SECONDS = envint("POSTURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("POSTURE_HSTS_INCLUDE_SUBDOMAINS", False)
