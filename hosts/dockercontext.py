@@ -132,8 +132,8 @@ def read_archive(path: Path) -> DockerEndpoint:
                         _("%(path)s: %(member)s is larger than 64 KiB.")
                         % {"path": path.name, "member": name}
                     )
-                handle = archive.extractfile(member)
-                files[name] = handle.read(MEMBER_MAX + 1) if handle else b""
+                content = archive.extractfile(member)
+                files[name] = content.read(MEMBER_MAX + 1) if content else b""
     except (tarfile.TarError, EOFError) as exc:
         raise ContextError(
             _("%(path)s is not a Docker context export (%(error)s).")
