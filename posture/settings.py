@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from posture import settings_api
 from posture.env import env, envbool, envint, envlist, envsecret, persistent_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -354,6 +355,12 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Inventory as code (hosts.inventory, docs/INVENTORY.md) --------------------------
+# The one directory whose files an inventory POSTed to the API may name as file: keys; empty:
+# none (the command line reads any file its user can). A remote caller must not make the
+# server read its own files.
+POSTURE_INVENTORY_SECRETS_DIR = env("POSTURE_INVENTORY_SECRETS_DIR", "")
+
 # --- Image scanning (vulns) --------------------------------------------------------
 # Default for hosts whose "image scanning" is left on default: off, os or deep.
 POSTURE_IMAGE_SCAN = env("POSTURE_IMAGE_SCAN", "os")
@@ -478,58 +485,11 @@ AUDITLOG_STORE_JSON_CHANGES = True
 # always waits, whatever this says).
 POSTURE_FOUR_EYES = envbool("POSTURE_FOUR_EYES", False)
 
-# --- REST API (issue 13, docs/ARCHITECTURE.md "REST API") ---------------------------------
-POSTURE_API: dict[str, Any] = {
-    # Calls per token (or per signed-in account) and period: N/sec, N/min, N/hour, N/day.
-    "RATE": env("POSTURE_API_RATE", "600/min"),
-    # Tokens expire after at most this many days (default 90 when created).
-    "TOKEN_MAX_DAYS": envint("POSTURE_API_TOKEN_MAX_DAYS", 365, minimum=1),
-    # GET /api/v1/scans/{id}/?wait=N waits at most this many seconds.
-    "MAX_WAIT": envint("POSTURE_API_MAX_WAIT", 60, minimum=1),
-}
-# Rate-limit counters and token-use counts must be shared by every web process: Redis when
-# the broker is Redis (docker-compose), else files under the data directory (the embedded
-# mode runs on one machine). The default cache stays per process, as before.
-CACHES: dict[str, dict[str, Any]] = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "api": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL}
-        if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
-        else {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(DATA_DIR / "cache" / "api"),
-        }
-    ),
-}
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "api.authentication.BearerTokenAuthentication",
-        "api.authentication.BrowserSessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["api.base.DeclaredPolicy"],
-    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
-    "DEFAULT_PAGINATION_CLASS": "api.base.CursorPage",
-    "PAGE_SIZE": 50,
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "api.errors.exception_handler",
-    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Posture API",
-    "DESCRIPTION": "Security posture of a fleet of Docker hosts. Authenticate with "
-    "`Authorization: Bearer pst_…` (tokens: /account/tokens/).",
-    "VERSION": "1",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "COMPONENT_SPLIT_REQUEST": True,
-    # Swagger UI from drf-spectacular-sidecar's static files, never a CDN.
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "SWAGGER_UI_SETTINGS": {"persistAuthorization": False},
-}
+# --- REST API (issue 13): posture/settings_api.py --------------------------------------
+POSTURE_API = settings_api.POSTURE_API
+CACHES = settings_api.caches(DATA_DIR, CELERY_BROKER_URL)
+REST_FRAMEWORK = settings_api.REST_FRAMEWORK
+SPECTACULAR_SETTINGS = settings_api.SPECTACULAR_SETTINGS
 
 LOGGING = {
     "version": 1,
