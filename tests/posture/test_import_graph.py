@@ -33,6 +33,7 @@ PACKAGES = (
     "trends",
     "alerts",
     "accounts",
+    "api",
 )
 # The project's own files that may name apps: that is wiring, not a dependency.
 WIRING = {"settings.py", "urls.py", "celery.py", "wsgi.py", "asgi.py", "apps.py"}
