@@ -14,7 +14,7 @@ from functools import partial
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -241,6 +241,12 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
                 finish.store_success(scan, facts, evaluations, score, elapsed(), api.api_version)
             else:
                 log.warning("scan %s of %s lost its lease; results dropped", scan.pk, scan.host)
+    except (OperationalError, InterfaceError):
+        # The database went away (restart, failover): nothing of this scan is written, and
+        # recording the failure needs the database too. The task retries once it may be
+        # back; the run, still "running", is then interrupted at the end of its lease and
+        # re-run, like a killed worker's.
+        raise
     except SoftTimeLimitExceeded:
         # Celery's soft limit sits above the scan deadline: reaching it means a read was
         # stuck outside the watchdog's reach.
