@@ -1,0 +1,109 @@
+"""Random SIGKILLs of Celery workers and of beat across full cycles of a changing fleet:
+the same final state as a fault-free run, and nothing run or sent twice.
+
+GIVEN a simulated fleet that gains a misconfigured container on every host each cycle
+(a regression, so an alert mail, per host per cycle after the first), two real workers
+and a real beat on Redis, a subscriber for alerts and weekly reports
+WHEN the cycles run once without faults (team "ref") and once under random SIGKILLs of the
+workers and the beat (team "chaos"), each cycle followed by the rollup and report tasks
+THEN both teams end with the same findings, score samples, regressions, notifications and
+mails received by the SMTP server, no slot scanned twice and nothing left running.
+
+CI runs 12 kills over 3 cycles; `scripts/kill-campaign` runs the full campaign (≥ 100
+kills) with the same code and prints its figures (docs/RELIABILITY.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from lab.smtp import LabSmtp
+from tests.system.faults.campaign import (
+    HOSTS,
+    Fleet,
+    duplicates,
+    make_team,
+    run_cycles,
+    snapshot,
+)
+from tests.system.faults.processes import Service, service_env
+from vulns.models import ImageInventory
+
+pytestmark = [
+    pytest.mark.celery,
+    pytest.mark.django_db(transaction=True),
+    # Row locks and concurrent writers are what kills put to the test: PostgreSQL's run.
+    pytest.mark.skipif(
+        "sqlite" in settings.DATABASES["default"]["ENGINE"],
+        reason="concurrency faults run on PostgreSQL",
+    ),
+]
+KILLS = int(os.environ.get("POSTURE_FAULT_KILLS", "12"))
+CYCLES = int(os.environ.get("POSTURE_FAULT_CYCLES", "3"))
+SEED = int(os.environ.get("POSTURE_FAULT_SEED", "14"))
+
+
+def _services(broker: str, smtp: LabSmtp, workdir: Path, team: str) -> list[Service]:
+    env = service_env(broker, smtp.port)
+    return [
+        Service("worker", f"{team}-w1", env, workdir),
+        Service("worker", f"{team}-w2", env, workdir),
+        Service("beat", f"{team}-beat", env, workdir),
+    ]
+
+
+def _run(team: str, kills: int, broker: str, smtp: LabSmtp, fleet: Fleet, workdir: Path):
+    hosts = make_team(team, HOSTS)
+    services = [s.start() for s in _services(broker, smtp, workdir, team)]
+    try:
+        figures = run_cycles(team, hosts, fleet, services, CYCLES, kills, SEED)
+    except AssertionError as exc:
+        logs = "\n".join(f"== {s.name}\n{s.tail(1500)}" for s in services)
+        raise AssertionError(f"{exc}\n{logs}") from None
+    finally:
+        for service in services:
+            service.stop()
+    return figures
+
+
+def test_kill_campaign_same_final_state_as_fault_free_run(
+    broker: str, lab_smtp: LabSmtp, tmp_path: Path
+) -> None:
+    fleet = Fleet(Path(f"/tmp/pst-faults-sim-{os.getpid()}"))
+    try:
+        reference = _run("ref", 0, broker, lab_smtp, fleet, tmp_path)
+        expected = snapshot("ref", lab_smtp)
+        # The run under fire reads the image inventories again (killed while reading
+        # some): they are per content, fleet-wide, and the reference has read them.
+        ImageInventory.objects.all().delete()
+        figures = _run("chaos", KILLS, broker, lab_smtp, fleet, tmp_path)
+        found = snapshot("chaos", lab_smtp)
+    finally:
+        fleet.remove()
+
+    report = {
+        "seed": SEED,
+        "hosts": HOSTS,
+        "cycles": CYCLES,
+        "kills": figures.kills,
+        "extra slots": figures.extra_slots,
+        "interrupted scans": figures.interrupted,
+        "wall seconds (fault-free, under fire)": [reference.wall_seconds, figures.wall_seconds],
+        "mails (fault-free, under fire)": [len(expected["mails"]), len(found["mails"])],
+        "same final state": found == expected,
+    }
+    print("\nkill campaign:", json.dumps(report))
+    if path := os.environ.get("POSTURE_FAULT_FIGURES"):
+        Path(path).write_text(json.dumps(report, indent=2) + "\n")
+
+    assert sum(figures.kills.values()) == KILLS
+    assert expected["mails"], "the fault-free run mailed nothing: the campaign proves nothing"
+    assert duplicates("ref") == []
+    assert duplicates("chaos") == []
+    for key in expected:
+        assert found[key] == expected[key], key
