@@ -12,8 +12,10 @@ leave the checked address), and at most CAP bytes of an answer are read.
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +40,19 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 from hosts.targets import TargetRefused, parse_host
 from scans.transports.dial import Dialer
 from scans.transports.errors import ScanError
+
+# urllib3 logs each request's path and query at DEBUG: for a channel that is the secret.
+# Its records are dropped while this thread posts to a channel (other users of urllib3, the
+# scans' Docker API calls, keep theirs).
+_posting = threading.local()
+
+
+class _QuietWhilePosting(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_posting, "active", False)
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_QuietWhilePosting())
 
 CAP = 64 * 1024  # bytes of a receiver's answer read at most: it is only ever logged by size
 MAX_URL = 2000
@@ -200,6 +215,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
     timeout = float(getattr(settings, "POSTURE_ALERT_CHANNELS", {}).get("TIMEOUT", 10))
     pool = _pool(target, dialer, timeout)
     sent = {"Content-Type": "application/json", "User-Agent": "Posture-Alerts/1", **headers}
+    _posting.active = True
     try:
         response = pool.urlopen(
             "POST", target.path, body=body, headers=sent, redirect=False, preload_content=False
@@ -218,3 +234,4 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
         return Outcome(error=Error.CONNECTION)
     finally:
         pool.close()
+        _posting.active = False
