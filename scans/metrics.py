@@ -12,7 +12,7 @@ grants Perm.METRICS (the figures are the whole fleet's, so a team's account is r
 403). REMOTE_ADDR only: X-Forwarded-For is whatever the client says.
 
 The series names and labels are a contract: deploy/grafana/posture.json and
-deploy/prometheus/posture-rules.yml read them (tests/scans/test_monitoring_files.py checks
+deploy/prometheus/posture-rules.yml read them (tests/system/ops/test_monitoring.py checks
 both against a scrape).
 """
 
