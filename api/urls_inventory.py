@@ -3,4 +3,10 @@ first."""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from api.views_inventory import Inventory
+
+urlpatterns = [
+    path("inventory/", Inventory.as_view(), name="api-inventory"),
+]

@@ -64,7 +64,8 @@ API_ROUTES: dict[str, ApiRoute] = {
     "api-uploads": ApiRoute(),  # {} is no Trivy report: 400 once the checks let it through
     "api-trends-fleet": ApiRoute(),
     "api-trends-teams": ApiRoute(),
-    # inventory: host import and export: add rows here.
+    # inventory: host import and export ({} is no inventory: 400 once the checks let it through).
+    "api-inventory": ApiRoute(),
 }
 
 

@@ -236,7 +236,8 @@ def test_csv_inventory(tmp_path: Path) -> None:
     tls, ssh = keyfiles(tmp_path)
     (tmp_path / "hosts.csv").write_text(
         "name,endpoint,labels,owner,interval,enabled,tls_ca,tls_cert,tls_key\n"
-        'a1,tcp://127.0.0.21:2376,"env=prod, team=pay",a@example.org,20,yes,file:ca.pem,file:cert.pem,file:key.pem\n'
+        'a1,tcp://127.0.0.21:2376,"env=prod, team=pay",a@example.org,20,yes,'
+        "file:ca.pem,file:cert.pem,file:key.pem\n"
         "a2,unix:///var/run/docker.sock,,,,no,,,\n"
         "a3,tcp://127.0.0.23:2376,,,often,,file:ca.pem,file:cert.pem,\n"
     )
