@@ -265,6 +265,12 @@ class SubscriptionForm(forms.ModelForm):
             self.add_error("quiet_end", _("Give both ends of the quiet hours, or neither."))
         return data
 
+    def start_over(self) -> SubscriptionForm:
+        """After a save: the next render replaces the URL field instead of keeping what the
+        browser holds in it (hx-preserve keeps it only while the same form is being filled)."""
+        self.fields["url"].widget.attrs.pop("hx-preserve", None)
+        return self
+
     def save(self, commit: bool = True) -> Subscription:
         """Seals the URL (and a new signing key for a webhook) with the public key: this
         process can store them, only workers open them. `new_secret` is the key in clear,

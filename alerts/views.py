@@ -73,7 +73,7 @@ def subscriptions(request: HtmxHttpRequest) -> HttpResponse:
         # A redirect would lose the signing key, which is shown in this answer only.
         if not fragment_requested(request) and not secret:
             return redirect("alerts")
-        return _page(request, _form(request, query=False), secret=secret)
+        return _page(request, _form(request, query=False).start_over(), secret=secret)
     return _page(request, form)
 
 
