@@ -303,6 +303,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker whose broker is down reconnects until it is back (Celery gives up after 100
+# tries by default, ~50 min, and the worker exits); lost messages are sent again by
+# scans.services.redispatch_lost.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TIMEZONE = TIME_ZONE
 # Past the scan's own deadline a task is stuck in C code or a dead socket: stop it.
 CELERY_TASK_SOFT_TIME_LIMIT = envint("POSTURE_SCAN_DEADLINE", 120, minimum=5) + 30

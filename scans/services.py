@@ -175,7 +175,9 @@ def request_scan(
         if enqueue:
             from scans.tasks import scan_host
 
-            transaction.on_commit(partial(scan_host.delay, scan.pk))
+            # robust: with the broker down the run stays queued (the request is not lost,
+            # nor does "Scan now" fail); redispatch_lost sends it once the broker is back.
+            transaction.on_commit(partial(scan_host.delay, scan.pk), robust=True)
         return scan, True
     raise RuntimeError(f"could not queue a scan of {host.name}")
 
@@ -348,10 +350,47 @@ def _requeue(scan: ScanRun, exc: ScanError) -> None:
     ).update(status=ScanRun.Status.QUEUED, lease_until=None, error_detail=detail[:1000])
 
 
+def _waiting_messages(queue: str = "scans") -> int | None:
+    """Messages waiting in the broker's scans queue; None when it cannot be asked."""
+    from posture.celery import app
+
+    try:
+        with app.connection_for_read() as conn:
+            return int(conn.default_channel.queue_declare(queue=queue).message_count)
+    except Exception as exc:  # noqa: BLE001 - a broker that cannot answer: decide nothing
+        log.warning("could not read the scans queue: %r", exc)
+        return None
+
+
+def redispatch_lost(now: datetime | None = None, limits: Limits | None = None) -> int:
+    """Send again the message of every queued run that nobody took within a lease while the
+    scans queue is empty: the broker lost it (Redis restarted without its data, flushed).
+
+    Only when the queue is empty: a queue still holding messages is working through a
+    backlog, and a second message per waiting run would only grow it. A duplicate message
+    is harmless anyway: one claim wins (run_scan), the other finds the run taken.
+    """
+    now = now or timezone.now()
+    limits = limits or Limits.from_settings()
+    lost = ScanRun.objects.filter(
+        status=ScanRun.Status.QUEUED, attempts=0, requested_at__lt=now - lease_length(limits)
+    )
+    ids = list(lost.order_by("requested_at").values_list("pk", flat=True)[:1000])
+    if not ids or _waiting_messages() != 0:
+        return 0
+    from scans.tasks import scan_host
+
+    for pk in ids:
+        scan_host.delay(pk)
+    log.warning("sent again the lost messages of %d queued scan(s)", len(ids))
+    return len(ids)
+
+
 def dispatch_due_scans(now: datetime | None = None, limit: int = 1000) -> int:
     """Queue a scan for every enabled host whose next_scan_at has passed."""
     now = now or timezone.now()
     expire_stale_scans()
+    redispatch_lost(now)
     queued = 0
     for host in Host.objects.due(now).order_by("next_scan_at")[:limit]:
         slot = host.next_scan_at
