@@ -175,8 +175,9 @@ def _text(data: bytes, what: str, origin: str) -> str:
 
 
 def _meta(data: bytes, origin: str) -> dict[str, object]:
+    text = _text(data[:MEMBER_MAX], "meta.json", origin)
     try:
-        meta = json.loads(_text(data[:MEMBER_MAX], "meta.json", origin))
+        meta = json.loads(text)
     except ValueError:
         raise ContextError(_("%(origin)s: meta.json is not JSON.") % {"origin": origin}) from None
     if not isinstance(meta, dict):
