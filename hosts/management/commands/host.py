@@ -45,6 +45,12 @@ def _labels(items: list[str]) -> dict[str, str]:
     return labels
 
 
+def _reference(value: str | None) -> str | None:
+    if not value or value.startswith(("file:", "env:")):
+        return value
+    return f"file:{Path(value).expanduser().resolve()}"
+
+
 class Command(BaseCommand):
     help = "Register, list and remove Docker hosts."
 
@@ -102,7 +108,7 @@ class Command(BaseCommand):
         imp.add_argument("--name", help="the host's name (with --docker-context / --docker-env)")
         imp.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
         imp.add_argument("--owner", default="", help="owner email")
-        imp.add_argument("--ssh-key", help="ssh:// contexts: file:/path or env:NAME of the key")
+        imp.add_argument("--ssh-key", help="ssh:// contexts: the key's file (or env:NAME)")
         imp.add_argument("--host-key", help="ssh:// contexts: the pinned host key line")
         exp = sub.add_parser("export", help="print the inventory (no private keys)")
         exp.add_argument("--format", choices=["yaml", "csv"], default="yaml")
@@ -286,7 +292,8 @@ class Command(BaseCommand):
             "name": name,
             "labels": _labels(opts["label"]),
             "owner": opts["owner"],
-            "ssh_key": opts["ssh_key"],
+            # A path on the command line is this machine's file: the reference it means.
+            "ssh_key": _reference(opts["ssh_key"]),
             "host_key": opts["host_key"],
         }
         return dockercontext.entry(endpoint, values, inventory_entries.References())
