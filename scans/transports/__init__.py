@@ -9,7 +9,7 @@ import urllib3
 
 from hosts.credentials import Credentials
 from hosts.endpoints import Endpoint, Transport
-from scans.transports import ssh, tls, unix
+from scans.transports import openssh, sessions, ssh, tls, unix
 from scans.transports.base import Deadline, DockerAPI, SocketTracker
 from scans.transports.dial import Dialer
 from scans.transports.errors import ErrorClass, NotFound, ScanError
@@ -77,6 +77,8 @@ def open_api(
             endpoint.host, endpoint.port, creds, tracker, limits.pool_size, timeout, dialer
         )
         return DockerAPI(https, tracker, deadline, workers=limits.pool_size, **common)
+    if endpoint.transport is Transport.SSH and SSH_CLIENT == "openssh":
+        return _open_openssh(endpoint, creds, limits, dialer, deadline, tracker, timeout, common)
     if endpoint.transport is Transport.SSH:
         client = ssh.connect(
             endpoint, creds, min(limits.connect_timeout, deadline.remaining()), dialer
@@ -102,3 +104,48 @@ def open_api(
             **common,
         )
     raise ScanError(ErrorClass.CONFIGURATION, f"unsupported transport {endpoint.transport}")
+
+
+# Which SSH client carries ssh:// scans: OpenSSH's where the worker has one (issue 15:
+# encryption in C, measured in docs/BENCHMARKS.md), paramiko otherwise. A module attribute
+# so that bench/bench_scan.py can measure both in one run.
+SSH_CLIENT = "openssh" if openssh.available() else "paramiko"
+
+
+def _open_openssh(
+    endpoint: Endpoint,
+    creds: Credentials,
+    limits: Limits,
+    dialer: Dialer,
+    deadline: Deadline,
+    tracker: SocketTracker,
+    timeout: urllib3.Timeout,
+    common: dict[str, Any],
+) -> DockerAPI:
+    if not (creds.ssh_private_key and creds.ssh_host_key):
+        raise ScanError(
+            ErrorClass.CONFIGURATION, "ssh:// hosts need a private key and a pinned host key"
+        )
+    master = openssh.Master(endpoint, ssh.socket_path(endpoint))
+    try:
+        connect = min(limits.connect_timeout, deadline.remaining())
+        master.open(creds, connect, dialer)
+        tracker.add(master.close)
+        forwarding = master.probe_forwarding(min(limits.read_timeout, deadline.remaining()))
+        master.start_shell()  # services.run_scan reads the host over it after the API
+        pool = sessions.OpenSSHPool(
+            master, ssh.dial_command(endpoint), tracker, 2, timeout, streamlocal=forwarding
+        )
+    except BaseException:
+        master.close()
+        raise
+    return DockerAPI(
+        pool,
+        tracker,
+        deadline,
+        workers=2,
+        ssh_client=master,
+        on_close=master.close,
+        diagnose=pool.diagnose,
+        **common,
+    )
