@@ -1,0 +1,203 @@
+"""contrib/ci/posture-gate, run as a CI job runs it: a subprocess talking HTTP to a live
+Posture (pytest-django's live_server) with a real token, over hosts served by the lab's
+simulated Docker daemon and scanned by a real Celery worker on the lab Redis.
+
+Each exit code of `manage.py scan` is reached (0, 1 unknown host, 2 scan failed or token
+refused, 3 gate failed), the SARIF written is valid, a 429 is waited out for its
+Retry-After, and the token is never printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
+from django.db import connections
+
+from findings.models import Finding, HostPosture
+from hosts.models import Host
+from lab.sim_engine import FaultSpec, SimEngine, SimSpec
+from posture.celery import app
+from scans import services
+from scans.models import ScanRun
+from scans.transports import Limits
+from tests.factories import UserFactory
+from tests.findings.sarif_check import check_sarif
+
+pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
+GATE = Path(__file__).resolve().parents[2] / "contrib" / "ci" / "posture-gate"
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimEngine]:
+    """Host 0 answers like a daemon; host 1 answers HTML (a malformed daemon: a scan that
+    fails at once, without the retries an unreachable one gets)."""
+    spec = SimSpec(
+        hosts=2,
+        containers=6,
+        images=2,
+        directory=f"/tmp/pst-gate-{os.getpid()}",
+        faults=(FaultSpec("notjson", hosts=(1,)),),
+    )
+    with SimEngine(spec) as engine:
+        yield engine
+    shutil.rmtree(spec.directory, ignore_errors=True)
+
+
+@pytest.fixture
+def hosts(sim: SimEngine) -> dict[str, Host]:
+    urls = [h["url"] for h in sim.hosts]
+    return {
+        "web-1": Host.objects.create(name="web-1", endpoint=urls[0], labels={"team": "web"}),
+        "web-2": Host.objects.create(name="web-2", endpoint=urls[1], labels={"team": "web"}),
+        "pay-1": Host.objects.create(name="pay-1", endpoint=urls[0], labels={"team": "pay"}),
+    }
+
+
+@pytest.fixture
+def scanned(hosts: dict[str, Host]) -> Host:
+    """web-1 with a picture: scanned from the simulated daemon in this process."""
+    scan, _ = services.request_scan(hosts["web-1"], enqueue=False)
+    assert services.run_scan(scan.pk, Limits(deadline=20)).status == ScanRun.Status.SUCCEEDED
+    return hosts["web-1"]
+
+
+@pytest.fixture
+def token(token_for: Callable[..., str], tmp_path: Path) -> tuple[str, Path]:
+    """A security token of team web (it may scan, read and export web's hosts), in a file."""
+    raw = token_for(UserFactory(username="ci"), "security", ("web",))
+    path = tmp_path / "token"
+    path.write_text(raw + "\n")
+    return raw, path
+
+
+@pytest.fixture
+def worker(broker: str) -> Iterator[None]:
+    def close_connections(**_: object) -> None:
+        # The pool thread's own database connection must not outlive the test.
+        connections.close_all()
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    task_postrun.connect(close_connections, weak=False)
+    try:
+        with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False):
+            yield
+    finally:
+        task_postrun.disconnect(close_connections)
+        app.conf.task_always_eager = before
+
+
+def gate(url: str, *args: str, token_file: Path | None = None, **env: str) -> Any:
+    clean = {
+        k: v for k, v in os.environ.items() if k != "POSTURE_TOKEN" and "proxy" not in k.lower()
+    }
+    command = [sys.executable, str(GATE), "--url", url, *args]
+    if token_file is not None:
+        command += ["--token-file", str(token_file)]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=90, env={**clean, **env}, check=False
+    )
+
+
+def test_scan_over_http_then_sarif_and_gates(
+    live_server: Any, hosts: dict[str, Host], token: tuple[str, Path], worker: None,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    raw, path = token
+    sarif = tmp_path / "out" / "posture.sarif"
+    sarif.parent.mkdir()
+    done = gate(
+        live_server.url, "--host", "web-1", "--scan", "--timeout", "60", "--fail-under", "0",
+        "--sarif", str(sarif), token_file=path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    scan = ScanRun.objects.get(host=hosts["web-1"])
+    assert scan.status == ScanRun.Status.SUCCEEDED and scan.trigger == ScanRun.Trigger.MANUAL
+    score = HostPosture.objects.get(host=hosts["web-1"]).score
+    assert f"scan #{scan.pk} of web-1" in done.stdout
+    assert f"web-1: score {score} grade" in done.stdout
+    log = json.loads(sarif.read_text())
+    check_sarif(log)
+    opened = Finding.objects.open().filter(host=hosts["web-1"]).count()
+    assert opened and len(log["runs"][0]["results"]) == opened
+    assert f"SARIF written to {sarif} ({opened} result(s))" in done.stdout
+    assert [p.name for p in sarif.parent.iterdir()] == ["posture.sarif"]  # no temp file left
+
+    url = live_server.url
+    failed = gate(url, "--host", "web-2", "--scan", "--fail-under", "0", token_file=path)
+    assert failed.returncode == 2, failed.stdout + failed.stderr
+    assert "web-2: scan #" in failed.stdout and "failed: " in failed.stdout
+    assert "no picture yet" in failed.stdout
+    assert raw not in done.stdout + done.stderr + failed.stdout + failed.stderr
+
+
+@pytest.mark.parametrize(
+    ("gates", "code", "said"),
+    [
+        (["--fail-under", "0", "--fail-on", "low"], 3, "open finding(s) of severity low or above"),
+        (["--fail-under", "100"], 3, "is below 100"),
+        (["--fail-on-kev"], 3, "not assessed"),  # no vulnerability data: a gate cannot see
+        ([], 0, ""),
+    ],
+)
+def test_gates_on_the_last_picture(
+    live_server: Any, scanned: Host, token: tuple[str, Path], gates: list[str], code: int,
+    said: str,
+) -> None:  # fmt: skip
+    ran = gate(live_server.url, "--host", "web-1", *gates, token_file=token[1])
+    assert ran.returncode == code, ran.stdout + ran.stderr
+    assert "web-1: score" in ran.stdout
+    if said:
+        assert "gate failed: " in ran.stderr and said in ran.stderr
+
+
+def test_unknown_or_unseen_host_is_bad_usage(
+    live_server: Any, hosts: dict[str, Host], token: tuple[str, Path]
+) -> None:
+    for name in ("nope", "pay-1"):  # pay-1 exists, for another team: the same answer
+        ran = gate(live_server.url, "--host", name, token_file=token[1])
+        assert ran.returncode == 1, ran.stderr
+        assert f"no host named '{name}' among the hosts this token may see" in ran.stderr
+
+
+def test_a_refused_or_missing_token_is_said_clearly(
+    live_server: Any, hosts: dict[str, Host], token: tuple[str, Path], tmp_path: Path
+) -> None:
+    raw, _path = token
+    forged = raw[:-4] + "AAAA"
+    bad = gate(live_server.url, "--host", "web-1", POSTURE_TOKEN=forged)
+    assert bad.returncode == 2
+    assert "refused the token (HTTP 401)" in bad.stderr
+    assert forged not in bad.stdout + bad.stderr
+    missing = gate(live_server.url, "--host", "web-1")
+    assert missing.returncode == 1 and "POSTURE_TOKEN" in missing.stderr
+    plain = gate(live_server.url.replace("localhost", "example.org"), "--host", "web-1")
+    assert plain.returncode == 1
+
+
+def test_a_429_is_waited_out_for_its_retry_after(
+    live_server: Any, scanned: Host, token: tuple[str, Path], settings: Any, tmp_path: Path
+) -> None:
+    # Two calls (the posture, then the SARIF) within one second: the second is refused.
+    settings.POSTURE_API = {**settings.POSTURE_API, "RATE": "1/s"}
+    sarif = str(tmp_path / "posture.sarif")
+    ran = gate(live_server.url, "--host", "web-1", "--sarif", sarif, token_file=token[1])
+    assert "rate limited by Posture: waiting 1s (Retry-After)" in ran.stderr
+    assert ran.returncode == 0, ran.stderr
+    check_sarif(json.loads(Path(sarif).read_text()))
+    settings.POSTURE_API = {**settings.POSTURE_API, "RATE": "1/min"}
+    late = gate(
+        live_server.url, "--host", "web-1", "--sarif", sarif, "--timeout", "5",
+        token_file=token[1],
+    )  # fmt: skip
+    assert late.returncode == 2
+    assert "goes past the --timeout" in late.stderr
