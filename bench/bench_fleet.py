@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 from lab.process import pid_alive, terminate, wait_until
 from lab.services import LabPostgres, LabRedis
 from lab.sim_engine import FaultSpec, SimEngine, SimSpec
+from lab.sshd import LabSshd
 
 DB_NAME = "posture_bench"
 SIM_DIR = "/tmp/pst-sim-bench"
@@ -295,6 +296,11 @@ class Bench:
         self.worker_env: dict[str, str] = {}
         self.concurrency = 0
         self.results: dict[str, Any] = {"cycles": [], "floors": [], "memory": []}
+        # --ssh N: real sshds on 127.0.0.2, .3, … that every host is reached through.
+        self.sshds = [
+            LabSshd(f"bench-fleet-ssh{i}", host=f"127.0.0.{i + 2}", max_sessions=64)
+            for i in range(args.ssh)
+        ]
 
     # services and Django
     def setup(self) -> None:
@@ -302,6 +308,8 @@ class Bench:
 
         self.redis.start()
         self.postgres.start()
+        for sshd in self.sshds:
+            sshd.start()
         info = self.postgres.info
         with psycopg.connect(info.url, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
@@ -344,6 +352,8 @@ class Bench:
         from hosts.models import Host
 
         assert self.sim is not None
+        if self.args.ssh:
+            return  # ssh:// records name the simulator's sockets, whose paths are kept
         urls = {h["name"]: h["url"] for h in self.sim.hosts}
         for host in Host.objects.filter(name__in=urls).only("name", "endpoint"):
             if host.endpoint != urls[host.name]:
@@ -358,10 +368,17 @@ class Bench:
         key = Path(tls["client_key"]).read_text() if tls else ""
         future = datetime.datetime(2100, 1, 1, tzinfo=datetime.UTC)
         hosts = []
-        for entry in self.sim.hosts:
+        for n, entry in enumerate(self.sim.hosts):
             host = Host(name=entry["name"], endpoint=entry["url"], next_scan_at=future)
             host.tls_ca_cert, host.tls_client_cert = creds
             host.set_tls_client_key(key)
+            if self.sshds:
+                # The simulated host's socket reached through one of the sshds, in turn.
+                sshd = self.sshds[n % len(self.sshds)]
+                socket_path = entry["url"].removeprefix("unix://")
+                host.endpoint = f"{sshd.ssh_url}?socket={socket_path}"
+                host.ssh_host_key = sshd.host_public_key
+                host.set_ssh_private_key(sshd.client_private_key)
             hosts.append(host)
         Host.objects.bulk_create(hosts, batch_size=500)
 
@@ -467,7 +484,8 @@ class Bench:
 
         return CpuMeter(
             {
-                "worker": lambda: sum(cpu_seconds(pid) for pid in workers),
+                # With its reaped children: an ssh client's CPU is the worker's.
+                "worker": lambda: sum(cpu_seconds(pid, children=True) for pid in workers),
                 "simulator": lambda: cpu_seconds(sim),
                 "postgres": postgres,
                 "redis": lambda: cpu_seconds(redis),
@@ -607,6 +625,12 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def transport_name(args: argparse.Namespace) -> str:
+    if args.ssh:
+        return f"ssh:// through {args.ssh} sshd(s) on 127.0.0.2+ to unix sockets"
+    return "TLS" if args.tls else "unix sockets"
+
+
 def report(bench: Bench, best: int, elapsed: float) -> list[str]:
     a, res = bench.args, bench.results
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
@@ -618,7 +642,7 @@ def report(bench: Bench, best: int, elapsed: float) -> list[str]:
         f" {elapsed / 60:.0f} min",
         f"- CPU {model}, nproc {len(os.sched_getaffinity(0))}; Python {sys.version.split()[0]};"
         f" PostgreSQL (lab bench-pg, fsync off), Redis (lab bench-redis)",
-        f"- {a.hosts} simulated hosts ({'TLS' if a.tls else 'unix sockets'}), {a.containers}"
+        f"- {a.hosts} simulated hosts ({transport_name(a)}), {a.containers}"
         f" containers and {a.images} images each, {a.latency_ms:g} ms per request",
         "",
         "| cycle | processes×K | hosts | cycle s | healthy s | × floor | dispatch s | scan p50 s"
@@ -697,6 +721,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=5)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--tls", action="store_true")
+    parser.add_argument(
+        "--ssh", type=int, default=0, help="reach the hosts over ssh:// through N lab sshds"
+    )
     parser.add_argument("--concurrency", default="8,16,32", help="worker threads to try")
     parser.add_argument("--fault-deadline", type=int, default=10)
     parser.add_argument("--big", type=int, default=0, help="also a cycle at this many containers")
@@ -720,6 +747,8 @@ def main() -> None:
         if not args.keep:  # bench-redis and bench-pg are this script's own
             stack.callback(bench.redis.stop)
             stack.callback(bench.postgres.stop)
+            for sshd in bench.sshds:
+                stack.callback(sshd.stop)
         bench.setup()
         bench.start_sim(args.containers)
         bench.register_hosts()

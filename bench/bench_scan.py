@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import docker
 import paramiko
 
+from bench import ssh_candidates as candidates
 from hosts.credentials import Credentials
 from hosts.endpoints import parse_endpoint
 from lab.daemon import API_VERSION, LabDaemon
@@ -49,11 +50,13 @@ from lab.images import DEFAULT_TAG, import_image
 from lab.pki import make_pki
 from lab.process import lab_root
 from lab.sshd import LabSshd
+from scans import transports
 from scans.collect import collect
 from scans.transports import Limits, open_api
 from scans.transports.ssh import open_streamlocal
 
-TRANSPORTS = ("tls", "ssh", "unix")
+TRANSPORTS = ("tls", "ssh", "ssh-paramiko", "unix")
+BASE = {"ssh-paramiko": "ssh"}  # a variant reaches the same lab service as its base
 # A start costs ~0.1 s (runc, containerd) and a create ~10 ms on two cores: running a fifth
 # of 200 keeps a cold set-up under 10 s.
 START_EVERY = 5
@@ -62,6 +65,8 @@ _WRITE = re.compile(r'^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+"(\w+)"')
 Run = Callable[[int], object]  # one measurement, given the round number
 # Seconds spent in each step of run_scan during the current measurement.
 PHASES: defaultdict[str, float] = defaultdict(float)
+# CPU seconds (this process and its children) of each measurement, per round.
+CPU: defaultdict[str, list[float]] = defaultdict(list)
 
 
 class Lab:
@@ -71,10 +76,12 @@ class Lab:
         self.sshd = LabSshd("bench-ssh")
 
     def url(self, transport: str) -> str:
+        transport = BASE.get(transport, transport)
         ssh = f"{self.sshd.ssh_url}?socket={self.daemon.socket_path}"
         return {"tls": self.daemon.tcp_url, "ssh": ssh, "unix": self.daemon.unix_url}[transport]
 
     def creds(self, transport: str) -> Credentials:
+        transport = BASE.get(transport, transport)
         pem, sshd = self.pki.pem, self.sshd
         if transport == "tls":
             return Credentials(pem("ca_cert"), pem("client_cert"), pem("client_key"))
@@ -328,6 +335,7 @@ def measures(
     lab: Lab, rounds: int, rescan: dict[str, Any], opened: dict[str, int]
 ) -> dict[str, Run]:
     """name -> run(round), in report order; "full first" scans a new host every round."""
+    remote = (lab.sshd, str(lab.daemon.socket_path))
     first = {(t, r): make_host(lab, t, f"first-{t}-{r}") for t in TRANSPORTS for r in range(rounds)}
     floors: dict[str, dict[str, Run]] = {
         "tls": {
@@ -337,7 +345,14 @@ def measures(
         "ssh": {
             "http.client": lambda r: floor_ssh(lab),
             "dial-stdio": lambda r: floor_ssh_dial_stdio(lab),
+            "paramiko-tuned": lambda r: candidates.floor_paramiko_tuned(floor_http, *remote),
+            "asyncssh": lambda r: candidates.floor_asyncssh(floor_http, *remote),
+            "openssh": lambda r: candidates.floor_openssh(floor_http, *remote),
+            "openssh chacha20": lambda r: candidates.floor_openssh(
+                floor_http, *remote, "chacha20-poly1305@openssh.com"
+            ),
         },
+        "ssh-paramiko": {},
         "unix": {
             "docker-py": lambda r: floor_docker_py(lab.daemon.api_client()),
             "http.client": lambda r: floor_http(http_unix(lab)),
@@ -349,7 +364,22 @@ def measures(
         out[f"{t} collect"] = functools.partial(lambda t, r: posture_collect(lab, t, opened), t)
         out[f"{t} full first"] = functools.partial(lambda t, r: full_scan(first[t, r]), t)
         out[f"{t} full rescan"] = functools.partial(lambda t, r: full_scan(rescan[t]), t)
-    return out
+    return {name: with_client(name, run) for name, run in out.items()}
+
+
+def with_client(name: str, run: Run) -> Run:
+    """ssh-paramiko: the same product code with the SSH client it had before issue 15."""
+    if not name.startswith("ssh-paramiko "):
+        return run
+
+    def paramiko_run(r: int) -> object:
+        chosen, transports.SSH_CLIENT = transports.SSH_CLIENT, "paramiko"
+        try:
+            return run(r)
+        finally:
+            transports.SSH_CLIENT = chosen
+
+    return paramiko_run
 
 
 def report(
@@ -367,8 +397,9 @@ def report(
         f"- Docker Engine {engine['Version']} (API {engine['ApiVersion']}),"
         f" docker-py {docker.__version__}, paramiko {paramiko.__version__}",
         "",
-        "| transport | measurement | median s | p90 s | × docker-py floor | × http.client floor |",
-        "|---|---|---:|---:|---:|---:|",
+        "| transport | measurement | median s | p90 s | × docker-py floor | × http.client floor"
+        " | CPU s (median) |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for key, values in samples.items():
         transport, what = key.split(" ", 1)
@@ -378,7 +409,11 @@ def report(
             f"{med[key] / med[floor]:.2f}" if floor in med else "—"
             for floor in (f"{transport} floor docker-py", f"{transport} floor http.client")
         ]
-        out.append(f"| {transport} | {what} | {med[key]:.3f} | {p90:.3f} | {' | '.join(ratios)} |")
+        cpu = statistics.median(CPU[key]) if CPU[key] else float("nan")
+        out.append(
+            f"| {transport} | {what} | {med[key]:.3f} | {p90:.3f} | {' | '.join(ratios)}"
+            f" | {cpu:.3f} |"
+        )
     out += [
         "",
         "Where a full scan's time goes, median seconds per step (`rest`: request_scan, the"
@@ -391,7 +426,7 @@ def report(
         cells = " | ".join(f"{statistics.median(run[s] for run in runs):.3f}" for s in STEPS)
         out.append(f"| {key.replace(' full ', ' | ')} | {cells} |")
     out += ["", "Ratios of medians:", ""]
-    for t in TRANSPORTS:
+    for t in ("tls", "ssh", "unix"):
         floor = "ssh floor http.client" if t == "ssh" else f"{t} floor docker-py"
         out.append(
             f"- {t}: full first / {floor} {med[f'{t} full first'] / med[floor]:.2f},"
@@ -399,7 +434,21 @@ def report(
         )
     for what in ("floor http.client", "collect", "full first", "full rescan"):
         out.append(f"- SSH / TLS, {what}: {med[f'ssh {what}'] / med[f'tls {what}']:.2f}")
+    cpu = {key: statistics.median(values) for key, values in CPU.items() if values}
+    for ssh in ("ssh", "ssh-paramiko"):
+        for what in ("collect", "full first", "full rescan"):
+            out.append(
+                f"- {ssh} / TLS, {what}: time {med[f'{ssh} {what}'] / med[f'tls {what}']:.2f},"
+                f" CPU {cpu[f'{ssh} {what}'] / cpu[f'tls {what}']:.2f}"
+            )
     return out
+
+
+def cpu_seconds() -> float:
+    """This process's CPU and its waited-for children's: an ssh child's CPU counts."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
@@ -436,11 +485,13 @@ def main() -> None:
             shift = r % len(todo)  # rotated, so no measurement always follows the same one
             for name, run in todo[shift:] + todo[:shift]:
                 PHASES.clear()
+                cpu = cpu_seconds()
                 started = time.perf_counter()
                 run(r)
                 elapsed = time.perf_counter() - started
                 if r:
                     samples[name].append(elapsed)
+                    CPU[name].append(cpu_seconds() - cpu)
                 if r and name in phases:
                     phases[name].append({**PHASES, "rest": elapsed - sum(PHASES.values())})
             log(f"round {r} done")
