@@ -359,12 +359,8 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# --- Inventory as code (hosts.inventory, docs/INVENTORY.md) --------------------------
-# The one directory whose files an inventory POSTed to the API may name as file: keys; empty:
-# none (the command line reads any file its user can). A remote caller must not make the
-# server read its own files.
-POSTURE_INVENTORY_SECRETS_DIR = env("POSTURE_INVENTORY_SECRETS_DIR", "")
-
+# Inventory as code: the only directory an inventory POSTed to the API may take key files from.
+POSTURE_INVENTORY_SECRETS_DIR = env("POSTURE_INVENTORY_SECRETS_DIR", "")  # docs/INVENTORY.md
 # --- Image scanning (vulns) --------------------------------------------------------
 # Default for hosts whose "image scanning" is left on default: off, os or deep.
 POSTURE_IMAGE_SCAN = env("POSTURE_IMAGE_SCAN", "os")
