@@ -107,7 +107,10 @@ class OpenSSHPool(urllib3.HTTPConnectionPool):
             reap(session)
 
     def diagnose(self) -> ScanError | None:
-        """Explain a failed request from what the remote dial-stdio wrote to stderr."""
+        """Explain a failed request: the master gone (its connection lost or killed), or
+        what the remote dial-stdio wrote to stderr."""
+        if not self.master.alive:
+            return ScanError(ErrorClass.UNREACHABLE, "the SSH connection to the host ended")
         stream = self.last_stderr
         if stream is None:
             return None
