@@ -20,6 +20,7 @@ import contextlib
 import datetime
 import functools
 import http.client
+import importlib.util
 import json
 import os
 import re
@@ -346,7 +347,11 @@ def measures(
             "http.client": lambda r: floor_ssh(lab),
             "dial-stdio": lambda r: floor_ssh_dial_stdio(lab),
             "paramiko-tuned": lambda r: candidates.floor_paramiko_tuned(floor_http, *remote),
-            "asyncssh": lambda r: candidates.floor_asyncssh(floor_http, *remote),
+            **(
+                {"asyncssh": lambda r: candidates.floor_asyncssh(floor_http, *remote)}
+                if importlib.util.find_spec("asyncssh")  # not locked: installed to measure
+                else {}
+            ),
             "openssh": lambda r: candidates.floor_openssh(floor_http, *remote),
             "openssh chacha20": lambda r: candidates.floor_openssh(
                 floor_http, *remote, "chacha20-poly1305@openssh.com"

@@ -1,4 +1,7 @@
-"""SSH: one authenticated connection per host, its channels pooled as HTTP connections.
+"""SSH through paramiko: one authenticated connection per host, its channels pooled as
+HTTP connections. Scans use OpenSSH's own client where the worker has one
+(scans.transports.openssh, issue 15); this is the fallback where it has none, and the
+connection of a tcp:// host's separate SSH access for host checks (scans.hostssh).
 
 docker-py's ssh:// transport opens a channel and a remote `docker system dial-stdio` for
 every distinct URL, reads the port from ~/.ssh/config rather than the URL, and takes no key
