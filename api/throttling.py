@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 
 class TokenRateThrottle(SimpleRateThrottle):
     scope = "api"
-    cache = caches["api"]
+
+    def __init__(self) -> None:
+        # Looked up per request, not once at import: settings (and tests) choose the cache.
+        self.cache = caches["api"]
+        super().__init__()
 
     def get_rate(self) -> str:
         return str(settings.POSTURE_API["RATE"])

@@ -138,21 +138,20 @@ def find(raw: str) -> ApiToken | None:
 
 
 def token_access(token: ApiToken) -> Access | None:
-    """The token's access now: its role and teams, within its creator's and its account's
-    current ones. None when either account is disabled or has no role left."""
+    """The token's access now: its role and teams, within its creator's current ones. None
+    when its account or its creator is disabled, or the creator has no role left.
+
+    A token acts as its creator, or as a service account (no password, no role of its own
+    that matters: the token's, bounded by the admin who issued it, is all it has)."""
     if not (token.user.is_active and token.created_by.is_active):
         return None
-    bounds = [access_for(token.created_by), access_for(token.user)]
-    if any(b.role is None for b in bounds):
+    creator = access_for(token.created_by)
+    if creator.role is None:
         return None
-    role = lowest(Role(token.role), *(Role(b.role) for b in bounds if b.role))
-    own = (
-        Scope.of_teams([t.label for t in token.teams.all()]) if token.scoped else Scope.everything()
-    )
-    scope = own
-    for bound in bounds:
-        scope = intersect(scope, bound.scope)
-    return Access(role=role, scope=scope, user_id=int(token.user.pk))
+    role = lowest(Role(token.role), Role(creator.role))
+    labels = [t.label for t in token.teams.all()]
+    scope = Scope.of_teams(labels) if token.scoped else Scope.everything()
+    return Access(role=role, scope=intersect(scope, creator.scope), user_id=int(token.user.pk))
 
 
 def grants_nested() -> bool:

@@ -23,6 +23,7 @@ from access.models import Team
 from access.policy import Policy, policy_of
 from access.roles import Perm, Role, grants
 from alerts.models import Subscription
+from api.tokens import issue
 from findings.models import Container, Image
 from policy.models import RuleOverride
 from tests.access.api_matrix import api_matrix_failures
@@ -126,6 +127,7 @@ def build_world() -> World:
         user=users[OWNER], scope=Subscription.Scope.ALL, channel="slack", target_host="x.invalid"
     )
     report = ReportSubscription.objects.create(user=users[OWNER], period="week")
+    token = issue(creator=users[OWNER], name="ci", role=Role.VIEWER, teams=[], days=1).token
     args: dict[str, dict[str, Any]] = {
         "host-detail": {"name": host.name},
         "host-status": {"name": host.name},
@@ -154,6 +156,8 @@ def build_world() -> World:
     for name in ("user-edit",):
         args[name] = {"pk": users["operator-pay"].pk}
     args["team-edit"] = {"pk": pay.pk}
+    args["token-revoke"] = {"pk": token.pk}
+    args["service-token-revoke"] = {"pk": token.pk}
     # Public: a set-password link that is not valid answers its own page to anyone.
     args["welcome"] = {"uidb64": "MQ", "token": "not-a-token"}
     return World(args=args, users=users)
@@ -187,6 +191,8 @@ OBJECTS: dict[str, str] = {
     "alert-channel-test": "owner",
     "report-subscription-toggle": "owner",
     "report-subscription-delete": "owner",
+    # An API token of the OWNER account (its own or one it issued; admins: service-token-…).
+    "token-revoke": "owner",
 }
 
 

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.cache import caches
 from django.test import Client
 
 from access.models import Team
@@ -12,20 +13,14 @@ from api.tokens import issue
 
 
 @pytest.fixture(autouse=True)
-def _fresh_api_cache(settings: Any, tmp_path: Any) -> None:
-    """Each test its own rate-limit and token-use counters."""
+def _fresh_api_cache(settings: Any) -> None:
+    """Each test its own rate-limit and token-use counters (a process-local cache: the
+    shared one is for gunicorn's processes)."""
     settings.CACHES = {
         **settings.CACHES,
-        "api": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(tmp_path / "api-cache"),
-        },
+        "api": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "t"},
     }
-    from django.core.cache import caches
-
-    from api.throttling import TokenRateThrottle
-
-    TokenRateThrottle.cache = caches["api"]
+    caches["api"].clear()
 
 
 @pytest.fixture
