@@ -110,7 +110,10 @@ def plan(entries: list[Entry], *, access: Access, prune: bool = False) -> Plan:
             result.errors.extend(f"{label}: {m}" for m in _messages(change.form))
             continue
         result.changes.append(change)
-    if prune:
+    if prune and not entries:
+        # An empty file (a failed template, a truncated download) is never "remove all".
+        result.errors.append(_("The inventory lists no host: --prune would remove them all."))
+    elif prune:
         listed = set(names)
         stale = access.scope.filter(Host.objects.exclude(name__in=listed)).order_by("name")
         result.changes.extend(Change(h.name, "delete", host=h) for h in stale)

@@ -130,6 +130,8 @@ def test_fifty_hosts_imported_reimported_without_a_write_changed_and_pruned(tmp_
     ]
     assert Host.objects.count() == 50
     assert "5 removed" in run("import", path, "--prune")
+    with pytest.raises(CommandError, match="lists no host: --prune would remove them all"):
+        run("import", write(tmp_path, []), "--prune")
     assert Host.objects.count() == 45
     assert AuditEvent.objects.filter(action="host.deleted").count() == 5
 
