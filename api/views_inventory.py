@@ -17,8 +17,8 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,6 +34,30 @@ FORMATS = {
     "yaml": ("application/yaml", inventory_io.dump_yaml),
     "csv": ("text/csv", inventory_io.dump_csv),
 }
+
+
+RESULT = inline_serializer(
+    "InventoryResult",
+    {
+        "applied": serializers.BooleanField(help_text="false for a dry run"),
+        "created": serializers.IntegerField(),
+        "changed": serializers.IntegerField(),
+        "unchanged": serializers.IntegerField(),
+        "removed": serializers.IntegerField(),
+        "changes": inline_serializer(
+            "InventoryChange",
+            {
+                "name": serializers.CharField(),
+                "action": serializers.ChoiceField(["create", "change", "delete"]),
+                "fields": serializers.DictField(
+                    help_text="field: [before, after]; keys as (replaced), certificates "
+                    "and host keys as fingerprints"
+                ),
+            },
+            many=True,
+        ),
+    },
+)
 
 
 class TooLarge(exceptions.APIException):
@@ -84,12 +108,16 @@ class Inventory(ApiMixin, APIView):
 
     @extend_schema(
         tags=["inventory"],
-        request={"application/yaml": OpenApiTypes.STR, "text/csv": OpenApiTypes.STR},
+        request={
+            "application/yaml": OpenApiTypes.STR,
+            "text/csv": OpenApiTypes.STR,
+            "application/json": OpenApiTypes.OBJECT,
+        },
         parameters=[
             OpenApiParameter("dry_run", bool, description="report the changes, write nothing"),
             OpenApiParameter("prune", bool, description="remove the caller's hosts not listed"),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: RESULT},
         description="Apply an inventory (YAML, JSON, or CSV with Content-Type text/csv): "
         "the hosts it lists are created or changed, checked as the host form checks them; "
         "with prune=1 the caller's hosts it does not list are removed. All or nothing: "
