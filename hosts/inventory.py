@@ -4,8 +4,9 @@ Each entry is checked by the same HostForm a person fills in (endpoint, target p
 labels and team scope, certificates, pinned host keys, keys that belong to their
 certificate, keys entered again when a host moves), for the same account. Nothing is
 written unless every entry is valid, and then all of it in one transaction with its audit
-events. A key left out of an entry keeps the stored one; other keys left out take the
-host's defaults: the file says what the host is.
+events. Credential material left out of an entry (certificates, pinned host keys, private
+keys) keeps what is stored, so an export imports back unchanged; other fields left out take
+their defaults: the file says what the host is.
 
 Secrets are never in the inventory: a key is a reference, `file:/path` or `env:NAME`
 (References). "Unchanged" for a sealed key, which this process cannot open, is decided on
@@ -21,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -179,7 +181,7 @@ def _form_data(entry: Entry, host: Host | None) -> dict[str, Any]:
         # it again, the endpoint having changed); one it uses is kept unless given anew.
         try:
             transport = parse_endpoint(data["endpoint"]).transport
-        except Exception:  # the form words the endpoint's error
+        except ValidationError:  # the form words the endpoint's error
             transport = None
         if transport is not Transport.TLS and "tls_client_key" not in entry.material:
             data["remove_tls_client_key"] = host.has_tls_client_key
