@@ -20,9 +20,11 @@ from typing import Any
 import pytest
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
+from django.conf import settings
 from django.db import connections
+from django.utils import timezone
 
-from findings.models import Finding, HostPosture
+from findings.models import Finding, HostPosture, Image
 from hosts.models import Host
 from lab.sim_engine import FaultSpec, SimEngine, SimSpec
 from posture.celery import app
@@ -31,8 +33,18 @@ from scans.models import ScanRun
 from scans.transports import Limits
 from tests.factories import UserFactory
 from tests.findings.sarif_check import check_sarif
+from vulndb.models import Advisory
 
-pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.celery,
+    pytest.mark.django_db(transaction=True),
+    # What the client does over HTTP does not depend on the database: one of the suite's two
+    # runs is enough (the API's own tests run on both).
+    pytest.mark.skipif(
+        "postgresql" in settings.DATABASES["default"]["ENGINE"],
+        reason="the CI client is checked on the SQLite run",
+    ),
+]
 GATE = Path(__file__).resolve().parents[2] / "contrib" / "ci" / "posture-gate"
 
 
@@ -108,6 +120,24 @@ def gate(url: str, *args: str, token_file: Path | None = None, **env: str) -> An
     )
 
 
+def curl(url: str, token: str, args: str, **env: str) -> str:
+    """curl as README's "Gate a pipeline on Posture" runs it from sh: the token goes to curl
+    on its standard input (-H @-), never on a command line."""
+    ran = subprocess.run(
+        ["sh", "-ec", AUTH + "curl -fsS -H @- " + args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        env={"PATH": os.environ["PATH"], "POSTURE_URL": url, "POSTURE_TOKEN": token, **env},
+    )
+    assert ran.returncode == 0, ran.stderr
+    return ran.stdout
+
+
+AUTH = """printf 'Authorization: Bearer %s\\n' "$POSTURE_TOKEN" | """
+
+
 def test_scan_over_http_then_sarif_and_gates(
     live_server: Any, hosts: dict[str, Host], token: tuple[str, Path], worker: None,
     tmp_path: Path,
@@ -139,25 +169,33 @@ def test_scan_over_http_then_sarif_and_gates(
     assert "no picture yet" in failed.stdout
     assert raw not in done.stdout + done.stderr + failed.stdout + failed.stderr
 
+    # The same without the client: curl alone.
+    asked = curl(url, raw, '-X POST "$POSTURE_URL/api/v1/hosts/web-1/scans/"')
+    scan_id = json.loads(asked)["id"]
+    waited = curl(url, raw, f'"$POSTURE_URL/api/v1/scans/{scan_id}/?wait=30"')
+    assert json.loads(waited)["status"] == "succeeded"
+    posture = curl(url, raw, '"$POSTURE_URL/api/v1/hosts/web-1/posture/"')
+    assert json.loads(posture)["score"] == HostPosture.objects.get(host=hosts["web-1"]).score
 
-@pytest.mark.parametrize(
-    ("gates", "code", "said"),
-    [
-        (["--fail-under", "0", "--fail-on", "low"], 3, "open finding(s) of severity low or above"),
-        (["--fail-under", "100"], 3, "is below 100"),
-        (["--fail-on-kev"], 3, "not assessed"),  # no vulnerability data: a gate cannot see
-        ([], 0, ""),
-    ],
-)
+
+# Gates on the picture as it is (no --scan): arguments, exit code, what stderr says.
+GATES = [
+    (["--fail-under", "0", "--fail-on", "low"], 3, "open finding(s) of severity low or above"),
+    (["--fail-under", "100"], 3, "is below 100"),
+    (["--fail-on-kev"], 3, "not assessed"),  # no vulnerability data: a gate cannot see
+    ([], 0, ""),
+]
+
+
 def test_gates_on_the_last_picture(
-    live_server: Any, scanned: Host, token: tuple[str, Path], gates: list[str], code: int,
-    said: str,
-) -> None:  # fmt: skip
-    ran = gate(live_server.url, "--host", "web-1", *gates, token_file=token[1])
-    assert ran.returncode == code, ran.stdout + ran.stderr
-    assert "web-1: score" in ran.stdout
-    if said:
-        assert "gate failed: " in ran.stderr and said in ran.stderr
+    live_server: Any, scanned: Host, token: tuple[str, Path]
+) -> None:
+    for gates, code, said in GATES:
+        ran = gate(live_server.url, "--host", "web-1", *gates, token_file=token[1])
+        assert ran.returncode == code, (gates, ran.stdout + ran.stderr)
+        assert "web-1: score" in ran.stdout
+        if said:
+            assert "gate failed: " in ran.stderr and said in ran.stderr, gates
 
 
 def test_unknown_or_unseen_host_is_bad_usage(
@@ -201,3 +239,60 @@ def test_a_429_is_waited_out_for_its_retry_after(
     )  # fmt: skip
     assert late.returncode == 2
     assert "goes past the --timeout" in late.stderr
+
+
+def test_vulnerability_gates_after_trivy_reports_sent_by_curl(
+    live_server: Any, scanned: Host, token: tuple[str, Path], tmp_path: Path
+) -> None:
+    """GIVEN vulnerability data (one advisory, matching nothing here) and web-1's two images
+    read by the scan, with no vulnerability found
+    WHEN CI sends a Trivy report of each with curl (one HIGH, one LOW vulnerability)
+    THEN the vulnerability gates count what the reports said."""
+    raw, path = token
+    url = live_server.url
+    Advisory.objects.create(id="DSA-0000-1", modified=timezone.now(), group="CVE-0000-0001")
+    clean = gate(url, "--host", "web-1", "--fail-on-vuln", "low", token_file=path)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    for n, image in enumerate(Image.objects.filter(host=scanned).order_by("image_id")):
+        report = tmp_path / f"trivy-{n}.json"
+        severity = "HIGH" if n == 0 else "LOW"
+        report.write_text(json.dumps(trivy_report(image, severity)))
+        sent = curl(
+            url,
+            raw,
+            '-H "Content-Type: application/json" '
+            '--data-binary @"$REPORT" "$POSTURE_URL/api/v1/uploads/"',
+            REPORT=str(report),
+        )
+        assert json.loads(sent)["added"] == 1
+    high = gate(url, "--host", "web-1", "--fail-on-vuln", "high", token_file=path)
+    assert high.returncode == 3, high.stdout + high.stderr
+    assert "gate failed: 1 open vulnerabilit(y/ies) of severity high or above" in high.stderr
+    low = gate(url, "--host", "web-1", "--fail-on-vuln", "low", token_file=path)
+    assert "2 open vulnerabilit(y/ies) of severity low or above" in low.stderr
+    passed = gate(
+        url, "--host", "web-1", "--fail-on-vuln", "critical", "--fail-on-kev", token_file=path
+    )
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+
+
+def trivy_report(image: Image, severity: str) -> dict[str, Any]:
+    """A Trivy JSON report (schema 2) of an image, by its layer digests."""
+    return {
+        "SchemaVersion": 2,
+        "ArtifactName": image.name,
+        "Metadata": {"DiffIDs": image.inspect["RootFS"]["Layers"]},
+        "Results": [
+            {
+                "Target": image.name,
+                "Vulnerabilities": [
+                    {
+                        "VulnerabilityID": f"CVE-2026-{1000 + len(severity)}",
+                        "PkgName": "openssl",
+                        "InstalledVersion": "3.0.0",
+                        "Severity": severity,
+                    }
+                ],
+            }
+        ],
+    }
