@@ -19,7 +19,6 @@ import logging
 import random
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -32,11 +31,8 @@ from posture.lib.crypto import DecryptionError, decrypt
 log = logging.getLogger(__name__)
 Status = Notification.Status
 BASE_DELAY = 30.0  # seconds before the second attempt; doubled for each one after
+ATTEMPTS = 5  # about 7 minutes of trying (30 s, 1, 2, 4 min apart), then the message fails
 MAX_DELAY = 600.0  # below the broker's visibility timeout, so a scheduled retry is not redelivered
-
-
-def _setting(name: str, default: int) -> int:
-    return int(getattr(settings, "POSTURE_ALERT_CHANNELS", {}).get(name, default))
 
 
 def backoff(attempt: int, retry_after: float | None = None) -> float:
@@ -135,7 +131,7 @@ def attempt(pk: int, now: datetime | None = None, scope_checked: bool = False) -
         n.save(update_fields=["status", "sent_at", "error"])
         return True
     n.error = f"{outcome.status_code or ''} {outcome.error}".strip()
-    if outcome.permanent or n.attempts >= _setting("ATTEMPTS", 5):
+    if outcome.permanent or n.attempts >= ATTEMPTS:
         n.status = Status.FAILED
         n.save(update_fields=["status", "error"])
         return False

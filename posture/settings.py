@@ -453,13 +453,8 @@ POSTURE_ALERTS = {
     # Local hour (subscription's time zone) at which daily digests go out.
     "DIGEST_HOUR": envint("POSTURE_ALERTS_DIGEST_HOUR", 8, minimum=0),
 }
-# Alert channels (Slack, Teams, webhooks: alerts.deliveries): seconds to connect and to read
-# an answer, and attempts before a message that keeps failing for now (5xx, 429, timeouts)
-# is given up.
-POSTURE_ALERT_CHANNELS = {
-    "TIMEOUT": envint("POSTURE_ALERT_CHANNEL_TIMEOUT", 10, minimum=1),
-    "ATTEMPTS": envint("POSTURE_ALERT_CHANNEL_ATTEMPTS", 5, minimum=1),
-}
+# Alert channels (Slack, Teams, webhooks): seconds to connect, and to read an answer.
+POSTURE_ALERT_CHANNEL_TIMEOUT = envint("POSTURE_ALERT_CHANNEL_TIMEOUT", 10, minimum=1)
 
 # --- Vulnerability data (vulndb) ----------------------------------------------------------
 # A folder that ops fill with OSV zips/JSON, the KEV catalogue and EPSS CSVs (from cron or

@@ -212,7 +212,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
         return Outcome(error=Error.REFUSED, permanent=True)
     except OSError:  # the name does not resolve: perhaps a DNS hiccup
         return Outcome(error=Error.CONNECTION)
-    timeout = float(getattr(settings, "POSTURE_ALERT_CHANNELS", {}).get("TIMEOUT", 10))
+    timeout = float(settings.POSTURE_ALERT_CHANNEL_TIMEOUT)
     pool = _pool(target, dialer, timeout)
     sent = {"Content-Type": "application/json", "User-Agent": "Posture-Alerts/1", **headers}
     _posting.active = True

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def channel_settings(settings: Any) -> None:
     settings.POSTURE_ALLOWED_TARGETS = "127.0.0.0/8"  # the receivers, and nothing else
-    settings.POSTURE_ALERT_CHANNELS = {"TIMEOUT": 1, "ATTEMPTS": 3}
+    settings.POSTURE_ALERT_CHANNEL_TIMEOUT = 1
 
 
 @pytest.fixture
@@ -191,12 +191,12 @@ def test_a_timeout_is_retried_and_the_last_attempt_fails(
     attempt = DeliveryAttempt.objects.get()
     assert attempt.error == "timeout" and attempt.status_code is None
     assert 900 <= attempt.duration_ms < 1500
-    # After ATTEMPTS (3 here), the message fails for good.
-    for _ in range(2):
+    # After deliveries.ATTEMPTS, the message fails for good.
+    for _ in range(deliveries.ATTEMPTS - 1):
         n.refresh_from_db()
         deliveries.attempt(n.pk, n.next_attempt_at)
     n.refresh_from_db()
-    assert (n.status, n.attempts, n.error) == ("failed", 3, "503 http")
+    assert (n.status, n.attempts, n.error) == ("failed", deliveries.ATTEMPTS, "503 http")
 
 
 def test_a_redirect_is_an_error_and_not_followed(host: Host, scans: Scans, slack: Receiver) -> None:

@@ -36,7 +36,7 @@ DOC = Path(django_settings.BASE_DIR) / "docs" / "WEBHOOKS.md"
 @pytest.fixture(autouse=True)
 def channel_settings(settings: Any) -> None:
     settings.POSTURE_ALLOWED_TARGETS = "127.0.0.0/8"
-    settings.POSTURE_ALERT_CHANNELS = {"TIMEOUT": 2, "ATTEMPTS": 3}
+    settings.POSTURE_ALERT_CHANNEL_TIMEOUT = 2
 
 
 @pytest.fixture
