@@ -17,13 +17,10 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -121,27 +118,6 @@ def check_restore(before: dict[str, Any], db_env: dict[str, str], keys: dict[str
     for message in after["credentials with new keys"].values():
         assert message.startswith("error: stored credential is sealed under key ")
         assert "not among POSTURE_CREDENTIALS_PRIVATE_KEYS" in message
-
-
-@pytest.fixture
-def fresh_database() -> Iterator[str]:
-    """A database of its own on the lab cluster, dropped afterwards."""
-    db = settings.DATABASES["default"]
-    name = f"posture_restore_{uuid.uuid4().hex[:8]}"
-    admin = psycopg.connect(
-        host=db["HOST"],
-        port=db["PORT"],
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield name
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.skipif(not POSTGRES, reason="pg_dump / pg_restore: the PostgreSQL run")
