@@ -8,8 +8,12 @@ Retry-After, and the token is never printed."""
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.conf import settings
@@ -121,8 +126,8 @@ def gate(url: str, *args: str, token_file: Path | None = None, **env: str) -> An
 
 
 def curl(url: str, token: str, args: str, **env: str) -> str:
-    """curl as README's "Gate a pipeline on Posture" runs it from sh: the token goes to curl
-    on its standard input (-H @-), never on a command line."""
+    """curl as README's "Gate a pipeline on Posture" writes it, run by sh: the token goes to
+    curl on its standard input (-H @-), never on a command line."""
     ran = subprocess.run(
         ["sh", "-ec", AUTH + "curl -fsS -H @- " + args],
         capture_output=True,
@@ -135,7 +140,7 @@ def curl(url: str, token: str, args: str, **env: str) -> str:
     return ran.stdout
 
 
-AUTH = """printf 'Authorization: Bearer %s\\n' "$POSTURE_TOKEN" | """
+AUTH = """auth() { printf 'Authorization: Bearer %s\\n' "$POSTURE_TOKEN"; }; auth | """
 
 
 def test_scan_over_http_then_sarif_and_gates(
@@ -296,3 +301,34 @@ def trivy_report(image: Image, severity: str) -> dict[str, Any]:
             }
         ],
     }
+
+
+def example_commands() -> list[str]:
+    """The posture-gate commands of contrib/ci's jobs and of the README's."""
+    ci = GATE.parent
+    github = yaml.safe_load((ci / "github-actions.yml").read_text())
+    gitlab = yaml.safe_load((ci / "gitlab-ci.yml").read_text())
+    readme = (GATE.parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Gate a pipeline on Posture") :]
+    section = section[: section.index("\n## ")]
+    readme_jobs = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+    scripts = [step.get("run", "") for step in github["jobs"]["posture-gate"]["steps"]]
+    scripts += gitlab["posture-gate"]["script"]
+    scripts += [step.get("run", "") for step in readme_jobs[0]["posture-gate"]["steps"]]
+    scripts += readme_jobs[1]["posture-gate"]["script"]
+    return [s for s in scripts if "posture-gate" in s]
+
+
+def test_the_ci_examples_give_options_the_client_takes() -> None:
+    loader = importlib.machinery.SourceFileLoader("posture_gate", str(GATE))
+    spec = importlib.util.spec_from_loader("posture_gate", loader)
+    assert spec is not None
+    client = importlib.util.module_from_spec(spec)
+    loader.exec_module(client)
+    commands = example_commands()
+    assert len(commands) == 4
+    for command in commands:
+        words = shlex.split(command)
+        assert words[:2] == ["python3", "contrib/ci/posture-gate"], command
+        args = client.parse_args(words[2:])  # exits 1 on an option it does not take
+        assert args.scan and args.sarif == "posture.sarif" and args.fail_on == "high"
