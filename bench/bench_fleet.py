@@ -298,7 +298,13 @@ class Bench:
         self.results: dict[str, Any] = {"cycles": [], "floors": [], "memory": []}
         # --ssh N: real sshds on 127.0.0.2, .3, … that every host is reached through.
         self.sshds = [
-            LabSshd(f"bench-fleet-ssh{i}", host=f"127.0.0.{i + 2}", max_sessions=64)
+            LabSshd(
+                f"bench-fleet-ssh{i}",
+                host=f"127.0.0.{i + 2}",
+                max_sessions=64,
+                # Sessions skip root's ~/.bashrc (see bench_scan.PLAIN_LOGIN).
+                extra_config=("SetEnv SHLVL=1",),
+            )
             for i in range(args.ssh)
         ]
 

@@ -70,11 +70,17 @@ PHASES: defaultdict[str, float] = defaultdict(float)
 CPU: defaultdict[str, list[float]] = defaultdict(list)
 
 
+# bash sources ~/.bashrc for a command sshd runs only in a top-level shell (SHLVL < 2): with
+# SHLVL=1 set by sshd, the host-check shell's login costs what a server's stock rc files
+# cost, not what a developer's (pyenv init: ~0.6 s here) does.
+PLAIN_LOGIN = ("SetEnv SHLVL=1",)
+
+
 class Lab:
-    def __init__(self) -> None:
+    def __init__(self, plain_login: bool = False) -> None:
         self.pki = make_pki(lab_root("bench-pki"))
         self.daemon = LabDaemon("bench", tls=self.pki)
-        self.sshd = LabSshd("bench-ssh")
+        self.sshd = LabSshd("bench-ssh", extra_config=PLAIN_LOGIN if plain_login else ())
 
     def url(self, transport: str) -> str:
         transport = BASE.get(transport, transport)
@@ -461,10 +467,15 @@ def main() -> None:
     parser.add_argument("--containers", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="leave dockerd and sshd running")
+    parser.add_argument(
+        "--plain-login",
+        action="store_true",
+        help="the bench sshd's sessions skip root's ~/.bashrc (SetEnv SHLVL=1)",
+    )
     args = parser.parse_args()
     if args.repeat < 2:
         parser.error("--repeat needs at least 2 rounds for a p90")
-    lab = Lab()
+    lab = Lab(plain_login=args.plain_login)
     data_dir = Path(tempfile.mkdtemp(prefix="posture-bench-"))
     with contextlib.ExitStack() as stack:
         if not args.keep:  # "bench" is this script's own: stopped even when adopted
@@ -502,7 +513,8 @@ def main() -> None:
             log(f"round {r} done")
 
         lines = [
-            f"## {args.containers} containers, 1 image; {args.repeat} rounds after a warm-up",
+            f"## {args.containers} containers, 1 image; {args.repeat} rounds after a warm-up"
+            + ("; plain login shell (SetEnv SHLVL=1)" if args.plain_login else ""),
             "",
             *report(samples, phases, lab),
             f"- SSH session start (`exec true` on an open connection):"
