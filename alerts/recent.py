@@ -86,7 +86,7 @@ def recent_messages(user_id: int, scope: AccessScope, limit: int = 10) -> list[M
     """The user's last `limit` messages, newest first; a digest lists the hosts it spoke of."""
     rows = list(
         Notification.objects.filter(user_id=user_id).select_related(
-            "event__regression__host", "event__regression__finding"
+            "event__regression__host", "event__regression__finding", "subscription"
         )[:limit]
     )
     digests = [n.pk for n in rows if n.kind == Notification.DIGEST_KIND]

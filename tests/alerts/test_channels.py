@@ -217,3 +217,25 @@ def test_retry_after_reads_seconds_and_dates() -> None:
     assert http.retry_after("soon") is None
     assert 15 <= deliveries.backoff(1) <= 30 and deliveries.backoff(9) <= deliveries.MAX_DELAY
     assert deliveries.backoff(1, retry_after=300) == 300
+
+
+def test_unreachable_and_quiet_hours_and_scope_as_for_mail(
+    host: Host, scans: Scans, slack: Receiver
+) -> None:
+    from access.models import Team
+    from tests.factories import UserFactory
+
+    subscribe(UserFactory(email="u@example.org"), "slack", slack.url)
+    now = timezone.now()
+    quiet = {"quiet_start": (now - timedelta(hours=1)).strftime("%H:%M")}
+    quiet["quiet_end"] = (now + timedelta(hours=1)).strftime("%H:%M")
+    sleepy = subscribe(UserFactory(username="night"), "teams", slack.url, **quiet)
+    web = Team.objects.create(name="web", label="web")
+    outsider = UserFactory(username="web-op", role="operator", role__teams=[web])
+    other = subscribe(outsider, "slack", slack.url)
+    for _ in range(3):
+        scans.failure(host)
+    (request,) = slack.requests
+    assert request.json()["text"] == "pay-1 failed its last 3 scans."
+    assert Notification.objects.get(subscription=sleepy).held_reason == "quiet"
+    assert not Notification.objects.filter(subscription=other).exists()

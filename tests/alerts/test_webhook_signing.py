@@ -45,9 +45,11 @@ def hook() -> Iterator[Receiver]:
         yield r
 
 
-def documented_verify() -> Any:
-    """The verify() of docs/WEBHOOKS.md, exactly as a reader would paste it."""
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+def documented_verify(doc: Path = DOC, after: str = "") -> Any:
+    """The verify() of a document (the first Python block after `after`), exactly as a
+    reader would paste it."""
+    text = doc.read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text[text.index(after) :], re.S)
     namespace: dict[str, Any] = {}
     exec(blocks[0], namespace)  # noqa: S102 - our own documentation
     return namespace["verify"]
@@ -70,6 +72,9 @@ def test_the_documented_snippet_verifies_a_real_delivery_and_refuses_replays(
 
     scans.success(host, opened=[privileged()])
     (request,) = hook.requests
+    readme = documented_verify(DOC.parent.parent / "README.md", "## Alerts in Slack")
+    assert readme(secret[1], request.headers, request.body)
+    assert not readme(secret[1], request.headers, request.body + b" ")
     verify = documented_verify()
     assert verify(secret[1], request.headers, request.body)
     body = request.json()
