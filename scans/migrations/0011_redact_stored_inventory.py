@@ -50,6 +50,12 @@ def _copy(value):
 
 
 class Migration(migrations.Migration):
+    # Not one transaction: at 50,000 containers the rewrite takes minutes, and a single
+    # transaction would hold every row it touched against the scans' writes until the end
+    # (bench/bench_migrations.py: 102 s on scans_container). Each batch commits on its own;
+    # redacting is idempotent, so an interrupted run is finished by running it again.
+    atomic = False
+
     dependencies = [
         ("scans", "0010_target_refused_error"),
         ("findings", "0003_image_layers_key"),

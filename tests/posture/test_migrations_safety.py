@@ -7,7 +7,8 @@ Static checks over the migration files (no database work, so it runs in both sui
   column rewrite on a big table inside a transaction: on PostgreSQL that holds a lock that
   stops the scans' writes (CREATE INDEX) or every page's reads (ALTER TABLE … TYPE) for as
   long as the table takes to read, minutes at a million findings. Indexes go in with
-  AddIndexConcurrently in a migration with `atomic = False`; backfills in batches.
+  posture.lib.migrations.AddIndexConcurrently (PostgreSQL's concurrent build, a plain one
+  on SQLite) in a migration with `atomic = False`; backfills in batches.
 
 bench/bench_migrations.py measures the real durations and locks on the bench data
 (docs/BENCHMARKS.md); this test keeps new migrations from undoing that.
@@ -21,11 +22,13 @@ from dataclasses import dataclass
 import pytest
 from django.apps import apps
 from django.conf import settings
-from django.contrib.postgres.operations import AddIndexConcurrently
-from django.db import migrations, models
+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
+from django.db import connection, migrations, models
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
 from django.db.migrations.state import ProjectState
+
+from posture.lib import migrations as safe
 
 # The tables that hold history: a million findings, a year of score samples and scan runs,
 # their daily rollups, vulnerability occurrences, the audit trail. Not alerts' notifications
@@ -112,10 +115,12 @@ def lock_problems(migration: Migration, before: ProjectState) -> list[Problem]:
         if hasattr(op, "model_name"):
             table = _table(state, migration.app_label, op.model_name)
         big = table in BIG_TABLES
-        if isinstance(op, AddIndexConcurrently):
+        if isinstance(op, AddIndexConcurrently | RemoveIndexConcurrently):
             pass
         elif isinstance(op, migrations.AddIndex) and big:
             found.append(Problem(name, label, f"index on {table}: use AddIndexConcurrently"))
+        elif isinstance(op, migrations.RemoveIndex) and big:
+            found.append(Problem(name, label, f"index on {table}: use RemoveIndexConcurrently"))
         elif isinstance(op, migrations.AddConstraint) and big:
             found.append(Problem(name, label, f"constraint on {table} validates every row"))
         elif isinstance(op, migrations.AddField) and big and _field_needs_work(op.field):
@@ -190,7 +195,7 @@ def test_the_check_catches_an_index_built_in_a_transaction(loader: MigrationLoad
     concurrent = type("Migration", (migrations.Migration,), {"atomic": False})(
         "0099_concurrent", "findings"
     )
-    concurrent.operations = [AddIndexConcurrently("finding", index)]
+    concurrent.operations = [safe.AddIndexConcurrently("finding", index)]
     raw = type("Migration", (migrations.Migration,), {})("0099_raw", "trends")
     raw.operations = [migrations.RunSQL("CREATE INDEX x ON scans_finding (rule_id)", "")]
 
@@ -199,3 +204,27 @@ def test_the_check_catches_an_index_built_in_a_transaction(loader: MigrationLoad
     ]
     assert lock_problems(concurrent, state) == []
     assert [p.why for p in lock_problems(raw, state)] == ["CREATE INDEX without CONCURRENTLY"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_concurrent_index_operations_run_on_this_database(loader: MigrationLoader) -> None:
+    """posture.lib.migrations' operations build and drop the index on SQLite and PostgreSQL
+    alike, outside a transaction as a non-atomic migration runs them."""
+    before = loader.project_state(loader.graph.leaf_nodes(), at_end=True)
+    index = models.Index(fields=["rule_id", "opened_at"], name="finding_rule_opened_idx")
+    add = safe.AddIndexConcurrently("finding", index)
+    after = before.clone()
+    add.state_forwards("findings", after)
+
+    def indexes() -> set[str]:
+        with connection.cursor() as cursor:
+            return set(connection.introspection.get_constraints(cursor, "scans_finding"))
+
+    with connection.schema_editor(atomic=False) as editor:
+        add.database_forwards("findings", editor, before, after)
+    built = indexes()
+    with connection.schema_editor(atomic=False) as editor:
+        add.database_backwards("findings", editor, after, before)
+
+    assert "finding_rule_opened_idx" in built
+    assert "finding_rule_opened_idx" not in indexes()
