@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.auth.views import redirect_to_login
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
@@ -111,7 +112,7 @@ class ApiTokenMiddleware:
             if getattr(view, "login_redirect", False) and "text/html" in request.headers.get(
                 "Accept", ""
             ):
-                return None  # the docs page in a browser: LoginRequiredMiddleware's redirect
+                return redirect_to_login(request.get_full_path())  # a person: the login page
             return errors.unauthenticated(request)
         wanted = policy.perm_for(request.method or "GET")
         if policy.kind == "perm" and (wanted is None or not access.can(wanted)):

@@ -150,5 +150,5 @@ class HostPostureView(ApiMixin, APIView):
         response = Response(PostureSerializer(data).data)
         # The picture changes only when a scan ends: If-Modified-Since from its time.
         when = data["last_attempt_at"]
-        response.last_modified_ts = when.timestamp() if when else None  # type: ignore[attr-defined]
+        response.last_modified_ts = int(when.timestamp()) if when else None  # type: ignore[attr-defined]
         return response
