@@ -90,6 +90,35 @@ def test_a_trivy_report_is_merged_audited_and_its_hosts_rescanned(
     assert (again["added"], again["duplicates"]) == (0, 1)
 
 
+def test_a_cyclonedx_sbom_is_matched_by_its_layers(
+    api: Client, token_for: Callable[..., str], pay_image: Image
+) -> None:
+    sbom = {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "metadata": {
+            "component": {
+                "type": "container",
+                "name": "registry.example/pay",
+                "properties": [{"name": "oci:layer", "value": layer} for layer in LAYERS],
+            }
+        },
+        "components": [
+            {"bom-ref": "pkg:apk/alpine/busybox@1.36.1-r2", "type": "library",
+             "name": "busybox", "version": "1.36.1-r2", "purl": "pkg:apk/alpine/busybox@1.36.1-r2"},
+        ],
+        "vulnerabilities": [
+            {"id": "CVE-2023-42363", "ratings": [{"severity": "medium"}],
+             "affects": [{"ref": "pkg:apk/alpine/busybox@1.36.1-r2"}]},
+        ],
+    }  # fmt: skip
+    response = upload(api, token_for(UserFactory(), "admin"), json.dumps(sbom).encode())
+    assert response.status_code == 201, response.content
+    assert response.json()["kind"] == "cyclonedx"
+    assert response.json()["inventory_key"] == pay_image.layers_key
+    assert ImageVulnerability.objects.get().package_name == "busybox"
+
+
 @pytest.mark.parametrize(
     ("body", "words"),
     [
