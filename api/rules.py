@@ -48,7 +48,7 @@ class RuleSerializer(serializers.Serializer[Any]):
 @extend_schema(tags=["rules"], responses={200: RuleSerializer(many=True)})
 @allow(Perm.VIEW)
 class RuleList(ApiMixin, APIView):
-    """The whole catalogue at once (a few dozen rules): no pagination."""
+    """The whole catalogue at once (about a hundred rules): no pagination."""
 
     def get(self, request: Request) -> Response:
         return Response(_catalogue(translation.get_language() or "en"))
