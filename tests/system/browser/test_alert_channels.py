@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 from alerts.models import Subscription
 from posture.celery import app
 from tests.alerts.receiver import receiver
+from tests.system.browser.axe import check_axe
 from tests.system.browser.helpers import PASSWORD, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -67,5 +68,6 @@ def test_a_slack_channel_is_refused_in_place_then_saved_and_tested(
         expect(attempt).to_contain_text("test")
         (request,) = slack.requests
         assert request.json()["text"].startswith("[Test]")
+        check_axe(page, "alerts with a channel and its deliveries")
     assert "s3cr3t-path" not in page.content()
     assert page.problems == [p for p in page.problems if "status of 422" in p]  # type: ignore[attr-defined]
