@@ -23,7 +23,7 @@ from nacl.public import PrivateKey
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-POSTURE_SERVICES = ("web", "worker", "beat")
+POSTURE_SERVICES = ("migrate", "web", "worker", "beat")
 # ${NAME}, ${NAME:-default}, ${NAME-default}; $$ is a literal $.
 VARIABLE = re.compile(r"\$\$|\$\{(\w+)(?::?-([^}]*))?\}")
 

@@ -13,7 +13,16 @@ SERVICES: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())["services"]
 
 
 def test_production_shape() -> None:
-    assert set(SERVICES) == {"web", "worker", "beat", "redis", "postgres"}
+    assert set(SERVICES) == {"migrate", "web", "worker", "beat", "redis", "postgres"}
+
+
+def test_every_posture_process_waits_for_the_migrations() -> None:
+    for name in ("web", "worker", "beat"):
+        assert SERVICES[name]["depends_on"]["migrate"] == {
+            "condition": "service_completed_successfully"
+        }
+    assert SERVICES["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert "migrate" not in SERVICES["migrate"]["depends_on"]
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -79,10 +88,11 @@ def test_the_secret_check_flags_every_kind_of_secret() -> None:
 
 def test_only_the_web_port_is_published_and_only_on_loopback() -> None:
     published = {name: s.get("ports", []) for name, s in SERVICES.items() if s.get("ports")}
-    assert published == {"web": ["127.0.0.1:8000:8000"]}
+    # The host port may move (POSTURE_WEB_PORT), the address may not.
+    assert published == {"web": ["127.0.0.1:${POSTURE_WEB_PORT:-8000}:8000"]}
 
 
-POSTURE_SERVICES = ("web", "worker", "beat")
+POSTURE_SERVICES = ("migrate", "web", "worker", "beat")
 
 
 @pytest.mark.parametrize("name", POSTURE_SERVICES)
@@ -109,6 +119,7 @@ def test_each_service_sits_on_the_networks_it_needs_and_no_other() -> None:
     publishes none from internal networks only) and the workers' way to the fleet."""
     networks = {name: sorted(s.get("networks", [])) for name, s in SERVICES.items()}
     assert networks == {
+        "migrate": ["backend"],
         "web": ["backend", "frontend"],
         "worker": ["backend", "frontend"],
         "beat": ["backend"],

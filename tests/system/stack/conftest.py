@@ -1,0 +1,1 @@
+from tests.system.stack.fixture import production_stack  # noqa: F401 (a fixture)
