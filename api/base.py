@@ -62,7 +62,7 @@ import hashlib
 from typing import Any, TypeVar
 
 from django.db.models import QuerySet
-from django.forms import Form
+from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date
@@ -81,7 +81,7 @@ def scoped(request: HttpRequest | Request, queryset: Q, prefix: str = "") -> Q:
     return request_access(request).scope.filter(queryset, prefix)  # type: ignore[arg-type]
 
 
-def raise_form_errors(form: Form) -> None:
+def raise_form_errors(form: BaseForm) -> None:
     """A Django form's errors as the API's field errors (400)."""
     if not form.is_valid():
         fields = {name: [str(m) for m in msgs] for name, msgs in form.errors.items()}

@@ -48,12 +48,14 @@ class TokenForm(forms.Form):
         self.fields["days"].widget.attrs["max"] = max_days()
         self.fields["days"].help_text = _("At most %(days)s.") % {"days": max_days()}
         mine = RANK.get(Role(access.role), -1) if access.role else -1
-        self.fields["role"].choices = [
+        role_field: forms.ChoiceField = self.fields["role"]  # type: ignore[assignment]
+        role_field.choices = [
             (value, label) for value, label in Role.choices if RANK[Role(value)] <= mine
         ]
         self.fields["role"].initial = Role.VIEWER
         if not access.scope.all_hosts:
-            self.fields["teams"].queryset = Team.objects.filter(label__in=access.scope.teams)
+            teams: forms.ModelMultipleChoiceField = self.fields["teams"]  # type: ignore[assignment]
+            teams.queryset = Team.objects.filter(label__in=access.scope.teams)
             self.fields["teams"].help_text = _("One or more of your teams.")
 
     def clean(self) -> dict[str, Any]:

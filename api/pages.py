@@ -52,7 +52,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "issued": issued,
-        "tokens": _listed(ApiToken.objects.filter(user=request.user)),
+        "tokens": _listed(ApiToken.objects.filter(user_id=int(request.user.pk or 0))),
     }
     status = 200 if issued else form_status(request, form)
     return render(request, "api/tokens.html", context, status=status)
@@ -71,7 +71,7 @@ def service_tokens(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "issued": issued,
-        "tokens": _listed(ApiToken.objects.exclude(user=request.user)),
+        "tokens": _listed(ApiToken.objects.exclude(user_id=int(request.user.pk or 0))),
     }
     status = 200 if issued else form_status(request, form)
     return render(request, "api/service_tokens.html", context, status=status)
@@ -101,7 +101,8 @@ def _revoke(request: HttpRequest, token: ApiToken, back: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     """One's own tokens, and those one issued: another account's token is not found."""
-    mine = ApiToken.objects.filter(Q(user=request.user) | Q(created_by=request.user))
+    me = request.user.pk
+    mine = ApiToken.objects.filter(Q(user_id=me) | Q(created_by_id=me))
     return _revoke(request, get_object_or_404(mine, pk=pk), "tokens")
 
 
