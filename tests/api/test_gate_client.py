@@ -8,6 +8,7 @@ Retry-After, and the token is never printed."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import importlib.util
 import json
@@ -15,11 +16,15 @@ import os
 import re
 import shlex
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -31,6 +36,7 @@ from django.utils import timezone
 
 from findings.models import Finding, HostPosture, Image
 from hosts.models import Host
+from lab.pki import Pki
 from lab.sim_engine import FaultSpec, SimEngine, SimSpec
 from posture.celery import app
 from scans import services
@@ -301,6 +307,56 @@ def trivy_report(image: Image, severity: str) -> dict[str, Any]:
             }
         ],
     }
+
+
+@pytest.fixture
+def tls_front(live_server: Any, lab_pki: Pki) -> Iterator[str]:
+    """live_server behind TLS with the lab CA's server certificate, as a reverse proxy puts
+    Posture in front of a CI job: bytes forwarded both ways, nothing read or changed."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(lab_pki.server_cert, lab_pki.server_key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    upstream_at = urlsplit(live_server.url)
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def serve() -> None:
+        while True:
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                return  # closed: the test is over
+            try:
+                client = context.wrap_socket(raw, server_side=True)
+            except (OSError, ssl.SSLError):
+                raw.close()  # the client refused the certificate
+                continue
+            upstream = socket.create_connection((upstream_at.hostname, upstream_at.port))
+            for ends in ((client, upstream), (upstream, client)):
+                threading.Thread(target=pipe, args=ends, daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"https://localhost:{listener.getsockname()[1]}"
+    listener.close()
+
+
+def test_tls_is_verified_against_the_system_or_the_ca_file_only(
+    tls_front: str, scanned: Host, token: tuple[str, Path], lab_pki: Pki
+) -> None:
+    untrusted = gate(tls_front, "--host", "web-1", token_file=token[1])
+    assert untrusted.returncode == 2
+    assert "is not trusted" in untrusted.stderr and "--ca-file" in untrusted.stderr
+    trusted = gate(
+        tls_front, "--host", "web-1", "--ca-file", str(lab_pki.ca_cert), token_file=token[1]
+    )
+    assert trusted.returncode == 0, trusted.stderr
+    assert "web-1: score" in trusted.stdout
 
 
 def example_commands() -> list[str]:
