@@ -13,24 +13,24 @@ from policy.models import RiskException
 from vulndb.records import VulnSeverity
 
 
-class SubjectSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class SubjectSerializer(serializers.Serializer[Any]):
     kind = serializers.CharField(help_text="daemon, container or image")
     id = serializers.CharField()
     name = serializers.CharField()
 
 
-class EvidenceSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class EvidenceSerializer(serializers.Serializer[Any]):
     field = serializers.CharField()
     value = serializers.CharField()
 
 
-class AcceptedBySerializer(serializers.Serializer):  # type: ignore[type-arg]
+class AcceptedBySerializer(serializers.Serializer[Any]):
     reason = serializers.CharField()
     owner = serializers.CharField()
     expires_at = serializers.DateTimeField(allow_null=True)
 
 
-class FindingSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class FindingSerializer(serializers.Serializer[Any]):
     """findings.export.finding_data, plus the finding's id."""
 
     id = serializers.IntegerField()
@@ -51,7 +51,7 @@ class FindingSerializer(serializers.Serializer):  # type: ignore[type-arg]
         return super().to_representation({**finding_data(instance), "id": instance["id"]})
 
 
-class RiskExceptionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class RiskExceptionSerializer(serializers.ModelSerializer[RiskException]):
     host = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     label = serializers.SerializerMethodField()
     state = serializers.SerializerMethodField()
@@ -86,7 +86,7 @@ class RiskExceptionSerializer(serializers.ModelSerializer):  # type: ignore[type
         return str(exc.current_state)
 
 
-class RiskExceptionRequestSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class RiskExceptionRequestSerializer(serializers.Serializer[Any]):
     """The exception page's form, as JSON (policy.forms.RiskExceptionForm validates it)."""
 
     rule_id = serializers.CharField()
@@ -100,7 +100,7 @@ class RiskExceptionRequestSerializer(serializers.Serializer):  # type: ignore[ty
     expires_on = serializers.DateField(required=False, help_text="wins over expires_in")
 
 
-class VulnerabilityGroupSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class VulnerabilityGroupSerializer(serializers.Serializer[Any]):
     """One vulnerability across the fleet in scope (vulns.queries.VulnGroup)."""
 
     id = serializers.CharField(source="vuln")
@@ -115,7 +115,7 @@ class VulnerabilityGroupSerializer(serializers.Serializer):  # type: ignore[type
     containers = serializers.IntegerField()
 
 
-class HostVulnerabilitySerializer(serializers.Serializer):  # type: ignore[type-arg]
+class HostVulnerabilitySerializer(serializers.Serializer[Any]):
     """One open vulnerability of one image of the host (vulns.report.host_vulnerabilities)."""
 
     id = serializers.CharField()
@@ -132,13 +132,13 @@ class HostVulnerabilitySerializer(serializers.Serializer):  # type: ignore[type-
     source = serializers.CharField(help_text="posture, trivy or cyclonedx")
 
 
-class OsSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class OsSerializer(serializers.Serializer[Any]):
     id = serializers.CharField()
     version = serializers.CharField()
     name = serializers.CharField()
 
 
-class HostImageSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class HostImageSerializer(serializers.Serializer[Any]):
     """One current image of the host (vulns.report.host_images)."""
 
     id = serializers.CharField()
@@ -151,7 +151,7 @@ class HostImageSerializer(serializers.Serializer):  # type: ignore[type-arg]
     not_assessed_reason = serializers.CharField(allow_null=True)
 
 
-class InventoryVulnerabilitySerializer(serializers.Serializer):  # type: ignore[type-arg]
+class InventoryVulnerabilitySerializer(serializers.Serializer[Any]):
     """A vulnerability matched in an image's inventory (vulns.models.ImageVulnerability)."""
 
     id = serializers.CharField(source="vuln")
@@ -173,30 +173,30 @@ class InventoryVulnerabilitySerializer(serializers.Serializer):  # type: ignore[
             return VulnSeverity.UNKNOWN.label
 
 
-class TrendPointSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class TrendPointSerializer(serializers.Serializer[Any]):
     day = serializers.DateField()
     score = serializers.FloatField(allow_null=True, help_text="mean of the hosts' last scores")
     hosts = serializers.IntegerField(help_text="hosts scored that day")
 
 
-class FleetTrendSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class FleetTrendSerializer(serializers.Serializer[Any]):
     team = serializers.CharField()
     env = serializers.CharField()
     days = serializers.IntegerField()
     series = TrendPointSerializer(many=True)
 
 
-class TeamTrendSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class TeamTrendSerializer(serializers.Serializer[Any]):
     team = serializers.CharField()
     series = TrendPointSerializer(many=True)
 
 
-class TeamTrendsSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class TeamTrendsSerializer(serializers.Serializer[Any]):
     days = serializers.IntegerField()
     teams = TeamTrendSerializer(many=True)
 
 
-class UploadReportSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class UploadReportSerializer(serializers.Serializer[Any]):
     """vulns.ingest.IngestReport."""
 
     kind = serializers.CharField(help_text="trivy or cyclonedx")

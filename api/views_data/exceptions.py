@@ -27,7 +27,7 @@ from policy.models import RiskException, RiskExceptionQuerySet
 
 STATES = ("all", "active", "pending", "expiring", "expired", "revoked", "rejected")
 # The form's fields, all of them strings on the page.
-FORM_FIELDS = tuple(RiskExceptionRequestSerializer._declared_fields)
+FORM_FIELDS = tuple(RiskExceptionForm.base_fields)
 
 
 class Conflict(exceptions.APIException):
@@ -79,7 +79,7 @@ def form_data(data: Any) -> dict[str, str]:
         "approver approves it on the exceptions page.",
     ),
 )
-class ExceptionList(ApiMixin, generics.ListCreateAPIView):  # type: ignore[type-arg]
+class ExceptionList(ApiMixin, generics.ListCreateAPIView[Any]):
     serializer_class = RiskExceptionSerializer
     cursor_ordering = ("-id",)
 
@@ -104,7 +104,7 @@ class ExceptionList(ApiMixin, generics.ListCreateAPIView):  # type: ignore[type-
 
 @allow(Perm.VIEW)
 @extend_schema_view(get=extend_schema(tags=["exceptions"]))
-class ExceptionDetail(ApiMixin, generics.RetrieveAPIView):  # type: ignore[type-arg]
+class ExceptionDetail(ApiMixin, generics.RetrieveAPIView[Any]):
     serializer_class = RiskExceptionSerializer
 
     def get_queryset(self) -> RiskExceptionQuerySet:

@@ -50,7 +50,7 @@ _FILTERS = [
 
 @allow(Perm.VIEW)
 @extend_schema_view(get=extend_schema(tags=["findings"], parameters=_FILTERS))
-class FindingList(ApiMixin, generics.ListAPIView):  # type: ignore[type-arg]
+class FindingList(ApiMixin, generics.ListAPIView[Any]):
     """Open findings across the fleet, newest first; accepted ones are listed, marked."""
 
     serializer_class = FindingSerializer

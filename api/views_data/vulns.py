@@ -65,7 +65,7 @@ KEV = OpenApiParameter("kev", str, enum=["1"], description="known-exploited (CIS
         ],
     )
 )
-class FleetVulnerabilities(ApiMixin, generics.ListAPIView):  # type: ignore[type-arg]
+class FleetVulnerabilities(ApiMixin, generics.ListAPIView[Any]):
     """Vulnerabilities on the current images of the hosts in scope, most urgent first
     (known-exploited, then fixable critical and high, then EPSS, then severity)."""
 
@@ -80,7 +80,7 @@ class FleetVulnerabilities(ApiMixin, generics.ListAPIView):  # type: ignore[type
 
 @allow(Perm.VIEW)
 @extend_schema_view(get=extend_schema(tags=["vulnerabilities"], parameters=[SEVERITY, KEV]))
-class HostVulnerabilities(ApiMixin, generics.ListAPIView):  # type: ignore[type-arg]
+class HostVulnerabilities(ApiMixin, generics.ListAPIView[Any]):
     """Open (untriaged) vulnerabilities of the host's current images, one row per image,
     most urgent first: what `manage.py scan --fail-on-vuln / --fail-on-kev` count."""
 
@@ -103,7 +103,7 @@ class HostVulnerabilities(ApiMixin, generics.ListAPIView):  # type: ignore[type-
 
 @allow(Perm.VIEW)
 @extend_schema_view(get=extend_schema(tags=["vulnerabilities"]))
-class HostImages(ApiMixin, generics.ListAPIView):  # type: ignore[type-arg]
+class HostImages(ApiMixin, generics.ListAPIView[Any]):
     """The host's current images: whether each was assessed, and why not."""
 
     serializer_class = HostImageSerializer
@@ -115,7 +115,7 @@ class HostImages(ApiMixin, generics.ListAPIView):  # type: ignore[type-arg]
 
 @allow(Perm.VIEW)
 @extend_schema_view(get=extend_schema(tags=["vulnerabilities"]))
-class InventoryVulnerabilities(ApiMixin, generics.ListAPIView):  # type: ignore[type-arg]
+class InventoryVulnerabilities(ApiMixin, generics.ListAPIView[Any]):
     """Every vulnerability matched in one image inventory (its layers key), triaged or not,
     as its page lists them. 404 when no host in scope runs it."""
 
@@ -145,9 +145,9 @@ def read_document(request: Request) -> bytes:
         length = 0
     if length > MAX_DOCUMENT_BYTES:
         raise too_large
-    # The Django request's own stream: request.body would stop at
-    # DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), far below what a Trivy report of a big image is.
-    raw = request._request.read(MAX_DOCUMENT_BYTES + 1)
+    # Read from the stream: request.body would stop at DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB),
+    # far below what a Trivy report of a big image is. No body: no stream.
+    raw = request.stream.read(MAX_DOCUMENT_BYTES + 1) if request.stream is not None else b""
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise too_large
     if not raw:
