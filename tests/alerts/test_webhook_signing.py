@@ -124,6 +124,13 @@ def test_the_url_is_never_in_a_page_a_log_or_a_task(
         assert "s3cr3t" not in text
     assert "127.0.0.1" in page and "Send test message" in page
     assert DeliveryAttempt.objects.filter(test=True).count() == 1
+    # A second test within the minute is refused, like the account's test mail.
+    again = client.post(reverse("alert-channel-test", args=[sub.pk]), follow=True)
+    assert "less than a minute ago" in again.content.decode()
+    assert DeliveryAttempt.objects.filter(test=True).count() == 1
+    # Someone else's channel: not found, nothing sent.
+    client.force_login(UserFactory(username="intruder"))
+    assert client.post(reverse("alert-channel-test", args=[sub.pk])).status_code == 404
 
 
 @pytest.mark.django_db
