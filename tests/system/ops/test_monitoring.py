@@ -155,10 +155,10 @@ def test_promtool_fires_worker_absent_and_score_drop(tmp_path: Path) -> None:
     """GIVEN a scan queued for 20 minutes with no worker, and a fleet score falling from
     80 to 70 within a day, WHEN promtool evaluates the rules, THEN PostureWorkerAbsent and
     PostureScoreDrop fire, and PostureMetricsDown does not while the scrape is up."""
-    day = int(timedelta(days=1) / timedelta(minutes=1))
+    day = int(timedelta(days=1) / timedelta(minutes=5))
     cases = {
         "rule_files": [str(RULES)],
-        "evaluation_interval": "1m",
+        "evaluation_interval": "5m",
         "tests": [
             {
                 "interval": "1m",
@@ -192,14 +192,14 @@ def test_promtool_fires_worker_absent_and_score_drop(tmp_path: Path) -> None:
                 ],
             },
             {
-                "interval": "1m",
+                "interval": "5m",
                 "input_series": [
-                    {"series": "posture_fleet_score", "values": f"80x{day} 70x60"},
+                    {"series": "posture_fleet_score", "values": f"80x{day} 70x12"},
                 ],
                 "alert_rule_test": [
                     {"eval_time": "23h", "alertname": "PostureScoreDrop", "exp_alerts": []},
                     {
-                        "eval_time": f"{day + 45}m",
+                        "eval_time": f"{day * 5 + 45}m",
                         "alertname": "PostureScoreDrop",
                         "exp_alerts": [
                             {
