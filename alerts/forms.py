@@ -66,7 +66,7 @@ def prefill(query: Mapping[str, str]) -> dict[str, str]:
     """The form's starting values from a query string: a shortcut link (?host=pay-1,
     ?team=payments) or the form's own re-render. Only the form's fields are read, as text;
     a host or team the account may not choose is simply not among the select's options."""
-    names = ("scope", *sorted(SCOPED_FIELDS), "min_severity", "delivery", "time_zone")
+    names = ("scope", *sorted(SCOPED_FIELDS), "min_severity", "delivery", "time_zone", "channel")
     values = {name: str(query[name]) for name in names if query.get(name)}
     if "scope" not in values:
         if "host" in values:
@@ -184,6 +184,11 @@ class SubscriptionForm(forms.ModelForm):
                 (Scope.ALL, _("All hosts of my teams")) if value == Scope.ALL else (value, label)
                 for value, label in fields["scope"].choices  # type: ignore[attr-defined]
             ]
+        if self.instance.target:
+            # Editing: the stored URL is never shown; a blank field keeps it.
+            fields["url"].help_text = _("Set — leave blank to keep. %(help)s") % {
+                "help": fields["url"].help_text
+            }
         if "host" in fields:
             fields["host"].queryset = self.access.filter(Host.objects.order_by("name"))  # type: ignore[attr-defined]
         if "team" in fields:

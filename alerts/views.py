@@ -123,3 +123,32 @@ def channel_test(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if fragment_requested(request):
         return _page(request, _form(request, query=False))
     return redirect("alerts")
+
+
+def _edit_form(request: HttpRequest, sub: Subscription) -> SubscriptionForm:
+    """The form over a saved subscription; the fields that are not columns (host by name,
+    team) start from what it stores."""
+    initial: dict[str, object] = {"host": sub.host.name if sub.host else ""}
+    if sub.scope == Subscription.Scope.LABEL:
+        initial["team"] = sub.labels().get("team", "")
+    email = request.user.email  # type: ignore[union-attr]
+    access = request_access(request).scope
+    return SubscriptionForm(
+        request.POST or None, instance=sub, initial=initial, access=access, address=email
+    )
+
+
+@allow(Perm.VIEW)
+@require_http_methods(["GET", "POST"])
+def subscription_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    sub = get_object_or_404(Subscription, pk=pk, user_id=_user_id(request))
+    form = _edit_form(request, sub)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Subscription saved."))
+        if form.new_secret:  # became a webhook: its key, this once
+            return _page(request, _form(request, query=False).start_over(), secret=form.new_secret)
+        return redirect("alerts")
+    status = invalid_status(request) if request.method == "POST" else 200
+    context = {"form": form, "preview": form.preview(request.user), "sub": sub}
+    return render(request, "alerts/subscription_edit.html", context, status=status)

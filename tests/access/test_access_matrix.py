@@ -146,6 +146,7 @@ def build_world() -> World:
         "exception-revoke": {"pk": exception.pk},
         "alert-delete": {"pk": alert.pk},
         "alert-channel-test": {"pk": channel.pk},
+        "alert-edit": {"pk": alert.pk},
         "report-subscription-toggle": {"pk": report.pk},
         "report-subscription-delete": {"pk": report.pk},
     }
@@ -189,6 +190,7 @@ OBJECTS: dict[str, str] = {
     "override-reject": "pay",
     "alert-delete": "owner",
     "alert-channel-test": "owner",
+    "alert-edit": "owner",
     "report-subscription-toggle": "owner",
     "report-subscription-delete": "owner",
     # An API token of the OWNER account (its own or one it issued; admins: service-token-…).
