@@ -15,7 +15,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import DurationField, ExpressionWrapper, F, QuerySet
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from findings import store
@@ -77,17 +78,28 @@ def pending_retry(scan: ScanRun) -> float | None:
     if scan.status == ScanRun.Status.QUEUED and scan.attempts > 0:
         return retry_delay(scan.attempts)
     if scan.status == ScanRun.Status.RUNNING and scan.lease_until is not None:
-        return max(1.0, (scan.lease_until - timezone.now()).total_seconds() + 1)
+        left = (
+            ScanRun.objects.filter(pk=scan.pk)
+            .annotate(left=ExpressionWrapper(F("lease_until") - Now(), DurationField()))
+            .values_list("left", flat=True)
+            .first()
+        )
+        return max(1.0, left.total_seconds() + 1) if left is not None else None
     return None
 
 
-def _stale(now: datetime, limits: Limits) -> QuerySet[ScanRun]:
+# Leases are written and judged on the database's clock (Now()), never a worker's: a
+# worker whose clock is minutes behind would otherwise write leases that others read as
+# long expired, and have its healthy scans interrupted and run twice (tests/system/faults).
+def _stale(limits: Limits) -> QuerySet[ScanRun]:
     running = ScanRun.objects.filter(status=ScanRun.Status.RUNNING)
     return (
-        running.filter(lease_until__lt=now)
+        running.filter(lease_until__lt=Now())
         # Claimed before leases existed: judge by the start time.
-        | running.filter(lease_until__isnull=True, started_at__lt=now - lease_length(limits))
-        | ScanRun.objects.filter(status=ScanRun.Status.QUEUED, requested_at__lt=now - QUEUED_EXPIRY)
+        | running.filter(lease_until__isnull=True, started_at__lt=Now() - lease_length(limits))
+        | ScanRun.objects.filter(
+            status=ScanRun.Status.QUEUED, requested_at__lt=Now() - QUEUED_EXPIRY
+        )
     )
 
 
@@ -138,7 +150,7 @@ def expire_stale_scans(
     one itself); a queued one whose message was lost just expires.
     """
     limits = limits or Limits.from_settings()
-    stale = _stale(timezone.now(), limits)
+    stale = _stale(limits)
     if host is not None:
         stale = stale.filter(host=host)
     count = 0
@@ -183,12 +195,12 @@ def request_scan(
 
 
 def _claim(scan_id: int, limits: Limits) -> bool:
-    now = timezone.now()
     return bool(
         ScanRun.objects.filter(pk=scan_id, status=ScanRun.Status.QUEUED).update(
             status=ScanRun.Status.RUNNING,
-            started_at=now,
-            lease_until=now + lease_length(limits),
+            # The database's clock for both, as for every lease (see _stale).
+            started_at=Now(),
+            lease_until=Now() + lease_length(limits),
             attempts=F("attempts") + 1,
         )
     )
@@ -205,8 +217,7 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
     limits = limits or Limits.from_settings()
     if not _claim(scan_id, limits):
         scan = ScanRun.objects.select_related("host").get(pk=scan_id)
-        lease = scan.lease_until or (scan.started_at and scan.started_at + lease_length(limits))
-        if scan.status == ScanRun.Status.RUNNING and lease and lease < timezone.now():
+        if _stale(limits).filter(pk=scan_id, status=ScanRun.Status.RUNNING).exists():
             again = interrupt(scan, enqueue=False)
             if again is not None:
                 return run_scan(again.pk, limits, retry=retry)
@@ -362,7 +373,7 @@ def _waiting_messages(queue: str = "scans") -> int | None:
         return None
 
 
-def redispatch_lost(now: datetime | None = None, limits: Limits | None = None) -> int:
+def redispatch_lost(limits: Limits | None = None) -> int:
     """Send again the message of every queued run that nobody took within a lease while the
     scans queue is empty: the broker lost it (Redis restarted without its data, flushed).
 
@@ -370,10 +381,9 @@ def redispatch_lost(now: datetime | None = None, limits: Limits | None = None) -
     backlog, and a second message per waiting run would only grow it. A duplicate message
     is harmless anyway: one claim wins (run_scan), the other finds the run taken.
     """
-    now = now or timezone.now()
     limits = limits or Limits.from_settings()
     lost = ScanRun.objects.filter(
-        status=ScanRun.Status.QUEUED, attempts=0, requested_at__lt=now - lease_length(limits)
+        status=ScanRun.Status.QUEUED, attempts=0, requested_at__lt=Now() - lease_length(limits)
     )
     ids = list(lost.order_by("requested_at").values_list("pk", flat=True)[:1000])
     if not ids or _waiting_messages() != 0:
@@ -390,7 +400,7 @@ def dispatch_due_scans(now: datetime | None = None, limit: int = 1000) -> int:
     """Queue a scan for every enabled host whose next_scan_at has passed."""
     now = now or timezone.now()
     expire_stale_scans()
-    redispatch_lost(now)
+    redispatch_lost()
     queued = 0
     for host in Host.objects.due(now).order_by("next_scan_at")[:limit]:
         slot = host.next_scan_at
