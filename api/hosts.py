@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -52,9 +52,11 @@ class HostSerializer(serializers.ModelSerializer[Host]):
     """A host as answered: never a key, only whether one is stored."""
 
     labels = serializers.DictField(child=serializers.CharField())
-    has_tls_client_key = serializers.BooleanField(read_only=True)
-    has_ssh_private_key = serializers.BooleanField(read_only=True)
-    has_ssh_access_key = serializers.BooleanField(read_only=True)
+    # Whether a key is stored, from with_status()'s annotations: the sealed keys themselves
+    # are never loaded to answer.
+    has_tls_client_key = serializers.BooleanField(source="stored_tls_key", read_only=True)
+    has_ssh_private_key = serializers.BooleanField(source="stored_ssh_key", read_only=True)
+    has_ssh_access_key = serializers.BooleanField(source="stored_access_key", read_only=True)
     status = serializers.SerializerMethodField()
     score = serializers.SerializerMethodField()
     grade = serializers.SerializerMethodField()
@@ -140,13 +142,28 @@ def form_data(sent: dict[str, Any], host: Host | None) -> dict[str, Any]:
     return data
 
 
+def _stored(field: str) -> ExpressionWrapper:
+    return ExpressionWrapper(~Q(**{field: ""}), output_field=BooleanField())
+
+
 def with_status(hosts: QuerySet[Host]) -> QuerySet[Host]:
-    """What the answer shows, in the query: posture joined, "a scan is active" as EXISTS."""
+    """What the answer shows, in one query whatever the page's size: posture joined, "a scan
+    is active" as EXISTS, "a key is stored" as a comparison (the ciphertext stays unread)."""
     active = ScanRun.objects.active().filter(host=OuterRef("pk"))
     return (
         hosts.select_related("posture")
-        .defer("tls_client_key_enc", "ssh_private_key_enc", "posture__rule_summary")
-        .annotate(scan_active=Exists(active))
+        .defer(
+            "tls_client_key_enc",
+            "ssh_private_key_enc",
+            "ssh_access_key_enc",
+            "posture__rule_summary",
+        )
+        .annotate(
+            scan_active=Exists(active),
+            stored_tls_key=_stored("tls_client_key_enc"),
+            stored_ssh_key=_stored("ssh_private_key_enc"),
+            stored_access_key=_stored("ssh_access_key_enc"),
+        )
     )
 
 
@@ -241,7 +258,8 @@ class HostDetail(ApiMixin, generics.RetrieveUpdateDestroyAPIView[Host]):
         return host
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        host = self.get_object()
+        # The whole row for the form (get_object leaves the sealed keys unread).
+        host = Host.objects.get(pk=self.get_object().pk)
         partial = request.method == "PATCH"
         sent = HostWriteSerializer(data=request.data, partial=partial)
         sent.is_valid(raise_exception=True)

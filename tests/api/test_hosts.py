@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from access.models import Team
 from audit.models import AuditEvent
 from hosts.models import Host
 from tests.api.conftest import bearer
-from tests.factories import HostFactory, UserFactory, make_ssh_pem
+from tests.factories import HostFactory, HostPostureFactory, UserFactory, make_ssh_pem
 
 pytestmark = pytest.mark.django_db
 
@@ -113,3 +115,16 @@ def test_filters_and_cursor_pages(api: Client, token_for: Any) -> None:
     assert [h["name"] for h in first["results"]] == ["h0", "h1"]
     second = api.get(first["next"], **auth).json()
     assert [h["name"] for h in second["results"]] == ["h2", "h3"]
+
+
+def test_a_page_of_hosts_costs_the_same_queries_for_2_or_6(api: Client, token_for: Any) -> None:
+    auth = bearer(token_for(UserFactory(), role="admin"))
+    api.get("/api/v1/hosts/", **auth)  # the minute's first call also records the token's use
+    counts = []
+    for total in (2, 6):
+        while Host.objects.count() < total:
+            HostPostureFactory(host=HostFactory(ssh_private_key_enc="sealed"))
+        with CaptureQueriesContext(connection) as queries:
+            assert len(api.get("/api/v1/hosts/", **auth).json()["results"]) == total
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
