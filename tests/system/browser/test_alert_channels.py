@@ -69,5 +69,11 @@ def test_a_slack_channel_is_refused_in_place_then_saved_and_tested(
         (request,) = slack.requests
         assert request.json()["text"].startswith("[Test]")
         check_axe(page, "alerts with a channel and its deliveries")
+
+        row.get_by_role("link", name="Edit").click()
+        expect(page.locator("main")).to_contain_text("Set — leave blank to keep.")
+        expect(page.locator("input[name=url]")).to_have_value("")
+        assert "s3cr3t-path" not in page.content()
+        check_axe(page, "editing a channel subscription")
     assert "s3cr3t-path" not in page.content()
     assert page.problems == [p for p in page.problems if "status of 422" in p]  # type: ignore[attr-defined]
