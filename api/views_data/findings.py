@@ -25,6 +25,10 @@ from audit.services import record
 from findings import export, sarif
 from findings.models import Finding
 
+# GitHub code scanning takes at most 25,000 results per run (as the findings downloads):
+# the most severe first, and the run says it was cut.
+SARIF_LIMIT = 25_000
+
 _FILTERS = [
     OpenApiParameter("q", str, description="host name or endpoint contains"),
     OpenApiParameter("label", str, many=True, description="key=value, or key (repeatable)"),
@@ -82,7 +86,9 @@ class HostSarif(ApiMixin, APIView):
         host = host_named(request, name)
         rows = Finding.objects.open().for_host(host)
         rows = rows.order_by("-severity", "rule_id", "subject_name", "pk")
-        log = sarif.sarif_log(rows.values(*export.FINDING_FIELDS), host=host.name)
+        found = list(rows.values(*export.FINDING_FIELDS)[: SARIF_LIMIT + 1])
+        truncated = len(found) > SARIF_LIMIT
+        log = sarif.sarif_log(found[:SARIF_LIMIT], truncated=truncated, host=host.name)
         record(
             "export.downloaded",
             request=request,  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from api.views_data import findings as findings_views
 from audit.models import AuditEvent
 from rules import Severity
 from tests.api.conftest import bearer
@@ -73,3 +74,18 @@ def test_sarif_needs_export_and_the_hosts_team(
     assert get(api, other_team, "/api/v1/hosts/pay-1/sarif/").status_code == 404
     assert get(api, token_for(admin, "security"), "/api/v1/hosts/nope/sarif/").status_code == 404
     assert not AuditEvent.objects.filter(action="export.downloaded").exists()
+
+
+def test_sarif_stops_at_code_scannings_limit_and_says_so(
+    api: Client,
+    token_for: Callable[..., str],
+    fleet: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(findings_views, "SARIF_LIMIT", 1)
+    log = get(api, token_for(UserFactory(), "security"), "/api/v1/hosts/pay-1/sarif/").json()
+    check_sarif(log)
+    run = log["runs"][0]
+    # The most severe first: the critical finding is kept.
+    assert [r["ruleId"] for r in run["results"]] == ["CTR-PRIVILEGED"]
+    assert run["properties"]["truncated"] is True
