@@ -65,13 +65,15 @@ CUSTOMIZE_HOOKS = (
     # account owns nothing the container uses (no persistence: --save '').
 )
 
-# What docker-compose.yml needs of the official postgres image: POSTGRES_USER, POSTGRES_DB
-# and POSTGRES_PASSWORD_FILE on first start, the data in PGDATA, `pg_isready` on PATH.
+# What docker-compose.yml needs of the official postgres image: POSTGRES_USER, POSTGRES_DB,
+# POSTGRES_PASSWORD_FILE (and POSTGRES_INITDB_ARGS) on first start, the data in PGDATA,
+# the server's options as the command, `pg_isready` on PATH.
 POSTGRES_ENTRYPOINT = """#!/bin/sh
 set -eu
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$POSTGRES_PASSWORD_FILE" \\
-        --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C >/dev/null
+        --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C \\
+        ${POSTGRES_INITDB_ARGS:-} >/dev/null
     echo "listen_addresses = '*'" >> "$PGDATA/postgresql.conf"
     echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
     # The first start listens on a private socket only: the health check (pg_isready on
@@ -80,7 +82,9 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     createdb -h /tmp -U "$POSTGRES_USER" "$POSTGRES_DB"
     pg_ctl -D "$PGDATA" -m fast -w stop
 fi
-exec postgres -D "$PGDATA"
+# Arguments are the server's (`command: ["-c", "fsync=off"]`), as with the official image.
+if [ "${1:-}" = postgres ]; then shift; fi
+exec postgres -D "$PGDATA" "$@"
 """
 
 # Each service's image: the shared root filesystem plus these Dockerfile lines (no RUN:
@@ -114,7 +118,10 @@ ROOTFS_TAG = f"posture-debian/rootfs:{ROOTFS_KEY}"
 
 
 def tag(name: str) -> str:
-    return f"posture-debian/{name}:{_key(ROOTFS_KEY, DERIVED[name], POSTGRES_ENTRYPOINT)}"
+    # Each keyed by its own inputs only: a change to the PostgreSQL entrypoint must not
+    # give the Python image (and so the wheels and the Posture image) a new tag.
+    extra = POSTGRES_ENTRYPOINT if name == "postgres" else ""
+    return f"posture-debian/{name}:{_key(ROOTFS_KEY, DERIVED[name], extra)}"
 
 
 def ensure_images(client: docker.APIClient, work: Path) -> Built:

@@ -261,7 +261,8 @@ class Stack:
     def down(self) -> None:
         """Containers, networks and volumes go; the images stay (the next run's cache)."""
         with self._timed("down"):
-            self.compose("down", "-v", "--remove-orphans", "-t", "5", check=False)
+            # Killed, not stopped: the data goes with the volumes anyway.
+            self.compose("down", "-v", "--remove-orphans", "-t", "0", check=False)
         if self.target is not None:
             self.target.stop()
 
