@@ -99,6 +99,8 @@ class ScanRun(models.Model):
         indexes = [
             # Host page: the host's scan history, newest first.
             models.Index(fields=["host", "-requested_at"], name="scanrun_host_recent_idx"),
+            # /metrics: scans finished in the last 15 minutes, and the last one to finish.
+            models.Index(fields=["finished_at"], name="scanrun_finished_idx"),
         ]
 
     def __str__(self) -> str:
