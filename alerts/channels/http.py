@@ -12,6 +12,8 @@ leave the checked address), and at most CAP bytes of an answer are read.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import logging
 import socket
 import ssl
@@ -37,7 +39,7 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
-from hosts.targets import TargetRefused, parse_host
+from hosts.targets import TargetRefused, current_policy, parse_host
 from scans.transports.dial import Dialer
 from scans.transports.errors import ScanError
 
@@ -122,16 +124,46 @@ def host_of(url: str) -> str:
         return ""
 
 
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+def checked_addresses(dialer: Dialer, target: Target) -> list[str]:
+    """The target's addresses under the policy; TargetRefused, OSError when unresolvable.
+
+    Stricter than for a Docker endpoint on one point: any account may add a channel, and a
+    POST to a path of its choosing on this machine (a Docker API on 127.0.0.1:2375, an admin
+    port) is an action, not a read. So a loopback address is taken only when an entry of
+    POSTURE_ALLOWED_TARGETS names it (an entry inside 127.0.0.0/8 or ::1), never through `*`
+    or an empty policy."""
+    try:
+        found = dialer.addresses(target.host, target.port)
+    except ScanError as exc:
+        raise TargetRefused(exc.detail) from None
+    policy = current_policy()
+    for text in found:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+        if not address.is_loopback:
+            continue
+        if not any(
+            entry.covers(address, target.port) and any(entry.names(n) for n in LOOPBACK)
+            for entry in policy.entries
+        ):
+            raise TargetRefused(
+                _(
+                    "%(address)s is this machine: alerts are posted there only when "
+                    "POSTURE_ALLOWED_TARGETS names it."
+                )
+                % {"address": address}
+            )
+    return found
+
+
 def check_url(url: str) -> None:
     """For the form: the URL's shape and, when it resolves now, every address under the
     policy. A name that does not resolve yet is left to the send-time check."""
     target = parse_url(url)
-    try:
-        Dialer().addresses(target.host, target.port)
-    except ScanError as exc:
-        raise TargetRefused(exc.detail) from None
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        checked_addresses(Dialer(), target)
 
 
 def _connection_class(base: type, dialer: Dialer) -> type:
@@ -207,8 +239,8 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
         return Outcome(error=Error.REFUSED, permanent=True)
     dialer = Dialer()
     try:
-        dialer.addresses(target.host, target.port)
-    except ScanError:
+        checked_addresses(dialer, target)
+    except TargetRefused:
         return Outcome(error=Error.REFUSED, permanent=True)
     except OSError:  # the name does not resolve: perhaps a DNS hiccup
         return Outcome(error=Error.CONNECTION)

@@ -150,12 +150,14 @@ def test_the_target_policy_refuses_a_url_at_the_form_and_at_send_time(
 
         form = SubscriptionForm({**form_data, "delivery": "immediate", "time_zone": "UTC"})
         assert not form.is_valid() and says in " ".join(form.errors["url"]), url
-    settings.POSTURE_ALLOWED_TARGETS = "10.0.0.0/8"  # loopback no longer allowed
-    form = SubscriptionForm(
-        {"channel": "slack", "url": hook.url, "scope": "all", "min_severity": 3}
-        | {"delivery": "immediate", "time_zone": "UTC"}
-    )
-    assert not form.is_valid() and "127.0.0.1" in " ".join(form.errors["url"])
+    # Loopback only where the policy names it: not through `*`, nor an empty policy.
+    for policy in ("10.0.0.0/8", "*", ""):
+        settings.POSTURE_ALLOWED_TARGETS = policy
+        form = SubscriptionForm(
+            {"channel": "slack", "url": hook.url, "scope": "all", "min_severity": 3}
+            | {"delivery": "immediate", "time_zone": "UTC"}
+        )
+        assert not form.is_valid() and "127.0.0.1" in " ".join(form.errors["url"]), policy
     scans.success(host, opened=[privileged()])
     n = Notification.objects.get(subscription=sub)
     assert (n.status, n.error) == ("failed", "target_refused") and not hook.requests
