@@ -16,14 +16,12 @@ address: the workers reach it as they would reach a fleet host over the network.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import io
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -37,26 +35,16 @@ import docker
 import docker.types
 import requests
 from docker.utils.build import PatternMatcher
-from nacl.public import PrivateKey
 
 from lab import images_debian
 from lab.daemon import LabDaemon
 from lab.pki import Pki, make_pki
 from lab.process import SYSTEM_PATH, LabError, free_port, wait_until
+from tests.system.stack.stack_secrets import write_secrets
 
 ROOT = Path(__file__).resolve().parents[3]
 OVERRIDE = Path(__file__).with_name("compose.stack.yml")
 PROJECT = "posturestack"
-SECRETS = (
-    "db_password",
-    "secret_key",
-    "credentials_public_key",
-    "credentials_private_keys",
-    "encryption_keys",
-    "metrics_token",
-    "redis_password",
-    "broker_url",
-)
 
 
 # Debian bookworm's python3 is 3.11.2, where redis-py imports async_timeout (its
@@ -175,7 +163,7 @@ class Stack:
             target = product / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / relative, target)
-        _write_secrets(keep)
+        write_secrets(keep)
         lock = product / "requirements.lock"
         if "\nasync-timeout==" not in lock.read_text():
             with lock.open("a") as handle:
@@ -352,11 +340,9 @@ class Stack:
     def login(self, username: str = "admin", password: str | None = None) -> requests.Session:
         session = self.session()
         password = password if password is not None else self.admin_password()
-        response = session.post(
-            f"{self.url}/login/",
-            data={"username": username, "password": password, **_csrf(session, "/login/", self)},
-            timeout=30,
-        )
+        form = {"username": username, "password": password}
+        form.update(csrf_fields(self, session, "/login/"))
+        response = session.post(f"{self.url}/login/", data=form, timeout=30)
         response.raise_for_status()
         if "sessionid" not in session.cookies:
             raise LabError(f"login as {username} failed: {response.status_code}")
@@ -372,17 +358,14 @@ class Stack:
         return json.loads(output.strip().splitlines()[-1])
 
 
-def _csrf(session: requests.Session, path: str, stack: Stack) -> dict[str, str]:
+def csrf_fields(stack: Stack, session: requests.Session, path: str) -> dict[str, str]:
+    """The CSRF field of the form at `path`, as a browser would send it back."""
     page = session.get(f"{stack.url}{path}", timeout=30)
     page.raise_for_status()
     match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
     if not match:
         raise LabError(f"no CSRF token on {path}")
     return {"csrfmiddlewaretoken": match.group(1)}
-
-
-def csrf_fields(stack: Stack, session: requests.Session, path: str) -> dict[str, str]:
-    return _csrf(session, path, stack)
 
 
 def _exists(client: docker.APIClient, tag: str) -> bool:
@@ -432,42 +415,6 @@ def _context_files(root: Path) -> list[str]:
     )
 
 
-def _write_secrets(directory: Path) -> None:
-    """The secrets docker-compose.yml's header tells an operator to create, made once."""
-    if all((directory / name).exists() for name in SECRETS):
-        return
-    directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o700)
-    key = PrivateKey.generate()
-    redis_password = secrets.token_hex(32)
-    values = {
-        "db_password": secrets.token_urlsafe(32),
-        "secret_key": secrets.token_urlsafe(50),
-        "credentials_public_key": base64.b64encode(bytes(key.public_key)).decode(),
-        "credentials_private_keys": base64.b64encode(bytes(key)).decode(),
-        "encryption_keys": "",
-        "metrics_token": secrets.token_urlsafe(32),
-        "redis_password": redis_password,
-        "broker_url": f"redis://:{redis_password}@redis:6379/0",
-    }
-    for name, value in values.items():
-        path = directory / name
-        path.write_text(value + "\n" if value else "")
-        # Compose bind-mounts each file as it is: the services' users (10001, 999) read
-        # it inside, while the folder (0700) keeps it from this machine's other users.
-        path.chmod(0o644)
-
-
-def secret_values(directory: Path) -> dict[str, str]:
-    """{name: value} of the non-empty secrets (and the Redis password inside broker_url)."""
-    values = {}
-    for name in SECRETS:
-        value = (directory / name).read_text().strip()
-        if value:
-            values[name] = value
-    return values
-
-
 def _run(
     argv: list[str], *, env: dict[str, str], timeout: float, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
@@ -480,19 +427,3 @@ def _run(
             + "\n".join((result.stdout + result.stderr).splitlines()[-40:])
         )
     return result
-
-
-def image_layers(client: docker.APIClient, tag: str) -> Iterator[tuple[str, tarfile.TarFile]]:
-    """(layer path, open tar) for each layer of `docker save tag`."""
-    saved = io.BytesIO()
-    for chunk in client.get_image(tag):
-        saved.write(chunk)
-    saved.seek(0)
-    with tarfile.open(fileobj=saved) as outer:
-        manifest = json.loads(outer.extractfile("manifest.json").read())  # type: ignore[union-attr]
-        for layer in manifest[0]["Layers"]:
-            member = outer.extractfile(layer)
-            if member is None:
-                continue
-            with tarfile.open(fileobj=io.BytesIO(member.read())) as inner:
-                yield layer, inner

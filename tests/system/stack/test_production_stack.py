@@ -16,7 +16,8 @@ from pathlib import PurePosixPath
 import pytest
 
 from tests.system.stack.fixture import needs_stack
-from tests.system.stack.stack import Stack, csrf_fields, image_layers, secret_values
+from tests.system.stack.stack import Stack, csrf_fields
+from tests.system.stack.stack_secrets import image_layers, secret_values
 
 pytestmark = [needs_stack, pytest.mark.docker]
 
