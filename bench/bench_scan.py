@@ -359,8 +359,8 @@ def measures(
                 else {}
             ),
             "openssh": lambda r: candidates.floor_openssh(floor_http, *remote),
-            "openssh chacha20": lambda r: candidates.floor_openssh(
-                floor_http, *remote, "chacha20-poly1305@openssh.com"
+            "openssh aes128-gcm": lambda r: candidates.floor_openssh(
+                floor_http, *remote, "aes128-gcm@openssh.com"
             ),
         },
         "ssh-paramiko": {},

@@ -193,12 +193,12 @@ class Master:
             "KbdInteractiveAuthentication": "no",
             "ForwardAgent": "no",
             "ForwardX11": "no",
-            # Preferred, not required: curve25519 first saves the worker (and the host) the
-            # ~60 ms of CPU per login of OpenSSH 9's default post-quantum hybrid
-            # (paramiko never offered it), AES-GCM is the fastest cipher where the CPU has
-            # AES instructions. The rest of OpenSSH's defaults follow, for other servers.
+            # Preferred, not required (the rest of OpenSSH's defaults follow, for other
+            # servers): curve25519 first saves the worker and the host the ~60 ms of CPU
+            # per login of OpenSSH 9's default post-quantum hybrid, 0.6 s of wall time on
+            # a loaded 2-core machine (paramiko never offered it). Ciphers stay OpenSSH's:
+            # ChaCha20-Poly1305 measured as fast as AES-GCM here (docs/BENCHMARKS.md).
             "KexAlgorithms": "^curve25519-sha256,curve25519-sha256@libssh.org",
-            "Ciphers": "^aes128-gcm@openssh.com",
             "LogLevel": "INFO",  # ERROR hides why a negotiation failed
             "ControlPath": str(self.control),
         }
