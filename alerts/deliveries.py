@@ -45,8 +45,13 @@ def backoff(attempt: int, retry_after: float | None = None) -> float:
 def enqueue(ids: list[int], countdown: float | None = None) -> None:
     from alerts.tasks import deliver
 
-    if ids:
+    if not ids:
+        return
+    try:
         deliver.apply_async([ids], countdown=countdown)
+    except Exception:  # noqa: BLE001 - a broker that is down must not fail the mails
+        # The rows stay pending (or waiting to retry): the beat's sweep takes them over.
+        log.warning("alert channels: could not queue %s message(s); the sweep will", len(ids))
 
 
 def _claim(pk: int, now: datetime) -> bool:
