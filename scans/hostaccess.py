@@ -429,9 +429,7 @@ class Shell(Protocol):
     def close(self) -> None: ...
 
 
-class ShellHost(Protocol):
-    """An SSH connection that opens its own shells (scans.transports.openssh.Master)."""
-
+class ShellHost(Protocol):  # an SSH connection with its own shells (transports.openssh)
     def shell(self, deadline: Deadline) -> Shell: ...
 
 
@@ -440,9 +438,9 @@ def collect_host(
 ) -> HostAccess:
     """What SSH shows of the host; never raises (see the module docstring). `data_root` is
     the scanned daemon's (from /info): its paths are followed up first."""
-    if isinstance(client, paramiko.SSHClient):
-        return collect_with(HostShell(client, deadline), data_root, via="ssh")
-    return collect_with(client.shell(deadline), data_root, via="ssh")
+    ssh = isinstance(client, paramiko.SSHClient)
+    shell = HostShell(client, deadline) if ssh else client.shell(deadline)  # type: ignore[union-attr]
+    return collect_with(shell, data_root, via="ssh")
 
 
 def collect_with(shell: Shell, data_root: str | None, via: str) -> HostAccess:
