@@ -252,9 +252,10 @@ def test_a_429_is_waited_out_for_its_retry_after(
 ) -> None:
     raw, path = token
     settings.POSTURE_API = {**settings.POSTURE_API, "RATE": "1/s"}
-    spend_budget(raw, time.time() + 1)
+    # Refused for two to three seconds: room for a slow start of the client on a busy machine.
+    spend_budget(raw, time.time() + 2)
     ran = gate(live_server.url, "--host", "web-1", "--fail-under", "0", token_file=path)
-    assert re.search(r"rate limited by Posture: waiting [12]s \(Retry-After\)", ran.stderr)
+    assert re.search(r"rate limited by Posture: waiting [1-3]s \(Retry-After\)", ran.stderr)
     assert ran.returncode == 0, ran.stderr
     assert "web-1: score" in ran.stdout
     spend_budget(raw, time.time() + 120)
