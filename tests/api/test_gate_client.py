@@ -195,10 +195,12 @@ def test_scan_over_http_then_sarif_and_gates(
 
 # Gates on the picture as it is (no --scan): arguments, exit code, what stderr says.
 GATES = [
-    (["--fail-under", "0", "--fail-on", "low"], 3, "open finding(s) of severity low or above"),
-    (["--fail-under", "100"], 3, "is below 100"),
-    (["--fail-on-kev"], 3, "not assessed"),  # no vulnerability data: a gate cannot see
-    ([], 0, ""),
+    (
+        ["--fail-under", "100", "--fail-on", "low"],
+        3,
+        ["is below 100", "open finding(s) of severity low or above"],
+    ),
+    (["--fail-on-kev"], 3, ["not assessed"]),  # no vulnerability data: a gate cannot see
 ]
 
 
@@ -209,22 +211,17 @@ def test_gates_on_the_last_picture(
         ran = gate(live_server.url, "--host", "web-1", *gates, token_file=token[1])
         assert ran.returncode == code, (gates, ran.stdout + ran.stderr)
         assert "web-1: score" in ran.stdout
-        if said:
-            assert "gate failed: " in ran.stderr and said in ran.stderr, gates
+        for words in said:
+            assert "gate failed: " in ran.stderr and words in ran.stderr, gates
 
 
-def test_unknown_or_unseen_host_is_bad_usage(
+def test_an_unknown_host_or_a_refused_token_is_said_clearly(
     live_server: Any, hosts: dict[str, Host], token: tuple[str, Path]
 ) -> None:
     for name in ("nope", "pay-1"):  # pay-1 exists, for another team: the same answer
         ran = gate(live_server.url, "--host", name, token_file=token[1])
         assert ran.returncode == 1, ran.stderr
         assert f"no host named '{name}' among the hosts this token may see" in ran.stderr
-
-
-def test_a_refused_or_missing_token_is_said_clearly(
-    live_server: Any, hosts: dict[str, Host], token: tuple[str, Path], tmp_path: Path
-) -> None:
     raw, _path = token
     forged = raw[:-4] + "AAAA"
     bad = gate(live_server.url, "--host", "web-1", POSTURE_TOKEN=forged)
@@ -291,8 +288,6 @@ def test_vulnerability_gates_after_trivy_reports_sent_by_curl(
     high = gate(url, "--host", "web-1", "--fail-on-vuln", "high", token_file=path)
     assert high.returncode == 3, high.stdout + high.stderr
     assert "gate failed: 1 open vulnerabilit(y/ies) of severity high or above" in high.stderr
-    low = gate(url, "--host", "web-1", "--fail-on-vuln", "low", token_file=path)
-    assert "2 open vulnerabilit(y/ies) of severity low or above" in low.stderr
     passed = gate(
         url, "--host", "web-1", "--fail-on-vuln", "critical", "--fail-on-kev", token_file=path
     )
