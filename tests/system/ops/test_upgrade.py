@@ -81,7 +81,7 @@ def test_the_previous_release_upgrades_with_its_data_and_pages(
 ) -> None:
     old = previous_tree(tmp_path / "previous")
     data_dir = tmp_path / "data"  # shared: the same machine, upgraded in place
-    data_dir.mkdir()
+    (data_dir / "static").mkdir(parents=True)  # STATIC_ROOT: whitenoise warns without it
 
     before = describe("before", old, fresh_database, data_dir)
     after = describe("after", ROOT, fresh_database, data_dir)
