@@ -407,13 +407,17 @@ def dispatch_due_scans(now: datetime | None = None, limit: int = 1000) -> int:
         # Compare-and-set on next_scan_at: a second dispatcher racing this one finds the
         # value moved and skips the host. The slot is also the run's cycle key, unique per
         # host, so even a dispatcher working from a stale read cannot fill it twice.
-        moved = Host.objects.filter(pk=host.pk, next_scan_at=slot).update(
-            next_scan_at=host.schedule_next(now)
-        )
-        if moved:
-            # The fleet-wide sweep above already expired stale scans: not once more per host.
-            _, created = request_scan(host, ScanRun.Trigger.SCHEDULE, expire=False, cycle=slot)
-            queued += int(created)
+        # One transaction for the move and the run: a worker killed between the two would
+        # otherwise leave the slot moved and never scanned (the host skipped a whole
+        # interval), and no reader sees the slot taken before its run exists.
+        with transaction.atomic():
+            moved = Host.objects.filter(pk=host.pk, next_scan_at=slot).update(
+                next_scan_at=host.schedule_next(now)
+            )
+            if moved:
+                # The fleet-wide sweep above already expired stale scans: not once more.
+                _, created = request_scan(host, ScanRun.Trigger.SCHEDULE, expire=False, cycle=slot)
+                queued += int(created)
     return queued
 
 
