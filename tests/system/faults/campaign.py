@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from access.roles import Role
@@ -151,8 +151,10 @@ def run_cycles(
             urls = fleet.shape(cycle)
             for host, url in zip(hosts, urls, strict=False):
                 Host.objects.filter(pk=host.pk).update(endpoint=url)
-            cycle_start = timezone.now()
-            Host.objects.filter(pk__in=[h.pk for h in hosts]).update(next_scan_at=cycle_start)
+            # Runs after this id are the cycle's: not their times, which each worker writes
+            # on its own clock (one of them may be skewed on purpose).
+            cycle_start = ScanRun.objects.aggregate(last=Max("pk"))["last"] or 0
+            Host.objects.filter(pk__in=[h.pk for h in hosts]).update(next_scan_at=timezone.now())
             if cycle == 0 and kills:
                 killer.start()
             figures.extra_slots += _finish_cycle(hosts, cycle_start, kills > 0)
@@ -177,7 +179,7 @@ def run_cycles(
     return figures
 
 
-def _finish_cycle(hosts: list[Host], cycle_start: Any, under_fire: bool) -> int:
+def _finish_cycle(hosts: list[Host], cycle_start: int, under_fire: bool) -> int:
     """Wait for a succeeded scan of every host since the cycle began. A host whose scan and
     its one re-run were both killed waits for its next slot in production: give it that
     slot now (counted), rather than wait a whole interval."""
@@ -188,7 +190,7 @@ def _finish_cycle(hosts: list[Host], cycle_start: Any, under_fire: bool) -> int:
         # One statement, one snapshot: a scan finishing between two reads must not make its
         # host look idle (it would be given a slot it does not need).
         succeeded = ScanRun.objects.filter(
-            host=OuterRef("pk"), status=ScanRun.Status.SUCCEEDED, requested_at__gte=cycle_start
+            host=OuterRef("pk"), status=ScanRun.Status.SUCCEEDED, pk__gt=cycle_start
         )
         active = ScanRun.objects.filter(host=OuterRef("pk"), status__in=ScanRun.ACTIVE)
         waiting = Host.objects.filter(pk__in=ids).exclude(Exists(succeeded))
@@ -196,7 +198,8 @@ def _finish_cycle(hosts: list[Host], cycle_start: Any, under_fire: bool) -> int:
             return extra
         idle = waiting.filter(next_scan_at__gt=timezone.now()).exclude(Exists(active))
         for host in idle:
-            assert under_fire, f"{host.name}: no succeeded scan without a fault"
+            runs = list(ScanRun.objects.values_list("pk", "host__name", "status", "trigger"))
+            assert under_fire, f"{host.name}: no succeeded scan without a fault: {runs}"
             Host.objects.filter(pk=host.pk).update(next_scan_at=timezone.now())
             extra += 1
         time.sleep(0.3)

@@ -44,14 +44,19 @@ def service_env(broker: str, smtp_port: int | None = None, **extra: str) -> dict
 class Service:
     """One worker or beat process that can be killed and started again."""
 
-    def __init__(self, kind: str, name: str, env: dict[str, str], workdir: Path) -> None:
+    def __init__(
+        self, kind: str, name: str, env: dict[str, str], workdir: Path, skew: float = 0.0
+    ) -> None:
         self.kind, self.name, self.env, self.workdir = kind, name, env, workdir
+        self.skew = skew  # seconds added to the clock Posture reads (tests.system.faults.skewed)
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.log = workdir / f"{name}.log"
 
     def command(self) -> list[str]:
-        base = [sys.executable, "-m", "celery", "-A", "posture", self.kind, "--loglevel", "INFO"]
+        runner = ["tests.system.faults.skewed", str(self.skew)] if self.skew else ["celery"]
+        base = [sys.executable, "-m", *runner, "-A", "posture", self.kind]
+        base += ["--loglevel", "INFO"]
         if self.kind == "beat":
             return [*base, "--schedule", str(self.workdir / f"{self.name}-schedule")]
         return [
