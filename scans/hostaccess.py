@@ -30,7 +30,7 @@ import shlex
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import paramiko
 
@@ -429,6 +429,7 @@ class Shell(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class ShellHost(Protocol):  # an SSH connection with its own shells (transports.openssh)
     def shell(self, deadline: Deadline) -> Shell: ...
 
@@ -438,8 +439,7 @@ def collect_host(
 ) -> HostAccess:
     """What SSH shows of the host; never raises (see the module docstring). `data_root` is
     the scanned daemon's (from /info): its paths are followed up first."""
-    ssh = isinstance(client, paramiko.SSHClient)
-    shell = HostShell(client, deadline) if ssh else client.shell(deadline)  # type: ignore[union-attr]
+    shell = client.shell(deadline) if isinstance(client, ShellHost) else HostShell(client, deadline)
     return collect_with(shell, data_root, via="ssh")
 
 
