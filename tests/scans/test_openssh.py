@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from django.db import connection
 
 from hosts.credentials import Credentials
 from hosts.endpoints import parse_endpoint
@@ -27,7 +28,12 @@ from scans.hostaccess import collect_host
 from scans.transports import ErrorClass, Limits, ScanError, open_api
 from scans.transports.openssh import PREFIX, Master, classify_stderr, sweep_stale
 
-pytestmark = [pytest.mark.docker, pytest.mark.ssh]
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.ssh,
+    # No database here: what these prove holds whatever the database, so the SQLite run only.
+    pytest.mark.skipif(connection.vendor == "postgresql", reason="no database: SQLite run"),
+]
 LIMITS = Limits(deadline=30, connect_timeout=5, read_timeout=10, pool_size=2)
 ROOT = Path(__file__).resolve().parents[2]
 
