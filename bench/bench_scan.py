@@ -9,7 +9,12 @@ APIClient; http.client with HTTP/1.1 keep-alive); open_api + collect; and reques
 run_scan into a throwaway SQLite database, for a new host each round ("first") and one host
 rescanned unchanged ("rescan"). The SSH floor cannot be docker-py, whose ssh:// transport
 takes neither a key object nor a pinned host key: it is one paramiko channel running
-`docker system dial-stdio`, with http.client over it. Prints markdown; writes no files.
+`docker system dial-stdio`, with http.client over it. Beside it, the SSH clients issue 15
+weighed (bench/ssh_candidates.py: OpenSSH's master with a forwarded socket, asyncssh where
+installed, paramiko tuned), and "ssh-paramiko": the product's scans with the paramiko client
+it falls back to. Every measurement also records CPU seconds of this process and of its
+waited-for children (an ssh child's CPU counts). --plain-login gives the bench sshd
+`SetEnv SHLVL=1` (see PLAIN_LOGIN). Prints markdown; writes no files.
 """
 
 # ruff: noqa: E402  (the repository root must be on sys.path before the project imports)
