@@ -25,7 +25,7 @@ from lab.sshd import LabSshd
 from rules.host_access import COLLECTION
 from scans import transports
 from scans.hostaccess import collect_host
-from scans.transports import ErrorClass, Limits, ScanError, open_api
+from scans.transports import ErrorClass, Limits, ScanError, open_api, ssh
 from scans.transports.openssh import PREFIX, Master, classify_stderr, sweep_stale
 
 pytestmark = [
@@ -300,3 +300,16 @@ def test_ssh_s_words_map_to_the_taxonomy(stderr: str, expected: ErrorClass) -> N
         assert error.detail == (
             "server sent SHA256:jBDOeAROPlNJfiM1haHQURp84TZnTSejadUW+K6mf10, pinned SHA256:pinned"
         )
+
+
+def test_where_the_worker_has_no_ssh_paramiko_still_scans(
+    lab_daemon: LabDaemon, lab_sshd: LabSshd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SSH_CLIENT is "paramiko" where `ssh` is not installed: the former transport, intact."""
+    monkeypatch.setattr(transports, "SSH_CLIENT", "paramiko")
+    with open_api(parse_endpoint(url(lab_sshd, lab_daemon)), creds(lab_sshd), LIMITS) as api:
+        assert isinstance(api.pool, ssh.SSHPool) and api.pool.streamlocal
+        assert api.get_json("/containers/json", {"all": 1})
+        access = collect_host(api.ssh_client, api.deadline, "/var/lib/docker")
+        assert access.commands[COLLECTION] == "complete"
+    assert ssh_children() == []
