@@ -125,11 +125,18 @@ def fan_out_all(event: Event, now: datetime) -> tuple[list[int], list[int]]:
 def process_event(event_id: int, now: datetime | None = None) -> int:
     """Claim the event, fan it out, send what goes now; the number of mails sent."""
     now = now or timezone.now()
-    claimed = Event.objects.filter(pk=event_id, processed_at__isnull=True).update(processed_at=now)
-    if not claimed:
-        return 0
-    event = Event.objects.select_related("regression__host", "regression__finding").get(pk=event_id)
-    mails, channels = fan_out_all(event, now)
+    # The claim and the fan-out commit together: a worker killed between them would leave
+    # the event processed with no one told (the sweep takes only unprocessed events).
+    with transaction.atomic():
+        claimed = Event.objects.filter(pk=event_id, processed_at__isnull=True).update(
+            processed_at=now
+        )
+        if not claimed:
+            return 0
+        event = Event.objects.select_related("regression__host", "regression__finding").get(
+            pk=event_id
+        )
+        mails, channels = fan_out_all(event, now)
     # Each channel message is a task of its own attempts (a slow receiver holds no mail back).
     deliveries.enqueue(channels)
     # fan_out has just checked each recipient's scope: no second look per message.
