@@ -32,6 +32,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 posture \
  && useradd --system --uid 10001 --gid posture --home-dir /app --shell /usr/sbin/nologin posture
 
+# OpenSSH's client: ssh:// hosts are read through it (one multiplexed connection, encryption
+# in C; scans/transports/openssh.py). Without it workers fall back to paramiko, at about
+# twice the time and CPU per scan (docs/BENCHMARKS.md, issue 15). Bases that carry it already
+# (tests/system/stack's) need no package index here.
+RUN command -v ssh >/dev/null || { apt-get update \
+ && apt-get install -y --no-install-recommends openssh-client \
+ && rm -rf /var/lib/apt/lists/*; }
+
 WORKDIR /app
 COPY --from=packages /opt/venv /opt/venv
 # Only the product: .dockerignore lets in manage.py, the apps, rules, templates, static and

@@ -35,8 +35,17 @@ import docker.errors
 from lab.process import SYSTEM_PATH, LabError
 
 SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
-PACKAGES = ("python3", "python3-venv", "redis-server", "postgresql-15")
+# The machine's own apt sources (deb822 or one-line), which mmdebstrap takes as a file: the
+# image comes from the mirror, and with the security updates, this machine already trusts.
+APT_SOURCES = next(
+    (
+        path
+        for path in ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list")
+        if Path(path).is_file()
+    ),
+    "/etc/apt/sources.list",
+)
+PACKAGES = ("python3", "python3-venv", "redis-server", "postgresql-15", "openssh-client")
 PGBIN = "/usr/lib/postgresql/15/bin"
 # Documentation, manual pages and translations: a good part of a minbase system, and
 # nothing in a container reads them.
@@ -164,7 +173,7 @@ def mmdebstrap_argv(output: Path) -> list[str]:
         *(f"--customize-hook={hook}" for hook in CUSTOMIZE_HOOKS),
         SUITE,
         str(output),
-        MIRROR,
+        APT_SOURCES,
     ]
 
 

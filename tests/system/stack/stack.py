@@ -47,18 +47,6 @@ OVERRIDE = Path(__file__).with_name("compose.stack.yml")
 PROJECT = "posturestack"
 
 
-# Debian bookworm's python3 is 3.11.2, where redis-py imports async_timeout (its
-# requirement for python_full_version < "3.11.3"); requirements.lock was resolved on a newer
-# 3.11 and lacks it, so an image on Debian's Python fails at `import redis`. Until the lock
-# carries the pin (scripts/lock on 3.11.2), the staged checkout's copy gets it: the hash is
-# PyPI's for the one wheel of 5.0.1.
-LOCK_AMENDMENT = """
-# Added by tests/system/stack (Debian's Python 3.11.2 needs it for redis-py).
-async-timeout==5.0.1 \\
-    --hash=sha256:39e3809566ff85354557ec2398b55e096c8364bacac9405a7a1fa429e77fe76c
-"""
-
-
 def stack_dir() -> Path:
     return Path(os.environ.get("POSTURE_DATA_DIR", "/tmp/pst-test/data")) / "stack"
 
@@ -164,10 +152,6 @@ class Stack:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / relative, target)
         write_secrets(keep)
-        lock = product / "requirements.lock"
-        if "\nasync-timeout==" not in lock.read_text():
-            with lock.open("a") as handle:
-                handle.write(LOCK_AMENDMENT)
 
     def _posture_image(self, client: docker.APIClient, wheels: str) -> str:
         # Keyed by what docker would send (the context as .dockerignore lets it through,
