@@ -105,11 +105,18 @@ def _relisted(known: ImageFacts, entry: dict[str, Any]) -> ImageFacts:
     return ImageFacts(id=known.id, inspect=inspect, history=known.history)
 
 
-def collect(api: DockerAPI, known_images: Mapping[str, ImageFacts] | None = None) -> HostFacts:
+def collect(
+    api: DockerAPI,
+    known_images: Mapping[str, ImageFacts] | None = None,
+    on_info: Callable[[dict[str, Any]], None] | None = None,
+) -> HostFacts:
     """known_images: the host's stored images by id (findings.store.known_images); those the
-    daemon still lists are taken from there instead of being inspected again."""
+    daemon still lists are taken from there instead of being inspected again. on_info is
+    given /info as soon as it is read (the host checks running beside: scans.hostchecks)."""
     version = api.negotiate()
     info = _expect(api.get_json("/info"), dict, "/info")
+    if on_info is not None:
+        on_info(info)
     container_ids = list(
         _entries(api.get_json("/containers/json", {"all": "1"}), "/containers", CONTAINER_ID)
     )

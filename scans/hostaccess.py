@@ -28,7 +28,7 @@ import logging
 import re
 import shlex
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -65,6 +65,7 @@ MAX_ROUNDS = 3
 # Per-container mounts (overlay layers, shm, network namespaces) are left out of the mount
 # table: thousands of them on a busy host, and none is the data-root.
 MOUNT_NOISE = ("/overlay2/", "/mounts/shm ", "/netns/")
+DataRoot = str | None | Callable[[], str | None]  # see collect_host
 
 PRELUDE = r"""
 LC_ALL=C
@@ -285,12 +286,8 @@ RECORD = re.compile(
     rb"|(?P<end9>END)"
 )
 KINDS = {
-    stat.S_IFREG: "file",
-    stat.S_IFDIR: "directory",
-    stat.S_IFSOCK: "socket",
-    stat.S_IFLNK: "symlink",
-    stat.S_IFIFO: "fifo",
-    stat.S_IFCHR: "character device",
+    **{stat.S_IFREG: "file", stat.S_IFDIR: "directory", stat.S_IFSOCK: "socket"},
+    **{stat.S_IFLNK: "symlink", stat.S_IFIFO: "fifo", stat.S_IFCHR: "character device"},
     stat.S_IFBLK: "block device",
 }
 DENIED_OUTPUT = ("permission denied", "operation not permitted", "must be root")
@@ -435,15 +432,16 @@ class ShellHost(Protocol):  # an SSH connection with its own shells (transports.
 
 
 def collect_host(
-    client: paramiko.SSHClient | ShellHost, deadline: Deadline, data_root: str | None = None
+    client: paramiko.SSHClient | ShellHost, deadline: Deadline, data_root: DataRoot = None
 ) -> HostAccess:
     """What SSH shows of the host; never raises (see the module docstring). `data_root` is
-    the scanned daemon's (from /info): its paths are followed up first."""
+    the scanned daemon's (from /info), or a function that waits for it (asked after round 1,
+    so that round runs while the Engine API is read: scans.hostchecks)."""
     shell = client.shell(deadline) if isinstance(client, ShellHost) else HostShell(client, deadline)
     return collect_with(shell, data_root, via="ssh")
 
 
-def collect_with(shell: Shell, data_root: str | None, via: str) -> HostAccess:
+def collect_with(shell: Shell, data_root: DataRoot, via: str) -> HostAccess:
     """The same rounds through any shell; `via` says which ("ssh" or "local")."""
     access = HostAccess(via=via)
     problems: list[str] = []
@@ -465,7 +463,7 @@ def _rounds(
     plan: Plan,
     access: HostAccess,
     problems: list[str],
-    data_root: str | None,
+    data_root: DataRoot,
 ) -> None:
     asked_stats: set[str] = set()
     asked_reads: set[str] = set()
@@ -490,6 +488,7 @@ def _rounds(
             problems.append(f"{parsed.rejected} unreadable line(s) in the host's answer")
         asked_stats.update(plan.stats)
         asked_reads.update(plan.reads)
+        data_root = data_root() if callable(data_root) else data_root
         stats, reads = referenced_paths(access, data_root)
         plan = Plan(stats=_new(stats, asked_stats), reads=_new(reads, asked_reads))
         if plan.empty:

@@ -21,16 +21,15 @@ from django.utils import timezone
 
 from findings import store
 from findings.models import HostPosture
-from hosts.endpoints import Endpoint, Transport
 from hosts.models import Host
 from policy import exceptions as risk_exceptions
 from policy import profiles
 from posture.lib.crypto import DecryptionError
 from rules import evaluate, score_host
-from rules.facts import HostFacts, HostPackages
-from scans import filemodes, finish, hostlocal, hostpackages, hostssh, images
+from rules.facts import HostFacts
+from scans import filemodes, finish, images
 from scans.collect import collect
-from scans.hostaccess import collect_host
+from scans.hostchecks import HostChecks
 from scans.models import ScanRun
 from scans.signals import notify_finished
 from scans.transports import DockerAPI, ErrorClass, Limits, ScanError, open_api
@@ -239,8 +238,10 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
         known_images = store.known_images(scan.host)
         mode = scan.host.image_scan_mode
         with open_api(endpoint, creds, limits) as api:
-            facts = collect(api, known_images=known_images)
-            _collect_host(api, endpoint, facts, scan.host, limits)
+            # The host checks run beside the Engine API reads (scans.hostchecks).
+            with HostChecks(api, endpoint, scan.host, limits) as checks:
+                facts = collect(api, known_images=known_images, on_info=checks.info)
+                checks.finish(facts)
             containers = inventories.image_containers(facts.containers)
             _read_inventories(api, scan.host, facts, containers, mode)
         facts.transport = endpoint.transport.value
@@ -278,49 +279,6 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
     if not scan.is_active:
         notify_finished(scan)
     return scan
-
-
-def _collect_host(
-    api: DockerAPI, endpoint: Endpoint, facts: HostFacts, host: Host, limits: Limits
-) -> None:
-    """The host's own files and packages: over the scan's SSH connection, over a tcp://
-    host's separate SSH access (scans.hostssh), or read on this machine when the unix://
-    daemon is provably its own (scans.hostlocal)."""
-    if endpoint.transport is Transport.TLS and host.ssh_access:
-        try:
-            access = host.ssh_access_endpoint
-            creds = host.ssh_access_credentials()
-        except (ValidationError, DecryptionError) as exc:
-            # The API scan stands: only the host rules go unassessed, saying why.
-            why = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-            facts.host = hostssh.failed(why)
-        else:
-            assert access is not None
-            facts.host = hostssh.collect_via_access(
-                access, creds, facts.info, api.deadline, limits.connect_timeout
-            )
-        facts.host_note = hostssh.failure_of(facts.host)
-    elif api.ssh_client is not None:
-        root = facts.info.get("DockerRootDir")
-        facts.host = collect_host(
-            api.ssh_client, api.deadline, root if isinstance(root, str) else None
-        )
-    elif endpoint.transport is Transport.UNIX:
-        try:
-            found = hostlocal.collect_local(endpoint.socket_path, facts.info, api.deadline)
-        except Exception as exc:  # noqa: BLE001 - host checks must never cost the API scan
-            log.exception("local host collection crashed")
-            found = f"internal error ({type(exc).__name__})"
-        if isinstance(found, str):
-            facts.host_note = found
-        else:
-            facts.host = found
-    if facts.host is not None:
-        try:
-            facts.packages = hostpackages.assess(facts.host, facts.info)
-        except Exception as exc:  # noqa: BLE001 - rule 0 then falls back to the upstream table
-            log.exception("host package assessment crashed")
-            facts.packages = HostPackages(reason=f"internal error ({type(exc).__name__})")
 
 
 def _read_inventories(
