@@ -23,6 +23,7 @@ from rules.base import (
     rule,
 )
 from rules.facts import HostAccess, HostFacts
+from rules.fields import once
 from rules.host_access import (
     AUDIT_RULES,
     AUDIT_RULES_DIR,
@@ -95,6 +96,11 @@ def parse_audit_rules(text: str) -> list[Watch]:
 
 
 def audit_rules(access: HostAccess) -> AuditRules | Result:
+    # Parsed once per evaluate(), not once for each of the audit rules.
+    return once("audit_rules", access, lambda: _audit_rules(access))
+
+
+def _audit_rules(access: HostAccess) -> AuditRules | Result:
     if AUDITCTL in access.commands:
         return AuditRules(AUDITCTL, tuple(parse_audit_rules(access.commands[AUDITCTL])))
     if AUDITCTL in access.denied:

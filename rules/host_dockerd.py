@@ -19,6 +19,7 @@ from typing import Any
 
 from rules.base import Cause, Result, unknown
 from rules.facts import HostAccess, HostFacts
+from rules.fields import once
 from rules.host_access import (
     CONTAINERD_SOCK,
     DAEMON_JSON,
@@ -256,11 +257,17 @@ def expected_data_root(h: HostFacts) -> str:
 
 
 def daemon_config(h: HostFacts) -> DaemonConfig | Result:
-    """The scanned daemon's configuration.
+    """The scanned daemon's configuration (read-only: callers share it).
 
     With several dockerd processes on the host, the scanned one is the one whose data-root
     is the DockerRootDir that GET /info reported.
     """
+    # Some 25 host rules ask for it, and it parses every dockerd's command line and
+    # configuration file: once per evaluate() (issue 15, profiled in docs/BENCHMARKS.md).
+    return once("daemon_config", h, lambda: _daemon_config(h))
+
+
+def _daemon_config(h: HostFacts) -> DaemonConfig | Result:
     access = access_of(h)
     if isinstance(access, Result):
         return access
