@@ -14,7 +14,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__email", "label_selector", "name_pattern"]
     raw_id_fields = ["user", "host"]
     # Sealed secrets: nothing to read here, and a pasted value would bypass the form's sealing.
-    exclude = ["target", "signing_secret"]
+    exclude = ["target_enc", "signing_secret_enc"]
 
 
 @admin.register(Regression)

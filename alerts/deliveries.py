@@ -65,8 +65,8 @@ def _claim(pk: int, now: datetime) -> bool:
 
 def _open(sub: Subscription) -> tuple[str, str]:
     """The subscription's URL and signing key, opened; DecryptionError if they cannot be."""
-    url = decrypt(sub.target) if sub.target else ""
-    secret = decrypt(sub.signing_secret) if sub.signing_secret else ""
+    url = decrypt(sub.target_enc) if sub.target_enc else ""
+    secret = decrypt(sub.signing_secret_enc) if sub.signing_secret_enc else ""
     return url, secret
 
 

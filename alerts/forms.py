@@ -184,7 +184,7 @@ class SubscriptionForm(forms.ModelForm):
                 (Scope.ALL, _("All hosts of my teams")) if value == Scope.ALL else (value, label)
                 for value, label in fields["scope"].choices  # type: ignore[attr-defined]
             ]
-        if self.instance.target:
+        if self.instance.target_enc:
             # Editing: the stored URL is never shown; a blank field keeps it.
             fields["url"].help_text = _("Set — leave blank to keep. %(help)s") % {
                 "help": fields["url"].help_text
@@ -249,7 +249,7 @@ class SubscriptionForm(forms.ModelForm):
         data = super().clean() or {}
         channel = data.get("channel") or Subscription.Channel.EMAIL
         if channel != Subscription.Channel.EMAIL:
-            if not data.get("url") and not self.has_error("url") and not self.instance.target:
+            if not data.get("url") and not self.has_error("url") and not self.instance.target_enc:
                 self.add_error("url", _("Give the webhook URL."))
         elif self.address == "":
             # Saved, it would send nothing, ever, while the page said "Subscription saved."
@@ -284,14 +284,14 @@ class SubscriptionForm(forms.ModelForm):
         url = self.cleaned_data.get("url") or ""
         self.new_secret = ""
         if sub.is_email:
-            sub.target = sub.target_host = sub.signing_secret = ""
+            sub.target_enc = sub.target_host = sub.signing_secret_enc = ""
         elif url:
-            sub.target, sub.target_host = encrypt(url), http.host_of(url)
-        if sub.channel == Subscription.Channel.WEBHOOK and not sub.signing_secret:
+            sub.target_enc, sub.target_host = encrypt(url), http.host_of(url)
+        if sub.channel == Subscription.Channel.WEBHOOK and not sub.signing_secret_enc:
             self.new_secret = payloads.new_secret()
-            sub.signing_secret = encrypt(self.new_secret)
+            sub.signing_secret_enc = encrypt(self.new_secret)
         elif sub.channel != Subscription.Channel.WEBHOOK:
-            sub.signing_secret = ""
+            sub.signing_secret_enc = ""
         if commit:
             sub.save()
         return sub

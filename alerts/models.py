@@ -80,11 +80,12 @@ class Subscription(models.Model):
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
     # The URL holds the credential (Slack's and Teams' paths are bearer secrets): sealed with
     # the public key (posture.lib.crypto), so the web can set it and only workers open it.
-    target = models.TextField(blank=True)
+    # Named *_enc so that rotate_keys finds it (hosts.credentials.sealed_fields).
+    target_enc = models.TextField(blank=True)
     # The URL's host name alone: what pages and logs may say of where messages go.
     target_host = models.CharField(max_length=255, blank=True)
     # Webhook channel: the HMAC key receivers verify with, sealed like the URL; shown once.
-    signing_secret = models.TextField(blank=True)
+    signing_secret_enc = models.TextField(blank=True)
 
     class Meta:
         ordering = ["user_id", "id"]

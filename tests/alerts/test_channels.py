@@ -54,7 +54,7 @@ def test_a_regression_and_its_recovery_reach_slack(
 
     user = UserFactory(username="ops", email="")  # a channel needs no mail address
     sub = subscribe(user, "slack", slack.url)
-    assert slack.url not in sub.target and sub.target_host == "127.0.0.1"
+    assert slack.url not in sub.target_enc and sub.target_host == "127.0.0.1"
 
     scans.success(host, opened=[privileged("web")])
     assert len(slack.requests) == 1

@@ -37,7 +37,7 @@ def test_a_blank_url_keeps_the_stored_one_and_a_new_one_replaces_it(client: Clie
     common |= {"time_zone": "UTC", "url": ""}
     assert client.post(url, common).status_code == 302
     sub.refresh_from_db()
-    assert (sub.delivery, decrypt(sub.target)) == ("digest", URL)
+    assert (sub.delivery, decrypt(sub.target_enc)) == ("digest", URL)
 
     refused = client.post(url, {**common, "url": "https://169.254.169.254/x"})
     assert (
@@ -51,7 +51,7 @@ def test_a_blank_url_keeps_the_stored_one_and_a_new_one_replaces_it(client: Clie
     # Turned into a webhook: a signing key is made and shown this once.
     made = client.post(url, {**common, "channel": "webhook"}).content.decode()
     sub.refresh_from_db()
-    assert decrypt(sub.signing_secret) in made and sub.channel == "webhook"
+    assert decrypt(sub.signing_secret_enc) in made and sub.channel == "webhook"
 
     client.force_login(UserFactory(username="other"))
     assert client.get(url).status_code == 404

@@ -67,7 +67,7 @@ def test_the_documented_snippet_verifies_a_real_delivery_and_refuses_replays(
     secret = re.search(r"<code>(whsec_[\w-]+)</code>", page.content.decode())
     assert secret, "the signing key is shown once"
     sub = Subscription.objects.get(user=user)
-    assert secret[1] not in sub.signing_secret and decrypt(sub.signing_secret) == secret[1]
+    assert secret[1] not in sub.signing_secret_enc and decrypt(sub.signing_secret_enc) == secret[1]
     assert secret[1] not in client.get(reverse("alerts")).content.decode()
 
     scans.success(host, opened=[privileged()])
@@ -120,7 +120,7 @@ def test_the_url_is_never_in_a_page_a_log_or_a_task(
         task_prerun.disconnect(seen)
     assert any("deliver" in p or "[" in p for p in payloads_seen)
     page = client.get(reverse("alerts")).content.decode()
-    for text in (page, caplog.text, *payloads_seen, sub.target):
+    for text in (page, caplog.text, *payloads_seen, sub.target_enc):
         assert "s3cr3t" not in text
     assert "127.0.0.1" in page and "Send test message" in page
     assert DeliveryAttempt.objects.filter(test=True).count() == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from io import StringIO
 from typing import Any
 
@@ -14,6 +15,7 @@ from hosts.credentials import sealed_fields
 from hosts.models import Host
 from posture.lib import crypto
 from tests.factories import HostFactory
+from tests.hosts.test_decrypt_points import modules
 
 pytestmark = pytest.mark.django_db
 
@@ -40,8 +42,50 @@ def old_and_new(settings: Any) -> tuple[str, str]:
 def test_every_sealed_field_is_found() -> None:
     found = {m._meta.label: names for m, names in sealed_fields()}
     assert found == {
-        "hosts.Host": ["tls_client_key_enc", "ssh_private_key_enc", "ssh_access_key_enc"]
+        "hosts.Host": ["tls_client_key_enc", "ssh_private_key_enc", "ssh_access_key_enc"],
+        "alerts.Subscription": ["target_enc", "signing_secret_enc"],
     }
+
+
+def sealed_into() -> set[str]:
+    """Names given a value made by crypto.encrypt anywhere in the code: `x.name = encrypt(…)`,
+    `a, x.name = encrypt(…), …`, or `name=encrypt(…)` in a call."""
+
+    def seals(node: ast.AST) -> bool:
+        return any(
+            isinstance(n, ast.Call)
+            and (n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", ""))
+            == "encrypt"
+            for n in ast.walk(node)
+        )
+
+    def name(target: ast.expr) -> str:
+        return target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "?")
+
+    names = set()
+    for path, tree in modules():
+        if path in {"posture/lib/crypto.py", "hosts/credentials.py"}:  # the tools themselves
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                        pairs = zip(target.elts, node.value.elts, strict=False)
+                        names |= {f"{path}:{name(t)}" for t, v in pairs if seals(v)}
+                    elif seals(node.value):
+                        names.add(f"{path}:{name(target)}")
+            elif isinstance(node, ast.Call):
+                names |= {f"{path}:{k.arg}" for k in node.keywords if k.arg and seals(k.value)}
+    return names
+
+
+def test_whatever_the_code_seals_is_in_a_field_rotation_finds() -> None:
+    """A secret sealed into a field not named *_enc would be left under the old key by
+    rotate_keys, and lost when that key is removed (the alert channels, issue 13)."""
+    stored = {name for _, names in sealed_fields() for name in names}
+    sealed = sealed_into()
+    assert "alerts/forms.py:target_enc" in sealed  # the scan does see the channels' form
+    assert {s for s in sealed if s.rpartition(":")[2] not in stored} == set()
 
 
 def test_rotation_reseals_old_and_fernet_secrets_and_is_idempotent(
