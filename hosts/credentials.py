@@ -10,7 +10,9 @@ from django.db import models, transaction
 
 from posture.lib import crypto
 
-# Every model field whose name ends so holds sealed ciphertext (hosts.Host's two keys today).
+# Every model field whose name ends so holds sealed ciphertext: the hosts' keys, the alert
+# channels' URLs and signing keys (tests/hosts/test_rotate_keys.py checks that nothing sealed
+# lands in a field named otherwise).
 SEALED_SUFFIX = "_enc"
 
 

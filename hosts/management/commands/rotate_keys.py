@@ -1,7 +1,8 @@
 """manage.py rotate_keys: re-seal every stored credential under the current key.
 
-Stored secrets (hosts' TLS client keys and SSH private keys, any model field named *_enc) are
-sealed with POSTURE_CREDENTIALS_PUBLIC_KEY and opened with POSTURE_CREDENTIALS_PRIVATE_KEYS
+Stored secrets (hosts' TLS client keys and SSH private keys, the alert channels' URLs and
+webhook signing keys: any model field named *_enc) are sealed with
+POSTURE_CREDENTIALS_PUBLIC_KEY and opened with POSTURE_CREDENTIALS_PRIVATE_KEYS
 (posture.lib.crypto). To rotate:
 
 1. `manage.py rotate_keys --generate` prints a new key pair.
