@@ -35,7 +35,7 @@ from scans.models import ScanRun
 from tests.factories import UserFactory
 from tests.system.faults.processes import Service, wait_for
 
-HOSTS = 4
+HOSTS = 3
 # Containers on every host at cycle 0; each cycle adds one, whose sample misconfiguration
 # is a new failing finding (a regression, so a mail) on every host.
 BASE_CONTAINERS = 4
@@ -103,6 +103,8 @@ class Killer(threading.Thread):
             if self.halt.wait(self.rng.uniform(0.3, 2.7)):
                 return
             victim = self.rng.choice(beats if beats and self.rng.random() < 0.2 else workers)
+            while not victim.up() and not self.halt.is_set():
+                time.sleep(0.1)
             victim.kill()
             self.kills[victim.kind] += 1
             victim.start()

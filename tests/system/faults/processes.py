@@ -75,6 +75,15 @@ class Service:
             )
         return self
 
+    def up(self) -> bool:
+        """Started and ready: a worker consuming, a beat ticking. A kill before that would
+        test Celery's start-up, over and over on a loaded machine, not Posture."""
+        if self.process is None or self.process.poll() is not None or not self.log.exists():
+            return False
+        text = self.log.read_text(errors="replace")
+        since = text.rsplit(f"--- start {self.starts} at", 1)[-1]
+        return ("ready." in since) if self.kind == "worker" else ("Scheduler:" in since)
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
