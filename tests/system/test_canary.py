@@ -6,6 +6,10 @@ The TLS key carries the canary as a comment line before its PEM armour (OpenSSL 
 form read past it); the SSH key carries it as its OpenSSH comment, inside the base64 blob.
 So the canary is looked for as text and as base64 at each of the three alignments it can
 have inside a longer base64 stream, and each whole key as text and as base64.
+
+The alert channels' URLs are bearer secrets too: a Slack channel and a webhook whose URLs
+carry the canary are saved through the alerts page, sent a test message by the same worker,
+and the webhook's signing key (shown once, in the answer to its save) is looked for as well.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import io
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -33,6 +38,7 @@ from django.db import connection, connections
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from alerts.models import DeliveryAttempt, Subscription
 from findings.models import Container, Finding, Image
 from hosts.models import Host
 from lab.daemon import LabDaemon
@@ -40,6 +46,7 @@ from lab.pki import Pki
 from lab.sshd import LabSshd
 from posture.celery import app
 from scans.models import ScanRun
+from tests.alerts.receiver import Receiver, receiver
 from tests.factories import UserFactory
 from vulns.models import ImageInventory
 
@@ -93,6 +100,14 @@ def canary_ssh_key(lab_sshd: LabSshd, tmp_path: Path) -> Iterator[str]:
         yield path.read_text()
     finally:
         authorized.write_text(before)
+
+
+@pytest.fixture
+def chat(settings: Any) -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1 whose URL path carries the canary, as a Slack hook's does."""
+    settings.POSTURE_ALLOWED_TARGETS = "127.0.0.0/8"  # the lab's daemon, sshd and this
+    with receiver(path=f"/hooks/T000/{CANARY}-chat") as r:
+        yield r
 
 
 def b64_needles(secret: str) -> list[str]:
@@ -226,6 +241,14 @@ def wait_for_scans(hosts: list[Host]) -> None:
     pytest.fail(f"scans not finished after {WAIT}s: {runs}")
 
 
+def wait_for_tests(count: int) -> None:
+    give_up = time.monotonic() + WAIT
+    while DeliveryAttempt.objects.filter(test=True).count() < count:
+        if time.monotonic() > give_up:
+            pytest.fail(f"the channels' test messages not sent after {WAIT}s")
+        time.sleep(0.2)
+
+
 def test_planted_keys_leak_nowhere(
     broker: str,
     lab_daemon: LabDaemon,
@@ -233,6 +256,7 @@ def test_planted_keys_leak_nowhere(
     lab_sshd: LabSshd,
     lab_samples: dict[str, str],
     canary_ssh_key: str,
+    chat: Receiver,
     published: list[str],
     client: Client,
     caplog: pytest.LogCaptureFixture,
@@ -283,6 +307,20 @@ def test_planted_keys_leak_nowhere(
     )
     assert (tls.status_code, ssh.status_code) == (302, 302), body(tls) + body(ssh)
     hosts = list(Host.objects.filter(name__in=["canary-tls", "canary-ssh"]))
+    channel = {"scope": "all", "min_severity": "1", "delivery": "immediate", "time_zone": "UTC"}
+    client.post(reverse("alerts"), {**channel, "channel": "slack", "url": chat.url})
+    hook = client.post(
+        reverse("alerts"), {**channel, "channel": "webhook", "url": f"{chat.url}?t={CANARY}"}
+    )
+    signing_key = re.search(r"<code>(whsec_[\w-]+)</code>", body(hook))
+    assert signing_key, body(hook)
+    needles["the webhook's signing key"] = signing_key[1]
+    for i, needle in enumerate(b64_needles(signing_key[1])):
+        needles[f"the webhook's signing key in base64 ({i})"] = needle
+    channels = list(Subscription.objects.filter(user=user).order_by("pk"))
+    assert [c.channel for c in channels] == ["slack", "webhook"]
+    for sub in channels:  # queued now, sent by the worker below: it alone opens the URLs
+        client.post(reverse("alert-channel-test", args=[sub.pk]))
     queued = redis_dump(broker)  # the scans' messages, before a worker takes them
 
     def close_connections(**_: object) -> None:
@@ -294,6 +332,7 @@ def test_planted_keys_leak_nowhere(
             app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=30
         ):
             wait_for_scans(hosts)
+            wait_for_tests(len(channels))
     finally:
         task_postrun.disconnect(close_connections)
     runs = dict(ScanRun.objects.filter(host__in=hosts).values_list("host__name", "status"))
@@ -301,6 +340,9 @@ def test_planted_keys_leak_nowhere(
         ScanRun.objects.values_list("host__name", "error_class", "error_detail")
     )
     assert published, "no task message was sent"
+    # The worker opened both URLs (scans' regressions may have posted more besides).
+    tested = DeliveryAttempt.objects.filter(test=True)
+    assert [a.status_code for a in tested] == [200, 200] and len(chat.requests) >= 2
 
     found: list[str] = []
     pages = page_urls(hosts) + admin_urls(hosts)
