@@ -102,9 +102,10 @@ class Killer(threading.Thread):
             # second (connection, listing), some in its store, some in the alert work.
             if self.halt.wait(self.rng.uniform(0.3, 2.7)):
                 return
-            victim = self.rng.choice(beats if beats and self.rng.random() < 0.2 else workers)
-            while not victim.up() and not self.halt.is_set():
+            pool = beats if beats and self.rng.random() < 0.2 else workers
+            while not any(s.up() for s in pool) and not self.halt.is_set():
                 time.sleep(0.1)
+            victim = self.rng.choice([s for s in pool if s.up()] or pool)
             victim.kill()
             self.kills[victim.kind] += 1
             victim.start()
