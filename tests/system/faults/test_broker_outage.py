@@ -4,7 +4,7 @@ GIVEN a Redis of this test's own (without persistence: a restart loses every mes
 one real worker and one real beat on it, and four hosts due at once, more than the worker
 takes together (so some scans wait in the queue as messages)
 WHEN Redis stops while the first scans run, stays down for OUTAGE seconds (60 in the
-documented command, scripts/kill-campaign; 8 in CI) and comes back empty
+documented command, scripts/kill-campaign; 6 in CI) and comes back empty
 THEN the same worker and beat processes reconnect by themselves, the queued scans whose
 messages were lost are sent again by the dispatcher's sweep (scans.services.
 redispatch_lost), every host ends with a succeeded scan of its slot, and no slot ran twice.
@@ -42,7 +42,7 @@ pytestmark = [
         reason="concurrency faults run on PostgreSQL",
     ),
 ]
-OUTAGE = float(os.environ.get("POSTURE_FAULT_OUTAGE", "8"))
+OUTAGE = float(os.environ.get("POSTURE_FAULT_OUTAGE", "6"))
 
 
 def test_broker_outage_and_data_loss(own_redis: LabRedis, tmp_path: Path) -> None:
