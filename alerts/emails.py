@@ -5,9 +5,11 @@ the HTML part through Django's autoescaping, never marked safe."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.core.mail.message import make_msgid
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import translation
@@ -91,15 +93,28 @@ def event_context(event: Event, access: Access | None = None) -> dict[str, Any]:
     }
 
 
-def _message(kind: str, to: str, context: dict[str, Any], language: str) -> EmailMultiAlternatives:
+def message_id(n: Notification) -> str:
+    """The row's own Message-ID, the same at every send: a message re-sent by the sweep after
+    a worker died (alerts.services.CLAIM_LEASE) carries the id of any copy SMTP had already
+    accepted, so mail systems and readers can drop the second one. The creation time keeps
+    ids apart across databases whose primary keys start again (a restore, a new install)."""
+    domain = urlsplit(settings.POSTURE_BASE_URL).hostname or "localhost"
+    if n.pk is None:  # a test message (alerts.test_message): no row, sent once
+        return make_msgid("alert-test", domain=domain)
+    return f"<alert-{n.pk}.{n.created_at:%Y%m%d%H%M%S}@{domain}>"
+
+
+def _message(n: Notification, context: dict[str, Any], language: str) -> EmailMultiAlternatives:
     with translation.override(language):
-        base = f"alerts/emails/{kind}"
+        base = f"alerts/emails/{n.kind}"  # the digest's kind is "digest"
         subject: str = render_to_string(f"{base}-subject.txt", context)
         text = render_to_string(f"{base}.txt", context)
         html = render_to_string(f"{base}.html", context)
     # A container name may hold a newline: one header line, bounded, whatever it says.
     subject = " ".join(subject.split())[:200]
-    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to])
+    message = EmailMultiAlternatives(
+        subject, text, settings.DEFAULT_FROM_EMAIL, [n.to], headers={"Message-ID": message_id(n)}
+    )
     message.attach_alternative(html, "text/html")
     return message
 
@@ -114,7 +129,7 @@ def single(n: Notification, language: str) -> EmailMultiAlternatives:
     access = access_for(n.user)
     with translation.override(language):
         context = event_context(n.event, access)
-    return _message(n.kind, n.to, context, language)
+    return _message(n, context, language)
 
 
 def digest(n: Notification, items: list[Notification], language: str) -> EmailMultiAlternatives:
@@ -124,4 +139,4 @@ def digest(n: Notification, items: list[Notification], language: str) -> EmailMu
             {**event_context(i.event, access), "kind": i.kind} for i in items if i.event is not None
         ]
     context = {"entries": entries, "fleet_url": settings.POSTURE_BASE_URL + reverse("fleet")}
-    return _message("digest", n.to, context, language)
+    return _message(n, context, language)

@@ -3,7 +3,10 @@ what is due (digests, held messages, anything a lost task left behind).
 
 Every send starts with a compare-and-set claim on a row (healthchecks' `Flip` pattern), so
 two workers, a retried task and the beat sweep can all race without a mail going twice.
-Delivery is at most once: a row claimed by a worker that then died stays "sending".
+A claim is a lease (CLAIM_LEASE): a row a worker claimed and never marked sent (it was
+killed) is taken back by the sweep and sent again with the same Message-ID. No message is
+lost; one is mailed twice only if the kill fell between SMTP's acceptance and the commit,
+and then both copies carry one id (docs/RELIABILITY.md).
 
 A subscription with a channel (Slack, Teams, a webhook) is its own recipient: its messages
 are rows of their own, decided by the same audience.plan as mail (digests, quiet hours, its
@@ -32,6 +35,10 @@ Status = Notification.Status
 # A row this old that is still unprocessed or pending lost its task (broker down, worker
 # killed before it ran): the sweep takes it over.
 SWEEP_AFTER = timedelta(minutes=2)
+# A row "sending" for this long was claimed by a worker that died. Far longer than one SMTP
+# send (EMAIL_TIMEOUT per socket operation, 20 s by default) or one channel attempt, so a
+# slow worker still sending is not raced.
+CLAIM_LEASE = timedelta(minutes=10)
 
 
 def user_language(user: Any) -> str:
@@ -173,6 +180,8 @@ def send_notification(notification_id: int, scope_checked: bool = False) -> bool
     n = Notification.objects.select_related(
         "user", "event__regression__host", "event__regression__finding"
     ).get(pk=notification_id)
+    if n.kind == Notification.DIGEST_KIND:  # a digest whose worker died, taken back
+        return _send_folded(n)
     host = n.event.regression.host if n.event else None
     if host and not scope_checked and not access_for(n.user).scope.allows_labels(host.labels):
         _withhold([n])
@@ -198,6 +207,13 @@ def send_digest(user_id: int, now: datetime) -> bool:
     if not folded:
         digest.delete()
         return False
+    return _send_folded(digest)
+
+
+def _send_folded(digest: Notification) -> bool:
+    """Send a claimed digest with what is folded into it (none: a worker died before it
+    folded anything, and the held rows are still held for the next digest)."""
+    user = digest.user
     items = list(
         digest.folded.select_related(
             "event__regression__host", "event__regression__finding"
@@ -215,11 +231,22 @@ def send_digest(user_id: int, now: datetime) -> bool:
     return _deliver(digest, emails.digest(digest, allowed, user_language(user)))
 
 
+def reclaim(now: datetime) -> int:
+    """Give back the claims of workers that died: rows "sending" past the lease become
+    pending again (compare-and-set, so of two sweeps one takes each row), and the sweep's
+    pending pass claims and sends them as it does any lost send — mail or channel."""
+    return Notification.objects.filter(
+        status=Status.SENDING, claimed_at__lte=now - CLAIM_LEASE
+    ).update(status=Status.PENDING)
+
+
 def send_due(now: datetime | None = None) -> int:
-    """The beat's sweep: lost events and sends first, then every digest that is due."""
+    """The beat's sweep: lost claims, events and sends first, then every digest that is due."""
     now = now or timezone.now()
     stale = now - SWEEP_AFTER
     sent = 0
+    if taken := reclaim(now):
+        log.warning("alerts: %s message(s) claimed by a worker that died, sent again", taken)
     for pk in Event.objects.filter(processed_at__isnull=True, created_at__lte=stale).values_list(
         "pk", flat=True
     ):

@@ -128,6 +128,9 @@ class ReportSubscription(models.Model):
     # compares-and-sets before sending, so each period goes out once.
     last_sent_period = models.CharField(max_length=16, blank=True)
     last_sent_at = models.DateTimeField(null=True, blank=True)
+    # Set by the claim, cleared once SMTP took the mail: a claim older than the lease was made
+    # by a worker that died, and the period is sent again (trends.services).
+    sending_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
