@@ -231,14 +231,26 @@ _HOST = re.compile(r"\b(ref|chaos)-(\d+)\b")
 _TEAM = re.compile(r"\b(ref|chaos)\b")
 
 
+def _norm(text: str) -> str:
+    return _TEAM.sub("team", _HOST.sub(r"host-\2", text))
+
+
+def copies(team: str, smtp: LabSmtp) -> dict[str, list[str]]:
+    """The subjects the SMTP server received for the team, by Message-ID: a message sent
+    again after a kill that fell between SMTP's acceptance and the commit has two copies
+    under one id (docs/RELIABILITY.md)."""
+    by_id: dict[str, list[str]] = {}
+    for rcpt, m in smtp.messages:
+        if rcpt == [f"ops@{team}.test"]:
+            by_id.setdefault(str(m["Message-ID"]), []).append(_norm(str(m["Subject"])))
+    return by_id
+
+
 def snapshot(team: str, smtp: LabSmtp) -> dict[str, Any]:
     """The final state that must not depend on faults, hosts named by index."""
     hosts = Host.objects.filter(labels__team=team)
     findings = Finding.objects.filter(host__in=hosts)
-
-    def norm(text: str) -> str:
-        return _TEAM.sub("team", _HOST.sub(r"host-\2", text))
-
+    norm = _norm
     mails = [m for rcpt, m in smtp.messages if rcpt == [f"ops@{team}.test"]]
     return {
         "open findings": sorted(
@@ -295,8 +307,8 @@ def duplicates(team: str) -> list[str]:
 
 
 def claimed_by_the_dead(team: str) -> int:
-    """Alerts a killed worker claimed and never marked sent: delivery is at most once
-    (docs/RELIABILITY.md), so each is a mail lost, or sent if SMTP had accepted it."""
+    """Alerts a killed worker claimed and never marked sent: the sweep sends each again once
+    its lease is over (docs/RELIABILITY.md)."""
     return Notification.objects.filter(
         to=f"ops@{team}.test", status=Notification.Status.SENDING
     ).count()
