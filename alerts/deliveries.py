@@ -124,6 +124,8 @@ def attempt(pk: int, now: datetime | None = None, scope_checked: bool = False) -
     ).get(pk=pk)
     sub = n.subscription
     assert sub is not None
+    if n.kind == Notification.DIGEST_KIND and not scope_checked and not _keep_allowed(n):
+        return False  # a digest taken back from a dead worker, nothing in it to say
     host = n.event.regression.host if n.event else None
     if host and not scope_checked and not access_for(sub.user).scope.allows_labels(host.labels):
         n.status = Status.WITHHELD
@@ -168,18 +170,27 @@ def send_digest(subscription_id: int, now: datetime) -> bool:
     if not folded:
         digest.delete()
         return False
-    scope = access_for(sub.user).scope
+    if not _keep_allowed(digest):
+        return False
+    Notification.objects.filter(pk=digest.pk).update(status=Status.PENDING)
+    return attempt(digest.pk, now, scope_checked=True)
+
+
+def _keep_allowed(digest: Notification) -> bool:
+    """Withhold what the owner may no longer see from a channel digest; False, and the
+    digest deleted, when nothing is left (a worker that died before folding anything)."""
+    assert digest.subscription is not None
+    scope = access_for(digest.subscription.user).scope
     outside = [
         f.pk
         for f in digest.folded.select_related("event__regression__host")
         if f.event is not None and not scope.allows_labels(f.event.regression.host.labels)
     ]
     Notification.objects.filter(pk__in=outside).update(status=Status.WITHHELD, digest=None)
-    if not digest.folded.exists():
-        digest.delete()
-        return False
-    Notification.objects.filter(pk=digest.pk).update(status=Status.PENDING)
-    return attempt(digest.pk, now, scope_checked=True)
+    if digest.folded.exists():
+        return True
+    digest.delete()
+    return False
 
 
 def send_test(subscription_id: int) -> bool:

@@ -26,10 +26,10 @@ def claimed(minutes_ago: float, kind: str = "finding", **fields: Any) -> Notific
     if kind != Notification.DIGEST_KIND:
         fields.setdefault("event", new_event())
     at = timezone.now() - timedelta(minutes=minutes_ago)
+    fields.setdefault("to", user.email)
     return Notification.objects.create(
         user=user,
         kind=kind,
-        to=user.email,
         status=Status.SENDING,
         claimed_at=at,
         created_at=at,
@@ -107,3 +107,21 @@ def test_two_sweeps_racing_on_a_dead_claim_send_once(lab_smtp: LabSmtp) -> None:
     assert len(lab_smtp.messages) == 1
     n.refresh_from_db()
     assert n.status == Status.SENT
+
+
+@pytest.mark.django_db
+def test_a_channel_message_claimed_by_a_dead_worker_is_posted_once(settings: Any) -> None:
+    from tests.alerts.receiver import receiver
+    from tests.alerts.test_channels import subscribe
+
+    settings.POSTURE_ALLOWED_TARGETS = "127.0.0.0/8"
+    with receiver() as slack:
+        sub = subscribe(UserFactory(username="chan", email=""), "slack", slack.url)
+        n = claimed(minutes_ago=11, subscription=sub, to="")
+        empty = claimed(minutes_ago=11, kind=Notification.DIGEST_KIND, subscription=sub, to="")
+        assert services.send_due() == 1
+        assert services.send_due() == 0
+        assert len(slack.requests) == 1  # the message; the empty digest posts nothing
+    n.refresh_from_db()
+    assert n.status == Status.SENT
+    assert not Notification.objects.filter(pk=empty.pk).exists()
