@@ -158,8 +158,9 @@ def test_alerts_page_costs_the_same_with_3_or_30_notifications(user_client: Clie
     count = assert_flat(lambda: notify(27), lambda: statements(user_client, "/alerts/"))
 
     # +2: the header's fleet counters (cached a few seconds outside tests); +1: the form's
-    # "matches N hosts" preview, drawn on the first load so that it shows without script.
-    assert count <= 8
+    # "matches N hosts" preview, drawn on the first load so that it shows without script;
+    # +1: the recent deliveries of the account's chat and webhook channels (issue 13).
+    assert count <= 9
 
 
 def bench_pages() -> Any:
