@@ -276,6 +276,9 @@ AROUND = "\"'’«»()[]{},;:!?.…“”`*"
 # Dockerfile instructions and Docker's own values, written in capitals inside French prose
 # ("l'instruction USER", "--cap-drop ALL").
 KEYWORDS = {"ADD", "ALL", "COPY", "NONE", "RUN", "USER"}
+# Products named in French prose as they are sold ("Slack ou Teams"): French writes teams
+# as "équipes", so the capitalised word is always Microsoft's product.
+PRODUCTS = {"Teams"}
 # An English date ("Nov 30"): French writes the day first ("30 nov").
 ENGLISH_DATE = re.compile(
     r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.? \d{1,2}\b", re.IGNORECASE
@@ -286,7 +289,7 @@ def english_words(sentence: str) -> list[str]:
     found = [m.group(0) for m in ENGLISH_DATE.finditer(sentence)]
     for token in sentence.split():
         word = token.strip(AROUND)
-        if word.startswith("-") or word in KEYWORDS:
+        if word.startswith("-") or word in KEYWORDS or word in PRODUCTS:
             continue
         if WORD.fullmatch(word) and word.strip("'’-").lower() in ENGLISH:
             found.append(word.strip("'’-").lower())
