@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from access.services import Access
 from alerts import emails
@@ -78,7 +79,9 @@ def single(event: Event, kind: str, access: Access | None, language: str) -> Mes
 def digest(pairs: list[tuple[Event, str]], access: Access | None, language: str) -> Message:
     with translation.override(language):
         items = [item(event, kind, access) for event, kind in pairs]
-        title = _("Posture digest: %(n)s changes") % {"n": len(items)}
+        title = ngettext(
+            "Posture digest: %(n)s change", "Posture digest: %(n)s changes", len(items)
+        ) % {"n": len(items)}
     fleet = settings.POSTURE_BASE_URL + reverse("fleet")
     return Message(title=title, items=items, digest=True, link=fleet)
 
