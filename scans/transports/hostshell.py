@@ -75,7 +75,13 @@ class MasterShell:
             if ended:
                 status = process.wait(5)
                 if status != 0:
-                    problem = f"the host's shell exited with status {status}"
+                    # The watchdog closes the master when the scan's time is up and the
+                    # session then ends with ssh's 255: say why it ended, not how.
+                    problem = (
+                        "the scan's time budget ran out"
+                        if self.deadline.remaining() <= 0.5
+                        else f"the host's shell exited with status {status}"
+                    )
         except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
             output, problem, ended = b"", f"the SSH session failed ({exc})", True
         if problem or ended:

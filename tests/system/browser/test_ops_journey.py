@@ -84,6 +84,9 @@ def matches(lang: str, *hosts: str) -> str:
 
 def choose_scope(page: Page, label: str) -> None:
     form = page.locator("form[hx-post='/alerts/']")
+    # A panel just swapped in (after a removal) gets its htmx listeners as it settles: a
+    # change made before then would go unheard, as no person could be that quick.
+    expect(page.locator(".htmx-added, .htmx-settling")).to_have_count(0)
     with page.expect_response(re.compile(r"/alerts/form\?")):
         form.locator("select[name=scope]").select_option(label=label)
     # htmx wires the new fields up as it settles them (it drops .htmx-added then): a change
