@@ -164,3 +164,17 @@ class NotFound(ScanError):
     def __init__(self, path: str) -> None:
         super().__init__(ErrorClass.MALFORMED, f"{path}: the daemon answered 404 Not Found")
         self.path = path
+
+
+def dial_stdio_error(stderr: bytes) -> ScanError | None:
+    """What a remote `docker system dial-stdio` wrote to stderr, classified: the one reading
+    for both SSH clients (paramiko's channels, OpenSSH's sessions)."""
+    message = stderr.decode("utf-8", "replace").strip()[:300]
+    lowered = message.lower()
+    if "permission denied" in lowered:
+        return ScanError(ErrorClass.PERMISSION_DENIED, message)
+    if "not found" in lowered and "docker" in lowered:
+        return ScanError(ErrorClass.PERMISSION_DENIED, f"docker CLI missing: {message}")
+    if "cannot connect" in lowered or "no such file" in lowered:
+        return ScanError(ErrorClass.UNREACHABLE, f"remote daemon: {message}")
+    return None

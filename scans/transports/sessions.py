@@ -21,7 +21,7 @@ import urllib3
 import urllib3.connection
 
 from scans.transports.base import SocketTracker, timeout_for
-from scans.transports.errors import ErrorClass, ScanError
+from scans.transports.errors import ErrorClass, ScanError, dial_stdio_error
 from scans.transports.hostshell import reap
 from scans.transports.openssh import Master
 
@@ -115,14 +115,7 @@ class OpenSSHPool(urllib3.HTTPConnectionPool):
         if stream is None:
             return None
         try:
-            message = (stream.read(4096) or b"").decode("utf-8", "replace").strip()[:300]
+            stderr = stream.read(4096) or b""
         except (OSError, ValueError):
             return None
-        lowered = message.lower()
-        if "permission denied" in lowered:
-            return ScanError(ErrorClass.PERMISSION_DENIED, message)
-        if "not found" in lowered and "docker" in lowered:
-            return ScanError(ErrorClass.PERMISSION_DENIED, f"docker CLI missing: {message}")
-        if "cannot connect" in lowered or "no such file" in lowered:
-            return ScanError(ErrorClass.UNREACHABLE, f"remote daemon: {message}")
-        return None
+        return dial_stdio_error(stderr)

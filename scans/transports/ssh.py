@@ -34,7 +34,7 @@ from hosts.credentials import Credentials
 from hosts.endpoints import Endpoint
 from scans.transports.base import SocketTracker, timeout_for
 from scans.transports.dial import Dialer
-from scans.transports.errors import ErrorClass, ScanError
+from scans.transports.errors import ErrorClass, ScanError, dial_stdio_error
 
 
 def load_private_key(text: str) -> paramiko.PKey:
@@ -232,12 +232,4 @@ class SSHPool(urllib3.HTTPConnectionPool):
                 stderr += channel.recv_stderr(4096)
         except OSError:
             return None
-        message = stderr.decode("utf-8", "replace").strip()[:300]
-        lowered = message.lower()
-        if "permission denied" in lowered:
-            return ScanError(ErrorClass.PERMISSION_DENIED, message)
-        if "not found" in lowered and "docker" in lowered:
-            return ScanError(ErrorClass.PERMISSION_DENIED, f"docker CLI missing: {message}")
-        if "cannot connect" in lowered or "no such file" in lowered:
-            return ScanError(ErrorClass.UNREACHABLE, f"remote daemon: {message}")
-        return None
+        return dial_stdio_error(stderr)
