@@ -32,19 +32,9 @@ from scans.models import ScanRun
 from scans.services import request_scan
 from scans.status import host_status, posture_of
 
-EDITABLE = (
-    "name",
-    "endpoint",
-    "owner_email",
-    "scan_interval",
-    "enabled",
-    "image_scan",
-    "tls_ca_cert",
-    "tls_client_cert",
-    "ssh_host_key",
-    "ssh_access",
-    "ssh_access_host_key",
-)
+# The page form's fields, labels aside (the API takes them as a mapping, not as text):
+# one list, so a field added to the form is editable through the API too.
+EDITABLE = tuple(name for name in HostForm.Meta.fields if name != "labels")
 REMOVALS = ("remove_tls_client_key", "remove_ssh_private_key")
 
 
