@@ -4,8 +4,9 @@ the same final state as a fault-free run, and nothing run or sent twice.
 GIVEN a simulated fleet that gains a misconfigured container on every host each cycle
 (a regression, so an alert mail, per host per cycle after the first), two real workers
 and a real beat on Redis, a subscriber for alerts and weekly reports
-WHEN the cycles run once without faults (team "ref") and once under random SIGKILLs of the
-workers and the beat (team "chaos"), each cycle followed by the rollup and report tasks
+WHEN the cycles run under random SIGKILLs of the workers and the beat (team "chaos"),
+as many as it takes for every kill to land, and then as many without faults (team "ref"),
+each cycle followed by the rollup and report tasks
 THEN both teams end with the same findings, score samples, regressions, notifications and
 mails received by the SMTP server, no slot scanned twice and nothing left running.
 
@@ -36,7 +37,7 @@ from tests.system.faults.campaign import (
     run_cycles,
     snapshot,
 )
-from tests.system.faults.processes import Service, service_env
+from tests.system.faults.processes import Service, as_the_services, service_env
 from vulns.models import ImageInventory
 
 pytestmark = [
@@ -62,11 +63,13 @@ def _services(broker: str, smtp: LabSmtp, workdir: Path, team: str) -> list[Serv
     ]
 
 
-def _run(team: str, kills: int, broker: str, smtp: LabSmtp, fleet: Fleet, workdir: Path):
+def _run(
+    team: str, cycles: int, kills: int, broker: str, smtp: LabSmtp, fleet: Fleet, workdir: Path
+):
     hosts = make_team(team, HOSTS)
     services = [s.start() for s in _services(broker, smtp, workdir, team)]
     try:
-        figures = run_cycles(team, hosts, fleet, services, CYCLES, kills, SEED)
+        figures = run_cycles(team, hosts, fleet, services, cycles, kills, SEED)
     except AssertionError as exc:
         logs = "\n".join(f"== {s.name}\n{s.tail(1500)}" for s in services)
         raise AssertionError(f"{exc}\n{logs}") from None
@@ -81,24 +84,25 @@ def test_kill_campaign_same_final_state_as_fault_free_run(
 ) -> None:
     fleet = Fleet(Path(f"/tmp/pst-faults-sim-{os.getpid()}"))
     try:
-        reference = _run("ref", 0, broker, lab_smtp, fleet, tmp_path)
-        expected = snapshot("ref", lab_smtp)
-        # The run under fire reads the image inventories again (killed while reading
-        # some): they are per content, fleet-wide, and the reference has read them.
-        ImageInventory.objects.all().delete()
-        figures = _run("chaos", KILLS, broker, lab_smtp, fleet, tmp_path)
+        # Under fire first: it decides how many cycles it takes for every kill to land.
+        figures = _run("chaos", CYCLES, KILLS, broker, lab_smtp, fleet, tmp_path)
         # What killed workers claimed and never marked sent, taken back by the sweeps as
         # they run once the claims' lease is over (the workers are stopped by now).
         stuck = claimed_by_the_dead("chaos")
         _sweep_after_the_lease()
         found = snapshot("chaos", lab_smtp)
+        # The fault-free run reads the image inventories again too: they are per content,
+        # fleet-wide, and the run under fire has read them (killed while reading some).
+        ImageInventory.objects.all().delete()
+        reference = _run("ref", figures.cycles, 0, broker, lab_smtp, fleet, tmp_path)
+        expected = snapshot("ref", lab_smtp)
     finally:
         fleet.remove()
 
     report = {
         "seed": SEED,
         "hosts": HOSTS,
-        "cycles": CYCLES,
+        "cycles": figures.cycles,
         "kills": figures.kills,
         "extra slots": figures.extra_slots,
         "interrupted scans": figures.interrupted,
@@ -141,8 +145,9 @@ def _sweep_after_the_lease() -> None:
     from trends import services as reports
 
     later = timezone.now() + max(alerts.CLAIM_LEASE, reports.CLAIM_LEASE) + timedelta(seconds=1)
-    alerts.send_due(now=later)
-    reports.send_due_reports(now=later)
+    with as_the_services():
+        alerts.send_due(now=later)
+        reports.send_due_reports(now=later)
 
 
 def _brief(value: object) -> object:
