@@ -40,6 +40,7 @@ from lab import images_debian
 from lab.daemon import LabDaemon
 from lab.pki import Pki, make_pki
 from lab.process import SYSTEM_PATH, LabError, free_port, wait_until
+from tests.system.stack.gate import Gate
 from tests.system.stack.stack_secrets import write_secrets
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -82,6 +83,9 @@ class Stack:
         self.gateway = f"{self.net}.129"
         self.web_port = 0
         self.target_port = 0
+        # The fault tests' way to the target: a forwarder that can hold a scan in flight.
+        self.gate_port = 0
+        self.gate: Gate | None = None
         self.images: dict[str, str] = {}
         self.timings: dict[str, float] = {}
 
@@ -185,7 +189,9 @@ class Stack:
             "STACK_POSTGRES_IMAGE": self.images["postgres"],
             "STACK_BRIDGE": self.bridge,
             "STACK_NET": self.net,
-            "STACK_TARGETS": f"{self.gateway}/32:{self.target_port or 2376}",
+            "STACK_TARGETS": (
+                f"{self.gateway}/32:{self.target_port or 2376},{self.gate_port or 2377}"
+            ),
             "POSTURE_WEB_PORT": str(self.web_port or 8000),
             # Plain http on loopback, as docker-compose.yml's header shows for a first try;
             # the HTTPS defaults are checked by tests/system/deploy/test_check_deploy.py.
@@ -219,6 +225,7 @@ class Stack:
     def up(self) -> None:
         self.web_port = free_port()
         self.target_port = free_port()
+        self.gate_port = free_port()
         with self._timed("down_leftovers"):
             self.compose("down", "-v", "--remove-orphans", "-t", "2", check=False)
         with self._timed("up"):
@@ -235,6 +242,8 @@ class Stack:
         with self._timed("down"):
             # Killed, not stopped: the data goes with the volumes anyway.
             self.compose("down", "-v", "--remove-orphans", "-t", "0", check=False)
+        if self.gate is not None:
+            self.gate.stop()
         if self.target is not None:
             self.target.stop()
 
@@ -285,6 +294,8 @@ class Stack:
             extra_args=[f"--host=tcp://{self.gateway}:{self.target_port}"],
         )
         self.target.start()
+        gateway = (self.gateway, self.target_port)
+        self.gate = Gate((self.gateway, self.gate_port), gateway).start()
 
     # Looking at it ------------------------------------------------------------------------
 
@@ -302,8 +313,9 @@ class Stack:
         states = [c["State"].get("Health", {}).get("Status", "") for c in self.inspect(service)]
         return states[0] if len(states) == 1 else ",".join(states)
 
-    def logs(self, *services: str) -> str:
-        return self.compose("logs", "--no-color", "--tail", "40", *services, check=False).stdout
+    def logs(self, *services: str, tail: int = 40) -> str:
+        argv = ("logs", "--no-color", "--tail", str(tail), *services)
+        return self.compose(*argv, check=False).stdout
 
     @property
     def url(self) -> str:
@@ -331,6 +343,25 @@ class Stack:
         if "sessionid" not in session.cookies:
             raise LabError(f"login as {username} failed: {response.status_code}")
         return session
+
+    def add_host(self, session: requests.Session, name: str, port: int) -> None:
+        """Through the Add-host form, as an admin would, with the lab's TLS credentials:
+        its first scan is queued at once."""
+        assert self.pki is not None
+        form = {
+            "name": name,
+            "endpoint": f"tcp://{self.gateway}:{port}",
+            "labels": "env=stack",
+            "scan_interval": "60",
+            "enabled": "on",
+            "tls_ca_cert": self.pki.ca_cert.read_text(),
+            "tls_client_cert": self.pki.client_cert.read_text(),
+            "tls_client_key": self.pki.client_key.read_text(),
+            **csrf_fields(self, session, "/hosts/new"),
+        }
+        response = session.post(f"{self.url}/hosts/new", data=form, timeout=60)
+        if not response.url.endswith(f"/hosts/{name}/"):
+            raise LabError(f"adding {name} failed:\n{response.text[-3000:]}")
 
     def manage(self, *argv: str) -> str:
         return self.exec("web", "python", "manage.py", *argv)[1]

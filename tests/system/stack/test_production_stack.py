@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 import pytest
 
 from tests.system.stack.fixture import needs_stack
-from tests.system.stack.stack import Stack, csrf_fields
+from tests.system.stack.stack import Stack
 from tests.system.stack.stack_secrets import image_layers, secret_values
 
 pytestmark = [needs_stack, pytest.mark.docker]
@@ -51,21 +51,7 @@ def test_an_admin_adds_a_host_and_the_worker_scans_it_on_schedule(
 ) -> None:
     stack = production_stack
     session = stack.login()
-    pki = stack.pki
-    assert pki is not None
-    form = {
-        "name": HOST,
-        "endpoint": f"tcp://{stack.gateway}:{stack.target_port}",
-        "labels": "env=stack",
-        "scan_interval": "60",
-        "enabled": "on",
-        "tls_ca_cert": pki.ca_cert.read_text(),
-        "tls_client_cert": pki.client_cert.read_text(),
-        "tls_client_key": pki.client_key.read_text(),
-        **csrf_fields(stack, session, "/hosts/new"),
-    }
-    response = session.post(f"{stack.url}/hosts/new", data=form, timeout=60)
-    assert response.url.endswith(f"/hosts/{HOST}/"), response.text[-3000:]
+    stack.add_host(session, HOST, stack.target_port)
 
     # Adding a host queues its first scan at once (trigger "manual"): a worker opens the
     # sealed client key and scans the lab daemon over TLS on the bridge. Then the schedule:
