@@ -10,7 +10,6 @@ line (read locally, said so on the run), while a socket that merely forwards to 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import threading
@@ -22,6 +21,7 @@ import pytest
 from findings.models import Finding, HostPosture
 from hosts.models import Host
 from lab.daemon import LabDaemon
+from lab.relay import pump
 from rules import REGISTRY
 from rules.base import Source
 from scans import hostlocal, services
@@ -66,17 +66,6 @@ def forwarder(lab_daemon: LabDaemon, tmp_path: Path) -> Iterator[str]:
     server.bind(path)
     server.listen(8)
     stop = threading.Event()
-
-    def pump(a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
 
     def serve() -> None:
         while not stop.is_set():

@@ -11,9 +11,10 @@ still finish.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
+
+from lab.relay import pump
 
 
 class Gate:
@@ -83,19 +84,7 @@ class Gate:
             return
         upstream.settimeout(None)
         conn.settimeout(None)
-        self._spawn(_pump, upstream, conn)
-        _pump(conn, upstream)
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        # Half-close toward the sink so the other pump ends as well once it drains.
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
-        with contextlib.suppress(OSError):
-            source.close()
+        self._spawn(pump, upstream, conn)
+        pump(conn, upstream)
+        conn.close()
+        upstream.close()
