@@ -21,6 +21,10 @@ from rules import Evaluation, HostScore, Outcome
 from rules.base import Cause
 from rules.facts import HostFacts, ImageFacts
 
+# scans.transports.errors.ErrorClass.INTERRUPTED: findings comes before scans and cannot
+# import it (tests/scans/test_scan_end.py holds the two equal).
+INTERRUPTED = "interrupted"
+
 
 class ScanRef(Protocol):
     """The scan being stored (a scans.ScanRun; findings sits below scans and names only
@@ -303,12 +307,21 @@ def store_picture(
 def note_failure(scan: ScanRef, error_class: str, now: datetime) -> None:
     """A failed scan's mark on the host's health counters; its last good picture (score,
     findings, inventory) stays untouched. Call inside the transaction that marks the scan
-    failed (scans.finish)."""
+    failed (scans.finish).
+
+    An interrupted scan (its worker was killed, ran out of memory, restarted) says nothing
+    about the host: it shows as the host's last error but does not add to its failure
+    streak, which opens the "failed its last N scans" alert that host owners receive.
+    Workers that keep dying are the operator's to hear about (the PostureScansFailing and
+    PostureScansLeaseExpired rules in deploy/prometheus). The 200-kill campaign showed why:
+    a scan, its re-run and the next slot all hit by kills mailed that a healthy host had
+    failed (docs/RELIABILITY.md)."""
     posture, _ = HostPosture.objects.select_for_update().get_or_create(host_id=scan.host_id)
     posture.last_scan_id = scan.pk
     posture.last_attempt_at = now
     posture.last_error_class = error_class
-    posture.consecutive_failures += 1
+    if error_class != INTERRUPTED:
+        posture.consecutive_failures += 1
     posture.save(
         update_fields=["last_scan", "last_attempt_at", "last_error_class", "consecutive_failures"]
     )

@@ -1,6 +1,10 @@
 """Seams for other apps. `scan_finished` is sent once per finished scan (succeeded, failed
-or interrupted), after its results are committed, with `scan` (a ScanRun). Receivers run in
-the worker: they must be quick and must not raise into the scan (sent with send_robust)."""
+or interrupted), with `scan` (a ScanRun), inside the transaction that writes its end: what a
+receiver records commits with the scan's results or not at all (a worker killed between two
+commits would lose it). Receivers run in the worker: they must be quick, must not raise into
+the scan (sent with send_robust), and write inside a savepoint of their own
+(`transaction.atomic()`), so that a database error of theirs rolls back their writes only;
+work for later goes through `transaction.on_commit`."""
 
 from __future__ import annotations
 
