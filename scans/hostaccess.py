@@ -8,8 +8,9 @@ second (rarely a third) channel stats what the first answers name: --config-file
 material, data-root and unix sockets.
 
 Output format: one record per line, `TAG field...`, every field either from a fixed
-alphabet (digits, hex mode) or hex-encoded (paths, contents, command output), so no file
-name or file content can forge or split a record. The parser accepts only lines that match
+alphabet (digits, hex mode, `iN`: the Nth path the round asked about) or hex-encoded (names
+found in listings, contents, command output), so no file name or file content can forge or
+split a record. The script itself is scans.hostscript. The parser accepts only lines that match
 one grammar exactly, only for paths it asked about, and never evaluates anything.
 Limits: 64 KB per file (256 KB for the mount table and auditctl), 2 MB in all, each read
 bounded by the scan's deadline.
@@ -26,11 +27,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import shlex
 import stat
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import paramiko
 
@@ -38,159 +38,32 @@ from rules.facts import FileStat, HostAccess
 from rules.host_access import (
     AUDITCTL,
     AUDITCTL_MISSING,
-    BASE_READS,
-    BASE_STATS,
     COLLECTION,
     DOCKERD_PREFIX,
-    LISTED_READS,
-    LISTED_STATS,
     MOUNTINFO,
-    PACKAGE_GREPS,
     PROCESSES,
     listed_key,
     listing_denied,
 )
 from rules.host_dockerd import referenced_paths
-from scans.transports.base import Deadline
+from scans.hostscript import (  # re-exported: the script's users import it from here
+    FILE_CAP,
+    HEADER,
+    LARGE_CAP,
+    TOTAL_CAP,
+    Plan,
+    base_plan,
+    build_script,
+)
+
+if TYPE_CHECKING:  # a runtime import would close a cycle: transports.hostshell imports this
+    from scans.transports.base import Deadline
 
 log = logging.getLogger(__name__)
 
-HEADER = b"POSTURE-HOST 1"
-FILE_CAP = 64 * 1024
-LARGE_CAP = 256 * 1024  # mount table and auditctl output
-TOTAL_CAP = 2 * 1024 * 1024
-MAX_ENTRIES = 200  # per listed directory
 READ_TIMEOUT = 30.0
 MAX_ROUNDS = 3
-# Per-container mounts (overlay layers, shm, network namespaces) are left out of the mount
-# table: thousands of them on a busy host, and none is the data-root.
-MOUNT_NOISE = ("/overlay2/", "/mounts/shm ", "/netns/")
 DataRoot = str | None | Callable[[], str | None]  # see collect_host
-
-PRELUDE = r"""
-LC_ALL=C
-export LC_ALL
-PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
-hx() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
-st() {
-  if o=$(stat -L -c '%u %g %f %U %G' -- "$1" 2>&1); then
-    printf 'S %s %s\n' "$(hx "$1")" "$o"
-  else
-    case $o in
-      *'ermission denied'*) printf 'SD %s\n' "$(hx "$1")" ;;
-      *'o such file'*|*'ot a directory'*) printf 'SN %s\n' "$(hx "$1")" ;;
-      *) printf 'SE %s\n' "$(hx "$1")" ;;
-    esac
-  fi
-}
-rd() {
-  if [ -f "$1" ] && [ -r "$1" ]; then
-    printf 'F %s ' "$(hx "$1")"
-    if [ -n "$3" ]; then grep -E -A 15 -e "$3" -- "$1"; else cat -- "$1"; fi |
-      head -c "$2" | od -An -v -tx1 | tr -d ' \n'
-    printf '\n'
-  elif [ -f "$1" ]; then printf 'FD %s\n' "$(hx "$1")"
-  fi
-}
-ls_do() {
-  [ -d "$1" ] || return 0
-  if [ ! -r "$1" ] || [ ! -x "$1" ]; then printf 'LD %s\n' "$(hx "$1")"; return 0; fi
-  n=0
-  for f in "$1"/*; do
-    [ -e "$f" ] || [ -L "$f" ] || continue
-    [ "$n" -ge MAX_ENTRIES ] && break
-    case $f in *"$3") ;; *) continue ;; esac
-    if [ "$2" = read ]; then rd "$f" FILE_CAP; else st "$f"; fi
-    n=$((n + 1))
-  done
-  printf 'L %s %d\n' "$(hx "$1")" "$n"
-}
-"""
-
-PROCESS_PART = r"""
-if [ -d /proc/self ]; then
-  for d in /proc/[0-9]*; do
-    c=
-    read -r c < "$d/comm" || continue
-    [ "$c" = dockerd ] || continue
-    printf 'P %s ' "${d#/proc/}"
-    head -c FILE_CAP "$d/cmdline" | od -An -v -tx1 | tr -d ' \n'
-    printf '\n'
-  done
-  echo 'PS ok'
-  if [ -r /proc/self/mountinfo ]; then
-    printf 'F %s ' "$(hx /proc/self/mountinfo)"
-    grep -v MOUNT_FILTER /proc/self/mountinfo | head -c LARGE_CAP | od -An -v -tx1 | tr -d ' \n'
-    printf '\n'
-  fi
-else
-  echo 'PS none'
-fi
-if command -v auditctl >/dev/null 2>&1; then
-  o=$(auditctl -l 2>&1)
-  r=$?
-  printf 'X auditctl %d ' "$r"
-  printf '%s' "$o" | head -c LARGE_CAP | od -An -v -tx1 | tr -d ' \n'
-  printf '\n'
-else
-  echo 'XN auditctl'
-fi
-"""
-
-
-@dataclass
-class Plan:
-    stats: list[str] = field(default_factory=list)
-    reads: list[str] = field(default_factory=list)
-    list_stats: tuple[str, ...] = ()  # two levels deep: certs.d/<registry>/<file>
-    list_reads: tuple[tuple[str, str], ...] = ()  # (directory, suffix)
-    greps: tuple[tuple[str, str], ...] = ()  # (file, pattern): its matching stanzas only
-    system: bool = False  # processes, mount table, auditctl
-
-    @property
-    def empty(self) -> bool:
-        return not (self.stats or self.reads or self.list_stats or self.list_reads or self.system)
-
-    def allows(self, path: str) -> bool:
-        """Whether a path in the answer is one this plan asked about."""
-        if path in self.stats or path in self.reads or (path == MOUNTINFO and self.system):
-            return True
-        if any(path == file for file, _ in self.greps):
-            return True
-        parents = [d for d, _ in self.list_reads] + list(self.list_stats)
-        return path in parents or any(path.startswith(d.rstrip("/") + "/") for d in parents)
-
-
-def base_plan() -> Plan:
-    return Plan(
-        stats=list(BASE_STATS),
-        reads=list(BASE_READS),
-        list_stats=LISTED_STATS,
-        list_reads=LISTED_READS,
-        greps=PACKAGE_GREPS,
-        system=True,
-    )
-
-
-def build_script(plan: Plan) -> str:
-    """The script for one round; paths are single-quoted, so none can inject shell syntax."""
-    q = shlex.quote
-    lines = ["{", "exec 2>/dev/null", PRELUDE, "echo 'POSTURE-HOST 1'"]
-    lines += [f"st {q(p)}" for p in plan.stats]
-    lines += [f"rd {q(p)} {FILE_CAP}" for p in plan.reads]
-    lines += [f"rd {q(p)} {FILE_CAP} {q(pattern)}" for p, pattern in plan.greps]
-    for directory in plan.list_stats:
-        lines.append(f"ls_do {q(directory)} stat ''")
-        lines.append(f'for s in {q(directory)}/*; do [ -d "$s" ] && ls_do "$s" stat \'\'; done')
-    lines += [f"ls_do {q(d)} read {q(suffix)}" for d, suffix in plan.list_reads]
-    if plan.system:
-        grep_filter = " ".join(f"-e {q(noise)}" for noise in MOUNT_NOISE)
-        lines.append(PROCESS_PART.replace("MOUNT_FILTER", grep_filter))
-    lines += ["echo END", "} </dev/null", ""]
-    script = "\n".join(lines)
-    for name, value in (("MAX_ENTRIES", MAX_ENTRIES), ("FILE_CAP", FILE_CAP)):
-        script = script.replace(name, str(value))
-    return script.replace("LARGE_CAP", str(LARGE_CAP))
 
 
 class CollectionError(Exception):
@@ -273,11 +146,13 @@ class HostShell:
             channel.close()
 
 
+# A path is hex (a name the host listed, or a fixed one) or `iN`, the Nth path of the plan.
+PATH = rb"(?:[0-9a-f]+|i[1-9][0-9]{0,5})"
 RECORD = re.compile(
-    rb"(?P<tag>S) (?P<path>[0-9a-f]+) (?P<uid>\d{1,10}) (?P<gid>\d{1,10}) (?P<mode>[0-9a-f]{1,8})"
-    rb" (?P<user>[!-~\x80-\xff]{1,64}) (?P<group>[!-~\x80-\xff]{1,64})"
-    rb"|(?P<tag2>SN|SD|SE|FD|LD) (?P<path2>[0-9a-f]+)"
-    rb"|(?P<tag3>F) (?P<path3>[0-9a-f]+) (?P<data3>[0-9a-f]*)"
+    rb"(?P<tag>S) (?P<path>" + PATH + rb") (?P<uid>\d{1,10}) (?P<gid>\d{1,10})"
+    rb" (?P<mode>[0-9a-f]{1,8}) (?P<user>[!-~\x80-\xff]{1,64}) (?P<group>[!-~\x80-\xff]{1,64})"
+    rb"|(?P<tag2>SN|SD|SE|FD|LD) (?P<path2>" + PATH + rb")"
+    rb"|(?P<tag3>F) (?P<path3>" + PATH + rb") (?P<data3>[0-9a-f]*)"
     rb"|L (?P<path4>[0-9a-f]+) (?P<count4>\d{1,6})"
     rb"|P (?P<pid5>\d{1,10}) (?P<data5>[0-9a-f]*)"
     rb"|PS (?P<ps6>ok|none)"
@@ -307,7 +182,13 @@ def unhex(data: bytes) -> bytes | None:
         return None
 
 
-def decode_path(data: bytes, plan: Plan) -> str | None:
+def decode_path(data: bytes, plan: Plan, kind: str = "") -> str | None:
+    """The path a record names, if the plan asked about it; `kind` ("stat" or "read"): the
+    kind of line an `iN` label must name (a stat record cannot name a read's path)."""
+    if data.startswith(b"i"):
+        labels = plan.labels()
+        rank = int(data[1:])
+        return labels[rank - 1][1] if rank <= len(labels) and labels[rank - 1][0] == kind else None
     raw = unhex(data)
     if raw is None or not raw.startswith(b"/") or b"\0" in raw:
         return None
@@ -360,15 +241,16 @@ def parse_output(output: bytes, plan: Plan, access: HostAccess) -> Parsed:
 
 def _apply(match: re.Match[bytes], plan: Plan, access: HostAccess) -> bool:
     if match["tag"]:
-        path = decode_path(match["path"], plan)
+        path = decode_path(match["path"], plan, "stat")
         if path is not None:
             access.files[path] = file_stat(path, match)
         return path is not None
     if match["tag2"]:
-        path = decode_path(match["path2"], plan)
+        tag = match["tag2"]
+        kind = {b"FD": "read", b"LD": ""}.get(tag, "stat")  # a listing is always hex
+        path = decode_path(match["path2"], plan, kind)
         if path is None:
             return False
-        tag = match["tag2"]
         if tag == b"SN":
             access.files[path] = FileStat(path, exists=False)
         elif tag in (b"SD", b"FD"):
@@ -377,7 +259,7 @@ def _apply(match: re.Match[bytes], plan: Plan, access: HostAccess) -> bool:
             access.denied.add(listing_denied(path))
         return True  # SE: an error other than absence or refusal leaves the path unknown
     if match["tag3"]:
-        path = decode_path(match["path3"], plan)
+        path = decode_path(match["path3"], plan, "read")
         data = unhex(match["data3"])
         if path is None or data is None:
             return False

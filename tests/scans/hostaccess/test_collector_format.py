@@ -7,7 +7,11 @@ runs it (`/bin/sh -s` with the script on stdin), so quoting is proven, not assum
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -114,6 +118,11 @@ def test_a_record_for_a_path_not_asked_for_is_rejected() -> None:
         b"X auditctl 0 6",
         b"\xff\xfe garbage",
         b"rm -rf /",
+        b"S i2 0 0 41ed root root",  # past the plan's one path
+        b"S i0 0 0 41ed root root",  # ranks start at 1
+        b"S i01 0 0 41ed root root",  # one spelling per rank
+        b"F i1 7b7d",  # the plan's first line is a stat, not a read
+        b"LD i1",  # a listing is named in hex
     ],
 )
 def test_malformed_lines_are_dropped_and_counted(line: bytes) -> None:
@@ -121,6 +130,31 @@ def test_malformed_lines_are_dropped_and_counted(line: bytes) -> None:
     parsed = parse_output(HEADER + b"\n" + line + b"\nEND\n", Plan(stats=["/etc/docker"]), access)
     assert parsed.rejected == 1 and parsed.complete
     assert not access.files and not access.texts and not access.commands
+
+
+def test_the_plan_s_own_paths_come_back_by_rank_and_listed_names_in_hex(tree: Path) -> None:
+    """GIVEN a plan of stats, reads and a listing
+    WHEN the script runs and its answer is parsed
+    THEN the planned paths are named by rank (no hex on the host) and resolve to the right
+    path and kind of record, and only the names found by listing are hex-encoded."""
+    plan = Plan(
+        stats=[str(tree / "absent"), str(tree / "daemon.json")],
+        reads=[str(tree / "daemon.json")],
+        list_stats=(str(tree / "certs.d"),),
+    )
+    output = run_locally(plan)
+    access = HostAccess()
+
+    parsed = parse_output(output, plan, access)
+
+    assert parsed.complete and parsed.rejected == 0
+    lines = output.split(b"\n")
+    assert b"SN i1" in lines and any(line.startswith(b"S i2 ") for line in lines)
+    assert any(line.startswith(b"F i3 ") for line in lines)
+    assert not any(hexed(str(tree / "daemon.json")).encode() in line for line in lines)
+    assert not access.files[str(tree / "absent")].exists
+    assert access.files[str(tree / "daemon.json")].kind == "file"
+    assert access.texts[str(tree / "daemon.json")].startswith('{"a": 1}')
 
 
 def test_noise_before_the_header_is_skipped_and_a_cut_answer_is_incomplete() -> None:
@@ -168,3 +202,48 @@ def test_a_closed_connection_or_no_time_left_gives_an_empty_incomplete_picture()
     access = collect_host(Closed(), Deadline(10))  # type: ignore[arg-type]
     assert access.commands[COLLECTION] == "incomplete: the SSH connection is closed"
     assert not access.files
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A scratch directory another user can reach (pytest's tmp_path is root's alone)."""
+    path = Path(tempfile.mkdtemp(prefix="posture-stat-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the script as another user")
+def test_an_absent_path_is_told_apart_from_a_refused_one_without_stat(open_tmp: Path) -> None:
+    """GIVEN paths that are absent (under a directory, under a missing one, under a file,
+    a dangling link), in a loop of links, and under a directory the user may not search
+    WHEN the script stats them as an unprivileged user (it proves most absences with
+    test(1) alone, leaving the rest to stat)
+    THEN each gets stat's own verdict: absent, unknown (the loop) or refused."""
+    top = open_tmp / "top"
+    (top / "locked").mkdir(parents=True)
+    (top / "file").write_text("x")
+    (top / "dangling").symlink_to(top / "nowhere")
+    (top / "loop").symlink_to(top / "loop")
+    top.chmod(0o755)
+    (top / "locked").chmod(0o700)
+    absent = [top / "none", top / "no" / "deeper", top / "file" / "under", top / "dangling"]
+    plan = Plan(stats=[str(p) for p in [*absent, top / "loop" / "x", top / "locked" / "x"]])
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh", "-s"],
+        input=build_script(plan).encode(),
+        capture_output=True,
+        timeout=20,
+        cwd="/",
+    )
+    access = HostAccess()
+
+    parsed = parse_output(done.stdout, plan, access)
+
+    assert parsed.complete and parsed.rejected == 0
+    assert {p: access.files[p].exists for p in map(str, absent)} == dict.fromkeys(
+        map(str, absent), False
+    )
+    looped = str(top / "loop" / "x")
+    assert looped not in access.files and looped not in access.denied  # SE: unknown
+    assert str(top / "locked" / "x") in access.denied
