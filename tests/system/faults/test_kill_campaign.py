@@ -108,7 +108,8 @@ def test_kill_campaign_same_final_state_as_fault_free_run(
         "interrupted scans": figures.interrupted,
         "wall seconds (fault-free, under fire)": [reference.wall_seconds, figures.wall_seconds],
         "mails (fault-free, under fire)": [len(expected["mails"]), len(found["mails"])],
-        "same final state": found == expected,
+        # Mails counted once per Message-ID, as the assertions below count them.
+        "same final state": {**found, "mails": _by_id("chaos", lab_smtp)} == expected,
         "alerts claimed by a killed worker, sent by the sweep": stuck,
         "mails received twice under one Message-ID": sum(
             len(subjects) - 1 for subjects in copies("chaos", lab_smtp).values()
@@ -136,8 +137,12 @@ def test_kill_campaign_same_final_state_as_fault_free_run(
     assert found["notifications"] == expected["notifications"]
     by_id = copies("chaos", lab_smtp)
     assert all(len(set(subjects)) == 1 for subjects in by_id.values()), by_id
-    assert sorted(subjects[0] for subjects in by_id.values()) == expected["mails"]
+    assert _by_id("chaos", lab_smtp) == expected["mails"]
     assert sum(figures.kills.values()) == KILLS
+
+
+def _by_id(team: str, smtp: LabSmtp) -> list[str]:
+    return sorted(subjects[0] for subjects in copies(team, smtp).values())
 
 
 def _sweep_after_the_lease() -> None:
