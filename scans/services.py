@@ -275,7 +275,8 @@ def run_scan(scan_id: int, limits: Limits | None = None, *, retry: bool = False)
     except Exception as exc:
         log.exception("scan %s of %s crashed", scan.pk, scan.host.name)
         _fail(scan, ErrorClass.INTERNAL, f"{type(exc).__name__}: {exc}"[:500], elapsed())
-    scan.refresh_from_db()
+    if scan.is_active:  # not ended here (_finished read it back): requeued, or lost its lease
+        scan.refresh_from_db()
     return scan
 
 
